@@ -1,0 +1,35 @@
+"""Embedders behind one interface; ``get_embedder`` builds one from a short spec.
+
+    minilm (default)   the bundled all-MiniLM-L6-v2, offline
+    st:NAME_OR_PATH    any sentence-transformers model
+    openai:MODEL       an OpenAI-compatible /v1/embeddings endpoint
+    hash               a deterministic lexical embedder (no model; fast)
+"""
+
+from __future__ import annotations
+
+from .base import Embedder
+from .hashing import HashingEmbedder
+
+__all__ = ["Embedder", "HashingEmbedder", "get_embedder"]
+
+
+def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+    from ..errors import ConfigError
+
+    spec = (spec or "minilm").strip()
+    if spec in ("minilm", "bundled", "default"):
+        from .sentence_transformers import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder()
+    if spec.startswith("st:"):
+        from .sentence_transformers import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(spec[3:])
+    if spec.startswith("openai:"):
+        from .openai import OpenAIEmbedder
+
+        return OpenAIEmbedder(spec[7:], base_url=base_url, api_key=api_key)
+    if spec == "hash" or spec.startswith("hash-"):
+        return HashingEmbedder(int(spec[5:]) if spec.startswith("hash-") else 256)
+    raise ConfigError(f"unknown embedder '{spec}' (use minilm, st:NAME, openai:MODEL or hash)")

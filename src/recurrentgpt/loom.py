@@ -1,0 +1,452 @@
+"""The loom: a story is a tree of recurrent states that a writer can grow, branch, rewind and edit.
+
+    loom = Loom.open("library.db")                      # bundled model and embedder, offline
+    story = loom.new_story("sci-fi", "a lighthouse keeper on Mars")
+    node = loom.step(story.id, plan=0)                  # continue with candidate plan 1
+    node = loom.step(story.id, plan="She finds the letter.")
+    loom.auto(story.id, steps=5)                        # the human simulator picks the plans
+    loom.regenerate(story.id, n=2)                      # alternatives, kept as siblings
+    loom.edit(story.id, node.id, paragraph="…")         # a new sibling; history is kept
+
+Data flows one way: loom -> cell -> model, loom -> memory -> embedder, loom -> store.
+Node references accept a full id, a unique prefix, a bookmark name or "head".
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .cell import CellInput, OnRetry, Opening, Premise, RecurrentCell, StepOutput
+from .embeddings import Embedder, get_embedder
+from .errors import ConflictError, InputError, NotFoundError
+from .memory import LongTermMemory, RetrievalMode
+from .models import Model, get_model
+from .models.base import OnText
+from .simulator import Choice, HumanSimulator
+from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage
+from .store import StoryStore, TreeRow, open_store
+
+OnStep = Callable[[int, Node, Choice | None], None]
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+class Loom:
+    def __init__(
+        self,
+        store: StoryStore,
+        model: Model | str | None = None,
+        embedder: Embedder | str | None = None,
+        *,
+        model_options: dict[str, Any] | None = None,
+        retrieval: RetrievalMode = "hybrid",
+        seed: int | None = None,
+    ):
+        self.store = store
+        self._model = model
+        self._embedder = embedder
+        self._model_options = model_options or {}
+        self._memory: LongTermMemory | None = None
+        self.retrieval = retrieval
+        self.rng = random.Random(seed)
+
+    @classmethod
+    def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None, **kw: Any) -> "Loom":
+        return cls(open_store(db), model, embedder, **kw)
+
+    # Models and embedders load lazily: listing stories or exporting never pays for them.
+    @property
+    def model(self) -> Model:
+        if not isinstance(self._model, Model):
+            self._model = get_model(self._model, **self._model_options)
+        return self._model
+
+    @property
+    def embedder(self) -> Embedder:
+        if not isinstance(self._embedder, Embedder):
+            self._embedder = get_embedder(
+                self._embedder,
+                base_url=self._model_options.get("base_url"),
+                api_key=self._model_options.get("api_key"),
+            )
+        return self._embedder
+
+    @property
+    def memory(self) -> LongTermMemory:
+        if self._memory is None:
+            self._memory = LongTermMemory(self.store, self.embedder, self.retrieval)
+        return self._memory
+
+    def close(self) -> None:
+        if isinstance(self._model, Model):
+            self._model.close()
+        self.store.close()
+
+    # -- stories ---------------------------------------------------------------------------
+
+    def new_story(
+        self,
+        genre: str,
+        topic: str,
+        *,
+        premise: str = "",
+        outline: str = "",
+        mode: Mode = "writer",
+        profile: dict[str, Any] | None = None,
+        settings: Settings | None = None,
+        on_text: OnText | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> StoryInfo:
+        """Run the cell's init: title, outline, the opening paragraphs, first memory and plans."""
+        settings = settings or Settings()
+        validate_settings(settings)
+        cell = RecurrentCell(self.model, settings, self.rng)
+        opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry)
+        now = time.time()
+        info = StoryInfo(
+            id=new_id(),
+            title=opening.title,
+            genre=genre.strip(),
+            topic=topic.strip(),
+            premise=premise,
+            outline=opening.outline,
+            mode=mode,
+            settings=settings,
+            profile=profile or {},
+            head_id=None,
+            created_at=now,
+            updated_at=now,
+        )
+        nodes = self._opening_nodes(info.id, opening, plan=outline or premise or topic)
+        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
+        self.store.create_story(info, nodes, vectors, self.embedder.name)
+        return self.store.get_story(info.id)
+
+    def _opening_nodes(self, story_id: str, opening: Opening, plan: str) -> list[Node]:
+        nodes: list[Node] = []
+        last = len(opening.paragraphs) - 1
+        for i, paragraph in enumerate(opening.paragraphs):
+            nodes.append(
+                Node(
+                    id=new_id(),
+                    story_id=story_id,
+                    parent_id=nodes[-1].id if nodes else None,
+                    depth=i,
+                    kind="opening",
+                    plan=plan if i == 0 else "",
+                    paragraph=paragraph,
+                    rationale="",
+                    short_memory=opening.short_memory,
+                    plans=tuple(opening.plans) if i == last else (),
+                    meta={"model": self.model.name, "usage": opening.usage.to_dict()} if i == last else {},
+                    created_at=time.time(),
+                )
+            )
+        return nodes
+
+    def story(self, story_id: str) -> StoryInfo:
+        return self.store.get_story(story_id)
+
+    def stories(self) -> list[StoryInfo]:
+        return self.store.list_stories()
+
+    def delete_story(self, story_id: str) -> None:
+        self.store.delete_story(self.story(story_id).id)
+
+    def node(self, story_id: str, ref: str = "head") -> Node:
+        return self.store.get_node(self.store.resolve(story_id, ref), story_id)
+
+    # -- the recurrence --------------------------------------------------------------------
+
+    def recall(self, story_id: str, plan: str, node: str = "head") -> list[Retrieved]:
+        """The long-term paragraphs the next step from ``node`` would see for ``plan``."""
+        info = self.story(story_id)
+        parent = self.node(info.id, node)
+        path = self.store.path_seqs(parent.id)
+        # the previous paragraph is already in the prompt: do not spend a memory slot on it
+        return self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
+
+    def step(
+        self,
+        story_id: str,
+        plan: str | int,
+        *,
+        node: str = "head",
+        on_text: OnText | None = None,
+        on_retry: OnRetry | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Node:
+        """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
+
+        The new node becomes the head if the head has not moved meanwhile; if another writer moved it,
+        the paragraph is kept as a branch and ``ConflictError`` says where.
+        """
+        info = self.story(story_id)
+        head_before = info.head_id
+        parent = self.node(info.id, node)
+        plan_text = self._plan_text(parent, plan)
+        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry)
+        child = self._child(parent, plan_text, output, retrieved, kind="step")
+        if meta:
+            child = replace(child, meta={**child.meta, **meta})
+        self._commit(info, [child], head_before)
+        return child
+
+    def _write(
+        self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None
+    ) -> tuple[StepOutput, list[Retrieved]]:
+        path = self.store.path_seqs(parent.id)
+        retrieved = self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
+        retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        x = CellInput(
+            genre=info.genre,
+            title=info.title,
+            outline=info.outline,
+            plan=plan,
+            previous_paragraph=parent.paragraph,
+            short_memory=parent.short_memory,
+            long_term=[r.paragraph for r in retrieved],
+            mode=info.mode,
+            profile=info.profile,
+        )
+        return cell.step(x, on_text, on_retry), retrieved
+
+    def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str) -> Node:
+        return Node(
+            id=new_id(),
+            story_id=parent.story_id,
+            parent_id=parent.id,
+            depth=parent.depth + 1,
+            kind=kind,  # type: ignore[arg-type]
+            plan=plan,
+            paragraph=out.paragraph,
+            rationale=out.rationale,
+            short_memory=out.short_memory,
+            plans=tuple(out.plans),
+            meta={
+                "model": self.model.name,
+                "usage": out.usage.to_dict(),
+                "retrieved": [r.node_id for r in retrieved],
+            },
+            created_at=time.time(),
+        )
+
+    def _commit(self, info: StoryInfo, nodes: list[Node], head_before: str | None, move_head: bool = True) -> None:
+        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
+        moved = self.store.add_nodes(
+            info.id, nodes, vectors, self.embedder.name, move_head_from=head_before if move_head else None
+        )
+        if move_head and not moved:
+            raise ConflictError(
+                f"story {info.id} moved on while this step was written; the new paragraph was kept as branch {nodes[-1].id}",
+                node_id=nodes[-1].id,
+            )
+
+    @staticmethod
+    def _plan_text(parent: Node, plan: str | int) -> str:
+        if isinstance(plan, int):
+            if not 0 <= plan < len(parent.plans):
+                raise InputError(f"node {parent.id} has {len(parent.plans)} candidate plans; there is no plan {plan + 1}")
+            return parent.plans[plan]
+        if not plan or not plan.strip():
+            raise InputError("the plan for the next paragraph is empty")
+        return plan.strip()
+
+    def choose(self, story_id: str, node: str = "head") -> Choice:
+        """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
+        info = self.story(story_id)
+        current = self.node(info.id, node)
+        if not current.plans:
+            raise InputError(f"node {current.id} has no candidate plans to choose from; write a plan")
+        return HumanSimulator(self.model, info.settings).choose(
+            genre=info.genre,
+            title=info.title,
+            short_memory=current.short_memory,
+            previous_paragraph=current.paragraph,
+            plans=list(current.plans),
+            mode=info.mode,
+        )
+
+    def auto(
+        self,
+        story_id: str,
+        steps: int,
+        *,
+        on_step: OnStep | None = None,
+        on_text: OnText | None = None,
+        on_retry: OnRetry | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Node]:
+        """Auto mode: the human simulator chooses and revises each plan; every step is saved as it ends."""
+        if steps < 1:
+            raise InputError("the number of steps must be at least 1")
+        written: list[Node] = []
+        for i in range(steps):
+            if should_stop and should_stop():
+                break
+            choice = self.choose(story_id)
+            simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
+            node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator})
+            written.append(node)
+            if on_step:
+                on_step(i + 1, node, choice)
+        return written
+
+    def regenerate(
+        self, story_id: str, node: str = "head", n: int = 1, *, on_text: OnText | None = None, on_retry: OnRetry | None = None
+    ) -> list[Node]:
+        """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays."""
+        if not 1 <= n <= 16:
+            raise InputError("regenerate makes between 1 and 16 alternatives")
+        info = self.story(story_id)
+        original = self.node(info.id, node)
+        if original.parent_id is None:
+            raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
+        parent = self.store.get_node(original.parent_id)
+        alternatives = []
+        for _ in range(n):  # the embedded engine serves one call at a time; servers could batch these
+            output, retrieved = self._write(info, parent, original.plan or "Continue the story.", on_text, on_retry)
+            child = self._child(parent, original.plan, output, retrieved, kind="step")
+            self._commit(info, [child], None, move_head=False)
+            alternatives.append(child)
+        return alternatives
+
+    def edit(
+        self,
+        story_id: str,
+        node: str,
+        *,
+        paragraph: str | None = None,
+        short_memory: str | None = None,
+        plans: list[str] | None = None,
+        plan: str | None = None,
+        replay: bool = False,
+        on_text: OnText | None = None,
+    ) -> Node:
+        """Edit a paragraph, its memory or its plans as a new sibling node (history is never overwritten).
+
+        With ``replay``, the steps below the edited node (along the head's line, or the first child's)
+        are written again from the edit, with their original plans. The head moves to the last new node.
+        """
+        info = self.story(story_id)
+        original = self.node(info.id, node)
+        for name, value in (("paragraph", paragraph), ("short-term memory", short_memory), ("plan", plan)):
+            if value is not None and not value.strip():
+                raise InputError(f"the edited {name} is empty")
+        if plans is not None and (len(plans) == 0 or any(not p.strip() for p in plans)):
+            raise InputError("edited plans must be non-empty")
+        if paragraph is None and short_memory is None and plans is None and plan is None:
+            raise InputError("nothing to edit: give a paragraph, a memory, plans or a plan")
+        edited = replace(
+            original,
+            id=new_id(),
+            kind="edit",
+            paragraph=paragraph.strip() if paragraph is not None else original.paragraph,
+            short_memory=short_memory.strip() if short_memory is not None else original.short_memory,
+            plans=tuple(p.strip() for p in plans) if plans is not None else original.plans,
+            plan=plan.strip() if plan is not None else original.plan,
+            meta={"edited_from": original.id},
+            created_at=time.time(),
+            pruned=False,
+        )
+        below = self._line_below(info, original) if replay else []
+        self._commit(info, [edited], info.head_id)
+        current = edited
+        for old in below:
+            info = self.story(info.id)
+            output, retrieved = self._write(info, current, old.plan, on_text, None)
+            current = self._child(current, old.plan, output, retrieved, kind="step")
+            self._commit(info, [current], info.head_id)
+        return current
+
+    def _line_below(self, info: StoryInfo, node: Node) -> list[Node]:
+        """The nodes under ``node`` on the head's line if the head is below it, else along first children."""
+        if info.head_id:
+            line = self.store.path(info.head_id)
+            ids = [n.id for n in line]
+            if node.id in ids:
+                return line[ids.index(node.id) + 1 :]
+        below, current = [], node
+        while children := self.store.children(current.id):
+            current = children[0]
+            below.append(current)
+        return below
+
+    # -- navigation ------------------------------------------------------------------------
+
+    def checkout(self, story_id: str, node: str) -> Node:
+        """Move the head to ``node``: the next step continues from its exact state."""
+        info = self.story(story_id)
+        target = self.node(info.id, node)
+        self.store.set_head(info.id, target.id)
+        return target
+
+    def bookmark(self, story_id: str, name: str, node: str = "head") -> Node:
+        info = self.story(story_id)
+        target = self.node(info.id, node)
+        self.store.set_bookmark(info.id, name.strip(), target.id)
+        return target
+
+    def remove_bookmark(self, story_id: str, name: str) -> None:
+        self.store.set_bookmark(self.story(story_id).id, name, None)
+
+    def prune(self, story_id: str, node: str, *, restore: bool = False) -> Node:
+        """Hide a branch (soft delete, recoverable with ``restore=True``). The head's line cannot be pruned."""
+        info = self.story(story_id)
+        target = self.node(info.id, node)
+        if not restore:
+            if target.parent_id is None and len([r for r in self.store.tree(info.id) if r.parent_id is None]) == 1:
+                raise InputError("cannot prune the root of the story")
+            if info.head_id and target.id in {n.id for n in self.store.path(info.head_id)}:
+                raise InputError(f"node {target.id} is on the current line; check out another branch first")
+        self.store.set_pruned(target.id, not restore)
+        return self.store.get_node(target.id)
+
+    def path(self, story_id: str, node: str = "head") -> list[Node]:
+        info = self.story(story_id)
+        return self.store.path(self.store.resolve(info.id, node))
+
+    def tree(self, story_id: str) -> list[TreeRow]:
+        return self.store.tree(self.story(story_id).id)
+
+    def children(self, story_id: str, node: str = "head") -> list[Node]:
+        return self.store.children(self.node(story_id, node).id)
+
+    def usage(self, nodes: list[Node]) -> Usage:
+        total = Usage()
+        for n in nodes:
+            u = n.meta.get("usage")
+            if u:
+                total = total + Usage(**u)
+        return total
+
+
+def validate_settings(s: Settings) -> None:
+    checks = [
+        (1 <= s.paragraph_sentences <= 60, "paragraph sentences must be between 1 and 60"),
+        (1 <= s.memory_sentences <= 60, "memory sentences must be between 1 and 60"),
+        (20 <= s.memory_words <= 2000, "memory words must be between 20 and 2000"),
+        (1 <= s.plan_sentences <= 20, "plan sentences must be between 1 and 20"),
+        (1 <= s.opening_paragraphs <= 10, "opening paragraphs must be between 1 and 10"),
+        (0 <= s.top_k <= 20, "top-k must be between 0 and 20"),
+        (0.0 <= s.new_character_probability <= 1.0, "the new-character probability must be between 0 and 1"),
+        (0.0 <= s.temperature <= 2.0, "temperature must be between 0 and 2"),
+        (0 <= s.retries <= 10, "retries must be between 0 and 10"),
+        (s.person in ("first", "second", "third"), "person must be first, second or third"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+    from . import prompts
+
+    if s.language not in prompts.languages():
+        raise InputError(f"no prompts for language '{s.language}' (have: {', '.join(prompts.languages())})")
+

@@ -1,0 +1,176 @@
+"""Long-term memory (the cell state c_t): every past paragraph, on disk, searched by meaning.
+
+Unlike the reference demo, which re-embeds the whole story at every step, each paragraph is embedded
+exactly once, when it is accepted, and its vectors are stored beside it. Retrieval searches only the
+paragraphs on the path to the current node (a sibling branch never leaks in), skips the ones already
+in the prompt, and fuses dense similarity with BM25 keyword search (dense MiniLM is weakest on the
+names of characters and places, which is where keywords are strongest).
+
+Paragraphs longer than the embedder reads are cut into chunks; a paragraph scores as its best chunk.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .embeddings.base import Embedder
+from .story import Retrieved
+from .store.base import StoryStore
+
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+
+_SENTENCE = re.compile(r"(?<=[.!?…。！？])\s+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = set(
+    "a an and are as at be but by for from has have he her his in into is it its of on or she that the their "
+    "them then there they this to was were will with you your what when where which who why how not no".split()
+)
+RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009)
+
+
+def chunk_paragraph(text: str, max_words: int) -> list[str]:
+    """Split at sentence ends into chunks of at most ``max_words`` words (long sentences are cut)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for sentence in _SENTENCE.split(text.strip()):
+        words = sentence.split()
+        while len(words) > max_words:  # one sentence longer than a whole chunk
+            if current:
+                chunks.append(" ".join(current))
+                current = []
+            chunks.append(" ".join(words[:max_words]))
+            words = words[max_words:]
+        if len(current) + len(words) > max_words and current:
+            chunks.append(" ".join(current))
+            current = []
+        current.extend(words)
+    if current or not chunks:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def keyword_query(text: str, max_terms: int = 32) -> str:
+    """An FTS5 OR-query of the distinctive words of ``text`` (quoted, so no FTS syntax can leak in)."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if len(word) > 2 and word not in _STOPWORDS and word not in terms:
+            terms.append(word)
+    return " OR ".join(f'"{t}"' for t in terms[:max_terms])
+
+
+@dataclass
+class _Vectors:
+    seqs: np.ndarray
+    matrix: np.ndarray
+    last_rowid: int
+
+
+class LongTermMemory:
+    def __init__(self, store: StoryStore, embedder: Embedder, mode: RetrievalMode = "hybrid"):
+        self.store = store
+        self.embedder = embedder
+        self.mode = mode
+        self.embedded_paragraphs = 0  # how many paragraphs this process has embedded (tests, benchmarks)
+        self._cache: dict[str, _Vectors] = {}
+        self._lock = threading.Lock()
+
+    def embed(self, paragraphs: dict[str, str]) -> dict[str, np.ndarray]:
+        """Vectors for new paragraphs (node id -> chunk matrix), in one embedder call."""
+        if not paragraphs:
+            return {}
+        ids, texts, owners = list(paragraphs), [], []
+        for i, node_id in enumerate(ids):
+            for chunk in chunk_paragraph(paragraphs[node_id], self.embedder.max_words):
+                texts.append(chunk)
+                owners.append(i)
+        matrix = self.embedder.embed(texts)
+        self.embedded_paragraphs += len(ids)
+        owners_arr = np.asarray(owners)
+        return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(ids)}
+
+    def recall(
+        self, story_id: str, path_seqs: np.ndarray, query: str, k: int, exclude_seqs: np.ndarray | None = None
+    ) -> list[Retrieved]:
+        """The ``k`` paragraphs on the path that are most related to ``query`` (usually the plan)."""
+        if k <= 0 or not query.strip() or len(path_seqs) == 0:
+            return []
+        allowed = np.setdiff1d(path_seqs, exclude_seqs if exclude_seqs is not None else [], assume_unique=False)
+        if len(allowed) == 0:
+            return []
+        rankings: list[list[int]] = []
+        dense_scores: dict[int, float] = {}
+        if self.mode in ("hybrid", "dense"):
+            ranked, dense_scores = self._dense(story_id, allowed, query, limit=max(k * 4, 20))
+            rankings.append(ranked)
+        if self.mode in ("hybrid", "bm25"):
+            rankings.append(self._keyword(story_id, allowed, query, limit=max(k * 4, 20)))
+        fused: dict[int, float] = {}
+        for ranked in rankings:
+            for rank, seq in enumerate(ranked):
+                fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=lambda s: (-fused[s], -dense_scores.get(s, 0.0)))[:k]
+        rows = self.store.seq_to_node(best)
+        score = dense_scores if self.mode == "dense" else fused
+        return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4)) for s in best if s in rows]
+
+    # -- dense ------------------------------------------------------------------------------
+
+    def _dense(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> tuple[list[int], dict[int, float]]:
+        self._backfill(allowed)
+        vectors = self._vectors(story_id)
+        if len(vectors.seqs) == 0:
+            return [], {}
+        mask = np.isin(vectors.seqs, allowed)
+        if not mask.any():
+            return [], {}
+        q = self.embedder.embed([query])[0]
+        rows = np.flatnonzero(mask)
+        scores = vectors.matrix[rows] @ q
+        top = rows[np.argsort(-scores)] if len(rows) <= limit * 4 else rows[np.argpartition(-scores, limit * 4)[: limit * 4]]
+        top_scores = vectors.matrix[top] @ q
+        order = np.argsort(-top_scores)
+        ranked: list[int] = []
+        best: dict[int, float] = {}
+        for i in order:  # a paragraph counts once, with its best chunk
+            seq = int(vectors.seqs[top[i]])
+            if seq not in best:
+                best[seq] = float(top_scores[i])
+                ranked.append(seq)
+                if len(ranked) == limit:
+                    break
+        return ranked, best
+
+    def _vectors(self, story_id: str) -> _Vectors:
+        """This story's vectors, loaded once and then topped up with rows added since (by any process)."""
+        with self._lock:
+            cached = self._cache.get(story_id)
+            batch = self.store.load_vectors(story_id, self.embedder.name, cached.last_rowid if cached else 0)
+            if cached is None:
+                cached = _Vectors(batch.seqs, batch.matrix, batch.last_rowid)
+            elif len(batch.seqs):
+                matrix = batch.matrix if len(cached.seqs) == 0 else np.vstack([cached.matrix, batch.matrix])
+                cached = _Vectors(np.concatenate([cached.seqs, batch.seqs]), matrix, batch.last_rowid)
+            self._cache[story_id] = cached
+            return cached
+
+    def _backfill(self, seqs: np.ndarray) -> None:
+        """Embed, once, any paragraph on the path that has no vector for this embedder yet
+        (an imported tree, or a story written with another embedder)."""
+        missing = self.store.missing_vectors(seqs, self.embedder.name)
+        if missing:
+            self.store.add_vectors(self.embed(dict(missing)), self.embedder.name)
+
+    # -- keywords ---------------------------------------------------------------------------
+
+    def _keyword(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> list[int]:
+        fts_query = keyword_query(query)
+        if not fts_query:
+            return []
+        allowed_set = set(allowed.tolist())
+        hits = self.store.keyword_search(story_id, fts_query, limit=limit * 10)
+        return [seq for seq, _ in hits if seq in allowed_set][:limit]

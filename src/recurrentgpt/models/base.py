@@ -1,0 +1,42 @@
+"""The one small interface every LLM backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..story import Usage
+
+OnText = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    system: str
+    prompt: str
+    schema: dict[str, Any] | None = None  # a JSON schema the answer must follow, if the backend can enforce it
+    max_tokens: int = 1024
+    temperature: float = 0.8
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage
+    finish_reason: str = "stop"  # "stop" or "length" (hit max_tokens)
+
+
+class Model(ABC):
+    """An LLM backend: one blocking call that may stream text chunks to ``on_text``."""
+
+    name: str = "model"
+    #: True when the backend constrains output to ``Request.schema``; the cell then asks for JSON,
+    #: otherwise for labelled sections of plain text.
+    supports_schema: bool = False
+
+    @abstractmethod
+    def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

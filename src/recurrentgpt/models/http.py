@@ -1,0 +1,122 @@
+"""A small HTTP client for OpenAI-compatible servers: one place for errors, retries and timeouts.
+
+429 and 5xx are retried with exponential backoff (bounded); 401/403 become ``ModelAuthError``;
+refused connections, timeouts and stalls become ``ModelConnectionError``; other 4xx become
+``RejectedRequest`` so callers can fall back (e.g. to a simpler response_format).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import httpx
+
+from ..errors import ModelAuthError, ModelConnectionError, ModelError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class RejectedRequest(ModelError):
+    """The server understood the request and refused it (400, 404, 422 …)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class HTTPClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+    ):
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        # the read timeout applies between chunks, so a stream that stalls mid-paragraph ends too
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.stream(path, body) as response:
+            raw = response.read()
+        try:
+            data = json.loads(raw.decode("utf-8", errors="replace"))
+        except json.JSONDecodeError:
+            raise ModelError(f"{self.base_url}{path} answered with something that is not JSON") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{self.base_url}{path} answered with JSON of the wrong shape")
+        return data
+
+    @contextmanager
+    def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
+        """POST and yield the open response once its status is OK (retrying what is worth retrying)."""
+        url = f"{self.base_url}{path}"
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self._client.stream("POST", url, json=body, headers=self._headers()) as response:
+                    if response.status_code < 400:
+                        yield response
+                        return
+                    detail = _error_detail(response)
+                    status = response.status_code
+            except httpx.ConnectError as e:
+                raise ModelConnectionError(f"cannot reach the model server at {self.base_url}: {_reason(e)}") from None
+            except httpx.TimeoutException:
+                raise ModelConnectionError(
+                    f"the model server at {self.base_url} did not answer within {self.timeout:g} s"
+                ) from None
+            except httpx.HTTPError as e:
+                raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
+            if status in (401, 403):
+                raise ModelAuthError(f"the model server at {self.base_url} refused the API key (HTTP {status}): {detail}")
+            if status in RETRY_STATUS and attempt < self.max_retries:
+                time.sleep(self._delay(attempt, response))
+                continue
+            if status in RETRY_STATUS:
+                raise ModelError(f"the model server kept failing (HTTP {status} after {attempt + 1} tries): {detail}")
+            raise RejectedRequest(f"the model server rejected the request (HTTP {status}): {detail}", status)
+
+    def _delay(self, attempt: int, response: httpx.Response) -> float:
+        retry_after = response.headers.get("retry-after", "")
+        try:
+            return min(float(retry_after), 30.0)
+        except ValueError:
+            return self.backoff * (2**attempt)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        raw = response.read()[:2000].decode("utf-8", errors="replace")
+    except httpx.HTTPError:
+        return "(no body)"
+    try:
+        data = json.loads(raw)
+        error = data.get("error", data) if isinstance(data, dict) else data
+        message = error.get("message", raw) if isinstance(error, dict) else error
+    except json.JSONDecodeError:
+        message = raw
+    return " ".join(str(message).split())[:300] or "(no body)"
+
+
+def _reason(e: Exception) -> str:
+    text = str(e) or type(e).__name__
+    return "connection refused" if "refused" in text.lower() else text

