@@ -167,6 +167,27 @@ class RecurrentCell:
             prompt=prompt_seen[-1],
         )
 
+    def resume(self, genre: str, title: str, paragraphs: list[str], on_retry: OnRetry | None = None) -> Opening:
+        """Start the recurrence from an existing manuscript: read its last paragraphs and produce the
+        title, outline, first short-term memory and plans, so a writer can continue their own book."""
+        fields = [
+            Field("title", "Title", min_chars=2),
+            Field("outline", "Outline", min_chars=40),
+            Field("short_memory", "Short-term memory", min_chars=40),
+            Field("plans", "Plan", items=3, min_chars=15),
+        ]
+        answer, usage = self._ask(
+            "resume",
+            fields,
+            dict(genre=genre, title=title, paragraphs=paragraphs),
+            mode="writer",
+            max_tokens=self._budget(paragraphs=0),
+            on_text=None,
+            on_retry=on_retry,
+            stream_field=None,
+        )
+        return Opening(answer["title"], answer["outline"], [], answer["short_memory"], answer["plans"], usage)
+
     # -- plumbing -------------------------------------------------------------------------
 
     def _budget(self, paragraphs: int) -> int:

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cell import CellInput, OnRetry, Opening, Premise, RecurrentCell, StepOutput
+from . import export
 from .embeddings import Embedder, get_embedder
 from .errors import ConflictError, InputError, NotFoundError
+from .importing import parse_tree, split_paragraphs
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
 from .models.base import OnText
@@ -202,10 +204,10 @@ class Loom:
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None
     ) -> tuple[StepOutput, list[Retrieved]]:
+        cell = RecurrentCell(self.model, info.settings, self.rng)  # a bad model spec fails before any work
         path = self.store.path_seqs(parent.id)
         retrieved = self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
-        cell = RecurrentCell(self.model, info.settings, self.rng)
         x = CellInput(
             genre=info.genre,
             title=info.title,
@@ -281,6 +283,7 @@ class Loom:
         steps: int,
         *,
         on_step: OnStep | None = None,
+        on_choice: Callable[[int, Choice], None] | None = None,
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -293,6 +296,8 @@ class Loom:
             if should_stop and should_stop():
                 break
             choice = self.choose(story_id)
+            if on_choice:
+                on_choice(i + 1, choice)
             simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
             node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator})
             written.append(node)
@@ -419,6 +424,115 @@ class Loom:
 
     def children(self, story_id: str, node: str = "head") -> list[Node]:
         return self.store.children(self.node(story_id, node).id)
+
+    # -- import and export ------------------------------------------------------------------
+
+    def import_manuscript(
+        self,
+        text: str,
+        *,
+        genre: str,
+        topic: str = "",
+        title: str = "",
+        settings: Settings | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> StoryInfo:
+        """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
+        memory; the model reads the last of them to write the first short-term memory and plans."""
+        paragraphs = split_paragraphs(text)
+        if not genre.strip():
+            raise InputError("an imported story needs a genre")
+        settings = settings or Settings()
+        validate_settings(settings)
+        recent: list[str] = []
+        words = 0
+        for paragraph in reversed(paragraphs):  # as much of the ending as fits ~1,200 words
+            words += len(paragraph.split())
+            if recent and words > 1200:
+                break
+            recent.insert(0, paragraph)
+        opening = RecurrentCell(self.model, settings, self.rng).resume(genre, title, recent, on_retry)
+        now = time.time()
+        info = StoryInfo(
+            id=new_id(),
+            title=title.strip() or opening.title,
+            genre=genre.strip(),
+            topic=topic.strip() or title.strip() or opening.title,
+            premise="",
+            outline=opening.outline,
+            mode="writer",
+            settings=settings,
+            profile={},
+            head_id=None,
+            created_at=now,
+            updated_at=now,
+        )
+        nodes: list[Node] = []
+        for i, paragraph in enumerate(paragraphs):
+            last = i == len(paragraphs) - 1
+            nodes.append(
+                Node(
+                    id=new_id(),
+                    story_id=info.id,
+                    parent_id=nodes[-1].id if nodes else None,
+                    depth=i,
+                    kind="import",
+                    plan="",
+                    paragraph=paragraph,
+                    rationale="",
+                    short_memory=opening.short_memory if last else "",
+                    plans=tuple(opening.plans) if last else (),
+                    meta={"model": self.model.name, "usage": opening.usage.to_dict()} if last else {},
+                    created_at=now,
+                )
+            )
+        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
+        self.store.create_story(info, nodes, vectors, self.embedder.name)
+        return self.store.get_story(info.id)
+
+    def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
+        """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""
+        if fmt not in export.FORMATS:
+            raise InputError(f"unknown export format '{fmt}' (use {', '.join(export.FORMATS)})")
+        info = self.story(story_id)
+        if fmt == "tree":
+            nodes = [self.store.get_node(r.id) for r in self.store.tree(info.id)]
+            return export.tree_to_json(info, nodes, self.store.bookmarks(info.id))
+        return export.render(fmt, info, self.path(info.id, node))
+
+    def import_tree(self, raw: bytes) -> StoryInfo:
+        """Import a tree exported with ``export(fmt="tree")``; ids are renewed if they are taken here."""
+        info, nodes, bookmarks = parse_tree(raw)
+        if self._taken(info.id, nodes):
+            mapping = {n.id: new_id() for n in nodes}
+            info = replace(info, id=new_id(), head_id=mapping.get(info.head_id or ""))
+            nodes = [
+                replace(n, id=mapping[n.id], parent_id=mapping.get(n.parent_id) if n.parent_id else None)
+                for n in nodes
+            ]
+            bookmarks = {k: mapping[v] for k, v in bookmarks.items() if v in mapping}
+        nodes = [replace(n, story_id=info.id) for n in nodes]
+        ids = {n.id for n in nodes}
+        if info.head_id not in ids:
+            info = replace(info, head_id=nodes[-1].id)
+        # vectors are filled in, once, the first time the memory searches these paragraphs
+        self.store.create_story(info, nodes, {}, embedder="")
+        for name, node_id in bookmarks.items():
+            if node_id in ids:
+                self.store.set_bookmark(info.id, name, node_id)
+        return self.store.get_story(info.id)
+
+    def _taken(self, story_id: str, nodes: list[Node]) -> bool:
+        try:
+            self.store.get_story(story_id)
+            return True
+        except NotFoundError:
+            pass
+        try:
+            self.store.get_node(nodes[0].id)
+            return True
+        except NotFoundError:
+            return False
 
     def usage(self, nodes: list[Node]) -> Usage:
         total = Usage()

@@ -41,8 +41,13 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _load(self):
         if self._model is None:
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
             except ImportError:
                 raise ConfigError(
                     "sentence-transformers is not installed: pip install 'recurrentgpt[local]'"

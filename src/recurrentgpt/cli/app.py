@@ -1,0 +1,151 @@
+"""The command group, its global options and the shared helpers of every command.
+
+Nothing heavy is imported here: `recurrentgpt --help` must start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..errors import InputError
+from ..story import Node, Settings
+
+
+def default_db() -> str:
+    if os.environ.get("RECURRENTGPT_DB"):
+        return os.environ["RECURRENTGPT_DB"]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "recurrentgpt", "library.db")
+
+
+class Env:
+    """What every command needs; the loom (and so the model) is built on first use."""
+
+    def __init__(self, **options: Any):
+        self.options = options
+        self._loom = None
+
+    @property
+    def loom(self):
+        if self._loom is None:
+            from ..loom import Loom
+
+            o = self.options
+            self._loom = Loom.open(
+                o["db"],
+                o["model"],
+                o["embedder"],
+                model_options={
+                    "base_url": o["base_url"],
+                    "api_key": o["api_key"],
+                    "response_format": o["response_format"],
+                    "timeout": o["timeout"],
+                    "seed": o["seed"],
+                },
+                retrieval=o["retrieval"],
+                seed=o["seed"],
+            )
+        return self._loom
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="recurrentgpt")
+@click.option("--db", default=default_db, show_default="$RECURRENTGPT_DB or ~/.local/share/recurrentgpt/library.db",
+              help="The story library (an SQLite file).")
+@click.option("--model", "-m", envvar="RECURRENTGPT_MODEL", default="smollm2", show_default=True,
+              help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, or scripted.")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key", envvar="OPENAI_API_KEY", help="API key for the server (default: $OPENAI_API_KEY).")
+@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "text"]), default="auto",
+              show_default=True, help="How to ask an OpenAI-compatible server for structured answers.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a server.")
+@click.option("--embedder", "-e", envvar="RECURRENTGPT_EMBEDDER", default="minilm", show_default=True,
+              help="minilm (bundled, offline), st:NAME_OR_PATH, openai:MODEL, or hash.")
+@click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True,
+              help="How the long-term memory is searched.")
+@click.option("--seed", type=int, default=None, help="Random seed, for repeatable runs.")
+@click.pass_context
+def cli(ctx: click.Context, **options: Any) -> None:
+    """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
+
+    Each step takes the previous paragraph, a plan, a short-term memory and the relevant long-term
+    memory, and writes the next paragraph, the updated memory and three candidate plans. The story is
+    a tree: branch, rewind and edit at any step.
+
+    Quick start (offline, bundled model): recurrentgpt demo
+    """
+    ctx.obj = Env(**options)
+
+
+pass_env = click.pass_obj
+
+
+def settings_options(command: Callable) -> Callable:
+    """Options that set a new story's Settings (defaults: the paper's)."""
+    defaults = Settings()
+    specs = [
+        ("--paragraph-sentences", "paragraph_sentences", int, "Sentences per paragraph."),
+        ("--memory-sentences", "memory_sentences", int, "Most sentences in the short-term memory."),
+        ("--memory-words", "memory_words", int, "Most words in the short-term memory."),
+        ("--plan-sentences", "plan_sentences", int, "Sentences per candidate plan."),
+        ("--opening-paragraphs", "opening_paragraphs", int, "Paragraphs written at the start."),
+        ("--top-k", "top_k", int, "Long-term paragraphs recalled per step."),
+        ("--new-character-probability", "new_character_probability", float,
+         "Chance per step of nudging a new character in (paper: 0.1)."),
+        ("--language", "language", str, "Prompt language."),
+        ("--temperature", "temperature", float, "Sampling temperature."),
+        ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
+    ]
+    for flag, name, kind, help_text in reversed(specs):
+        command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
+                               help=help_text)(command)
+    return command
+
+
+def settings_from(options: dict[str, Any]) -> Settings:
+    names = {f.name for f in dataclass_fields(Settings)}
+    return Settings(**{k: options.pop(k) for k in list(options) if k in names})
+
+
+def read_file_arg(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a folder, not a file: {path}") from None
+    except OSError as e:
+        raise InputError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def stream_to_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def warn_retry(attempt: int, error: Exception) -> None:
+    click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
+
+
+def show_plans(node: Node) -> None:
+    if not node.plans:
+        click.echo("(no candidate plans: write your own)")
+    for i, plan in enumerate(node.plans, 1):
+        click.echo(click.wrap_text(plan, width=100, initial_indent=f"  {i}. ", subsequent_indent="     "))
+
+
+def describe_usage(node: Node) -> str:
+    u = node.meta.get("usage") or {}
+    seconds = u.get("seconds", 0.0) or 0.0
+    tokens = u.get("completion_tokens", 0)
+    rate = f", {tokens / seconds:.0f} tok/s" if seconds else ""
+    return f"{seconds:.1f} s, {tokens} tokens{rate}"

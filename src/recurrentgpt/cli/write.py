@@ -1,0 +1,178 @@
+"""Writing commands: new, step, write (auto or interactive), demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import InputError
+from ..export import safe_filename
+from ..simulator import Choice
+from ..story import Node, Settings
+from .app import (
+    Env,
+    cli,
+    describe_usage,
+    pass_env,
+    read_file_arg,
+    settings_from,
+    settings_options,
+    show_plans,
+    stream_to_stdout,
+    warn_retry,
+)
+
+
+@cli.command()
+@click.argument("genre")
+@click.argument("topic")
+@click.option("--premise", default="", help="Your premise for the story.")
+@click.option("--outline-file", type=click.Path(dir_okay=False), help="A file with your outline of the opening.")
+@click.option("--fiction", is_flag=True, help="Interactive fiction: the reader chooses what happens next.")
+@settings_options
+@pass_env
+def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool, **options: Any) -> None:
+    """Start a story: title, outline, opening paragraphs, first memory and 3 plans."""
+    settings = settings_from(options)
+    outline = read_file_arg(outline_file, "outline file").decode("utf-8", "replace") if outline_file else ""
+    click.echo("Writing the opening…", err=True)
+    info = env.loom.new_story(
+        genre, topic, premise=premise, outline=outline, settings=settings,
+        mode="fiction" if fiction else "writer", on_retry=warn_retry,
+    )
+    click.echo(f"\n# {info.title}   (story {info.id})\n")
+    for node in env.loom.path(info.id):
+        click.echo(node.paragraph + "\n")
+    click.echo("Next, choose a plan:")
+    show_plans(env.loom.node(info.id))
+
+
+@cli.command()
+@click.argument("story")
+@click.option("--plan", "-p", "plan_number", type=click.IntRange(1, 3), help="Follow candidate plan 1, 2 or 3.")
+@click.option("--text", "-t", "plan_text", help="Follow your own plan.")
+@click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
+@pass_env
+def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, from_node: str) -> None:
+    """Write one paragraph following a candidate plan or your own."""
+    if (plan_number is None) == (plan_text is None):
+        raise InputError("give either --plan N or --text PLAN")
+    plan: str | int = plan_text if plan_text is not None else plan_number - 1  # type: ignore[operator]
+    node = env.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry)
+    click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\nNext plans:")
+    show_plans(node)
+
+
+@cli.command()
+@click.argument("story")
+@click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many paragraphs.")
+@click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself.")
+@pass_env
+def write(env: Env, story: str, steps: int, interactive: bool) -> None:
+    """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
+
+    Every paragraph is saved as soon as it is written: interrupting loses at most the one in progress.
+    """
+    loom = env.loom
+    info = loom.story(story)
+    if interactive:
+        _interactive(env, info.id, steps)
+        return
+    started = time.perf_counter()
+
+    def on_choice(i: int, choice: Choice) -> None:
+        click.echo(_progress(i - 1, steps, started), err=True)
+        click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
+
+    def on_step(i: int, node: Node, choice: Choice | None) -> None:
+        click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
+
+    loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry)
+    click.echo(_progress(steps, steps, started), err=True)
+
+
+def _progress(done: int, total: int, started: float) -> str:
+    width = 20
+    filled = int(width * done / total)
+    elapsed = time.perf_counter() - started
+    eta = f", about {elapsed / done * (total - done):.0f} s left" if done and done < total else ""
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} paragraphs, {elapsed:.0f} s{eta}"
+
+
+def _interactive(env: Env, story_id: str, steps: int) -> None:
+    loom = env.loom
+    written = 0
+    while written < steps:
+        head = loom.node(story_id)
+        click.echo("\nCandidate plans:")
+        show_plans(head)
+        action = click.prompt(
+            "[1-3] follow a plan · e N edit plan N · w write your own · m edit memory · s show memory · q quit",
+            default="1",
+        ).strip()
+        if action in ("q", "quit"):
+            return
+        if action == "s":
+            click.echo(f"\nShort-term memory:\n{head.short_memory}\n")
+            continue
+        if action == "m":
+            memory = click.prompt("New short-term memory", default=head.short_memory)
+            loom.edit(story_id, head.id, short_memory=memory)
+            click.echo("(memory saved as a new version of this step)")
+            continue
+        if action == "w":
+            plan: str | int = click.prompt("Your plan")
+        elif action.startswith("e"):
+            number = action[1:].strip() or click.prompt("Which plan", default="1")
+            index = _plan_index(number, head.plans)
+            plan = click.prompt("Edit the plan", default=head.plans[index])
+        else:
+            plan = _plan_index(action, head.plans)
+        node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry)
+        click.echo(f"\n\n(node {node.id}, {describe_usage(node)})")
+        written += 1
+
+
+def _plan_index(text: str, plans: tuple[str, ...]) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= len(plans):
+        raise click.BadParameter(f"choose a plan between 1 and {len(plans)}")
+    return int(text) - 1
+
+
+@cli.command()
+@click.option("--genre", default="science fiction", show_default=True)
+@click.option("--topic", default="a lighthouse keeper on Mars finds a message from Earth", show_default=True)
+@click.option("--steps", "-n", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Paragraphs after the opening.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to write the Markdown (default: from the title).")
+@pass_env
+def demo(env: Env, genre: str, topic: str, steps: int, out: str | None) -> None:
+    """Write a short story end to end in auto mode and export it to Markdown.
+
+    Uses short paragraphs so the bundled model finishes in a few minutes on a laptop CPU.
+    """
+    settings = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2)
+    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {env.options['model']}…", err=True)
+    info = env.loom.new_story(genre, topic, settings=settings, on_retry=warn_retry)
+    click.echo(f"\n# {info.title}   (story {info.id})\n")
+    for node in env.loom.path(info.id):
+        click.echo(node.paragraph + "\n")
+    click.get_current_context().invoke(write, story=info.id, steps=steps, interactive=False)
+    target = Path(out) if out else Path(safe_filename(info.title, "md"))
+    text = env.loom.export(info.id, "md")
+    write_atomically(target, text)
+    click.echo(f"Wrote {len(env.loom.path(info.id))} paragraphs to {target} (story {info.id} in {env.options['db']})")
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {target}: {e.strerror}") from None

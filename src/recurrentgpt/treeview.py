@@ -1,0 +1,60 @@
+"""A compact text rendering of a story tree: indentation grows only where the story branches,
+and long unbranched runs are folded, so a 10,000-node story still fits a screen."""
+
+from __future__ import annotations
+
+from .store.base import TreeRow
+
+
+def render_tree(
+    rows: list[TreeRow], head_id: str | None, bookmarks: dict[str, str], *, fold: int = 6, show_pruned: bool = False
+) -> str:
+    children: dict[str | None, list[TreeRow]] = {}
+    for r in rows:
+        if r.pruned and not show_pruned:
+            continue
+        children.setdefault(r.parent_id, []).append(r)
+    marks: dict[str, list[str]] = {}
+    for name, node_id in bookmarks.items():
+        marks.setdefault(node_id, []).append(name)
+    head_line = _ancestors(rows, head_id)
+
+    def line(r: TreeRow, indent: str) -> str:
+        sign = "*" if r.id == head_id else ("x" if r.pruned else ("|" if r.id in head_line else "-"))
+        preview = " ".join(r.preview.split())[:60]
+        extra = "".join(f" [{m}]" for m in marks.get(r.id, []))
+        if r.id == head_id:
+            extra += "  <- head"
+        return f"{indent}{sign} {r.id[:8]} {r.depth:>4}  {preview}{extra}"
+
+    out: list[str] = []
+    # iterative DFS: a 10,000-deep chain must not hit Python's recursion limit
+    stack: list[tuple[TreeRow, str]] = [(r, "") for r in reversed(children.get(None, []))]
+    while stack:
+        node, indent = stack.pop()
+        run = [node]  # follow the unbranched run below this node
+        while len(kids := children.get(run[-1].id, [])) == 1:
+            run.append(kids[0])
+        keep = {0, len(run) - 1} | {i for i, r in enumerate(run) if r.id == head_id or r.id in marks}
+        skipped = 0
+        for i, r in enumerate(run):
+            if len(run) > fold and i not in keep:
+                skipped += 1
+                continue
+            if skipped:
+                out.append(f"{indent}  ⋮ {skipped} more")
+                skipped = 0
+            out.append(line(r, indent))
+        kids = children.get(run[-1].id, [])
+        for kid in reversed(kids):
+            stack.append((kid, indent + "  "))
+    return "\n".join(out)
+
+
+def _ancestors(rows: list[TreeRow], node_id: str | None) -> set[str]:
+    parent = {r.id: r.parent_id for r in rows}
+    seen: set[str] = set()
+    while node_id is not None and node_id not in seen:
+        seen.add(node_id)
+        node_id = parent.get(node_id)
+    return seen
