@@ -154,7 +154,8 @@ def ask(
     for attempt in range(1 + max(0, retries)):
         sink = on_text
         if on_text and stream_field:
-            sink = FieldStreamer(stream_field, on_text, json_output).feed
+            labels = [f.label for f in fields if f.name != stream_field]
+            sink = FieldStreamer(stream_field, on_text, json_output, labels).feed
         completion = model.complete(request, sink)
         usage = usage + completion.usage
         try:
@@ -175,8 +176,11 @@ class FieldStreamer:
     quote. Text mode: streams the section after the field's heading up to the next blank-line heading.
     """
 
-    def __init__(self, field: str, sink: OnText, json_mode: bool):
+    def __init__(self, field: str, sink: OnText, json_mode: bool, labels: list[str] | None = None):
         self.field, self.sink, self.json_mode = field, sink, json_mode
+        # in text mode a line starting with another field's label ends the streamed section
+        names = [re.escape(x) for x in (labels or [])] or [r"[A-Za-z][A-Za-z _-]*"]
+        self._next_heading = re.compile(rf"(?im)^[^\w\n]*(?:{'|'.join(names)})[^\w\n]*\d*[^\w\n]*:")
         self.buffer = ""
         self.start = -1  # index in buffer where the value starts
         self.pos = 0  # next index to emit
@@ -210,15 +214,13 @@ class FieldStreamer:
                     break
                 esc = buf[i + 1]
                 if esc == "u":
-                    if i + 6 > len(buf):
-                        break
-                    try:
-                        out.append(chr(int(buf[i + 2 : i + 6], 16)))
-                    except ValueError:
-                        pass
-                    i += 6
+                    code, width = _unicode_escape(buf, i)
+                    if code is None:
+                        break  # wait for the rest of the escape (or its surrogate pair)
+                    out.append(code)
+                    i += width
                     continue
-                out.append({"n": "\n", "t": "\t", "r": "", "b": "", "f": ""}.get(esc, esc))
+                out.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}.get(esc, esc))
                 i += 2
                 continue
             out.append(c)
@@ -229,7 +231,7 @@ class FieldStreamer:
 
     def _emit_text(self) -> None:
         rest = self.buffer[self.pos :]
-        m = re.search(r"\n\s*\W*[A-Za-z][A-Za-z _-]*\d*\W*:", rest)
+        m = self._next_heading.search(rest)
         if m:
             self.done = True
             rest = rest[: m.start()]
@@ -240,3 +242,24 @@ class FieldStreamer:
         self.pos += len(rest)
         if rest:
             self.sink(rest)
+
+
+def _unicode_escape(buf: str, i: int) -> tuple[str | None, int]:
+    """Decode ``\\uXXXX`` at ``buf[i]`` (joining a surrogate pair); (None, 0) if more input is needed."""
+    if i + 6 > len(buf):
+        return None, 0
+    try:
+        code = int(buf[i + 2 : i + 6], 16)
+    except ValueError:
+        return "", 6
+    if 0xD800 <= code < 0xDC00:  # high surrogate: its low half follows as another escape
+        if i + 12 > len(buf):
+            return None, 0
+        if buf[i + 6 : i + 8] == "\\u":
+            try:
+                low = int(buf[i + 8 : i + 12], 16)
+            except ValueError:
+                low = 0
+            if 0xDC00 <= low < 0xE000:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), 12
+    return chr(code), 6

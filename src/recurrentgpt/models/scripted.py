@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
 
+_COUNTER = itertools.count(1)  # shared, so two doubles in one process never invent the same text
 _WORDS = (
     "lantern harbor winter orchard signal archive engine violin meadow copper canyon comet "
     "ferry garden glacier market mirror monastery needle observatory pilgrim quarry river "
@@ -39,7 +40,6 @@ class ScriptedModel(Model):
         self.chunk_size = chunk_size
         self.name = name
         self.requests: list[Request] = []
-        self._counter = itertools.count(1)
         self._lock = threading.Lock()
 
     def enqueue(self, *replies: Any) -> None:
@@ -48,7 +48,7 @@ class ScriptedModel(Model):
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
         with self._lock:
             self.requests.append(request)
-            reply = self.replies.pop(0) if self.replies else self._invent(request, next(self._counter))
+            reply = self.replies.pop(0) if self.replies else self._invent(request, next(_COUNTER))
         if isinstance(reply, BaseException):
             raise reply
         if callable(reply):

@@ -1,0 +1,63 @@
+"""Shared fixtures: a scripted model double and a toy embedder for speed; real ones where marked slow."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
+from recurrentgpt.embeddings.base import Embedder
+
+# Small settings keep prompts short and the real model fast; the prompts' shape is the same.
+SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2,
+                 temperature=0.7)
+
+
+class CountingEmbedder(Embedder):
+    """Wraps an embedder and records every text it embeds (to prove paragraphs are embedded once)."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.name = inner.name
+        self.max_words = inner.max_words
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """No test reads the user's library or keys."""
+    monkeypatch.setenv("RECURRENTGPT_DB", str(tmp_path / "library.db"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder(HashingEmbedder())
+
+
+@pytest.fixture
+def loom(tmp_path, model, embedder) -> Loom:
+    lm = Loom.open(tmp_path / "library.db", model, embedder, seed=1)
+    yield lm
+    lm.close()
+
+
+@pytest.fixture
+def story(loom):
+    return loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,99 @@
+import json
+
+import pytest
+
+from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel, Settings
+from recurrentgpt.errors import InputError
+
+ANSWER = {"paragraph": "Mara opened the gate.", "rationale": "Drop the storm; add the gate.",
+          "short_memory": "Mara is at the gate.", "plans": ["Go in.", "Turn back.", "Call out."]}
+
+
+def cell_input(**kw):
+    base = dict(genre="mystery", title="The Gate", outline="Mara seeks her brother.", plan="Mara reaches the gate.",
+                previous_paragraph="The storm broke over the valley.", short_memory="Mara walks north.",
+                long_term=["Long ago, Mara's brother left through the northern gate."])
+    return CellInput(**{**base, **kw})
+
+
+def test_step_returns_paragraph_memory_rationale_and_three_plans():
+    model = ScriptedModel([ANSWER])
+    out = RecurrentCell(model, Settings()).step(cell_input())
+    assert out.paragraph == ANSWER["paragraph"]
+    assert out.short_memory == ANSWER["short_memory"]
+    assert out.rationale == ANSWER["rationale"]
+    assert out.plans == ANSWER["plans"]
+    assert out.usage.calls == 1
+
+
+def test_step_prompt_carries_every_input_of_the_recurrence():
+    model = ScriptedModel([ANSWER])
+    RecurrentCell(model, Settings(paragraph_sentences=7)).step(cell_input())
+    prompt = model.requests[0].prompt
+    for part in ["Mara reaches the gate.", "The storm broke over the valley.", "Mara walks north.",
+                 "northern gate", "Mara seeks her brother.", "about 7 sentences"]:
+        assert part in prompt
+    # static parts first so a KV cache can reuse the prefix across steps
+    assert prompt.index("Mara seeks her brother.") < prompt.index("northern gate") < prompt.index("Mara walks north.")
+    assert model.requests[0].schema["properties"]["plans"]["minItems"] == 3
+
+
+def test_text_mode_asks_for_labelled_sections_and_parses_them():
+    text = "Paragraph: It rained.\nRationale: r\nShort-term memory: m\nPlan 1: a\nPlan 2: b\nPlan 3: c"
+    model = ScriptedModel([text], supports_schema=False)
+    out = RecurrentCell(model).step(cell_input())
+    assert out.paragraph == "It rained." and out.plans == ["a", "b", "c"]
+    assert model.requests[0].schema is None
+    assert "Plan 1:" in model.requests[0].prompt and "JSON" not in model.requests[0].prompt
+
+
+def test_bad_output_is_retried_a_bounded_number_of_times():
+    model = ScriptedModel(["not json", "{}", json.dumps({**ANSWER, "plans": ["x"]}), ANSWER])
+    retries = []
+    out = RecurrentCell(model, Settings(retries=3)).step(cell_input(), on_retry=lambda n, e: retries.append(n))
+    assert out.paragraph == ANSWER["paragraph"] and retries == [1, 2, 3] and len(model.requests) == 4
+
+
+def test_persistent_garbage_ends_in_output_format_error():
+    model = ScriptedModel(["garbage"] * 10)
+    with pytest.raises(OutputFormatError, match="3 times"):
+        RecurrentCell(model, Settings(retries=2)).step(cell_input())
+    assert len(model.requests) == 3
+
+
+def test_new_character_nudge_follows_its_probability():
+    always = ScriptedModel([ANSWER])
+    RecurrentCell(always, Settings(new_character_probability=1.0)).step(cell_input())
+    never = ScriptedModel([ANSWER])
+    RecurrentCell(never, Settings(new_character_probability=0.0)).step(cell_input())
+    assert "new character" in always.requests[0].prompt
+    assert "new character" not in never.requests[0].prompt
+
+
+def test_empty_plan_is_refused_before_calling_the_model():
+    model = ScriptedModel()
+    with pytest.raises(InputError):
+        RecurrentCell(model).step(cell_input(plan="   "))
+    assert model.requests == []
+
+
+def test_init_writes_the_requested_number_of_opening_paragraphs():
+    model = ScriptedModel()
+    opening = RecurrentCell(model, Settings(opening_paragraphs=3)).init(Premise("horror", "a house that hums",
+                                                                               premise="It hums at night."))
+    assert len(opening.paragraphs) == 3 and len(opening.plans) == 3 and opening.title
+    assert "It hums at night." in model.requests[0].prompt
+
+
+def test_streaming_sends_only_the_paragraph_text():
+    model = ScriptedModel([ANSWER], chunk_size=3)
+    seen = []
+    RecurrentCell(model).step(cell_input(), on_text=seen.append)
+    assert "".join(seen) == ANSWER["paragraph"]
+
+
+def test_fiction_mode_uses_its_own_prompt():
+    model = ScriptedModel([ANSWER])
+    RecurrentCell(model, Settings(person="second")).step(cell_input(mode="fiction", profile={"name": "Ada", "avoid": "gore"}))
+    prompt = model.requests[0].prompt
+    assert "reader" in prompt and "Ada" in prompt and "gore" in prompt and "second person" in prompt

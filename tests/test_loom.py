@@ -1,0 +1,242 @@
+import json
+import sqlite3
+
+import pytest
+
+from recurrentgpt import ConflictError, InputError, Loom, NotFoundError, ScriptedModel
+from recurrentgpt.errors import ModelConnectionError, OutputFormatError
+
+from .conftest import SMALL
+
+
+def _answer(paragraph, memory="m"):
+    return {"paragraph": paragraph, "rationale": "r", "short_memory": memory, "plans": [f"{paragraph} a", "b", "c"]}
+
+
+def _count(loom, story_id):
+    return len(loom.tree(story_id))
+
+
+def test_new_story_has_title_outline_opening_memory_and_plans(loom, story):
+    path = loom.path(story.id)
+    assert story.title and story.outline and len(path) == SMALL.opening_paragraphs
+    assert path[-1].short_memory and len(path[-1].plans) == 3
+    assert [n.depth for n in path] == list(range(len(path)))
+
+
+def test_step_by_candidate_index_or_text(loom, model, story):
+    head = loom.node(story.id)
+    a = loom.step(story.id, 1)
+    assert a.plan == head.plans[1] and a.parent_id == head.id and loom.story(story.id).head_id == a.id
+    b = loom.step(story.id, "  She lights the lamp.  ")
+    assert b.plan == "She lights the lamp." and b.depth == a.depth + 1
+    with pytest.raises(InputError):
+        loom.step(story.id, 5)
+    with pytest.raises(InputError):
+        loom.step(story.id, "   ")
+
+
+def test_checkout_restores_the_exact_state_for_the_next_step(loom, model, story):
+    model.enqueue(_answer("First branch paragraph.", memory="MEMORY-ONE"))
+    first = loom.step(story.id, "go one way")
+    model.enqueue(_answer("Deeper.", memory="MEMORY-TWO"))
+    loom.step(story.id, "go deeper")
+    loom.checkout(story.id, first.id)
+    assert loom.node(story.id) == first
+    model.enqueue(_answer("Alternative from first."))
+    loom.step(story.id, "another way")
+    prompt = model.requests[-1].prompt
+    assert "MEMORY-ONE" in prompt and "First branch paragraph." in prompt and "MEMORY-TWO" not in prompt
+
+
+def test_edit_creates_a_sibling_and_never_overwrites(loom, model, story):
+    head = loom.node(story.id)
+    edited = loom.edit(story.id, head.id, paragraph="A rewritten paragraph.", short_memory="new memory")
+    assert edited.parent_id == head.parent_id and edited.id != head.id and edited.kind == "edit"
+    assert loom.store.get_node(head.id) == head  # untouched
+    assert loom.story(story.id).head_id == edited.id
+    assert edited.plans == head.plans and edited.meta["edited_from"] == head.id
+    with pytest.raises(InputError):
+        loom.edit(story.id, head.id, paragraph="  ")
+    with pytest.raises(InputError):
+        loom.edit(story.id, head.id)
+
+
+def test_edit_with_replay_rewrites_the_steps_below_along_the_head_line(loom, model, story):
+    start = loom.node(story.id)
+    steps = [loom.step(story.id, f"plan {i}") for i in range(3)]
+    last = loom.edit(story.id, steps[0].id, paragraph="Changed.", replay=True)
+    line = loom.path(story.id)
+    assert [n.plan for n in line[-3:]] == ["plan 0", "plan 1", "plan 2"]
+    assert line[-3].paragraph == "Changed." and line[-1].id == last.id
+    assert line[-4].id == start.id
+    assert all(loom.store.get_node(s.id) == s for s in steps)  # the old line still exists
+
+
+def test_regenerate_keeps_siblings_and_the_head(loom, story):
+    step = loom.step(story.id, 0)
+    alts = loom.regenerate(story.id, step.id, n=3)
+    assert len(alts) == 3 and all(a.parent_id == step.parent_id and a.plan == step.plan for a in alts)
+    assert loom.story(story.id).head_id == step.id
+    assert len(loom.children(story.id, step.parent_id)) == 4
+    with pytest.raises(InputError):
+        loom.regenerate(story.id, loom.path(story.id)[0].id)
+
+
+def test_bookmarks_prune_and_restore(loom, story):
+    a = loom.step(story.id, 0)
+    loom.bookmark(story.id, "good", a.id)
+    assert loom.node(story.id, "good") == a
+    loom.checkout(story.id, a.parent_id)
+    b = loom.step(story.id, 1)
+    with pytest.raises(InputError):
+        loom.prune(story.id, b.id)  # on the head's line
+    loom.prune(story.id, a.id)
+    assert a.id not in {c.id for c in loom.children(story.id, a.parent_id)}
+    loom.prune(story.id, a.id, restore=True)
+    assert a.id in {c.id for c in loom.children(story.id, a.parent_id)}
+    with pytest.raises(InputError):
+        loom.prune(story.id, loom.path(story.id)[0].id)
+    loom.remove_bookmark(story.id, "good")
+    with pytest.raises(NotFoundError):
+        loom.node(story.id, "good")
+
+
+def test_unknown_ids_are_clear_errors(loom, story):
+    with pytest.raises(NotFoundError, match="no story"):
+        loom.story("nope")
+    with pytest.raises(NotFoundError, match="no node"):
+        loom.checkout(story.id, "zzzz")
+    assert loom.node(story.id, loom.node(story.id).id[:6]).id == loom.node(story.id).id  # unique prefix
+
+
+def test_a_failed_model_call_leaves_the_story_unchanged(loom, model, story):
+    before = _count(loom, story.id), loom.story(story.id).head_id
+    model.enqueue(ModelConnectionError("server gone"))
+    with pytest.raises(ModelConnectionError):
+        loom.step(story.id, 0)
+    model.enqueue(*["garbage"] * 4)
+    with pytest.raises(OutputFormatError):
+        loom.step(story.id, 0)
+    assert (_count(loom, story.id), loom.story(story.id).head_id) == before
+
+
+def test_a_crash_inside_the_write_rolls_the_whole_step_back(loom, story, monkeypatch):
+    before = _count(loom, story.id)
+
+    def boom(*a, **k):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(loom.store, "_insert_vectors", boom)  # fails after the node row is inserted
+    with pytest.raises(sqlite3.OperationalError):
+        loom.step(story.id, 0)
+    monkeypatch.undo()
+    assert _count(loom, story.id) == before
+    rows = loom.store.db.execute("SELECT count(*) FROM paragraphs_fts WHERE story_id=?", (story.id,)).fetchone()[0]
+    assert rows == before
+
+
+def test_a_head_moved_by_someone_else_is_a_conflict_but_nothing_is_lost(loom, model, story):
+    other = Loom.open(loom.store.location, ScriptedModel(), loom.embedder)
+    start = loom.node(story.id)
+
+    def answer_after_someone_else_moved(request):
+        other.step(story.id, "the other writer's plan")
+        return _answer("My paragraph.")
+
+    model.enqueue(answer_after_someone_else_moved)
+    with pytest.raises(ConflictError) as caught:
+        loom.step(story.id, 0)
+    kept = loom.store.get_node(caught.value.node_id)
+    assert kept.paragraph == "My paragraph." and kept.parent_id == start.id
+    head = loom.node(story.id)
+    assert head.plan == "the other writer's plan"  # the other writer's step stays the head
+
+
+def test_story_resumes_in_a_new_process(loom, story, tmp_path, embedder):
+    loom.step(story.id, 0)
+    again = Loom.open(loom.store.location, ScriptedModel(), embedder)
+    assert again.node(story.id) == loom.node(story.id)
+    again.step(story.id, 0)
+    assert len(again.path(story.id)) == len(loom.path(story.id))
+
+
+def test_tree_export_import_round_trip_is_exact(loom, story, tmp_path, embedder):
+    loom.step(story.id, 0)
+    alt = loom.regenerate(story.id, n=1)[0]
+    loom.bookmark(story.id, "alt", alt.id)
+    loom.prune(story.id, alt.id)
+    exported = loom.export(story.id, "tree")
+    fresh = Loom.open(tmp_path / "other.db", ScriptedModel(), embedder)
+    info = fresh.import_tree(exported.encode())
+    assert info.id == story.id
+    assert fresh.export(info.id, "tree") == exported
+    # importing again into the same library renews ids, and the copy continues independently
+    copy = loom.import_tree(exported.encode())
+    assert copy.id != story.id and len(loom.tree(copy.id)) == len(loom.tree(story.id))
+    loom.step(copy.id, 0)
+    assert loom.step(copy.id, 0).story_id == copy.id
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["nodes"][0].update(parent_id=d["nodes"][-1]["id"]), "cycle"),
+        (lambda d: d["nodes"].append(dict(d["nodes"][0])), "twice"),
+        (lambda d: d["nodes"][1].update(parent_id="ghost"), "not in the file"),
+        (lambda d: d.update(format="other"), "not a recurrentgpt tree"),
+        (lambda d: d.update(nodes=[]), "no nodes"),
+    ],
+)
+def test_bad_tree_files_are_refused_and_nothing_is_written(loom, story, mutate, message):
+    data = json.loads(loom.export(story.id, "tree"))
+    mutate(data)
+    before = len(loom.stories())
+    with pytest.raises(InputError, match=message):
+        loom.import_tree(json.dumps(data).encode())
+    assert len(loom.stories()) == before
+
+
+def test_import_manuscript_continues_a_writers_own_book(loom, embedder):
+    text = "# Chapter 1\n\nThe first paragraph\nwraps here.\n\nThe second one.\n\n---\n\nThe third one."
+    info = loom.import_manuscript(text, genre="literary")
+    path = loom.path(info.id)
+    assert [n.paragraph for n in path] == ["The first paragraph wraps here.", "The second one.", "The third one."]
+    assert path[-1].short_memory and len(path[-1].plans) == 3 and all(n.kind == "import" for n in path)
+    assert all(embedder.texts.count(n.paragraph) == 1 for n in path)
+    assert loom.step(info.id, 0).depth == 3
+
+
+@pytest.mark.parametrize("text", ["", "   \n\n  ", "# only a heading\n\n---"])
+def test_empty_manuscripts_are_refused(loom, text):
+    with pytest.raises(InputError):
+        loom.import_manuscript(text, genre="x")
+    assert loom.stories() == []
+
+
+def test_exports(loom, story):
+    md = loom.export(story.id, "md")
+    assert md.startswith(f"# {story.title}") and loom.path(story.id)[-1].paragraph in md
+    data = json.loads(loom.export(story.id, "json"))
+    assert [n["id"] for n in data["path"]] == [n.id for n in loom.path(story.id)]
+    assert loom.export(story.id, "txt").startswith(story.title)
+    with pytest.raises(InputError):
+        loom.export(story.id, "pdf")
+
+
+def test_auto_mode_uses_the_simulators_revised_plan(loom, model, story):
+    model.enqueue({"choice": 2, "reason": "more tension", "plan": "REVISED PLAN"}, _answer("Auto paragraph."))
+    [node] = loom.auto(story.id, 1)
+    assert node.plan == "REVISED PLAN" and node.meta["simulator"]["choice"] == 2
+    assert "Three candidate plans" in model.requests[-2].prompt
+
+
+def test_delete_story_removes_everything(loom, story):
+    loom.step(story.id, 0)
+    loom.bookmark(story.id, "b")
+    loom.delete_story(story.id)
+    with pytest.raises(NotFoundError):
+        loom.story(story.id)
+    db = loom.store.db
+    for table in ("nodes", "vectors", "bookmarks", "paragraphs_fts"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0

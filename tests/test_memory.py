@@ -1,0 +1,98 @@
+import numpy as np
+
+from recurrentgpt import HashingEmbedder, ScriptedModel
+from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_query
+from recurrentgpt.store import SQLiteStore
+
+from .conftest import SMALL
+
+
+def test_each_paragraph_is_embedded_exactly_once_over_a_long_story(loom, embedder, story):
+    loom.auto(story.id, steps=12)
+    loom.regenerate(story.id, n=2)
+    nodes = [loom.store.get_node(r.id) for r in loom.tree(story.id)]
+    assert len(nodes) == SMALL.opening_paragraphs + 12 + 2
+    for n in nodes:
+        assert embedder.texts.count(n.paragraph) == 1, n.id
+    assert loom.memory.embedded_paragraphs == len(nodes)
+
+
+def test_retrieval_never_leaves_the_current_path(loom, model, story):
+    root_head = loom.node(story.id)
+    # branch A talks about emeralds, branch B about saffron; both grow from the same node
+    model.enqueue(*[_answer(f"The emerald vault, chamber {i}.") for i in range(4)])
+    a_nodes = [loom.step(story.id, "emerald") for _ in range(4)]
+    loom.checkout(story.id, root_head.id)
+    model.enqueue(*[_answer(f"The saffron market, stall {i}.") for i in range(4)])
+    b_nodes = [loom.step(story.id, "saffron") for _ in range(4)]
+    a_ids, b_ids = {n.id for n in a_nodes}, {n.id for n in b_nodes}
+    on_b = {n.id for n in loom.path(story.id)}
+    for hit in loom.recall(story.id, "the emerald vault chamber", b_nodes[-1].id):
+        assert hit.node_id not in a_ids and hit.node_id in on_b
+    # and what each stored step actually saw came from its own ancestors only
+    for n in b_nodes:
+        assert set(n.meta["retrieved"]) <= {p.id for p in loom.store.path(n.parent_id)}
+        assert not set(n.meta["retrieved"]) & a_ids
+    hits = loom.recall(story.id, "the emerald vault chamber", a_nodes[-1].id)
+    assert hits and all(h.node_id in a_ids | {p.id for p in loom.store.path(root_head.id)} for h in hits)
+
+
+def test_the_previous_paragraph_is_not_recalled_again(loom, story):
+    head = loom.node(story.id)
+    hits = loom.recall(story.id, head.paragraph, head.id)
+    assert head.id not in {h.node_id for h in hits}
+
+
+def test_hybrid_finds_a_rare_name_by_keyword(tmp_path):
+    store = SQLiteStore(tmp_path / "m.db")
+    from recurrentgpt import Loom
+
+    model = ScriptedModel()
+    loom = Loom(store, model, HashingEmbedder(dim=16), retrieval="hybrid")  # a tiny, collision-prone embedder
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    for i in range(30):
+        text = "Zorbulax the tinker mended the bell." if i == 7 else f"The wind moved over field {i} at dusk."
+        model.enqueue(_answer(text))
+        loom.step(info.id, "walk on")
+    top = loom.recall(info.id, "Zorbulax returns", "head")
+    assert "Zorbulax" in top[0].paragraph
+
+
+def test_long_paragraphs_are_chunked_to_what_the_embedder_reads():
+    text = " ".join(f"Sentence number {i} is here." for i in range(100))
+    chunks = chunk_paragraph(text, max_words=50)
+    assert all(len(c.split()) <= 50 for c in chunks)
+    assert " ".join(chunks) == text
+    assert chunk_paragraph("one " * 120, max_words=50)[0] == " ".join(["one"] * 50)
+
+
+def test_keyword_query_cannot_inject_fts_syntax():
+    q = keyword_query('NEAR(a b) OR "x" AND title:* -foo')
+    assert q == '"near" OR "title" OR "foo"'
+
+
+def test_vectors_added_by_another_process_are_picked_up(tmp_path):
+    store = SQLiteStore(tmp_path / "m.db")
+    mem = LongTermMemory(store, HashingEmbedder())
+    from recurrentgpt import Loom
+
+    loom = Loom(SQLiteStore(tmp_path / "m.db"), ScriptedModel(), HashingEmbedder())
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    path = store.path_seqs(loom.node(info.id).id)
+    assert mem.recall(info.id, path, "paragraph", k=5)
+    loom.step(info.id, 0)
+    path = store.path_seqs(loom.node(info.id).id)
+    assert len(mem.recall(info.id, path, "paragraph", k=5)) == len(path)
+    assert mem.embedded_paragraphs == 0  # it read the other process's vectors; it embedded nothing
+
+
+def _answer(paragraph):
+    return {"paragraph": paragraph, "rationale": "r", "short_memory": f"memory after: {paragraph}",
+            "plans": ["p1 " + paragraph, "p2", "p3"]}
+
+
+def test_path_seqs_start_at_the_node(loom, story):
+    head = loom.node(story.id)
+    seqs = loom.store.path_seqs(head.id)
+    assert len(seqs) == head.depth + 1 and isinstance(seqs, np.ndarray)
+    assert loom.store.seq_to_node([int(seqs[0])])[int(seqs[0])][0] == head.id

@@ -1,0 +1,44 @@
+import sqlite3
+
+import pytest
+
+from recurrentgpt.errors import StoreError
+from recurrentgpt.store import SQLiteStore, open_store
+from recurrentgpt.store.sqlite import MIGRATIONS
+
+
+def test_a_new_library_is_migrated_and_in_wal_mode(tmp_path):
+    store = SQLiteStore(tmp_path / "lib.db")
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    again = SQLiteStore(tmp_path / "lib.db")  # reopening does not re-run migrations
+    assert again.list_stories() == []
+
+
+def test_a_library_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "lib.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.close()
+    with pytest.raises(StoreError, match="newer"):
+        SQLiteStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a database " * 200)
+    with pytest.raises(StoreError, match="not a usable story library"):
+        SQLiteStore(path)
+
+
+def test_open_store_accepts_paths_and_sqlite_urls(tmp_path):
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/a.db"), SQLiteStore)
+    assert (tmp_path / "a.db").exists()
+    assert isinstance(open_store(str(tmp_path / "nested" / "b.db")), SQLiteStore)
+
+
+def test_integrity_after_a_story(loom, story):
+    loom.step(story.id, 0)
+    assert loom.store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert loom.store.db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -1,0 +1,97 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recurrentgpt.errors import OutputFormatError
+from recurrentgpt.structured import Field, FieldStreamer, parse_answer, schema_for
+
+FIELDS = [
+    Field("paragraph", "Paragraph"),
+    Field("rationale", "Rationale"),
+    Field("short_memory", "Short-term memory"),
+    Field("plans", "Plan", items=3),
+]
+GOOD = {"paragraph": "P.", "rationale": "R.", "short_memory": "M.", "plans": ["a", "b", "c"]}
+
+
+def test_schema_requires_every_field_and_exactly_three_plans():
+    schema = schema_for(FIELDS)
+    assert schema["required"] == ["paragraph", "rationale", "short_memory", "plans"]
+    assert schema["properties"]["plans"]["minItems"] == schema["properties"]["plans"]["maxItems"] == 3
+
+
+def test_json_anywhere_in_the_text():
+    text = "Sure! Here it is:\n```json\n" + json.dumps(GOOD) + "\n```"
+    assert parse_answer(text, FIELDS) == GOOD
+
+
+def test_raw_newlines_inside_json_strings_are_accepted():
+    text = '{"paragraph": "line one\nline two", "rationale": "r", "short_memory": "m", "plans": ["a","b","c"]}'
+    assert parse_answer(text, FIELDS)["paragraph"] == "line one\nline two"
+
+
+def test_labelled_sections_with_markdown_decoration():
+    text = """**Paragraph:** The rain fell.
+It kept falling.
+
+## Rationale: drop the weather
+Short-term memory: It rains.
+Plan 1: Go out.
+**Plan 2:** Stay in.
+- Plan 3: Sleep."""
+    out = parse_answer(text, FIELDS)
+    assert out["paragraph"] == "The rain fell.\nIt kept falling."
+    assert out["rationale"] == "drop the weather"
+    assert out["plans"] == ["Go out.", "Stay in.", "Sleep."]
+
+
+def test_numbered_fields_are_read_from_numbered_labels():
+    fields = [Field("paragraph_1", "Paragraph 1"), Field("paragraph_2", "Paragraph 2")]
+    assert parse_answer("Paragraph 1: one\nParagraph 2: two", fields) == {"paragraph_1": "one", "paragraph_2": "two"}
+
+
+def test_extra_plans_are_trimmed_and_missing_ones_rejected():
+    assert parse_answer(json.dumps({**GOOD, "plans": ["a", "b", "c", "d"]}), FIELDS)["plans"] == ["a", "b", "c"]
+    with pytest.raises(OutputFormatError, match="2 of the 3"):
+        parse_answer(json.dumps({**GOOD, "plans": ["a", " ", "c"]}), FIELDS)
+
+
+def test_missing_or_empty_field_is_an_output_format_error():
+    with pytest.raises(OutputFormatError, match="short_memory"):
+        parse_answer(json.dumps({**GOOD, "short_memory": "  "}), FIELDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_either_parses_or_raises_output_format_error(text):
+    try:
+        out = parse_answer(text, FIELDS)
+    except OutputFormatError:
+        return
+    assert set(out) == {"paragraph", "rationale", "short_memory", "plans"}
+    assert all(isinstance(v, str) and v for v in out.values() if not isinstance(v, list))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1), st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=50))
+def test_streamer_emits_exactly_the_decoded_field_whatever_the_chunking(paragraph, cuts):
+    answer = json.dumps({"paragraph": paragraph, "rationale": "r"}, ensure_ascii=bool(len(paragraph) % 2))
+    seen: list[str] = []
+    streamer = FieldStreamer("paragraph", seen.append, json_mode=True)
+    i = 0
+    for cut in cuts * (len(answer) // sum(cuts) + 1):
+        streamer.feed(answer[i : i + cut])
+        i += cut
+        if i >= len(answer):
+            break
+    assert "".join(seen) == paragraph
+
+
+def test_text_mode_streamer_stops_at_the_next_heading():
+    seen: list[str] = []
+    streamer = FieldStreamer("paragraph", seen.append, json_mode=False, labels=["Rationale", "Plan"])
+    for chunk in ["PARAGR", "APH: The sea", " was calm.\nHe said: go.\n", "Rationale: x\n"]:
+        streamer.feed(chunk)
+    assert "".join(seen) == "The sea was calm.\nHe said: go.\n"
