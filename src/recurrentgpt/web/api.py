@@ -1,0 +1,169 @@
+"""The JSON API that needs no model: stories, paths, the tree, memory recall, edits and navigation.
+
+Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so SQLite (and the
+embedder, for recall) never block the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from .. import __version__
+from ..errors import ConflictError, NotFoundError
+from ..loom import Loom
+from ..models import Model
+from ..story import StoryInfo
+from .schemas import BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
+from .streaming import Jobs
+
+router = APIRouter(prefix="/api")
+
+
+def get_loom(request: Request) -> Loom:
+    return request.app.state.loom
+
+
+def get_jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+LoomDep = Annotated[Loom, Depends(get_loom)]
+
+
+def check_head(info: StoryInfo, expected: str | None) -> None:
+    """409 before any work if another tab moved the story since this page loaded it."""
+    if expected is not None and expected != info.head_id:
+        raise ConflictError(
+            f"story {info.id} has moved on elsewhere (another tab or window): its head is now node "
+            f"{(info.head_id or '?')[:8]}, this page shows {expected[:8]}. Reload to see the latest version."
+        )
+
+
+def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
+    info = loom.story(story_id)
+    path = loom.path(info.id) if info.head_id else []
+    return {
+        "story": info.to_dict(),
+        "path": [n.to_dict() for n in path],
+        "bookmarks": loom.store.bookmarks(info.id),
+    }
+
+
+@router.get("/info", summary="Version, model and embedder of this studio")
+def info(loom: LoomDep) -> dict[str, Any]:
+    def label(thing: Any, default: str) -> str:  # without loading a model just to name it
+        return getattr(thing, "name", None) or (thing if isinstance(thing, str) else default)
+
+    return {
+        "version": __version__,
+        "model": label(getattr(loom, "_model", None), "smollm2"),
+        "embedder": label(getattr(loom, "_embedder", None), "minilm"),
+        "model_loaded": isinstance(getattr(loom, "_model", None), Model),
+    }
+
+
+@router.get("/stories", summary="All stories, most recently changed first")
+def list_stories(loom: LoomDep) -> list[dict[str, Any]]:
+    out = []
+    for s in loom.stories():
+        d = s.to_dict()
+        try:
+            d["paragraphs"] = loom.node(s.id).depth + 1 if s.head_id else 0
+        except NotFoundError:
+            d["paragraphs"] = 0
+        out.append(d)
+    return out
+
+
+@router.get("/stories/{story_id}", summary="A story with the path from its root to its head")
+def get_story(story_id: str, loom: LoomDep) -> dict[str, Any]:
+    return story_state(loom, story_id)
+
+
+@router.delete("/stories/{story_id}", summary="Delete a story and its whole tree")
+def delete_story(story_id: str, loom: LoomDep) -> dict[str, Any]:
+    info = loom.story(story_id)
+    loom.delete_story(info.id)
+    return {"deleted": info.id}
+
+
+@router.get("/stories/{story_id}/tree", summary="Every node of the story (light rows) with head and bookmarks")
+def tree(story_id: str, loom: LoomDep) -> dict[str, Any]:
+    info = loom.story(story_id)
+    return {
+        "head_id": info.head_id,
+        "bookmarks": loom.store.bookmarks(info.id),
+        "rows": [r.__dict__ for r in loom.tree(info.id)],
+    }
+
+
+@router.get("/stories/{story_id}/nodes/{ref}", summary="One node: paragraph, memory, rationale, plans, metadata")
+def get_node(story_id: str, ref: str, loom: LoomDep) -> dict[str, Any]:
+    return loom.node(story_id, ref).to_dict()
+
+
+@router.get("/stories/{story_id}/recall", summary="Long-term paragraphs the next step would recall for a plan")
+def recall(
+    story_id: str,
+    loom: LoomDep,
+    plan: Annotated[str, Query(max_length=20_000)] = "",
+    node: str = "head",
+) -> list[dict[str, Any]]:
+    info = loom.story(story_id)
+    current = loom.node(info.id, node)
+    query = plan.strip() or (current.plans[0] if current.plans else current.paragraph)
+    return [r.__dict__ for r in loom.recall(info.id, query, current.id)]
+
+
+@router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")
+def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str, Any]:
+    info = loom.story(story_id)
+    check_head(info, body.expected_head)
+    node = loom.edit(
+        info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan
+    )
+    return {"node": node.to_dict(), **story_state(loom, info.id)}
+
+
+@router.post("/stories/{story_id}/checkout", summary="Move the head: the next step continues from this node")
+def checkout(story_id: str, body: CheckoutRequest, loom: LoomDep) -> dict[str, Any]:
+    node = loom.checkout(story_id, body.node)
+    return {"node": node.to_dict(), **story_state(loom, node.story_id)}
+
+
+@router.post("/stories/{story_id}/bookmarks", summary="Name a node")
+def bookmark(story_id: str, body: BookmarkRequest, loom: LoomDep) -> dict[str, Any]:
+    node = loom.bookmark(story_id, body.name, body.node)
+    return {"name": body.name.strip(), "node_id": node.id, "bookmarks": loom.store.bookmarks(node.story_id)}
+
+
+@router.delete("/stories/{story_id}/bookmarks/{name}", summary="Remove a bookmark")
+def remove_bookmark(story_id: str, name: str, loom: LoomDep) -> dict[str, Any]:
+    info = loom.story(story_id)
+    if name not in loom.store.bookmarks(info.id):
+        raise NotFoundError(f"story {info.id} has no bookmark '{name}'")
+    loom.remove_bookmark(info.id, name)
+    return {"bookmarks": loom.store.bookmarks(info.id)}
+
+
+@router.post("/stories/{story_id}/prune", summary="Hide a branch (or restore it)")
+def prune(story_id: str, body: PruneRequest, loom: LoomDep) -> dict[str, Any]:
+    return loom.prune(story_id, body.node, restore=body.restore).to_dict()
+
+
+@router.get("/stories/{story_id}/export", summary="The current path as md, txt or json; or the tree as json",
+            response_class=PlainTextResponse)
+def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head") -> PlainTextResponse:
+    text = loom.export(story_id, fmt, node)
+    media = "application/json" if fmt in ("json", "tree") else "text/markdown" if fmt == "md" else "text/plain"
+    return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
+
+
+@router.post("/jobs/{job_id}/stop", summary="Stop a running generation (write, auto, regenerate, new story)")
+def stop_job(job_id: str, request: Request) -> dict[str, Any]:
+    if not get_jobs(request).stop(job_id):
+        raise NotFoundError(f"no running job '{job_id}' (it may have finished)")
+    return {"stopping": job_id}

@@ -1,0 +1,144 @@
+"""The endpoints that call the model. Each one checks everything it can first (unknown ids -> 404,
+empty plan -> 400, a head that moved -> 409, as plain JSON), then streams server-sent events
+(see streaming.py) while the work runs in a thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from ..errors import InputError
+from ..loom import Loom, validate_settings
+from ..simulator import Choice
+from ..story import Node, Settings
+from .api import LoomDep, check_head, get_jobs
+from .schemas import AutoRequest, NewStory, RegenerateRequest, StepRequest
+from .streaming import Emit, Stopped, event_stream, retry_sink, text_sink
+
+router = APIRouter(prefix="/api")
+_warm_lock = threading.Lock()
+
+
+def warm(loom: Loom) -> None:
+    """Load the model and memory once, even when two first requests arrive together."""
+    with _warm_lock:
+        loom.model  # noqa: B018 - lazy properties
+        loom.memory  # noqa: B018
+
+
+def settings_from(raw: dict[str, Any]) -> Settings:
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not hasattr(defaults, name):
+            raise InputError(f"unknown setting '{name}'")
+        kind = type(getattr(defaults, name))
+        try:
+            values[name] = kind(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            values[name] = None
+        if values[name] is None:
+            raise InputError(f"setting '{name}' must be a {kind.__name__}")
+    settings = dataclasses.replace(defaults, **values)
+    validate_settings(settings)
+    return settings
+
+
+@router.post("/stories", summary="Start a story (streams: raw …, done {story})")
+def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingResponse:
+    if not body.genre.strip() or not body.topic.strip():
+        raise InputError("a story needs a genre and a topic")
+    settings = settings_from(body.settings)
+    profile = body.profile.model_dump() if body.profile and body.mode == "fiction" else None
+
+    def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
+        warm(loom)
+        info = loom.new_story(
+            body.genre, body.topic, premise=body.premise, outline=body.outline, mode=body.mode,
+            profile=profile, settings=settings,
+            on_text=text_sink(emit, stop, "raw"), on_retry=retry_sink(emit),
+        )
+        return {"story": info.to_dict()}
+
+    return event_stream(get_jobs(request), work)
+
+
+@router.post("/stories/{story_id}/step", summary="Write the next paragraph (streams: text …, done {node})")
+def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+    info = loom.story(story_id)
+    check_head(info, body.expected_head)
+    parent = loom.node(info.id, body.node)
+    plan = _plan_text(parent, body)
+
+    def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
+        warm(loom)
+        node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit, stop), on_retry=retry_sink(emit))
+        return {"node": node.to_dict()}
+
+    return event_stream(get_jobs(request), work)
+
+
+def _plan_text(parent: Node, body: StepRequest) -> str:
+    if (body.plan is None) == (body.plan_index is None):
+        raise InputError("give either a plan or a plan_index")
+    if body.plan_index is not None:
+        if body.plan_index >= len(parent.plans):
+            raise InputError(f"node {parent.id} has {len(parent.plans)} candidate plans; there is no plan {body.plan_index + 1}")
+        return parent.plans[body.plan_index]
+    if not body.plan or not body.plan.strip():
+        raise InputError("the plan for the next paragraph is empty")
+    return body.plan.strip()
+
+
+@router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")
+def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+    info = loom.story(story_id)
+    check_head(info, body.expected_head)
+    head = loom.node(info.id)
+    if not head.plans:
+        raise InputError(f"node {head.id} has no candidate plans for the simulator to choose from; write a plan")
+
+    def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
+        warm(loom)
+
+        def on_choice(i: int, choice: Choice) -> None:
+            emit("choice", {"step": i, "of": body.steps, "index": choice.index, "plan": choice.plan,
+                            "reason": choice.reason})
+
+        def on_step(i: int, node: Node, choice: Choice | None) -> None:
+            emit("node", {"step": i, "of": body.steps, "node": node.to_dict()})
+
+        nodes = loom.auto(
+            info.id, body.steps, on_step=on_step, on_choice=on_choice, on_text=text_sink(emit, stop),
+            on_retry=retry_sink(emit), should_stop=stop.is_set,
+        )
+        return {"node": nodes[-1].to_dict() if nodes else None, "written": len(nodes)}
+
+    return event_stream(get_jobs(request), work)
+
+
+@router.post("/stories/{story_id}/regenerate", summary="Write alternatives to a node as siblings (streams)")
+def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+    info = loom.story(story_id)
+    check_head(info, body.expected_head)
+    original = loom.node(info.id, body.node)
+    if original.parent_id is None:
+        raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
+
+    def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
+        warm(loom)
+        written: list[dict[str, Any]] = []
+        for i in range(body.n):  # one at a time, so the page can tell the alternatives apart
+            if stop.is_set():
+                raise Stopped()
+            (node,) = loom.regenerate(info.id, original.id, 1, on_text=text_sink(emit, stop),
+                                      on_retry=retry_sink(emit))
+            written.append(node.to_dict())
+            emit("node", {"step": i + 1, "of": body.n, "node": written[-1]})
+        return {"nodes": written, "node": written[-1]}
+
+    return event_stream(get_jobs(request), work)

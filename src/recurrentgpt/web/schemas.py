@@ -1,0 +1,74 @@
+"""Request bodies of the JSON API. Unknown fields are refused, so a typo is an error, not a no-op."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text = str  # any length up to the body limit; emptiness is judged by the loom (400, not 422)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Profile(_Body):
+    """Interactive fiction: who the reader is and what the story should feel like."""
+
+    name: str = Field("", max_length=200)
+    tone: str = Field("", max_length=500)
+    avoid: str = Field("", max_length=500)
+
+
+class NewStory(_Body):
+    genre: str = Field(..., max_length=200, examples=["science fiction"])
+    topic: str = Field(..., max_length=2000, examples=["a lighthouse keeper on Mars finds a message from Earth"])
+    premise: Text = ""
+    outline: Text = ""
+    mode: Literal["writer", "fiction"] = "writer"
+    profile: Profile | None = None
+    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"paragraph_sentences": 8}],
+                                     description="Any fields of Settings; the rest keep the paper's defaults.")
+
+
+class Guarded(_Body):
+    expected_head: str | None = Field(
+        None, description="The head this client shows; if the story's head differs the request fails with 409."
+    )
+
+
+class StepRequest(Guarded):
+    plan: Text | None = Field(None, description="The plan for the next paragraph, as text.")
+    plan_index: int | None = Field(None, ge=0, description="Or the 0-based index of a candidate plan.")
+    node: str = Field("head", description="Continue from this node (id, unique prefix, bookmark or 'head').")
+
+
+class AutoRequest(Guarded):
+    steps: int = Field(3, ge=1, le=100)
+
+
+class RegenerateRequest(Guarded):
+    node: str = "head"
+    n: int = Field(1, ge=1, le=8)
+
+
+class EditRequest(Guarded):
+    paragraph: Text | None = None
+    short_memory: Text | None = None
+    plans: list[Text] | None = None
+    plan: Text | None = None
+
+
+class CheckoutRequest(_Body):
+    node: str
+
+
+class BookmarkRequest(_Body):
+    name: str = Field(..., min_length=1, max_length=80)
+    node: str = "head"
+
+
+class PruneRequest(_Body):
+    node: str
+    restore: bool = False

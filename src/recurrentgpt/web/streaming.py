@@ -1,0 +1,138 @@
+"""Server-sent events for work that calls the model.
+
+The work runs in its own thread (a model call blocks for seconds); what it reports goes through an
+asyncio queue to the response, so the event loop never waits on the model. Events, in order:
+
+    start  {"job": id}                      first; POST /api/jobs/{id}/stop stops the work
+    raw    {"text": chunk}                  the model's raw answer while it writes an opening
+    text   {"text": chunk}                  the next paragraph, token by token
+    retry  {"attempt": n, "error": why}     the answer had the wrong shape: drop the streamed text
+    choice {"step", "of", "index", "plan", "reason"}   auto mode: the simulator's pick
+    node   {"step", "of", "node"}           a paragraph was saved (auto, regenerate)
+    done   {... "stopped": bool}            the end: the final node(s), memory and plans
+    error  {"error", "status", "node_id"?}  the end, on failure; nothing half-written is saved
+
+Stopping (the stop call, or the client going away) aborts the paragraph being streamed; paragraphs
+already saved stay saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from typing import Any, Callable
+
+from starlette.responses import StreamingResponse
+
+from ..errors import RecurrentGPTError
+from .errors import error_body
+
+log = logging.getLogger("recurrentgpt.web")
+
+Emit = Callable[[str, dict[str, Any]], None]
+Work = Callable[[Emit, threading.Event], dict[str, Any]]
+KEEPALIVE_SECONDS = 15.0
+
+
+class Stopped(Exception):
+    """Raised inside the work when the writer pressed stop or went away."""
+
+
+class Jobs:
+    """The running jobs, so that a stop request can reach one."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> tuple[str, threading.Event]:
+        job_id, event = secrets.token_hex(8), threading.Event()
+        with self._lock:
+            self._running[job_id] = event
+        return job_id, event
+
+    def stop(self, job_id: str) -> bool:
+        with self._lock:
+            event = self._running.get(job_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def finish(self, job_id: str) -> None:
+        with self._lock:
+            self._running.pop(job_id, None)
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+
+def text_sink(emit: Emit, stop: threading.Event, event: str = "text") -> Callable[[str], None]:
+    def on_text(chunk: str) -> None:
+        if stop.is_set():
+            raise Stopped()
+        emit(event, {"text": chunk})
+
+    return on_text
+
+
+def retry_sink(emit: Emit) -> Callable[[int, Exception], None]:
+    return lambda attempt, error: emit("retry", {"attempt": attempt, "error": str(error)})
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
+    """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``."""
+    job_id, stop = jobs.start()
+
+    async def events():
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def emit(event: str, data: dict[str, Any]) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (event, data))
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                stop.set()
+
+        def run() -> None:
+            try:
+                result = work(emit, stop)
+                emit("done", {**result, "stopped": stop.is_set()})
+            except Stopped:
+                emit("done", {"stopped": True})
+            except RecurrentGPTError as e:
+                emit("error", error_body(e))
+            except Exception as e:  # a bug: log it, tell the page, keep serving
+                log.exception("job %s failed", job_id)
+                emit("error", {"error": f"internal error: {type(e).__name__}", "status": 500})
+            finally:
+                emit("end", {})
+
+        yield sse("start", {"job": job_id})
+        threading.Thread(target=run, name=f"recurrentgpt-job-{job_id}", daemon=True).start()
+        try:
+            while True:
+                try:
+                    event, data = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except asyncio.TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if event == "end":
+                    break
+                yield sse(event, data)
+        finally:
+            stop.set()  # the client went away or we are done: a running model call stops at its next token
+            jobs.finish(job_id)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+    )
