@@ -1,0 +1,312 @@
+// The writer page: the story along the current branch, memory, recall, plans, streaming steps,
+// auto mode, regenerate, edits as siblings, and the tree of branches.
+import { $, api, h, showModel, stopJob, storyIdFromPath, stream, toast } from "/static/common.js";
+import { lineEnd, renderTree, siblingsOf } from "/static/tree.js";
+
+const storyId = storyIdFromPath();
+const base = `/api/stories/${encodeURIComponent(storyId)}`;
+let state = null;        // {story, path, bookmarks}
+let treeData = { rows: [], head_id: null, bookmarks: {} };
+let selected = 0;        // index of the chosen candidate plan, or "own"
+let job = null;          // the running generation, for the stop button
+let recallTimer = null;
+
+const head = () => (state && state.path.length ? state.path[state.path.length - 1] : null);
+
+// -- loading and rendering -----------------------------------------------------------------
+
+async function refresh(data) {
+  state = data || await api(base);
+  treeData = await api(`${base}/tree`);
+  render();
+}
+
+function render() {
+  const { story } = state;
+  document.title = `${story.title} · RecurrentGPT Studio`;
+  $("#title").textContent = story.title;
+  const current = head();
+  $("#story-meta").textContent =
+    `${story.genre} · ${state.path.length} paragraph${state.path.length === 1 ? "" : "s"}` +
+    (current ? ` · at ${current.id.slice(0, 8)}` : "");
+  $("#read-link").href = `/read/${story.id}`;
+  $("#export-link").href = `${base}/export?fmt=md`;
+  renderStory();
+  renderPlans();
+  renderMemory();
+  const count = renderTree($("#tree"), treeData, pick);
+  $("#tree-count").textContent = `${count} node${count === 1 ? "" : "s"}`;
+  scheduleRecall(0);
+}
+
+function renderStory() {
+  const siblings = siblingsOf(treeData.rows);
+  $("#story").replaceChildren(...state.path.map((node) => paragraphBlock(node, siblings(node))));
+}
+
+function paragraphBlock(node, sibs) {
+  const index = sibs.indexOf(node.id);
+  const switcher = sibs.length > 1
+    ? h("span", { class: "siblings", title: "Alternatives to this paragraph" },
+      h("button", { class: "link", type: "button", "aria-label": "Previous alternative", disabled: index <= 0,
+        onclick: () => pick(lineEnd(treeData.rows, sibs[index - 1])) }, "‹"),
+      h("span", { class: "sibling-count" }, `${index + 1}/${sibs.length}`),
+      h("button", { class: "link", type: "button", "aria-label": "Next alternative", disabled: index >= sibs.length - 1,
+        onclick: () => pick(lineEnd(treeData.rows, sibs[index + 1])) }, "›"))
+    : null;
+  const text = h("p", { class: "para-text" }, node.paragraph);
+  const plan = h("p", { class: "para-plan", hidden: true }, node.plan);
+  const block = h("section", { class: `para kind-${node.kind}`, dataset: { id: node.id } },
+    h("header", { class: "para-head" },
+      h("span", { class: "para-num" }, `¶ ${node.depth + 1}`),
+      node.kind === "edit" ? h("span", { class: "tag quiet" }, "edited") : null,
+      node.meta && node.meta.simulator ? h("span", { class: "tag quiet", title: node.meta.simulator.reason || "" }, "auto") : null,
+      switcher,
+      h("span", { class: "spacer" }),
+      node.plan ? h("button", { class: "link quiet-button", type: "button", title: "The plan that led to this paragraph",
+        onclick: () => { plan.hidden = !plan.hidden; } }, "Plan") : null,
+      h("button", { class: "link quiet-button edit-button", type: "button", onclick: () => editParagraph(block, node) }, "Edit")),
+    plan,
+    text);
+  return block;
+}
+
+function editParagraph(block, node) {
+  if (job) return;
+  const area = h("textarea", { class: "para-editor", rows: Math.min(18, Math.max(4, Math.ceil(node.paragraph.length / 90))),
+    "aria-label": "Edit paragraph" });
+  area.value = node.paragraph;
+  const done = () => block.replaceWith(paragraphBlock(node, siblingsOf(treeData.rows)(node)));
+  const save = h("button", { class: "primary", type: "button", onclick: async () => {
+    if (area.value.trim() === node.paragraph.trim()) { done(); return; }
+    const wasHead = node.id === head().id;
+    try {
+      const data = await api(`${base}/nodes/${node.id}/edit`, {
+        method: "POST", body: { paragraph: area.value, expected_head: head().id } });
+      await refresh(data);
+      toast(wasHead ? "Saved as a new version of this paragraph"
+        : "Saved as a new branch; the paragraphs after it stay on the previous branch (see Branches)");
+    } catch (e) { fail(e); }
+  } }, "Save as new version");
+  const editor = h("div", { class: "para-edit" }, area,
+    h("div", { class: "row-actions" }, save, h("button", { type: "button", onclick: done }, "Cancel"),
+      h("span", { class: "muted small" }, "History is kept: the edit becomes a sibling node.")));
+  block.querySelector(".para-text").replaceWith(editor);
+  block.querySelector(".para-plan")?.remove();
+  area.focus();
+}
+
+function renderPlans() {
+  const current = head();
+  const plans = current ? current.plans : [];
+  if (selected !== "own" && selected >= plans.length) selected = plans.length ? 0 : "own";
+  const cards = plans.map((plan, i) => planCard(i, `Plan ${i + 1}`, plan));
+  cards.push(planCard("own", "Your own plan", ""));
+  $("#plans").replaceChildren(...cards);
+}
+
+function planCard(key, label, text) {
+  const area = h("textarea", { rows: 3, "aria-label": label, placeholder: key === "own" ? "Write what should happen next…" : "" });
+  area.value = text;
+  const radio = h("input", { type: "radio", name: "plan", value: String(key), checked: selected === key });
+  const card = h("label", { class: `plan-card${selected === key ? " selected" : ""}`, dataset: { key: String(key) } },
+    h("span", { class: "plan-label" }, radio, h("span", {}, label)), area);
+  const choose = () => {
+    selected = key;
+    for (const c of document.querySelectorAll(".plan-card")) c.classList.toggle("selected", c === card);
+    radio.checked = true;
+    scheduleRecall();
+  };
+  radio.addEventListener("change", choose);
+  area.addEventListener("focus", choose);
+  area.addEventListener("input", () => scheduleRecall());
+  area.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) writeNext(); });
+  return card;
+}
+
+function chosenPlan() {
+  const card = document.querySelector(`.plan-card[data-key="${selected}"] textarea`);
+  return card ? card.value : "";
+}
+
+function renderMemory() {
+  const current = head();
+  const memory = $("#memory");
+  memory.value = current ? current.short_memory : "";
+  memory.dataset.saved = memory.value;
+  $("#save-memory").disabled = true;
+  $("#memory-note").textContent = "";
+  $("#rationale").textContent = current && current.rationale ? current.rationale : "(the opening: no update yet)";
+}
+
+function scheduleRecall(delay = 350) {
+  clearTimeout(recallTimer);
+  recallTimer = setTimeout(loadRecall, delay);
+}
+
+async function loadRecall() {
+  const current = head();
+  if (!current) return;
+  try {
+    const query = new URLSearchParams({ plan: chosenPlan(), node: current.id });
+    const hits = await api(`${base}/recall?${query}`);
+    const list = $("#recall");
+    if (!hits.length) {
+      list.replaceChildren(h("li", { class: "muted empty" }, "Nothing yet: the story is still short."));
+      return;
+    }
+    list.replaceChildren(...hits.map((r) => h("li", { class: "recall-item" },
+      h("div", { class: "recall-head" },
+        h("span", { class: "para-num" }, `¶ ${r.depth + 1}`),
+        h("span", { class: "score", title: "relevance score" }, r.score.toFixed(3))),
+      h("p", {}, r.paragraph))));
+  } catch (e) { /* recall is a hint: a failure here must not disturb writing */ }
+}
+
+// -- generation ------------------------------------------------------------------------------
+
+function setBusy(on, label = "Writing…") {
+  for (const id of ["write", "regenerate", "auto", "save-memory"]) $(`#${id}`).disabled = on || (id === "save-memory");
+  $("#stop").hidden = !on;
+  document.body.classList.toggle("busy", on);
+  if (on) {
+    $("#live").hidden = false;
+    $("#live-label").textContent = label;
+    $("#live-text").textContent = "";
+    $("#live").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  } else {
+    $("#live").hidden = true;
+    $("#progress-box").hidden = true;
+    job = null;
+  }
+  if (!on) $("#save-memory").disabled = $("#memory").value === $("#memory").dataset.saved;
+}
+
+const liveHandlers = {
+  start: (d) => { job = d.job; },
+  text: (d) => { $("#live-text").textContent += d.text; },
+  retry: (d) => {
+    $("#live-text").textContent = "";
+    $("#live-label").textContent = `The answer had the wrong shape; asking again (try ${d.attempt + 1})…`;
+  },
+};
+
+async function run(path, body, handlers, label) {
+  if (job !== null || !head()) return null;
+  hideAlert();
+  setBusy(true, label);
+  try {
+    return await stream(path, body, { ...liveHandlers, ...handlers });
+  } catch (e) {
+    fail(e);
+    return null;
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function writeNext() {
+  const plan = chosenPlan();
+  if (!plan.trim()) { fail(new Error("The plan is empty: choose a candidate plan or write your own.")); return; }
+  const done = await run(`${base}/step`, { plan, expected_head: head().id }, {}, `¶ ${head().depth + 2} · writing…`);
+  if (done) {
+    selected = 0;
+    await refresh();
+    if (done.stopped) toast("Stopped; nothing was saved for the unfinished paragraph");
+  }
+}
+
+async function regenerateLast() {
+  const current = head();
+  if (!current.parent_id) { fail(new Error("The first paragraph has no parent to regenerate from.")); return; }
+  const done = await run(`${base}/regenerate`, { node: current.id, n: 1, expected_head: current.id }, {},
+    `¶ ${current.depth + 1} · writing an alternative…`);
+  if (done && done.node) {
+    const data = await api(`${base}/checkout`, { method: "POST", body: { node: done.node.id } });
+    await refresh(data);
+    toast("Alternative written; ‹ › above the paragraph switches between versions");
+  }
+}
+
+async function autoRun() {
+  const steps = Math.max(1, Math.min(100, Number($("#auto-steps").value) || 1));
+  $("#progress-box").hidden = false;
+  $("#progress").max = steps;
+  $("#progress").value = 0;
+  $("#progress-text").textContent = `0 of ${steps} · the simulator is choosing a plan…`;
+  const done = await run(`${base}/auto`, { steps, expected_head: head().id }, {
+    choice: (d) => {
+      $("#progress-box").hidden = false;
+      $("#progress-text").textContent = `${d.step - 1} of ${d.of} · writing with plan ${d.index + 1}: ${d.plan}`;
+      $("#live-label").textContent = `¶ ${head().depth + d.step + 1} · auto, step ${d.step} of ${d.of}`;
+      $("#live-text").textContent = "";
+    },
+    node: (d) => {
+      $("#progress").value = d.step;
+      $("#progress-text").textContent = `${d.step} of ${d.of} written`;
+      $("#story").append(paragraphBlock(d.node, [d.node.id]));
+      $("#live-text").textContent = "";
+      $("#live").scrollIntoView({ block: "nearest" });
+    },
+  }, "Auto · the simulator is choosing…");
+  await refresh();
+  if (done) toast(done.stopped ? `Stopped after ${done.written ?? "some"} paragraph(s)` : `Auto mode wrote ${done.written} paragraph(s)`);
+}
+
+// -- edits and navigation ------------------------------------------------------------------
+
+async function saveMemory() {
+  const current = head();
+  try {
+    const data = await api(`${base}/nodes/${current.id}/edit`, {
+      method: "POST", body: { short_memory: $("#memory").value, expected_head: current.id } });
+    await refresh(data);
+    $("#memory-note").textContent = "Saved: the next step will use it.";
+  } catch (e) { fail(e); }
+}
+
+async function pick(nodeId) {
+  if (nodeId === null) { renderTree($("#tree"), treeData, pick); return; }  // unfolded a run
+  if (job || (head() && nodeId === head().id)) return;
+  try {
+    await refresh(await api(`${base}/checkout`, { method: "POST", body: { node: nodeId } }));
+  } catch (e) { fail(e); }
+}
+
+function fail(e) {
+  const text = e.status === 409 ? `${e.message}` : e.message;
+  $("#alert-text").textContent = text;
+  $("#alert").hidden = false;
+  $("#alert").className = `alert ${e.status === 409 ? "warn" : "error"}`;
+  if (e.status === 409) refresh().catch(() => {});
+}
+
+function hideAlert() { $("#alert").hidden = true; }
+
+$("#write").addEventListener("click", writeNext);
+$("#regenerate").addEventListener("click", regenerateLast);
+$("#auto").addEventListener("click", autoRun);
+$("#stop").addEventListener("click", () => { if (job) { stopJob(job); $("#live-label").textContent = "Stopping…"; } });
+$("#save-memory").addEventListener("click", saveMemory);
+$("#alert-close").addEventListener("click", hideAlert);
+$("#memory").addEventListener("input", (e) => {
+  $("#save-memory").disabled = job !== null || e.target.value === e.target.dataset.saved;
+  $("#memory-note").textContent = e.target.value === e.target.dataset.saved ? "" : "Unsaved changes";
+});
+$("#bookmark-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const name = e.target.elements.name.value.trim();
+  if (!name || !head()) return;
+  try {
+    await api(`${base}/bookmarks`, { method: "POST", body: { name, node: head().id } });
+    e.target.reset();
+    await refresh(state);
+    toast(`Bookmarked "${name}"`);
+  } catch (err) { fail(err); }
+});
+
+showModel($("#model"));
+refresh().catch((e) => {
+  $("#title").textContent = e.status === 404 ? "Story not found" : "Could not load the story";
+  fail(e);
+});
