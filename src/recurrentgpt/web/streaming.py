@@ -66,8 +66,9 @@ class Jobs:
         with self._lock:
             self._running.pop(job_id, None)
 
-    def __len__(self) -> int:
-        return len(self._running)
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
 
 
 def text_sink(emit: Emit, stop: threading.Event, event: str = "text") -> Callable[[str], None]:
