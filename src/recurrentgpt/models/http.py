@@ -83,6 +83,10 @@ class HTTPClient:
                 ) from None
             except httpx.HTTPError as e:
                 raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
+            if "response_format" in detail:
+                # some servers (llama-cpp-python) answer an unsupported response_format with a 500:
+                # that is a refusal to fall back from, not an outage to retry
+                raise RejectedRequest(f"the model server rejected the response format (HTTP {status}): {detail}", status)
             if status in (401, 403):
                 raise ModelAuthError(f"the model server at {self.base_url} refused the API key (HTTP {status}): {detail}")
             if status in RETRY_STATUS and attempt < self.max_retries:

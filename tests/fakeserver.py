@@ -1,0 +1,109 @@
+"""A misbehaving OpenAI-compatible server on 127.0.0.1 for backend tests: each request pops a scripted behaviour."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+def sse_chunks(text: str, size: int = 7, finish: str = "stop") -> list[bytes]:
+    events = []
+    for i in range(0, len(text), size):
+        events.append({"choices": [{"index": 0, "delta": {"content": text[i : i + size]}, "finish_reason": None}]})
+    events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    return [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.behaviours: list[Callable[[BaseHTTPRequestHandler, dict[str, Any]], None]] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                fake.bodies.append(body)
+                fake.headers.append(dict(self.headers))
+                behaviour = fake.behaviours.pop(0) if fake.behaviours else status(500, "no behaviour left")
+                try:
+                    behaviour(self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def stream(text: str, finish: str = "stop", delay: float = 0.0, raw: list[bytes] | None = None):
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        for chunk in raw if raw is not None else sse_chunks(text, finish=finish):
+            h.wfile.write(chunk)
+            h.wfile.flush()
+            if delay:
+                time.sleep(delay)
+        h.close_connection = True
+
+    return behave
+
+
+def whole(text: str):
+    """A server that ignores `stream` and answers with one JSON body."""
+
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        payload = json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                              "usage": {"prompt_tokens": 11, "completion_tokens": 5}}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+
+    return behave
+
+
+def status(code: int, message: str = "", headers: dict[str, str] | None = None):
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        payload = json.dumps({"error": {"message": message}}).encode() if message else b""
+        h.send_response(code)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+
+    return behave
+
+
+def stall(after: bytes, seconds: float):
+    """Start a stream, send a little, then go silent."""
+
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        h.wfile.write(after)
+        h.wfile.flush()
+        time.sleep(seconds)
+
+    return behave
