@@ -10,8 +10,11 @@ Pages: /  (library)   /write/{story}  (writer)   /read/{story}  (interactive-fic
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Iterable
+from typing import AsyncIterator, Iterable
+
+from starlette.concurrency import run_in_threadpool
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -32,7 +35,15 @@ def create_app(
 ) -> FastAPI:
     """``token``: required on every request when set. ``allowed_hosts``: Host names served (default:
     loopback names only when there is no token, any name when there is one)."""
+    jobs = Jobs()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(jobs.shutdown)  # no worker may write after the server (and its loom) closes
+
     app = FastAPI(
+        lifespan=lifespan,
         title="RecurrentGPT studio",
         version=__version__,
         summary="Write, steer and branch long stories one paragraph at a time.",
@@ -40,7 +51,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.loom = loom
-    app.state.jobs = Jobs()
+    app.state.jobs = jobs
     errors.install(app)
     app.include_router(api.router, tags=["stories"])
     app.include_router(generate.router, tags=["generation (server-sent events)"])

@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from typing import Any, Callable
 
 from starlette.responses import StreamingResponse
@@ -46,6 +47,7 @@ class Jobs:
 
     def __init__(self) -> None:
         self._running: dict[str, threading.Event] = {}
+        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
     def start(self) -> tuple[str, threading.Event]:
@@ -65,6 +67,29 @@ class Jobs:
     def finish(self, job_id: str) -> None:
         with self._lock:
             self._running.pop(job_id, None)
+
+    def run(self, target: Callable[[], None], job_id: str) -> None:
+        def tracked() -> None:
+            try:
+                target()
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=tracked, name=f"recurrentgpt-job-{job_id}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every job and wait for the threads (a model call in progress ends at its next token)."""
+        with self._lock:
+            events, threads = list(self._running.values()), list(self._threads)
+        for event in events:
+            event.set()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def ids(self) -> list[str]:
         with self._lock:
@@ -117,7 +142,7 @@ def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
                 emit("end", {})
 
         yield sse("start", {"job": job_id})
-        threading.Thread(target=run, name=f"recurrentgpt-job-{job_id}", daemon=True).start()
+        jobs.run(run, job_id)
         try:
             while True:
                 try:

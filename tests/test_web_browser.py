@@ -1,0 +1,373 @@
+"""The web studio in a real headless Chromium (Playwright), against a real uvicorn server.
+
+Needs /usr/bin/chromium (Debian: apt-get install chromium); skipped with a reason without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+from recurrentgpt import HashingEmbedder, Loom, ModelError, ScriptedModel, Settings  # noqa: E402
+from recurrentgpt.web import create_app  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-writer.png"
+SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+class StreamingModel(ScriptedModel):
+    """The scripted model, streaming in small chunks with a pause, as a real model would."""
+
+    def __init__(self, delay: float = 0.01):
+        super().__init__(chunk_size=8)
+        self.delay = delay
+
+    def complete(self, request, on_text=None):
+        if on_text is not None and self.delay:
+            sink = on_text
+
+            def on_text(chunk):
+                time.sleep(self.delay)
+                sink(chunk)
+
+        return super().complete(request, on_text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """(base url, loom, model): a real uvicorn server in a thread over a scripted model."""
+    import uvicorn
+
+    model = StreamingModel()
+    loom = Loom.open(tmp_path_factory.mktemp("studio") / "library.db", model, HashingEmbedder(), seed=7)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(loom), host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 15
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", loom, model
+    server.should_exit = True
+    thread.join(timeout=10)
+    loom.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "409" not in m.text
+          and "502" not in m.text else None)
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+    assert errors == [], errors  # no script errors, no CSP violations
+
+
+def open_writer(page, studio, story_id):
+    base, _, _ = studio
+    page.goto(f"{base}/write/{story_id}")
+    page.wait_for_selector("#story .para")
+    page.wait_for_selector(".plan-card")
+
+
+def paragraphs(page) -> list[str]:
+    return page.locator("#story .para-text").all_inner_texts()
+
+
+def expect_paragraphs(page, count: int) -> None:
+    # (the page's CSP forbids eval, so no wait_for_function: Playwright's expect polls from outside)
+    expect(page.locator("#story .para")).to_have_count(count)
+
+
+def write_next(page, expected_count: int) -> None:
+    page.click("#write")
+    expect_paragraphs(page, expected_count)
+    page.wait_for_selector("#stop", state="hidden")
+
+
+# -- the scenarios ------------------------------------------------------------------------------------
+
+
+def test_create_a_story_in_the_library(page, studio):
+    base, loom, _ = studio
+    page.goto(base + "/")
+    page.fill("[name=genre]", "fantasy")
+    page.fill("[name=topic]", "a dragon who fears fire")
+    page.click(".settings summary")
+    page.fill("[name=paragraph_sentences]", "3")
+    page.fill("[name=opening_paragraphs]", "2")
+    page.click("#create")
+    page.wait_for_url(f"{base}/write/*")
+    page.wait_for_selector("#story .para")
+    story_id = page.url.rsplit("/", 1)[1]
+    info = loom.story(story_id)
+    assert info.settings.paragraph_sentences == 3 and info.topic == "a dragon who fears fire"
+    assert len(paragraphs(page)) == 2
+    assert page.inner_text("#title") == info.title
+    page.goto(base + "/")
+    page.wait_for_selector(f".story-card[data-id='{story_id}']")
+
+
+def test_write_a_step_with_a_chosen_and_edited_plan_streams(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    card = page.locator(".plan-card[data-key='1']")
+    card.locator("input[type=radio]").check()
+    card.locator("textarea").fill("The dragon hears a bell in the valley (PLAN-TWO-EDITED).")
+    page.click("#write")
+    expect(page.locator("#live-text")).to_have_text(re.compile(r"\w+"))  # tokens arrive live, before the end
+    assert page.is_visible("#stop")
+    expect_paragraphs(page, 3)
+    assert "PLAN-TWO-EDITED" in model.requests[-1].prompt
+    head = loom.node(story.id)
+    assert head.plan.endswith("(PLAN-TWO-EDITED).") and paragraphs(page)[-1] == head.paragraph
+    assert page.input_value("#memory") == head.short_memory
+    assert page.inner_text("#rationale") == head.rationale
+    assert page.locator(".plan-card").count() == 4  # 3 candidates + your own
+    page.wait_for_selector("#recall .recall-item .score")
+
+
+def test_memory_edit_is_used_in_the_next_prompt(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    page.fill("#memory", "The dragon secretly collects candles (MEMORY-EDIT).")
+    page.click("#save-memory")
+    page.wait_for_selector("#memory-note:has-text('Saved')")
+    assert loom.node(story.id).short_memory == "The dragon secretly collects candles (MEMORY-EDIT)."
+    assert loom.node(story.id).kind == "edit"
+    page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
+    write_next(page, 3)
+    assert "(MEMORY-EDIT)" in model.requests[-1].prompt
+
+
+def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
+    _, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    loom.step(story.id, 0)
+    original = loom.node(story.id)
+    open_writer(page, studio, story.id)
+
+    page.click("#regenerate")  # an alternative to the last paragraph, shown at once
+    page.wait_for_selector(".para:last-child .sibling-count:has-text('2/2')")
+    alternative = loom.node(story.id)
+    assert alternative.parent_id == original.parent_id and alternative.id != original.id
+    assert paragraphs(page)[-1] == alternative.paragraph
+
+    page.click(f".tree-row[data-id='{original.id}']")  # back to the first version via the tree
+    page.wait_for_selector(f".tree-row.head[data-id='{original.id}']")
+    assert paragraphs(page)[-1] == original.paragraph
+    assert loom.story(story.id).head_id == original.id
+
+    page.click(".para:last-child .siblings button[aria-label='Next alternative']")  # and with ‹ ›
+    page.wait_for_selector(f".tree-row.head[data-id='{alternative.id}']")
+
+    first = page.locator("#story .para").first  # edit the first paragraph: a new branch from the root
+    first.hover()
+    first.locator(".edit-button").click()
+    first.locator("textarea").fill("The dragon was born in winter, far from any fire.")
+    first.locator("button:has-text('Save as new version')").click()
+    expect_paragraphs(page, 1)
+    assert paragraphs(page) == ["The dragon was born in winter, far from any fire."]
+    assert page.locator(".tree-row").count() == 5  # 2 opening + original + alternative + the edited first
+
+    page.click(f".tree-row[data-id='{alternative.id}']")  # the old branch is still there
+    expect_paragraphs(page, 3)
+    page.fill(".bookmark-form input", "second try")
+    page.click(".bookmark-form button")
+    page.wait_for_selector(f".tree-row[data-id='{alternative.id}'] .tag:has-text('second try')")
+    assert loom.store.bookmarks(story.id) == {"second try": alternative.id}
+
+
+def test_model_text_is_shown_as_text_never_as_html(page, studio):
+    _, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    evil = 'She whispered <script>window.__pwned = 1</script> and <img src=x onerror="window.__pwned = 2"> twice.'
+    head = loom.node(story.id)
+    loom.edit(story.id, head.id, paragraph=evil, short_memory=evil, plans=[evil, "<b>bold</b>", "plain"])
+    open_writer(page, studio, story.id)
+    assert paragraphs(page)[-1] == evil
+    assert page.input_value("#memory") == evil
+    assert page.locator(".plan-card textarea").first.input_value() == evil
+    assert page.locator("#story img, #story script, #story b, #tree img, #plans b").count() == 0
+    assert "<img src=x" in page.inner_text("#tree")
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_auto_mode_shows_progress_and_stops(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    depth = loom.node(story.id).depth
+    open_writer(page, studio, story.id)
+    model.delay = 0.03
+    try:
+        page.fill("#auto-steps", "30")
+        page.click("#auto")
+        expect(page.locator("#progress-text")).to_have_text(re.compile(r"^[1-9]\d* of 30"))  # one done
+        assert "of 30" in page.inner_text("#progress-text")
+        page.click("#stop")
+        page.wait_for_selector("#stop", state="hidden")
+    finally:
+        model.delay = 0.01
+    written = loom.node(story.id).depth - depth
+    assert 1 <= written < 30
+    page.wait_for_selector("#toast:has-text('Stopped')")
+    assert len(paragraphs(page)) == 2 + written
+
+
+def test_two_tabs_writing_the_same_story_get_a_clear_conflict(page, studio, browser):
+    _, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    loom.step(story.id, "Meanwhile, in another tab.")  # the other tab writes first
+    page.click("#write")
+    page.wait_for_selector("#alert.warn:has-text('moved on')")
+    assert loom.node(story.id).plan == "Meanwhile, in another tab."
+    expect_paragraphs(page, 3)  # reloaded
+
+
+def test_a_model_failure_is_shown_and_changes_nothing(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    before = loom.story(story.id).head_id
+    open_writer(page, studio, story.id)
+    model.enqueue(ModelError("the model server went away"))
+    page.click("#write")
+    page.wait_for_selector("#alert.error:has-text('the model server went away')")
+    assert loom.story(story.id).head_id == before
+    assert len(paragraphs(page)) == 2
+
+
+def test_time_to_first_token(studio):
+    import httpx
+
+    base, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    started = time.perf_counter()
+    first = None
+    with httpx.stream("POST", f"{base}/api/stories/{story.id}/step", json={"plan_index": 0}, timeout=30) as r:
+        for line in r.iter_lines():
+            if line == "event: text" and first is None:
+                first = time.perf_counter() - started
+    total = time.perf_counter() - started
+    print(f"scripted model over real HTTP: first token after {first * 1000:.0f} ms, step done in {total * 1000:.0f} ms")
+    assert first is not None and first < 2.0
+
+
+DEMO_OPENING = {
+    "title": "The Keeper of Olympus Light",
+    "outline": "Mara Voss tends the only lighthouse on Mars, a beacon for dust-blind landers. A signal from Earth, "
+               "silent for eleven years, returns on her watch.",
+    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars one by one. "
+                   "Mara Voss climbed the ninety-one steps of Olympus Light with a thermos of recycled coffee and "
+                   "checked the lamp by hand, because the diagnostics had lied to her before.",
+    "paragraph_2": "At 02:14 the receiver woke. It was not a lander's handshake but a slow, patient pulse on the old "
+                   "Earth band, the one the colony had stopped listening to eleven years ago. Mara set the thermos "
+                   "down very carefully, as if a sudden noise might frighten the signal away.",
+    "short_memory": "Mara Voss keeps Olympus Light, the lighthouse that guides landers through Martian dust storms. "
+                    "During a storm from Tharsis, the receiver picks up a pulse on the Earth band, silent for "
+                    "eleven years.",
+    "plans": [
+        "Mara records the pulse and finds it repeats a pattern: coordinates, not words.",
+        "Mara calls the colony administrator, who orders her to shut the receiver down.",
+        "The lamp fails in the storm just as a lander, not on any schedule, begins its descent.",
+    ],
+}
+DEMO_STEPS = [
+    {
+        "paragraph": "She let the recorder run for an hour. The pulse repeated every ninety seconds, and by the third "
+                     "cycle she saw it was not speech at all: three groups of digits, then a pause, then the same "
+                     "three again. Latitude, longitude, altitude. Someone on Earth was pointing at a place on Mars, "
+                     "and the place was forty kilometres east of her lighthouse.",
+        "rationale": "Keep the storm and the signal; add that the pulse encodes coordinates near the lighthouse.",
+        "short_memory": "Mara Voss keeps Olympus Light during a Tharsis dust storm. A pulse on the Earth band, silent "
+                        "for eleven years, repeats coordinates every ninety seconds: a spot forty kilometres east "
+                        "of the lighthouse.",
+        "plans": [
+            "Mara takes the crawler east through the storm to see what waits at the coordinates.",
+            "Mara finds the same coordinates in the lighthouse's oldest log, in her predecessor's hand.",
+            "The colony administrator arrives unannounced and asks what the receiver heard.",
+        ],
+    },
+    {
+        "paragraph": "The oldest log was paper, because the first keeper had trusted nothing else. Mara turned its "
+                     "brittle pages under the lamp until the numbers stopped her: the same three groups, written in "
+                     "a careful hand beside a single word, underlined twice. Wait.",
+        "rationale": "Drop the hour of recording; add the predecessor's log, which already knew the coordinates.",
+        "short_memory": "The Earth-band pulse repeats coordinates forty kilometres east of Olympus Light. Mara finds "
+                        "the same coordinates in the first keeper's paper log, beside the word 'Wait', underlined.",
+        "plans": [
+            "Mara reads on and learns why the first keeper was told to wait, and by whom.",
+            "A lander's beacon appears on the coordinates, though no lander is scheduled.",
+            "Mara decides not to wait and prepares the crawler for the storm.",
+        ],
+    },
+]
+DEMO_ALTERNATIVE = {
+    **DEMO_STEPS[1],
+    "paragraph": "The log's last page was missing, torn close to the spine. What remained said only that the first "
+                 "keeper had heard the pulse too, in the colony's first winter, and had told no one.",
+}
+
+
+def test_screenshot_of_the_writer(page, studio):
+    """docs/screenshot-writer.png: a short story with a branch, a bookmark, memory and recall."""
+    _, loom, model = studio
+    model.enqueue(DEMO_OPENING)
+    story = loom.new_story("science fiction", "a lighthouse keeper on Mars finds a message from Earth",
+                           settings=SMALL)
+    model.enqueue(DEMO_STEPS[0])
+    loom.step(story.id, 0)
+    loom.bookmark(story.id, "the pulse")
+    model.enqueue(DEMO_STEPS[1])
+    loom.step(story.id, 1)
+    model.enqueue(DEMO_ALTERNATIVE)
+    loom.regenerate(story.id)
+    page.set_viewport_size({"width": 1440, "height": 1060})
+    open_writer(page, studio, story.id)
+    page.wait_for_selector("#recall .recall-item")
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 20_000
+    assert json.loads(json.dumps(loom.store.bookmarks(story.id)))  # the bookmark shows in the tree
