@@ -278,6 +278,37 @@ def test_a_model_failure_is_shown_and_changes_nothing(page, studio):
     assert len(paragraphs(page)) == 2
 
 
+def test_reader_plays_interactive_fiction(page, studio):
+    base, loom, model = studio
+    story = loom.new_story("mystery", "a locked library", mode="fiction", settings=SMALL,
+                           profile={"name": "Ada", "tone": "eerie", "avoid": "gore"})
+    page.goto(f"{base}/read/{story.id}")
+    expect(page.locator(".choice")).to_have_count(3)
+    expect(page.locator("#scene .para-text")).to_have_count(2)  # the whole opening, before any choice
+    assert "you are Ada" in page.inner_text("#subtitle")
+    assert page.locator("#memory, #recall, #tree, .plan-card").count() == 0  # no machinery for readers
+    assert page.is_disabled("#undo")
+
+    choice = loom.node(story.id).plans[1]
+    page.locator(".choice").nth(1).click()
+    expect(page.locator("#live-text")).to_have_text(re.compile(r"\w+"))  # streams
+    expect(page.locator("#last-choice")).to_have_text(f"You: {choice}")
+    head = loom.node(story.id)
+    assert head.plan == choice and head.parent_id
+    expect(page.locator("#scene .para-text")).to_have_text([head.paragraph])
+    expect(page.locator(".choice")).to_have_text(list(head.plans))
+
+    page.fill("#action-form input", "I open the window (FREE-ACTION).")
+    page.click("#action-form button")
+    expect(page.locator("#last-choice")).to_have_text("You: I open the window (FREE-ACTION).")
+    assert "(FREE-ACTION)" in model.requests[-1].prompt
+    expect(page.locator("#so-far-label")).to_have_text("The story so far (3 paragraphs)")
+
+    page.click("#undo")  # back to before the last choice
+    expect(page.locator("#last-choice")).to_have_text(f"You: {choice}")
+    assert loom.node(story.id).id == head.id
+
+
 def test_time_to_first_token(studio):
     import httpx
 

@@ -9,6 +9,7 @@ function typeOf(spec, prop) {
   if (!prop) return "";
   if (prop.$ref) return prop.$ref.split("/").pop();
   if (prop.anyOf) return prop.anyOf.map((p) => typeOf(spec, p)).join(" | ");
+  if (prop.enum) return prop.enum.map((v) => JSON.stringify(v)).join(" | ");
   if (prop.type === "array") return `${typeOf(spec, prop.items)}[]`;
   return prop.type || "any";
 }
