@@ -54,14 +54,13 @@ def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
 
 @router.get("/info", summary="Version, model and embedder of this studio")
 def info(loom: LoomDep) -> dict[str, Any]:
-    def label(thing: Any, default: str) -> str:  # without loading a model just to name it
-        return getattr(thing, "name", None) or (thing if isinstance(thing, str) else default)
-
+    # Named without loading them: the loom builds its model and embedder on first use.
+    model, embedder = getattr(loom, "_model", None), getattr(loom, "_embedder", None)
     return {
         "version": __version__,
-        "model": label(getattr(loom, "_model", None), "smollm2"),
-        "embedder": label(getattr(loom, "_embedder", None), "minilm"),
-        "model_loaded": isinstance(getattr(loom, "_model", None), Model),
+        "model": model.name if isinstance(model, Model) else (model or "smollm2"),
+        "embedder": getattr(embedder, "name", None) or embedder or "minilm",
+        "model_loaded": isinstance(model, Model),
     }
 
 

@@ -31,6 +31,7 @@ def warm(loom: Loom) -> None:
 
 
 def settings_from(raw: dict[str, Any]) -> Settings:
+    """Settings from a request: unknown names and wrong types are input errors, then the loom's checks."""
     defaults = Settings()
     values: dict[str, Any] = {}
     for name, value in raw.items():
@@ -38,11 +39,11 @@ def settings_from(raw: dict[str, Any]) -> Settings:
             raise InputError(f"unknown setting '{name}'")
         kind = type(getattr(defaults, name))
         try:
-            values[name] = kind(value) if not isinstance(value, bool) else None
+            if isinstance(value, bool) or isinstance(value, (list, dict)) or value is None:
+                raise TypeError
+            values[name] = kind(value)
         except (TypeError, ValueError):
-            values[name] = None
-        if values[name] is None:
-            raise InputError(f"setting '{name}' must be a {kind.__name__}")
+            raise InputError(f"setting '{name}' must be a {kind.__name__}") from None
     settings = dataclasses.replace(defaults, **values)
     validate_settings(settings)
     return settings
