@@ -24,7 +24,10 @@ RESULTS = HERE / "results"
 PLOTS = ROOT / "docs" / "bench"
 WORK = Path(os.environ.get("RECURRENTGPT_BENCH_WORK", "/tmp/recurrentgpt-bench"))
 
-sys.path.insert(0, str(ROOT / "src"))  # run from a checkout even without `pip install -e .`
+# The code under test: this checkout's src/ (even without `pip install -e .`), or RECURRENTGPT_SRC, e.g. a
+# clean `git archive` of one commit when others are editing the working tree while the benchmarks run.
+SRC = Path(os.environ.get("RECURRENTGPT_SRC", ROOT / "src")).resolve()
+sys.path.insert(0, str(SRC))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -56,9 +59,25 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "code": code_version(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
+
+
+def code_version() -> dict[str, Any]:
+    """Which code was measured: the commit, and whether its src/ differed from that commit."""
+    marker = SRC / "COMMIT"  # written next to an exported snapshot
+    if marker.exists():
+        return {"src": str(SRC), "commit": marker.read_text().strip(), "dirty": []}
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return {"src": str(SRC)}
+    return {"src": str(SRC), "commit": commit, "dirty": [d[3:] for d in dirty if d.strip()]}
 
 
 def median(xs: Iterable[float]) -> float:
