@@ -86,6 +86,11 @@ class Loom:
             self._memory = LongTermMemory(self.store, self.embedder, self.retrieval)
         return self._memory
 
+    def _check_backends(self) -> None:
+        """Resolve the model and embedder specs (cheap: nothing is loaded) so that a typo fails
+        before minutes of generation, not after."""
+        self.model, self.embedder  # noqa: B018
+
     def close(self) -> None:
         if isinstance(self._model, Model):
             self._model.close()
@@ -109,6 +114,7 @@ class Loom:
         """Run the cell's init: title, outline, the opening paragraphs, first memory and plans."""
         settings = settings or Settings()
         validate_settings(settings)
+        self._check_backends()
         cell = RecurrentCell(self.model, settings, self.rng)
         opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry)
         now = time.time()
@@ -204,7 +210,8 @@ class Loom:
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None
     ) -> tuple[StepOutput, list[Retrieved]]:
-        cell = RecurrentCell(self.model, info.settings, self.rng)  # a bad model spec fails before any work
+        self._check_backends()
+        cell = RecurrentCell(self.model, info.settings, self.rng)
         path = self.store.path_seqs(parent.id)
         retrieved = self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
@@ -444,6 +451,7 @@ class Loom:
             raise InputError("an imported story needs a genre")
         settings = settings or Settings()
         validate_settings(settings)
+        self._check_backends()
         recent: list[str] = []
         words = 0
         for paragraph in reversed(paragraphs):  # as much of the ending as fits ~1,200 words

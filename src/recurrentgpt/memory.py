@@ -63,6 +63,16 @@ def keyword_query(text: str, max_terms: int = 32) -> str:
     return " OR ".join(f'"{t}"' for t in terms[:max_terms])
 
 
+def _members(universe: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """For each of ``items``, whether it is in ``universe`` (non-negative ints): a bitmap, no sorting."""
+    if len(items) == 0:
+        return np.zeros(0, dtype=bool)
+    size = int(max(items.max(), universe.max() if len(universe) else 0)) + 1
+    bitmap = np.zeros(size, dtype=bool)
+    bitmap[universe] = True
+    return bitmap[items]
+
+
 @dataclass
 class _Vectors:
     seqs: np.ndarray
@@ -121,25 +131,31 @@ class LongTermMemory:
     # -- dense ------------------------------------------------------------------------------
 
     def _dense(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> tuple[list[int], dict[int, float]]:
-        self._backfill(allowed)
         vectors = self._vectors(story_id)
+        missing = allowed[~_members(vectors.seqs, allowed)]
+        if len(missing):
+            self._backfill(missing)
+            vectors = self._vectors(story_id)
         if len(vectors.seqs) == 0:
             return [], {}
-        mask = np.isin(vectors.seqs, allowed)
+        mask = _members(allowed, vectors.seqs)
         if not mask.any():
             return [], {}
         q = self.embedder.embed([query])[0]
-        rows = np.flatnonzero(mask)
-        scores = vectors.matrix[rows] @ q
-        top = rows[np.argsort(-scores)] if len(rows) <= limit * 4 else rows[np.argpartition(-scores, limit * 4)[: limit * 4]]
-        top_scores = vectors.matrix[top] @ q
-        order = np.argsort(-top_scores)
+        # score every row (one matmul, no copy of the matrix), then drop the rows off the path
+        scores = vectors.matrix @ q
+        scores[~mask] = -np.inf
+        n = min(limit * 4, int(mask.sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top])]
         ranked: list[int] = []
         best: dict[int, float] = {}
-        for i in order:  # a paragraph counts once, with its best chunk
-            seq = int(vectors.seqs[top[i]])
+        for i in top:  # a paragraph counts once, with its best chunk
+            if scores[i] == -np.inf:
+                break
+            seq = int(vectors.seqs[i])
             if seq not in best:
-                best[seq] = float(top_scores[i])
+                best[seq] = float(scores[i])
                 ranked.append(seq)
                 if len(ranked) == limit:
                     break
@@ -161,7 +177,7 @@ class LongTermMemory:
     def _backfill(self, seqs: np.ndarray) -> None:
         """Embed, once, any paragraph on the path that has no vector for this embedder yet
         (an imported tree, or a story written with another embedder)."""
-        missing = self.store.missing_vectors(seqs, self.embedder.name)
+        missing = self.store.missing_vectors(seqs, self.embedder.name)  # seqs: not in this process's cache
         if missing:
             self.store.add_vectors(self.embed(dict(missing)), self.embedder.name)
 

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -91,6 +92,13 @@ _NODE_COLUMNS = (
 )
 
 
+@dataclass
+class _Lineage:
+    seq_of: dict[str, int] = field(default_factory=dict)  # node id -> seq
+    parent: dict[int, int] = field(default_factory=dict)  # seq -> parent seq (-1 for a root)
+    last_seq: int = 0
+
+
 class SQLiteStore(StoryStore):
     def __init__(self, path: str | Path):
         self.location = str(path)
@@ -107,6 +115,7 @@ class SQLiteStore(StoryStore):
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
             self._lock = threading.RLock()
+            self._lineages: dict[str, _Lineage] = {}
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.location} is not a usable story library: {e}") from None
@@ -207,6 +216,7 @@ class SQLiteStore(StoryStore):
             db.execute("DELETE FROM bookmarks WHERE story_id=?", (story_id,))
             db.execute("PRAGMA defer_foreign_keys=ON")  # parents and children go in one statement
             db.execute("DELETE FROM nodes WHERE story_id=?", (story_id,))
+            self._lineages.pop(story_id, None)
             cur = db.execute("DELETE FROM stories WHERE id=?", (story_id,))
             if cur.rowcount == 0:
                 raise NotFoundError(f"no story '{story_id}'")
@@ -316,28 +326,45 @@ class SQLiteStore(StoryStore):
         rows = self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE parent_id=?{cond} ORDER BY seq", (node_id,))
         return [self._node(r) for r in rows]
 
-    _PATH_SQL = """
-        WITH RECURSIVE up(seq, parent_id, lvl) AS (
-            SELECT seq, parent_id, 0 FROM nodes WHERE id = ?
-            UNION ALL
-            SELECT n.seq, n.parent_id, up.lvl + 1 FROM nodes n JOIN up ON n.id = up.parent_id
-        )
-    """
-
     def path(self, node_id: str) -> list[Node]:
-        rows = self._query(
-            self._PATH_SQL + f"SELECT {_NODE_COLUMNS} FROM nodes WHERE seq IN (SELECT seq FROM up) ORDER BY depth",
-            (node_id,),
-        )
-        if not rows:
-            raise NotFoundError(f"no node '{node_id}'")
-        return [self._node(r) for r in rows]
+        seqs = self.path_seqs(node_id)[::-1].tolist()  # root first
+        rows: dict[int, Any] = {}
+        for i in range(0, len(seqs), 900):  # stay under SQLite's bound on query parameters
+            part = seqs[i : i + 900]
+            marks = ",".join("?" * len(part))
+            for r in self._query(f"SELECT seq, {_NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})", part):
+                rows[r[0]] = r[1:]
+        return [self._node(rows[seq]) for seq in seqs]
 
     def path_seqs(self, node_id: str) -> np.ndarray:
-        rows = self._query(self._PATH_SQL + "SELECT seq FROM up ORDER BY lvl", (node_id,))
-        if not rows:
-            raise NotFoundError(f"no node '{node_id}'")
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        lineage = self._lineage_for(node_id)
+        seq = lineage.seq_of[node_id]
+        parent = lineage.parent
+        out = []
+        while seq >= 0:
+            out.append(seq)
+            seq = parent[seq]
+        return np.asarray(out, dtype=np.int64)
+
+    def _lineage_for(self, node_id: str) -> "_Lineage":
+        """The story's parent links, cached in memory: nodes are immutable, so the cache only ever grows
+        (topped up with rows added since, by this or any other process)."""
+        with self._lock:
+            row = self.db.execute("SELECT story_id FROM nodes WHERE id=?", (node_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no node '{node_id}'")
+            lineage = self._lineages.setdefault(row[0], _Lineage())
+            if node_id not in lineage.seq_of:
+                rows = self.db.execute(
+                    "SELECT seq, id, parent_id FROM nodes WHERE story_id=? AND seq>? ORDER BY seq",
+                    (row[0], lineage.last_seq),
+                ).fetchall()
+                for seq, id_, parent_id in rows:  # parents are always inserted before their children
+                    lineage.seq_of[id_] = seq
+                    lineage.parent[seq] = lineage.seq_of[parent_id] if parent_id else -1
+                if rows:
+                    lineage.last_seq = rows[-1][0]
+            return lineage
 
     def tree(self, story_id: str) -> list[TreeRow]:
         rows = self._query(
@@ -369,8 +396,8 @@ class SQLiteStore(StoryStore):
             paragraph=r[6],
             rationale=r[7],
             short_memory=r[8],
-            plans=tuple(json.loads(r[9])),
-            meta=json.loads(r[10]),
+            plans=tuple(json.loads(r[9])) if r[9] != "[]" else (),
+            meta=json.loads(r[10]) if r[10] != "{}" else {},
             created_at=r[11],
             pruned=bool(r[12]),
         )
