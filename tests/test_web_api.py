@@ -377,6 +377,25 @@ def test_oversized_bodies_are_413(client, story):
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize(
+    "header, name",
+    [("127.0.0.1:8765", "127.0.0.1"), ("LOCALHOST", "localhost"), ("[::1]:8765", "::1"), ("example.org", "example.org")],
+)
+def test_host_names(header, name):
+    from recurrentgpt.web.security import host_name
+
+    assert host_name(header) == name
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                            ("[::1]", True), ("localhost", True), ("0.0.0.0", False),
+                                            ("192.168.1.5", False), ("studio.lan", False)])
+def test_loopback_detection(host, loopback):
+    from recurrentgpt.cli.serve import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
 def test_token_is_required_when_set(loom, story):
     app = create_app(loom, token="s3cret")
     with TestClient(app, base_url="http://studio.lan:8765") as c:

@@ -41,10 +41,13 @@ def serve(env: Env, host: str, port: int, token: str | None) -> None:
         import uvicorn
 
         from ..web import create_app
+        from ..web.security import LOOPBACK_HOSTS
     except ImportError as e:
         raise ConfigError(f"the web studio needs the 'web' extra: pip install 'recurrentgpt[web]' ({e})") from None
 
-    app = create_app(env.loom, token=token)
+    # without a token only loopback names are answered (DNS rebinding); with one, any name the token guards
+    hosts = None if token else LOOPBACK_HOSTS | {host.strip("[]").lower()}
+    app = create_app(env.loom, token=token, allowed_hosts=hosts)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"RecurrentGPT studio: {url}   (library {env.options['db']}; Ctrl+C stops)", err=True)
