@@ -115,9 +115,9 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
     """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``."""
-    job_id, stop = jobs.start()
 
     async def events():
+        job_id, stop = jobs.start()  # here, not before: a response never streamed leaves no job behind
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
