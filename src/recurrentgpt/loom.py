@@ -401,6 +401,14 @@ class Loom:
         self.store.set_head(info.id, target.id)
         return target
 
+    def undo(self, story_id: str) -> Node:
+        """Step back one paragraph (the undone one stays in the tree as a branch)."""
+        info = self.story(story_id)
+        head = self.node(info.id)
+        if head.parent_id is None or head.kind == "opening":
+            raise InputError("nothing to undo: this is the beginning of the story")
+        return self.checkout(info.id, head.parent_id)
+
     def bookmark(self, story_id: str, name: str, node: str = "head") -> Node:
         info = self.story(story_id)
         target = self.node(info.id, node)
