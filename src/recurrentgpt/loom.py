@@ -34,6 +34,12 @@ from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage
 from .store import StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
+MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
+
+
+def _check_length(what: str, text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"the {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
 
 
 def new_id() -> str:
@@ -114,6 +120,8 @@ class Loom:
         """Run the cell's init: title, outline, the opening paragraphs, first memory and plans."""
         settings = settings or Settings()
         validate_settings(settings)
+        for what, text in (("genre", genre), ("topic", topic), ("premise", premise), ("outline", outline)):
+            _check_length(what, text)
         self._check_backends()
         cell = RecurrentCell(self.model, settings, self.rng)
         opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry)
@@ -267,6 +275,7 @@ class Loom:
             return parent.plans[plan]
         if not plan or not plan.strip():
             raise InputError("the plan for the next paragraph is empty")
+        _check_length("plan", plan)
         return plan.strip()
 
     def choose(self, story_id: str, node: str = "head") -> Choice:
@@ -350,11 +359,14 @@ class Loom:
         """
         info = self.story(story_id)
         original = self.node(info.id, node)
-        for name, value in (("paragraph", paragraph), ("short-term memory", short_memory), ("plan", plan)):
+        for name, value in (("paragraph", paragraph), ("short-term memory", short_memory), ("plan", plan),
+                            *(("plan", p) for p in plans or [])):
             if value is not None and not value.strip():
                 raise InputError(f"the edited {name} is empty")
-        if plans is not None and (len(plans) == 0 or any(not p.strip() for p in plans)):
-            raise InputError("edited plans must be non-empty")
+            if value is not None:
+                _check_length(name, value)
+        if plans is not None and not 1 <= len(plans) <= 10:
+            raise InputError("give between 1 and 10 candidate plans")
         if paragraph is None and short_memory is None and plans is None and plan is None:
             raise InputError("nothing to edit: give a paragraph, a memory, plans or a plan")
         edited = replace(
