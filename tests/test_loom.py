@@ -240,3 +240,15 @@ def test_delete_story_removes_everything(loom, story):
     db = loom.store.db
     for table in ("nodes", "vectors", "bookmarks", "paragraphs_fts"):
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_regenerate_runs_alternatives_in_parallel_on_a_server_backend(tmp_path, embedder):
+    import time
+
+    loom = Loom.open(tmp_path / "p.db", ScriptedModel(latency=0.4, concurrent=True), embedder)
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    step = loom.step(info.id, 0)
+    started = time.perf_counter()
+    alts = loom.regenerate(info.id, n=4)
+    assert time.perf_counter() - started < 4 * 0.4  # overlapped, not one after another
+    assert len({a.paragraph for a in alts}) == 4 and all(a.parent_id == step.parent_id for a in alts)

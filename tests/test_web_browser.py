@@ -174,7 +174,7 @@ def test_memory_edit_is_used_in_the_next_prompt(page, studio):
     open_writer(page, studio, story.id)
     page.fill("#memory", "The dragon secretly collects candles (MEMORY-EDIT).")
     page.click("#save-memory")
-    page.wait_for_selector("#memory-note:has-text('Saved')")
+    expect(page.locator("#memory-note")).to_have_text(re.compile(r"^Saved"))  # (not "Unsaved changes")
     assert loom.node(story.id).short_memory == "The dragon secretly collects candles (MEMORY-EDIT)."
     assert loom.node(story.id).kind == "edit"
     page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -218,8 +219,12 @@ class Loom:
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None
     ) -> tuple[StepOutput, list[Retrieved]]:
+        x, retrieved = self._cell_input(info, parent, plan)
+        return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry), retrieved
+
+    def _cell_input(self, info: StoryInfo, parent: Node, plan: str) -> tuple[CellInput, list[Retrieved]]:
+        """Gather the step's inputs: the parent's state and what the long-term memory recalls for the plan."""
         self._check_backends()
-        cell = RecurrentCell(self.model, info.settings, self.rng)
         path = self.store.path_seqs(parent.id)
         retrieved = self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
@@ -234,7 +239,7 @@ class Loom:
             mode=info.mode,
             profile=info.profile,
         )
-        return cell.step(x, on_text, on_retry), retrieved
+        return x, retrieved
 
     def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str) -> Node:
         return Node(
@@ -332,12 +337,15 @@ class Loom:
         if original.parent_id is None:
             raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
         parent = self.store.get_node(original.parent_id)
-        alternatives = []
-        for _ in range(n):  # the embedded engine serves one call at a time; servers could batch these
-            output, retrieved = self._write(info, parent, original.plan or "Continue the story.", on_text, on_retry)
-            child = self._child(parent, original.plan, output, retrieved, kind="step")
-            self._commit(info, [child], None, move_head=False)
-            alternatives.append(child)
+        x, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
+            with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
+                outputs = list(pool.map(lambda _: cell.step(x, None, on_retry), range(n)))
+        else:
+            outputs = [cell.step(x, on_text, on_retry) for _ in range(n)]
+        alternatives = [self._child(parent, original.plan, out, retrieved, kind="step") for out in outputs]
+        self._commit(info, alternatives, None, move_head=False)  # all siblings in one transaction
         return alternatives
 
     def edit(

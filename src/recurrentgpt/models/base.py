@@ -34,6 +34,8 @@ class Model(ABC):
     #: True when the backend constrains output to ``Request.schema``; the cell then asks for JSON,
     #: otherwise for labelled sections of plain text.
     supports_schema: bool = False
+    #: True when concurrent calls overlap usefully (a server batches them); an embedded engine runs one at a time.
+    concurrent: bool = False
 
     @abstractmethod
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...

@@ -20,6 +20,7 @@ FORMATS = ("json_schema", "json_object", "text")
 
 
 class OpenAIModel(Model):
+    concurrent = True
     def __init__(
         self,
         model: str = "gpt-4o-mini",

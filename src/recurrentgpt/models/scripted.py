@@ -33,10 +33,12 @@ class ScriptedModel(Model):
         latency: float = 0.0,
         chunk_size: int = 16,
         name: str = "scripted",
+        concurrent: bool = False,
     ):
         self.replies = list(replies)
         self.supports_schema = supports_schema
         self.latency = latency  # seconds per call, to imitate a real server
+        self.concurrent = concurrent  # imitate a server that serves calls in parallel
         self.chunk_size = chunk_size
         self.name = name
         self.requests: list[Request] = []
