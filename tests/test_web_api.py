@@ -300,6 +300,15 @@ def test_tree_checkout_and_bookmarks(client, loom, story):
     assert client.post(f"/api/stories/{story.id}/bookmarks", json={"name": ""}).status_code == 422
 
 
+def test_undo_steps_back_but_not_past_the_opening(client, loom, story):
+    opening_head = loom.node(story.id)
+    written = loom.step(story.id, 0)
+    state = client.post(f"/api/stories/{story.id}/undo", json={}).json()
+    assert state["path"][-1]["id"] == opening_head.id
+    assert loom.store.get_node(written.id)  # kept as a branch
+    assert client.post(f"/api/stories/{story.id}/undo", json={}).status_code == 400
+
+
 def test_recall_lists_scored_ancestors(client, loom, story):
     for i in range(3):
         loom.step(story.id, i)

@@ -133,6 +133,12 @@ def checkout(story_id: str, body: CheckoutRequest, loom: LoomDep) -> dict[str, A
     return {"node": node.to_dict(), **story_state(loom, node.story_id)}
 
 
+@router.post("/stories/{story_id}/undo", summary="Step back one paragraph (it stays in the tree as a branch)")
+def undo(story_id: str, loom: LoomDep) -> dict[str, Any]:
+    node = loom.undo(story_id)
+    return {"node": node.to_dict(), **story_state(loom, node.story_id)}
+
+
 @router.post("/stories/{story_id}/bookmarks", summary="Name a node")
 def bookmark(story_id: str, body: BookmarkRequest, loom: LoomDep) -> dict[str, Any]:
     node = loom.bookmark(story_id, body.name, body.node)

@@ -74,7 +74,7 @@ async function undo() {
   const current = head();
   if (!current.parent_id || job !== null) return;
   try {
-    await refresh(await api(`${base}/checkout`, { method: "POST", body: { node: current.parent_id } }));
+    await refresh(await api(`${base}/undo`, { method: "POST", body: {} }));
     toast("Undone: choose again");
   } catch (e) { toast(e.message, "error"); }
 }
