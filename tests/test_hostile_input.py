@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from recurrentgpt import InputError, Loom, ScriptedModel
 from recurrentgpt.export import safe_filename
 from recurrentgpt.importing import MAX_MANUSCRIPT_BYTES, parse_tree, read_text, split_paragraphs
-from recurrentgpt.memory import keyword_query
+from recurrentgpt.memory import keyword_terms
+from recurrentgpt.store.sqlite import fts5_query
 
 from .conftest import SMALL
 
@@ -52,7 +53,7 @@ _FTS.execute("INSERT INTO t VALUES ('the harbour at dawn')")
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_fts_queries_built_from_any_plan_are_valid_fts5(text):
-    query = keyword_query(text)
+    query = fts5_query(keyword_terms(text))
     if query:
         _FTS.execute("SELECT rowid FROM t WHERE t MATCH ?", (query,)).fetchall()  # raises on bad syntax
 

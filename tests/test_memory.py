@@ -1,7 +1,8 @@
 import numpy as np
 
 from recurrentgpt import HashingEmbedder, ScriptedModel
-from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_query
+from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms
+from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import SQLiteStore
 
 from .conftest import SMALL
@@ -67,7 +68,7 @@ def test_long_paragraphs_are_chunked_to_what_the_embedder_reads():
 
 
 def test_keyword_query_cannot_inject_fts_syntax():
-    q = keyword_query('NEAR(a b) OR "x" AND title:* -foo')
+    q = fts5_query(keyword_terms('NEAR(a b) OR "x" AND title:* -foo'))
     assert q == '"near" OR "title" OR "foo"'
 
 

@@ -54,13 +54,13 @@ def chunk_paragraph(text: str, max_words: int) -> list[str]:
     return chunks
 
 
-def keyword_query(text: str, max_terms: int = 32) -> str:
-    """An FTS5 OR-query of the distinctive words of ``text`` (quoted, so no FTS syntax can leak in)."""
+def keyword_terms(text: str, max_terms: int = 32) -> list[str]:
+    """The distinctive words of ``text``, for keyword search (each store quotes them its own way)."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
         if len(word) > 2 and word not in _STOPWORDS and word not in terms:
             terms.append(word)
-    return " OR ".join(f'"{t}"' for t in terms[:max_terms])
+    return terms[:max_terms]
 
 
 def _members(universe: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -184,9 +184,9 @@ class LongTermMemory:
     # -- keywords ---------------------------------------------------------------------------
 
     def _keyword(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> list[int]:
-        fts_query = keyword_query(query)
-        if not fts_query:
+        terms = keyword_terms(query)
+        if not terms:
             return []
         allowed_set = set(allowed.tolist())
-        hits = self.store.keyword_search(story_id, fts_query, limit=limit * 10)
+        hits = self.store.keyword_search(story_id, terms, limit=limit * 10)
         return [seq for seq, _ in hits if seq in allowed_set][:limit]

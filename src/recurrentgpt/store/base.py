@@ -115,8 +115,8 @@ class StoryStore(ABC):
         """(node id, paragraph) of the given nodes that have no vector for ``embedder``."""
 
     @abstractmethod
-    def keyword_search(self, story_id: str, query: str, limit: int) -> list[tuple[int, float]]:
-        """(node seq, bm25 score, lower is better) for a full-text query over the story's paragraphs."""
+    def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """(node seq, score), best first: paragraphs of the story matching any of ``terms``."""
 
     @abstractmethod
     def seq_to_node(self, seqs: list[int]) -> dict[int, tuple[str, int, str]]:

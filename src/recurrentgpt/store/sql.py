@@ -1,0 +1,336 @@
+"""What the SQL stores share: the schema's meaning, node/story rows, the lineage cache, vectors.
+
+SQL here is written once, with ``?`` placeholders and syntax both SQLite (3.35+) and PostgreSQL accept
+(``ON CONFLICT … DO UPDATE``, ``RETURNING``). A dialect subclass supplies the connection, transactions,
+migrations and full-text search.
+
+Every write runs in one transaction that also serialises writers of the same story, so node sequence
+numbers of a story are committed in increasing order: readers cache a story's lineage and vectors and
+top them up with "rows after the last one I saw".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InputError, NotFoundError, StoreError
+from ..story import Node, Settings, StoryInfo
+from .base import StoryStore, TreeRow, VectorBatch
+
+NODE_COLUMNS = (
+    "id, story_id, parent_id, depth, kind, plan, paragraph, rationale, short_memory, plans, meta, created_at, pruned"
+)
+STORY_COLUMNS = (
+    "id, title, genre, topic, premise, outline, mode, settings, profile, head_id, created_at, updated_at"
+)
+Execute = Callable[..., Any]  # execute(sql, params=()) -> cursor
+
+
+@dataclass
+class Lineage:
+    seq_of: dict[str, int] = field(default_factory=dict)  # node id -> seq
+    parent: dict[int, int] = field(default_factory=dict)  # seq -> parent seq (-1 for a root)
+    last_seq: int = 0
+
+
+class SQLStore(StoryStore):
+    location: str
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._lineages: dict[str, Lineage] = {}
+
+    # -- what a dialect provides ---------------------------------------------------------
+
+    @abstractmethod
+    def _tx(self, story_id: str | None = None) -> AbstractContextManager[Execute]:
+        """A write transaction; writers of the same story (or of the library, if None) wait their turn."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]: ...
+
+    @abstractmethod
+    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
+        """Make a new paragraph findable by keyword search."""
+
+    @abstractmethod
+    def _forget_paragraphs(self, x: Execute, story_id: str) -> None: ...
+
+    @abstractmethod
+    def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]: ...
+
+    def _delete_nodes(self, x: Execute, story_id: str) -> None:
+        x("DELETE FROM nodes WHERE story_id=?", (story_id,))
+
+    # -- stories ---------------------------------------------------------------------------
+
+    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+        with self._tx(info.id) as x:
+            x(
+                f"INSERT INTO stories ({STORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (info.id, info.title, info.genre, info.topic, info.premise, info.outline, info.mode,
+                 json.dumps(info.settings.to_dict()), json.dumps(info.profile), None, info.created_at,
+                 info.updated_at),
+            )
+            self._insert_nodes(x, nodes, vectors, embedder)
+            if nodes:
+                x("UPDATE stories SET head_id=? WHERE id=?", (info.head_id or nodes[-1].id, info.id))
+
+    def get_story(self, story_id: str) -> StoryInfo:
+        rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id=?", (story_id,))
+        if not rows and story_id:  # a unique prefix will do
+            rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id >= ? AND id < ? LIMIT 2",
+                               (story_id, story_id + "\uffff"))
+            if len(rows) != 1:
+                raise NotFoundError(f"no story '{story_id}'" + (" (ambiguous prefix)" if rows else ""))
+        if not rows:
+            raise NotFoundError(f"no story '{story_id}'")
+        return story_from_row(rows[0])
+
+    def list_stories(self) -> list[StoryInfo]:
+        return [story_from_row(r) for r in self._query(f"SELECT {STORY_COLUMNS} FROM stories ORDER BY updated_at DESC")]
+
+    _UPDATABLE = {"title", "outline", "premise", "profile", "settings", "head_id"}
+
+    def update_story(self, story_id: str, **fields: Any) -> StoryInfo:
+        unknown = set(fields) - self._UPDATABLE
+        if unknown:
+            raise StoreError(f"cannot update {', '.join(sorted(unknown))}")
+        encode = {"profile": json.dumps, "settings": lambda s: json.dumps(s.to_dict())}
+        values = [encode.get(k, lambda v: v)(v) for k, v in fields.items()]
+        assignments = "".join(f"{k}=?, " for k in fields)
+        with self._tx(story_id) as x:
+            cur = x(f"UPDATE stories SET {assignments}updated_at=? WHERE id=?", (*values, time.time(), story_id))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no story '{story_id}'")
+        return self.get_story(story_id)
+
+    def delete_story(self, story_id: str) -> None:
+        with self._tx(story_id) as x:
+            self._forget_paragraphs(x, story_id)
+            x("DELETE FROM vectors WHERE story_id=?", (story_id,))
+            x("DELETE FROM bookmarks WHERE story_id=?", (story_id,))
+            x("UPDATE stories SET head_id=NULL WHERE id=?", (story_id,))
+            self._delete_nodes(x, story_id)
+            if x("DELETE FROM stories WHERE id=?", (story_id,)).rowcount == 0:
+                raise NotFoundError(f"no story '{story_id}'")
+            self._lineages.pop(story_id, None)
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def add_nodes(self, story_id: str, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str, *,
+                  move_head_from: str | None) -> bool:
+        with self._tx(story_id) as x:
+            row = x("SELECT head_id FROM stories WHERE id=?", (story_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no story '{story_id}'")
+            self._insert_nodes(x, nodes, vectors, embedder)
+            moved = move_head_from is not None and row[0] == move_head_from
+            if moved:
+                x("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (nodes[-1].id, time.time(), story_id))
+            else:
+                x("UPDATE stories SET updated_at=? WHERE id=?", (time.time(), story_id))
+            return moved
+
+    def _insert_nodes(self, x: Execute, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+        for n in nodes:
+            try:
+                seq = x(
+                    f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
+                    (n.id, n.story_id, n.parent_id, n.depth, n.kind, n.plan, n.paragraph, n.rationale,
+                     n.short_memory, json.dumps(list(n.plans)), json.dumps(n.meta), n.created_at, bool(n.pruned)),
+                ).fetchone()[0]
+            except self.integrity_errors as e:
+                raise StoreError(f"cannot add node {n.id}: {e}") from None
+            self._index_paragraph(x, seq, n)
+            if n.id in vectors:
+                self._insert_vectors(x, seq, n.story_id, embedder, vectors[n.id])
+
+    integrity_errors: tuple[type[Exception], ...] = ()
+
+    def _insert_vectors(self, x: Execute, seq: int, story_id: str, embedder: str, matrix: np.ndarray) -> None:
+        rows = np.asarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
+        for i, row in enumerate(rows):
+            x("INSERT INTO vectors (node_seq, story_id, embedder, chunk, vector) VALUES (?,?,?,?,?) "
+              "ON CONFLICT (node_seq, embedder, chunk) DO UPDATE SET vector = excluded.vector",
+              (seq, story_id, embedder, i, row.tobytes()))
+
+    def get_node(self, node_id: str, story_id: str | None = None) -> Node:
+        rows = self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE id=?", (node_id,))
+        if not rows or (story_id is not None and rows[0][1] != story_id):
+            raise NotFoundError(f"no node '{node_id}'" + (f" in story {story_id}" if story_id else ""))
+        return node_from_row(rows[0])
+
+    def resolve(self, story_id: str, ref: str) -> str:
+        ref = (ref or "").strip()
+        if ref in ("", "head", "HEAD"):
+            head = self.get_story(story_id).head_id
+            if head is None:
+                raise NotFoundError(f"story {story_id} has no paragraphs yet")
+            return head
+        mark = self._query("SELECT node_id FROM bookmarks WHERE story_id=? AND name=?", (story_id, ref))
+        if mark:
+            return mark[0][0]
+        rows = self._query("SELECT id FROM nodes WHERE story_id=? AND id >= ? AND id < ? LIMIT 2",
+                           (story_id, ref, ref + "\uffff"))
+        if len(rows) != 1:
+            raise NotFoundError(f"no node '{ref}' in story {story_id}" + (" (ambiguous prefix)" if rows else ""))
+        return rows[0][0]
+
+    def children(self, node_id: str, include_pruned: bool = False) -> list[Node]:
+        cond = "" if include_pruned else " AND NOT pruned"
+        rows = self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id=?{cond} ORDER BY seq", (node_id,))
+        return [node_from_row(r) for r in rows]
+
+    def path(self, node_id: str) -> list[Node]:
+        seqs = self.path_seqs(node_id)[::-1].tolist()  # root first
+        rows: dict[int, Any] = {}
+        for i in range(0, len(seqs), 900):  # stay under SQLite's bound on query parameters
+            part = seqs[i : i + 900]
+            marks = ",".join("?" * len(part))
+            for r in self._query(f"SELECT seq, {NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})", part):
+                rows[r[0]] = r[1:]
+        return [node_from_row(rows[seq]) for seq in seqs]
+
+    def path_seqs(self, node_id: str) -> np.ndarray:
+        lineage = self._lineage_for(node_id)
+        seq, parent, out = lineage.seq_of[node_id], lineage.parent, []
+        while seq >= 0:
+            out.append(seq)
+            seq = parent[seq]
+        return np.asarray(out, dtype=np.int64)
+
+    def _lineage_for(self, node_id: str) -> Lineage:
+        """The story's parent links, cached in memory: nodes are immutable, so the cache only grows,
+        topped up with the rows added since (by this or any other process)."""
+        with self._lock:
+            row = self._query("SELECT story_id FROM nodes WHERE id=?", (node_id,))
+            if not row:
+                raise NotFoundError(f"no node '{node_id}'")
+            lineage = self._lineages.setdefault(row[0][0], Lineage())
+            if node_id not in lineage.seq_of:
+                rows = self._query("SELECT seq, id, parent_id FROM nodes WHERE story_id=? AND seq>? ORDER BY seq",
+                                   (row[0][0], lineage.last_seq))
+                for seq, id_, parent_id in rows:  # parents are always inserted before their children
+                    lineage.seq_of[id_] = seq
+                    lineage.parent[seq] = lineage.seq_of[parent_id] if parent_id else -1
+                if rows:
+                    lineage.last_seq = rows[-1][0]
+            return lineage
+
+    def tree(self, story_id: str) -> list[TreeRow]:
+        rows = self._query(
+            "SELECT id, parent_id, depth, kind, substr(paragraph, 1, 80), pruned, created_at FROM nodes "
+            "WHERE story_id=? ORDER BY seq",
+            (story_id,),
+        )
+        return [TreeRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+
+    def set_head(self, story_id: str, node_id: str) -> None:
+        self.get_node(node_id, story_id)
+        with self._tx(story_id) as x:
+            x("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (node_id, time.time(), story_id))
+
+    def set_pruned(self, node_id: str, pruned: bool) -> None:
+        story_id = self.get_node(node_id).story_id
+        with self._tx(story_id) as x:
+            x("UPDATE nodes SET pruned=? WHERE id=?", (bool(pruned), node_id))
+
+    # -- bookmarks -------------------------------------------------------------------------
+
+    def set_bookmark(self, story_id: str, name: str, node_id: str | None) -> None:
+        if not name.strip():
+            raise InputError("a bookmark needs a name")
+        with self._tx(story_id) as x:
+            if node_id is None:
+                if x("DELETE FROM bookmarks WHERE story_id=? AND name=?", (story_id, name)).rowcount == 0:
+                    raise NotFoundError(f"no bookmark '{name}'")
+            else:
+                x("INSERT INTO bookmarks (story_id, name, node_id) VALUES (?,?,?) "
+                  "ON CONFLICT (story_id, name) DO UPDATE SET node_id = excluded.node_id", (story_id, name, node_id))
+
+    def bookmarks(self, story_id: str) -> dict[str, str]:
+        return dict(self._query("SELECT name, node_id FROM bookmarks WHERE story_id=? ORDER BY name", (story_id,)))
+
+    # -- long-term memory ------------------------------------------------------------------
+
+    def load_vectors(self, story_id: str, embedder: str, after_rowid: int = 0) -> VectorBatch:
+        rows = self._query(
+            "SELECT vid, node_seq, vector FROM vectors WHERE story_id=? AND embedder=? AND vid>? ORDER BY vid",
+            (story_id, embedder, after_rowid),
+        )
+        if not rows:
+            return VectorBatch(np.empty(0, np.int64), np.empty((0, 0), np.float32), after_rowid)
+        seqs = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return VectorBatch(seqs, matrix, rows[-1][0])
+
+    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        for node_id, matrix in vectors.items():
+            rows = self._query("SELECT seq, story_id FROM nodes WHERE id=?", (node_id,))
+            if rows:
+                with self._tx(rows[0][1]) as x:
+                    self._insert_vectors(x, rows[0][0], rows[0][1], embedder, matrix)
+
+    def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        wanted = [int(s) for s in seqs]
+        for i in range(0, len(wanted), 900):
+            part = wanted[i : i + 900]
+            marks = ",".join("?" * len(part))
+            out += self._query(
+                f"SELECT n.id, n.paragraph FROM nodes n WHERE n.seq IN ({marks}) AND NOT EXISTS "
+                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ?) ORDER BY n.seq",
+                [*part, embedder],
+            )
+        return [tuple(r) for r in out]  # type: ignore[misc]
+
+    def seq_to_node(self, seqs: list[int]) -> dict[int, tuple[str, int, str]]:
+        if not seqs:
+            return {}
+        marks = ",".join("?" * len(seqs))
+        rows = self._query(f"SELECT seq, id, depth, paragraph FROM nodes WHERE seq IN ({marks})", [int(s) for s in seqs])
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def node_from_row(r: Any) -> Node:
+    return Node(
+        id=r[0],
+        story_id=r[1],
+        parent_id=r[2],
+        depth=r[3],
+        kind=r[4],
+        plan=r[5],
+        paragraph=r[6],
+        rationale=r[7],
+        short_memory=r[8],
+        plans=tuple(json.loads(r[9])) if r[9] != "[]" else (),
+        meta=json.loads(r[10]) if r[10] != "{}" else {},
+        created_at=r[11],
+        pruned=bool(r[12]),
+    )
+
+
+def story_from_row(r: Any) -> StoryInfo:
+    return StoryInfo(
+        id=r[0],
+        title=r[1],
+        genre=r[2],
+        topic=r[3],
+        premise=r[4],
+        outline=r[5],
+        mode=r[6],
+        settings=Settings.from_dict(json.loads(r[7])),
+        profile=json.loads(r[8]),
+        head_id=r[9],
+        created_at=r[10],
+        updated_at=r[11],
+    )
