@@ -47,11 +47,38 @@ def embedder() -> CountingEmbedder:
     return CountingEmbedder(HashingEmbedder())
 
 
+PG_URL = os.environ.get("RECURRENTGPT_TEST_PG")  # scripts/test starts a PostgreSQL server and sets it
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """Every test of the story library runs on both stores: an SQLite file and a real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "library.db")
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL variant: set RECURRENTGPT_TEST_PG (scripts/test does)")
+    import uuid
+
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]  # a fresh schema per test: cheap isolation in one database
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-def loom(tmp_path, model, embedder) -> Loom:
-    lm = Loom.open(tmp_path / "library.db", model, embedder, seed=1)
+def loom(db_url, model, embedder) -> Loom:
+    lm = Loom.open(db_url, model, embedder, seed=1)
     yield lm
     lm.close()
+
+
+def count_rows(store, table: str) -> int:
+    return store._query(f"SELECT count(*) FROM {table}")[0][0]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import numpy as np
 from recurrentgpt import HashingEmbedder, ScriptedModel
 from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms
 from recurrentgpt.store.sqlite import fts5_query
-from recurrentgpt.store import SQLiteStore
+from recurrentgpt.store import open_store
 
 from .conftest import SMALL
 
@@ -44,8 +44,8 @@ def test_the_previous_paragraph_is_not_recalled_again(loom, story):
     assert head.id not in {h.node_id for h in hits}
 
 
-def test_hybrid_finds_a_rare_name_by_keyword(tmp_path):
-    store = SQLiteStore(tmp_path / "m.db")
+def test_hybrid_finds_a_rare_name_by_keyword(db_url):
+    store = open_store(db_url)
     from recurrentgpt import Loom
 
     model = ScriptedModel()
@@ -72,12 +72,12 @@ def test_keyword_query_cannot_inject_fts_syntax():
     assert q == '"near" OR "title" OR "foo"'
 
 
-def test_vectors_added_by_another_process_are_picked_up(tmp_path):
-    store = SQLiteStore(tmp_path / "m.db")
+def test_vectors_added_by_another_process_are_picked_up(db_url):
+    store = open_store(db_url)
     mem = LongTermMemory(store, HashingEmbedder())
     from recurrentgpt import Loom
 
-    loom = Loom(SQLiteStore(tmp_path / "m.db"), ScriptedModel(), HashingEmbedder())
+    loom = Loom(open_store(db_url), ScriptedModel(), HashingEmbedder())
     info = loom.new_story("fantasy", "x", settings=SMALL)
     path = store.path_seqs(loom.node(info.id).id)
     assert mem.recall(info.id, path, "paragraph", k=5)

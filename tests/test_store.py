@@ -38,7 +38,33 @@ def test_open_store_accepts_paths_and_sqlite_urls(tmp_path):
     assert isinstance(open_store(str(tmp_path / "nested" / "b.db")), SQLiteStore)
 
 
-def test_integrity_after_a_story(loom, story):
+def test_integrity_after_a_story(tmp_path):
+    from recurrentgpt import Loom, ScriptedModel
+
+    loom = Loom.open(tmp_path / "lib.db", ScriptedModel(), "hash")
+    story = loom.new_story("fantasy", "x")
     loom.step(story.id, 0)
     assert loom.store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert loom.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_migrations_run_once_and_a_newer_schema_is_refused_on_both_stores(db_url):
+    from recurrentgpt.store import open_store
+
+    store = open_store(db_url)
+    store.close()
+    store = open_store(db_url)  # a second open finds the schema current
+    assert store.list_stories() == []
+    store._query("SELECT count(*) FROM nodes")
+    if db_url.startswith("postgresql"):
+        with store._tx() as x:
+            x("UPDATE schema_version SET version = 99")
+        with pytest.raises(StoreError, match="newer"):
+            open_store(db_url)
+
+
+def test_unreachable_postgres_is_a_clear_error():
+    from recurrentgpt.store import open_store
+
+    with pytest.raises(StoreError, match="cannot connect to postgresql://nobody@127.0.0.1:1/x"):
+        open_store("postgresql://nobody:secret@127.0.0.1:1/x")

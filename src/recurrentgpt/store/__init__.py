@@ -11,7 +11,12 @@ __all__ = ["SQLiteStore", "StoryStore", "TreeRow", "VectorBatch", "open_store"]
 
 
 def open_store(location: str | Path) -> StoryStore:
+    """A path (or sqlite:///path) opens an SQLite file; postgresql://… a PostgreSQL database."""
     location = str(location)
+    if location.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore  # psycopg is imported only for PostgreSQL users
+
+        return PostgresStore(location)
     if location.startswith("sqlite:///"):
         location = location[len("sqlite:///") :]
     return SQLiteStore(Path(location).expanduser() if location != ":memory:" else location)

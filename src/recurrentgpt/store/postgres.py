@@ -1,0 +1,168 @@
+"""PostgreSQL store: the same library in a shared server, for many web workers and batch jobs.
+
+Chosen by a URL: ``--db postgresql://user:pass@host/dbname`` (or ``$RECURRENTGPT_DB``). Writers of one
+story are serialised with a transaction-scoped advisory lock, so a story's sequence numbers are
+committed in order and every process can cache and top up its lineage and vectors. Full-text search
+uses a generated ``tsvector`` column; vectors are float32 arrays in ``bytea`` searched exactly in numpy
+(pgvector is not packaged for this Debian release; the exact search it would offer is what numpy does).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ..errors import ConfigError, StoreError
+from ..story import Node
+from .sql import Execute, SQLStore
+
+M001 = """
+CREATE TABLE stories (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    genre TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    premise TEXT NOT NULL DEFAULT '',
+    outline TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT 'writer',
+    settings TEXT NOT NULL DEFAULT '{}',
+    profile TEXT NOT NULL DEFAULT '{}',
+    head_id TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE nodes (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+    parent_id TEXT REFERENCES nodes(id),
+    depth INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    paragraph TEXT NOT NULL,
+    rationale TEXT NOT NULL,
+    short_memory TEXT NOT NULL,
+    plans TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    pruned BOOLEAN NOT NULL DEFAULT FALSE,
+    tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', paragraph)) STORED
+);
+CREATE INDEX nodes_story ON nodes(story_id, seq);
+CREATE INDEX nodes_parent ON nodes(parent_id);
+CREATE INDEX nodes_tsv ON nodes USING GIN (tsv);
+CREATE TABLE vectors (
+    vid BIGSERIAL PRIMARY KEY,
+    node_seq BIGINT NOT NULL REFERENCES nodes(seq) ON DELETE CASCADE,
+    story_id TEXT NOT NULL,
+    embedder TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    vector BYTEA NOT NULL,
+    UNIQUE (node_seq, embedder, chunk)
+);
+CREATE INDEX vectors_story ON vectors(story_id, embedder, vid);
+CREATE TABLE bookmarks (
+    story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    node_id TEXT NOT NULL REFERENCES nodes(id),
+    PRIMARY KEY (story_id, name)
+)
+"""
+MIGRATIONS = [M001]
+LIBRARY_LOCK = 0  # advisory-lock key for library-wide writes (migrations)
+
+
+def _translate(sql: str) -> str:
+    """The shared SQL uses ``?``; psycopg wants ``%s`` (and a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresStore(SQLStore):
+    def __init__(self, url: str):
+        super().__init__()
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError("PostgreSQL needs psycopg: pip install 'recurrentgpt[postgres]'") from None
+        self._psycopg = psycopg
+        self.integrity_errors = (psycopg.IntegrityError,)
+        self.location = _redact(url)
+        try:
+            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._tx() as x:
+            x("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = x("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if row is None:
+                x("INSERT INTO schema_version VALUES (0)")
+            if version > len(MIGRATIONS):
+                raise StoreError(f"{self.location} was written by a newer recurrentgpt (schema {version})")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        x(statement)
+                x("UPDATE schema_version SET version = ?", (number,))
+
+    @contextmanager
+    def _tx(self, story_id: str | None = None) -> Iterator[Execute]:
+        psycopg = self._psycopg
+        with self._lock:
+            try:
+                with self.db.transaction(), self.db.cursor() as cur:
+
+                    def execute(sql: str, params: tuple | list = ()) -> Any:
+                        cur.execute(_translate(sql), params)
+                        return cur
+
+                    # one writer per story at a time (all writers, for library-wide changes)
+                    if story_id is None:
+                        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LIBRARY_LOCK,))
+                    else:
+                        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (story_id,))
+                    yield execute
+            except psycopg.OperationalError as e:
+                raise StoreError(f"the database failed: {str(e).strip().splitlines()[0]}") from None
+
+    def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        with self._lock, self.db.cursor() as cur:
+            try:
+                cur.execute(_translate(sql), params)
+            except self._psycopg.OperationalError as e:
+                raise StoreError(f"the database failed: {str(e).strip().splitlines()[0]}") from None
+            return cur.fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
+        pass  # the tsv column is generated from the paragraph
+
+    def _forget_paragraphs(self, x: Execute, story_id: str) -> None:
+        pass  # it goes with the node rows
+
+    def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        if not terms:
+            return []
+        # websearch_to_tsquery never raises on odd input; "a or b" ranks paragraphs matching any term
+        return self._query(
+            "SELECT seq, ts_rank(tsv, q) AS score FROM nodes, websearch_to_tsquery('simple', ?) q "
+            "WHERE story_id = ? AND tsv @@ q ORDER BY score DESC LIMIT ?",
+            (" or ".join(terms), story_id, limit),
+        )
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
+    return url
