@@ -117,8 +117,11 @@ class Loom:
         settings: Settings | None = None,
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
+        story_id: str | None = None,
     ) -> StoryInfo:
-        """Run the cell's init: title, outline, the opening paragraphs, first memory and plans."""
+        """Run the cell's init: title, outline, the opening paragraphs, first memory and plans.
+
+        ``story_id`` fixes the new story's id (batch jobs derive it from their input to resume)."""
         settings = settings or Settings()
         validate_settings(settings)
         for what, text in (("genre", genre), ("topic", topic), ("premise", premise), ("outline", outline)):
@@ -128,7 +131,7 @@ class Loom:
         opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry)
         now = time.time()
         info = StoryInfo(
-            id=new_id(),
+            id=story_id or new_id(),
             title=opening.title,
             genre=genre.strip(),
             topic=topic.strip(),

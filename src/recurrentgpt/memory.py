@@ -88,6 +88,7 @@ class LongTermMemory:
         self.embedded_paragraphs = 0  # how many paragraphs this process has embedded (tests, benchmarks)
         self._cache: dict[str, _Vectors] = {}
         self._lock = threading.Lock()
+        self._embed_lock = threading.Lock()
 
     def embed(self, paragraphs: dict[str, str]) -> dict[str, np.ndarray]:
         """Vectors for new paragraphs (node id -> chunk matrix), in one embedder call."""
@@ -98,8 +99,9 @@ class LongTermMemory:
             for chunk in chunk_paragraph(paragraphs[node_id], self.embedder.max_words):
                 texts.append(chunk)
                 owners.append(i)
-        matrix = self.embedder.embed(texts)
-        self.embedded_paragraphs += len(ids)
+        with self._embed_lock:  # local embedders are not safe to call from several threads at once
+            matrix = self.embedder.embed(texts)
+            self.embedded_paragraphs += len(ids)
         owners_arr = np.asarray(owners)
         return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(ids)}
 
@@ -141,7 +143,8 @@ class LongTermMemory:
         mask = _members(allowed, vectors.seqs)
         if not mask.any():
             return [], {}
-        q = self.embedder.embed([query])[0]
+        with self._embed_lock:
+            q = self.embedder.embed([query])[0]
         # score every row (one matmul, no copy of the matrix), then drop the rows off the path
         scores = vectors.matrix @ q
         scores[~mask] = -np.inf

@@ -1,0 +1,49 @@
+"""`recurrentgpt batch`: many stories from a JSONL file, resumable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..batch import read_jobs, run_batch, summary_dict
+from ..importing import read_text
+from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_options
+
+
+@cli.command()
+@click.argument("premises", type=click.Path(dir_okay=False))
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Stories in flight at once (1 with the embedded model).")
+@click.option("--steps", type=click.IntRange(0, 10_000), default=5, show_default=True,
+              help="Paragraphs per story after the opening, unless a line says otherwise.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@settings_options
+@pass_env
+def batch(env: Env, premises: str, concurrency: int, steps: int, as_json: bool, **options: Any) -> None:
+    """Write one story per line of PREMISES (JSONL: genre, topic, premise, steps, mode).
+
+    Run it again to resume: finished stories are skipped, half-written ones continue.
+    """
+    jobs = read_jobs(read_text(read_file_arg(premises, "premises file"), premises), default_steps=steps)
+    settings = settings_from(options)
+
+    def progress(summary, job, status) -> None:
+        done = summary.finished + summary.skipped + len(summary.failures)
+        width = 20
+        bar = "#" * int(width * done / summary.stories)
+        click.echo(f"[{bar:{width}}] {done}/{summary.stories}  line {job.line} ({job.story_id}): {status}", err=True)
+
+    summary = run_batch(env.loom, jobs, concurrency=concurrency, settings=settings, on_progress=progress)
+    data = summary_dict(summary)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"{data['finished']} written, {data['skipped']} already done, {data['failed']} failed; "
+                   f"{data['steps']} paragraphs, {data['calls']} model calls, "
+                   f"{data['completion_tokens']} tokens generated, in {data['seconds']} s")
+        for f in data["failures"]:
+            click.echo(f"  line {f['line']}: {f['reason']}")
+    if summary.failures:
+        raise click.exceptions.Exit(3)
