@@ -80,6 +80,18 @@ def code_version() -> dict[str, Any]:
     return {"src": str(SRC), "commit": commit, "dirty": [d[3:] for d in dirty if d.strip()]}
 
 
+def wait_for_quiet(threshold: float = 1.5, max_wait: float = 240.0) -> list[float]:
+    """Wait (bounded) until the 1-minute load average drops below ``threshold``: the machine is shared.
+    Returns the load averages when the benchmark starts, to be recorded with its results."""
+    started = time.perf_counter()
+    while os.getloadavg()[0] >= threshold and time.perf_counter() - started < max_wait:
+        time.sleep(10)
+    load = [round(x, 2) for x in os.getloadavg()]
+    if load[0] >= threshold:
+        print(f"(the machine is busy: load {load}; numbers will be slower than on a quiet machine)")
+    return load
+
+
 def median(xs: Iterable[float]) -> float:
     xs = list(xs)
     return float(statistics.median(xs)) if xs else float("nan")

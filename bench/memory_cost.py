@@ -35,6 +35,7 @@ from _common import (
     real_base_vectors,
     table,
     timed,
+    wait_for_quiet,
     write_results,
 )
 
@@ -136,6 +137,7 @@ def main() -> None:
     ref_plan = [(100, 3), (300, 1)] if args.quick else [(100, 3), (300, 2), (1_000, 2)]
     steps = 5 if args.quick else 10
 
+    load_before = wait_for_quiet()
     from recurrentgpt.embeddings import get_embedder
 
     embedder = get_embedder("minilm")
@@ -185,6 +187,7 @@ def main() -> None:
 
     write_results("memory_cost", {
         "quick": args.quick,
+        "load_average_before": load_before,
         "settings": {"sentences_per_paragraph": SENTENCES, "top_k": TOP_K, "retrieval": "hybrid",
                      "embedder": embedder.name, "steps_per_size": steps},
         "ours": ours_rows,

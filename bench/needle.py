@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import wordbank
-from _common import PLOTS, WORK, plt, table, timed, write_results
+from _common import PLOTS, WORK, plt, table, timed, wait_for_quiet, write_results
 
 # (fact, paraphrase plan, by-name plan). The checks below keep the paraphrases honest.
 FACTS = [
@@ -156,6 +156,7 @@ def main() -> None:
     from recurrentgpt.store import SQLiteStore
     from recurrentgpt.story import Node, Settings, StoryInfo
 
+    load_before = wait_for_quiet()
     Chunked = _chunked_embedder()
     n = args.paragraphs
     texts, where = build_story(n)
@@ -243,7 +244,7 @@ def main() -> None:
     print(table(["system", "paraphrase R@2", "paraphrase R@5", "by name R@2", "by name R@5", "all R@2", "all R@5"], rows))
 
     write_results("needle", {
-        "paragraphs": n, "facts": len(FACTS), "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
+        "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS), "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
         "our_step_prompt_tokens_median": same_budget, "memory": summary, "rolling": rolling,
         "fact_depths": [where[f] for f in range(len(FACTS))],
         "misses": [r for r in per_fact if r["depth"] not in r["top5_depths"][:2]],

@@ -43,6 +43,7 @@ from _common import (
     rss_mib,
     table,
     timed,
+    wait_for_quiet,
     write_results,
 )
 
@@ -160,6 +161,7 @@ def main() -> None:
     plan = [(10_000, 30), (100_000, 10)] if args.quick else [(10_000, 50), (100_000, 20), (1_000_000, 5)]
     results = []
     for n, queries in plan:
+        load_before = wait_for_quiet()
         print(f"n={n:,}: building (first time) and querying {queries}x in a fresh process…", flush=True)
         started = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--child", str(n), "--queries", str(queries)],
@@ -170,6 +172,7 @@ def main() -> None:
         line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
         r = json.loads(line[7:])
         r["wall_s"] = round(time.perf_counter() - started, 1)
+        r["load_average_before"] = load_before
         results.append(r)
         h = r["hybrid"]
         print(f"  hybrid p50 {h['total']['p50_ms']:.1f} ms p99 {h['total']['p99_ms']:.1f} ms; "
