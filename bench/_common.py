@@ -201,7 +201,11 @@ def build_chain(
     are the same as the store's own (its column list is reused), so the memory code reads them as usual.
     """
     from recurrentgpt.story import Settings, StoryInfo
-    from recurrentgpt.store import sqlite as sqlite_store
+
+    try:  # the column list lives in store/sql.py (shared by dialects) or, in older code, store/sqlite.py
+        from recurrentgpt.store.sql import NODE_COLUMNS as columns
+    except ImportError:
+        from recurrentgpt.store.sqlite import _NODE_COLUMNS as columns
 
     now = time.time()
     info = StoryInfo(
@@ -210,9 +214,10 @@ def build_chain(
     )
     store.create_story(info, [], {}, embedder_name)
     ids = [f"{story_id}-{i:07d}" for i in range(n)]
-    columns = sqlite_store._NODE_COLUMNS
+    columns = " ".join(columns.split())
     marks = ",".join("?" * len(columns.split(",")))
-    with store._tx() as db:
+    db = store.db  # the sqlite3 connection; the store's own transaction wraps the whole build
+    with store._tx():
         first_seq = (db.execute("SELECT COALESCE(MAX(seq), 0) FROM nodes").fetchone()[0]) + 1
         for start in range(0, n, batch):
             stop = min(n, start + batch)
