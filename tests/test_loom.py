@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from recurrentgpt import ConflictError, InputError, Loom, NotFoundError, ScriptedModel
+from recurrentgpt import Cancelled, ConflictError, InputError, Loom, NotFoundError, ScriptedModel
 from recurrentgpt.errors import ModelConnectionError, OutputFormatError
 
 from recurrentgpt.store import SQLiteStore
@@ -257,3 +257,47 @@ def test_regenerate_runs_alternatives_in_parallel_on_a_server_backend(tmp_path, 
     alts = loom.regenerate(info.id, n=4)
     assert time.perf_counter() - started < 4 * 0.4  # overlapped, not one after another
     assert len({a.paragraph for a in alts}) == 4 and all(a.parent_id == step.parent_id for a in alts)
+
+
+def test_cancel_stops_a_step_mid_answer_and_saves_nothing(loom, model, story):
+    before = (_count(loom, story.id), loom.story(story.id).head_id)
+    chunks = []
+
+    def cancel():
+        chunks.append(1)
+        return len(chunks) > 3  # stop after a few chunks of the answer
+
+    with pytest.raises(Cancelled):
+        loom.step(story.id, 0, cancel=cancel)
+    with pytest.raises(Cancelled):
+        loom.auto(story.id, 2, cancel=lambda: True)
+    assert (_count(loom, story.id), loom.story(story.id).head_id) == before
+
+
+def test_expected_head_refuses_a_stale_view_before_any_model_call(loom, model, story):
+    old_head = loom.node(story.id).id
+    loom.step(story.id, 0)
+    calls = len(model.requests)
+    with pytest.raises(ConflictError, match="moved on"):
+        loom.step(story.id, 0, expected_head=old_head)
+    with pytest.raises(ConflictError):
+        loom.edit(story.id, "head", short_memory="x", expected_head=old_head)
+    with pytest.raises(ConflictError):
+        loom.auto(story.id, 1, expected_head=old_head)
+    assert len(model.requests) == calls
+    assert loom.step(story.id, 0, expected_head=loom.node(story.id).id)
+
+
+def test_the_opening_streams_only_its_paragraphs(loom, model):
+    seen = []
+    info = loom.new_story("fantasy", "x", settings=SMALL, on_text=seen.append)
+    paragraphs = [n.paragraph for n in loom.path(info.id)]
+    assert "".join(seen) == "\n\n".join(paragraphs)
+
+
+def test_regenerate_reports_each_alternative_as_it_is_saved(loom, story):
+    loom.step(story.id, 0)
+    seen = []
+    alts = loom.regenerate(story.id, n=3, on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id))))
+    assert [s[1] for s in seen] == [a.id for a in alts] and [s[0] for s in seen] == [1, 2, 3]
+    assert seen[0][2] < seen[2][2]  # saved one by one on the embedded-style (non-concurrent) backend

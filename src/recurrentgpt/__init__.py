@@ -11,6 +11,7 @@
 from .cell import CellInput, Opening, Premise, RecurrentCell, StepOutput
 from .embeddings import Embedder, HashingEmbedder, get_embedder
 from .errors import (
+    Cancelled,
     ConfigError,
     ConflictError,
     InputError,
@@ -32,6 +33,7 @@ from .story import Node, Retrieved, Settings, StoryInfo, Usage
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cancelled",
     "CellInput",
     "Choice",
     "Completion",

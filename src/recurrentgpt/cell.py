@@ -30,6 +30,7 @@ from .story import Mode, Settings, Usage
 from .structured import Field, ask
 
 OnRetry = Callable[[int, OutputFormatError], None]
+Cancel = Callable[[], bool]  # checked on every chunk the model streams; True stops the call
 
 STEP_FIELDS = [
     Field("paragraph", "Paragraph", min_chars=80),
@@ -88,7 +89,10 @@ class RecurrentCell:
         self.settings = settings or Settings()
         self.rng = rng or random.Random()
 
-    def init(self, premise: Premise, on_text: OnText | None = None, on_retry: OnRetry | None = None) -> Opening:
+    def init(
+        self, premise: Premise, on_text: OnText | None = None, on_retry: OnRetry | None = None,
+        cancel: Cancel | None = None,
+    ) -> Opening:
         if not premise.genre.strip() or not premise.topic.strip():
             raise InputError("a story needs a genre and a topic")
         s = self.settings
@@ -119,7 +123,8 @@ class RecurrentCell:
             max_tokens=self._budget(paragraphs=s.opening_paragraphs) + 200,
             on_text=on_text,
             on_retry=on_retry,
-            stream_field=None,
+            stream_field=[f.name for f in paragraph_fields],
+            cancel=cancel,
         )
         return Opening(
             title=answer["title"],
@@ -130,7 +135,10 @@ class RecurrentCell:
             usage=usage,
         )
 
-    def step(self, x: CellInput, on_text: OnText | None = None, on_retry: OnRetry | None = None) -> StepOutput:
+    def step(
+        self, x: CellInput, on_text: OnText | None = None, on_retry: OnRetry | None = None,
+        cancel: Cancel | None = None,
+    ) -> StepOutput:
         if not x.plan.strip():
             raise InputError("the plan for the next paragraph is empty")
         new_character = self.rng.random() < self.settings.new_character_probability
@@ -157,6 +165,7 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field="paragraph",
             prompt_seen=prompt_seen,
+            cancel=cancel,
         )
         return StepOutput(
             paragraph=answer["paragraph"],
@@ -206,8 +215,9 @@ class RecurrentCell:
         max_tokens: int,
         on_text: OnText | None,
         on_retry: OnRetry | None,
-        stream_field: str | None,
+        stream_field: str | list[str] | None,
         prompt_seen: list[str] | None = None,
+        cancel: Cancel | None = None,
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         common = dict(
@@ -236,4 +246,5 @@ class RecurrentCell:
             on_text=on_text,
             on_retry=on_retry,
             stream_field=stream_field,
+            cancel=cancel,
         )

@@ -7,6 +7,7 @@
     │   ├── ModelConnectionError   server unreachable, timed out, stalled
     │   └── ModelAuthError         401/403 from a server
     ├── OutputFormatError      the model answered, but not in the required shape (after retries)
+    ├── Cancelled              the caller stopped a generation (nothing was saved)
     └── StoreError             the story library on disk
         ├── NotFoundError          unknown story, node or bookmark
         └── ConflictError          someone else moved the story first
@@ -43,6 +44,10 @@ class ModelAuthError(ModelError):
 
 class OutputFormatError(ModelError):
     exit_code = 4
+
+
+class Cancelled(RecurrentGPTError):
+    exit_code = 130
 
 
 class StoreError(RecurrentGPTError):

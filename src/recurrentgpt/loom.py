@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .cell import CellInput, OnRetry, Opening, Premise, RecurrentCell, StepOutput
+from .cell import Cancel, CellInput, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, get_embedder
 from .errors import ConflictError, InputError, NotFoundError
@@ -63,6 +64,7 @@ class Loom:
         self._embedder = embedder
         self._model_options = model_options or {}
         self._memory: LongTermMemory | None = None
+        self._loading = threading.Lock()  # web workers share one loom: build the model only once
         self.retrieval = retrieval
         self.rng = random.Random(seed)
 
@@ -73,25 +75,39 @@ class Loom:
     # Models and embedders load lazily: listing stories or exporting never pays for them.
     @property
     def model(self) -> Model:
-        if not isinstance(self._model, Model):
-            self._model = get_model(self._model, **self._model_options)
-        return self._model
+        with self._loading:
+            if not isinstance(self._model, Model):
+                self._model = get_model(self._model, **self._model_options)
+            return self._model
 
     @property
     def embedder(self) -> Embedder:
-        if not isinstance(self._embedder, Embedder):
-            self._embedder = get_embedder(
-                self._embedder,
-                base_url=self._model_options.get("base_url"),
-                api_key=self._model_options.get("api_key"),
-            )
-        return self._embedder
+        with self._loading:
+            if not isinstance(self._embedder, Embedder):
+                self._embedder = get_embedder(
+                    self._embedder,
+                    base_url=self._model_options.get("base_url"),
+                    api_key=self._model_options.get("api_key"),
+                )
+            return self._embedder
 
     @property
     def memory(self) -> LongTermMemory:
-        if self._memory is None:
-            self._memory = LongTermMemory(self.store, self.embedder, self.retrieval)
-        return self._memory
+        embedder = self.embedder
+        with self._loading:
+            if self._memory is None:
+                self._memory = LongTermMemory(self.store, embedder, self.retrieval)
+            return self._memory
+
+    @property
+    def model_name(self) -> str:
+        """The model's name, without loading it."""
+        return self._model.name if isinstance(self._model, Model) else str(self._model or "smollm2")
+
+    @property
+    def embedder_name(self) -> str:
+        """The embedder's name, without loading it."""
+        return self._embedder.name if isinstance(self._embedder, Embedder) else str(self._embedder or "minilm")
 
     def _check_backends(self) -> None:
         """Resolve the model and embedder specs (cheap: nothing is loaded) so that a typo fails
@@ -118,6 +134,7 @@ class Loom:
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
         story_id: str | None = None,
+        cancel: Cancel | None = None,
     ) -> StoryInfo:
         """Run the cell's init: title, outline, the opening paragraphs, first memory and plans.
 
@@ -128,7 +145,7 @@ class Loom:
             _check_length(what, text)
         self._check_backends()
         cell = RecurrentCell(self.model, settings, self.rng)
-        opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry)
+        opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry, cancel)
         now = time.time()
         info = StoryInfo(
             id=story_id or new_id(),
@@ -202,28 +219,40 @@ class Loom:
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
         meta: dict[str, Any] | None = None,
+        expected_head: str | None = None,
+        cancel: Cancel | None = None,
     ) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         The new node becomes the head if the head has not moved meanwhile; if another writer moved it,
-        the paragraph is kept as a branch and ``ConflictError`` says where.
+        the paragraph is kept as a branch and ``ConflictError`` says where. ``expected_head`` is the head
+        the caller last saw (a web page): if the story has moved on already, nothing is written.
         """
         info = self.story(story_id)
-        head_before = info.head_id
+        head_before = self._expect_head(info, expected_head)
         parent = self.node(info.id, node)
         plan_text = self._plan_text(parent, plan)
-        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry)
+        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel)
         child = self._child(parent, plan_text, output, retrieved, kind="step")
         if meta:
             child = replace(child, meta={**child.meta, **meta})
         self._commit(info, [child], head_before)
         return child
 
+    @staticmethod
+    def _expect_head(info: StoryInfo, expected_head: str | None) -> str | None:
+        if expected_head is not None and expected_head != info.head_id:
+            raise ConflictError(
+                f"story {info.id} has moved on (its head is {info.head_id}, not {expected_head}); reload it first"
+            )
+        return info.head_id
+
     def _write(
-        self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None
+        self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
+        cancel: Cancel | None = None,
     ) -> tuple[StepOutput, list[Retrieved]]:
         x, retrieved = self._cell_input(info, parent, plan)
-        return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry), retrieved
+        return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry, cancel), retrieved
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str) -> tuple[CellInput, list[Retrieved]]:
         """Gather the step's inputs: the parent's state and what the long-term memory recalls for the plan."""
@@ -286,7 +315,7 @@ class Loom:
         _check_length("plan", plan)
         return plan.strip()
 
-    def choose(self, story_id: str, node: str = "head") -> Choice:
+    def choose(self, story_id: str, node: str = "head", *, cancel: Cancel | None = None) -> Choice:
         """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
         info = self.story(story_id)
         current = self.node(info.id, node)
@@ -299,6 +328,7 @@ class Loom:
             previous_paragraph=current.paragraph,
             plans=list(current.plans),
             mode=info.mode,
+            cancel=cancel,
         )
 
     def auto(
@@ -311,28 +341,48 @@ class Loom:
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
         should_stop: Callable[[], bool] | None = None,
+        expected_head: str | None = None,
+        cancel: Cancel | None = None,
     ) -> list[Node]:
-        """Auto mode: the human simulator chooses and revises each plan; every step is saved as it ends."""
+        """Auto mode: the human simulator chooses and revises each plan; every step is saved as it ends.
+
+        ``should_stop`` is checked between steps (finish the current one); ``cancel`` on every token
+        (the step in progress is dropped)."""
         if steps < 1:
             raise InputError("the number of steps must be at least 1")
+        head = self._expect_head(self.story(story_id), expected_head)
         written: list[Node] = []
         for i in range(steps):
             if should_stop and should_stop():
                 break
-            choice = self.choose(story_id)
+            choice = self.choose(story_id, cancel=cancel)
             if on_choice:
                 on_choice(i + 1, choice)
             simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
-            node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator})
+            node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
+                             expected_head=head, cancel=cancel)
+            head = node.id
             written.append(node)
             if on_step:
                 on_step(i + 1, node, choice)
         return written
 
     def regenerate(
-        self, story_id: str, node: str = "head", n: int = 1, *, on_text: OnText | None = None, on_retry: OnRetry | None = None
+        self,
+        story_id: str,
+        node: str = "head",
+        n: int = 1,
+        *,
+        on_text: OnText | None = None,
+        on_retry: OnRetry | None = None,
+        on_alternative: Callable[[int, Node], None] | None = None,
+        cancel: Cancel | None = None,
     ) -> list[Node]:
-        """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays."""
+        """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays.
+
+        On a server backend the alternatives are written in parallel (not streamed) and saved together;
+        on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
+        is called for each saved one."""
         if not 1 <= n <= 16:
             raise InputError("regenerate makes between 1 and 16 alternatives")
         info = self.story(story_id)
@@ -344,11 +394,18 @@ class Loom:
         cell = RecurrentCell(self.model, info.settings, self.rng)
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
-                outputs = list(pool.map(lambda _: cell.step(x, None, on_retry), range(n)))
+                outputs = list(pool.map(lambda _: cell.step(x, None, on_retry, cancel), range(n)))
+            batches = [[self._child(parent, original.plan, out, retrieved, kind="step") for out in outputs]]
         else:
-            outputs = [cell.step(x, on_text, on_retry) for _ in range(n)]
-        alternatives = [self._child(parent, original.plan, out, retrieved, kind="step") for out in outputs]
-        self._commit(info, alternatives, None, move_head=False)  # all siblings in one transaction
+            batches = ([self._child(parent, original.plan, cell.step(x, on_text, on_retry, cancel), retrieved, "step")]
+                       for _ in range(n))
+        alternatives: list[Node] = []
+        for batch in batches:
+            self._commit(info, batch, None, move_head=False)  # siblings: the head stays where it is
+            for alt in batch:
+                alternatives.append(alt)
+                if on_alternative:
+                    on_alternative(len(alternatives), alt)
         return alternatives
 
     def edit(
@@ -362,6 +419,8 @@ class Loom:
         plan: str | None = None,
         replay: bool = False,
         on_text: OnText | None = None,
+        expected_head: str | None = None,
+        cancel: Cancel | None = None,
     ) -> Node:
         """Edit a paragraph, its memory or its plans as a new sibling node (history is never overwritten).
 
@@ -369,6 +428,7 @@ class Loom:
         are written again from the edit, with their original plans. The head moves to the last new node.
         """
         info = self.story(story_id)
+        head = self._expect_head(info, expected_head)
         original = self.node(info.id, node)
         for name, value in (("paragraph", paragraph), ("short-term memory", short_memory), ("plan", plan),
                             *(("plan", p) for p in plans or [])):
@@ -393,13 +453,13 @@ class Loom:
             pruned=False,
         )
         below = self._line_below(info, original) if replay else []
-        self._commit(info, [edited], info.head_id)
+        self._commit(info, [edited], head)
         current = edited
         for old in below:
-            info = self.story(info.id)
-            output, retrieved = self._write(info, current, old.plan, on_text, None)
-            current = self._child(current, old.plan, output, retrieved, kind="step")
-            self._commit(info, [current], info.head_id)
+            output, retrieved = self._write(info, current, old.plan, on_text, None, cancel)
+            child = self._child(current, old.plan, output, retrieved, kind="step")
+            self._commit(info, [child], current.id)
+            current = child
         return current
 
     def _line_below(self, info: StoryInfo, node: Node) -> list[Node]:

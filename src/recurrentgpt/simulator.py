@@ -7,6 +7,7 @@ outline of the next paragraph. In fiction mode it plays the reader choosing an a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from . import prompts
 from .models.base import Model
@@ -38,6 +39,7 @@ class HumanSimulator:
         previous_paragraph: str,
         plans: list[str],
         mode: Mode = "writer",
+        cancel: Callable[[], bool] | None = None,
     ) -> Choice:
         s = self.settings
         template = "fiction_simulator" if mode == "fiction" else "simulator"
@@ -64,6 +66,7 @@ class HumanSimulator:
             max_tokens=int(s.plan_sentences * 40 + 120),
             temperature=s.temperature,
             retries=s.retries,
+            cancel=cancel,
         )
         # Small models sometimes answer 0 or 4: keep the revision, clamp the index to a real candidate.
         index = min(max(answer["choice"], 1), len(plans)) - 1

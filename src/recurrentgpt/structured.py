@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import OutputFormatError
+from .errors import Cancelled, OutputFormatError
 from .models.base import Model, OnText, Request
 from .story import Usage
 
@@ -134,12 +134,15 @@ def ask(
     retries: int,
     on_text: OnText | None = None,
     on_retry: Callable[[int, OutputFormatError], None] | None = None,
-    stream_field: str | None = None,
+    stream_field: str | list[str] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
     ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
-    is given, only that field's text is streamed to ``on_text`` (not the JSON around it).
+    is given, only that field's text is streamed to ``on_text`` (not the JSON around it); several
+    fields stream one after another, separated by a blank line. ``cancel()`` is checked on every chunk
+    the model produces; when it returns True the call ends with ``Cancelled``.
     """
     json_output = model.supports_schema
     request = Request(
@@ -152,11 +155,9 @@ def ask(
     usage = Usage()
     last_error: OutputFormatError | None = None
     for attempt in range(1 + max(0, retries)):
-        sink = on_text
-        if on_text and stream_field:
-            labels = [f.label for f in fields if f.name != stream_field]
-            sink = FieldStreamer(stream_field, on_text, json_output, labels).feed
-        completion = model.complete(request, sink)
+        if cancel and cancel():
+            raise Cancelled("stopped before the model was asked")
+        completion = model.complete(request, _sink(on_text, stream_field, fields, json_output, cancel))
         usage = usage + completion.usage
         try:
             return parse_answer(completion.text, fields), usage
@@ -167,6 +168,58 @@ def ask(
             if on_retry and attempt < retries:
                 on_retry(attempt + 1, e)
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+def _sink(
+    on_text: OnText | None,
+    stream_field: str | list[str] | None,
+    fields: list[Field],
+    json_output: bool,
+    cancel: Callable[[], bool] | None,
+) -> OnText | None:
+    """What the model streams into: the chosen fields' text to ``on_text``, and a cancel check per chunk."""
+    sink = on_text
+    if on_text and stream_field:
+        names = [stream_field] if isinstance(stream_field, str) else stream_field
+        labels = [f.label for f in fields if f.name not in names]
+        sink = MultiFieldStreamer(names, on_text, json_output, labels).feed
+    if cancel is None:
+        return sink
+
+    def guarded(chunk: str) -> None:
+        if cancel():
+            raise Cancelled("stopped")
+        if sink:
+            sink(chunk)
+
+    return guarded
+
+
+class MultiFieldStreamer:
+    """Streams several fields in order (e.g. the opening's paragraph_1, paragraph_2 …)."""
+
+    def __init__(self, names: list[str], sink: OnText, json_mode: bool, labels: list[str]):
+        self.sink = sink
+        self.streamers = [
+            FieldStreamer(name, sink, json_mode, labels + [n for n in names if n != name]) for name in names
+        ]
+        self.current = 0
+        self.buffer = ""
+
+    def feed(self, chunk: str) -> None:
+        self.buffer += chunk
+        while self.current < len(self.streamers):
+            streamer = self.streamers[self.current]
+            streamer.feed(chunk)
+            if not streamer.done:
+                return
+            # the rest of the answer after this field is where the next one starts
+            consumed = streamer.consumed()
+            self.current += 1
+            if self.current < len(self.streamers):
+                self.sink("\n\n")
+                chunk = self.buffer[consumed:]
+                self.buffer = chunk
 
 
 class FieldStreamer:
@@ -185,6 +238,10 @@ class FieldStreamer:
         self.start = -1  # index in buffer where the value starts
         self.pos = 0  # next index to emit
         self.done = False
+
+    def consumed(self) -> int:
+        """How much of what was fed belongs to this field (and what came before it)."""
+        return self.pos + 1 if self.json_mode else self.pos
 
     def feed(self, chunk: str) -> None:
         if self.done:
