@@ -129,3 +129,11 @@ def test_help_starts_fast_without_heavy_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_public_api_is_sorted_and_importable():
+    import recurrentgpt
+
+    assert recurrentgpt.__all__ == sorted(recurrentgpt.__all__)
+    for name in recurrentgpt.__all__:
+        assert getattr(recurrentgpt, name) is not None
