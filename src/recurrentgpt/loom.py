@@ -161,32 +161,41 @@ class Loom:
             created_at=now,
             updated_at=now,
         )
-        nodes = self._opening_nodes(info.id, opening, plan=outline or premise or topic)
-        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
-        self.store.create_story(info, nodes, vectors, self.embedder.name)
-        return self.store.get_story(info.id)
+        nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening",
+                            first_plan=outline or premise or topic, memory_everywhere=True)
+        return self._save_new_story(info, nodes)
 
-    def _opening_nodes(self, story_id: str, opening: Opening, plan: str) -> list[Node]:
+    def _chain(self, story_id: str, paragraphs: list[str], opening: Opening, *, kind: str, first_plan: str,
+               memory_everywhere: bool) -> list[Node]:
+        """The first nodes of a story: a chain of paragraphs; the last carries the plans and the model's usage.
+        The short-term memory is on every node of a generated opening, but only on the last of an import
+        (what a writer's earlier chapters would have remembered is unknown)."""
         nodes: list[Node] = []
-        last = len(opening.paragraphs) - 1
-        for i, paragraph in enumerate(opening.paragraphs):
+        last = len(paragraphs) - 1
+        for i, paragraph in enumerate(paragraphs):
             nodes.append(
                 Node(
                     id=new_id(),
                     story_id=story_id,
                     parent_id=nodes[-1].id if nodes else None,
                     depth=i,
-                    kind="opening",
-                    plan=plan if i == 0 else "",
+                    kind=kind,  # type: ignore[arg-type]
+                    plan=first_plan if i == 0 else "",
                     paragraph=paragraph,
                     rationale="",
-                    short_memory=opening.short_memory,
+                    short_memory=opening.short_memory if memory_everywhere or i == last else "",
                     plans=tuple(opening.plans) if i == last else (),
                     meta={"model": self.model.name, "usage": opening.usage.to_dict()} if i == last else {},
                     created_at=time.time(),
                 )
             )
         return nodes
+
+    def _save_new_story(self, info: StoryInfo, nodes: list[Node]) -> StoryInfo:
+        """The story, its first nodes and their vectors, in one transaction."""
+        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
+        self.store.create_story(info, nodes, vectors, self.embedder.name)
+        return self.store.get_story(info.id)
 
     def story(self, story_id: str) -> StoryInfo:
         return self.store.get_story(story_id)
@@ -566,28 +575,8 @@ class Loom:
             created_at=now,
             updated_at=now,
         )
-        nodes: list[Node] = []
-        for i, paragraph in enumerate(paragraphs):
-            last = i == len(paragraphs) - 1
-            nodes.append(
-                Node(
-                    id=new_id(),
-                    story_id=info.id,
-                    parent_id=nodes[-1].id if nodes else None,
-                    depth=i,
-                    kind="import",
-                    plan="",
-                    paragraph=paragraph,
-                    rationale="",
-                    short_memory=opening.short_memory if last else "",
-                    plans=tuple(opening.plans) if last else (),
-                    meta={"model": self.model.name, "usage": opening.usage.to_dict()} if last else {},
-                    created_at=now,
-                )
-            )
-        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
-        self.store.create_story(info, nodes, vectors, self.embedder.name)
-        return self.store.get_story(info.id)
+        nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="", memory_everywhere=False)
+        return self._save_new_story(info, nodes)
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
         """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""

