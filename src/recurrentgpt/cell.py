@@ -202,8 +202,10 @@ class RecurrentCell:
     def _budget(self, paragraphs: int) -> int:
         """A token ceiling generous enough for the requested lengths, so runaway output ends."""
         s = self.settings
-        words = paragraphs * s.paragraph_sentences * 22 + s.memory_words + 3 * s.plan_sentences * 22 + 150
-        return int(words * 1.6) + 100
+        # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
+        # room for keys, the rationale and the title: a runaway answer stops here instead of at the context
+        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 150
+        return int(words * 1.35) + 100
 
     def _ask(
         self,
