@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from recurrentgpt import HashingEmbedder, Loom, ModelError, ScriptedModel, Settings  # noqa: E402
 from recurrentgpt.web import create_app  # noqa: E402
+from recurrentgpt.web.app import app_from_env  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
+PG_URL = os.environ.get("RECURRENTGPT_TEST_PG")
 STATIC = Path(__file__).resolve().parents[1] / "src" / "recurrentgpt" / "web" / "static"
 
 
@@ -85,14 +89,19 @@ def test_unknown_node_is_404(client, story):
 
 def test_create_story_streams_and_saves(client, model):
     body = {"genre": "fantasy", "topic": "a dragon who fears fire", "premise": "She hides it.",
-            "settings": {"paragraph_sentences": 3, "opening_paragraphs": 1}}
+            "settings": {"paragraph_sentences": 3, "opening_paragraphs": 2}}
     evts = events(client.post("/api/stories", json=body))
     names = [e for e, _ in evts]
-    assert names[0] == "start" and names[-1] == "done" and "raw" in names
+    assert names[0] == "start" and names[-1] == "done" and "raw" not in names
     created = last(evts, "done")["story"]
     assert created["settings"]["paragraph_sentences"] == 3
     assert "She hides it." in model.requests[0].prompt
-    assert client.get(f"/api/stories/{created['id']}").json()["story"]["id"] == created["id"]
+    state = client.get(f"/api/stories/{created['id']}").json()
+    assert state["story"]["id"] == created["id"]
+    # only the opening's paragraphs stream, as text (no JSON, no title or outline), a blank line apart
+    streamed = "".join(d["text"] for e, d in evts if e == "text")
+    assert streamed == "\n\n".join(n["paragraph"] for n in state["path"])
+    assert "{" not in streamed and created["title"] not in streamed
 
 
 def test_create_fiction_story_keeps_profile(client):
@@ -257,6 +266,173 @@ def test_regenerate_writes_siblings_and_keeps_the_head(client, loom, story):
     first = loom.path(story.id)[0]
     r = client.post(f"/api/stories/{story.id}/regenerate", json={"node": first.id})
     assert r.status_code == 400
+
+
+def test_regenerate_on_a_concurrent_backend_reports_each_alternative(loom, story):
+    parallel = ScriptedModel(concurrent=True)  # a server backend: alternatives written at once, not streamed
+    app = create_app(Loom(loom.store, parallel, HashingEmbedder()))
+    head = loom.node(story.id)
+    with TestClient(app, base_url=BASE) as c:
+        evts = events(c.post(f"/api/stories/{story.id}/regenerate", json={"node": head.id, "n": 3}))
+    nodes = [d for e, d in evts if e == "node"]
+    assert [d["step"] for d in nodes] == [1, 2, 3] and all(d["of"] == 3 for d in nodes)
+    assert [n["id"] for n in last(evts, "done")["nodes"]] == [d["node"]["id"] for d in nodes]
+    assert len(parallel.requests) == 3
+    assert {loom.store.get_node(d["node"]["id"]).parent_id for d in nodes} == {head.parent_id}
+    assert loom.story(story.id).head_id == head.id
+
+
+class PressesStop(ScriptedModel):
+    """Presses Stop (every job of ``app``) when its ``nth`` streamed answer containing ``marker`` reaches it:
+    a stop that lands after the paragraph, while the model writes the memory, or during the simulator's call."""
+
+    def __init__(self, marker: str, nth: int = 1):
+        super().__init__(chunk_size=8)
+        self.marker, self.nth, self.app, self.count = marker, nth, None, 0
+
+    def complete(self, request, on_text=None):
+        if on_text is not None:
+            sink, seen = on_text, []
+
+            def on_text(chunk):
+                before = "".join(seen)
+                seen.append(chunk)
+                if self.marker not in before and self.marker in before + chunk:
+                    self.count += 1
+                    if self.count == self.nth:
+                        for job in self.app.state.jobs.ids():
+                            self.app.state.jobs.stop(job)
+                sink(chunk)
+
+        return super().complete(request, on_text)
+
+
+def test_stop_interrupts_the_memory_and_plans_and_saves_nothing(loom, story):
+    model = PressesStop('"short_memory"')  # the paragraph is written; the memory is being written
+    app = model.app = create_app(Loom(loom.store, model, HashingEmbedder()))
+    before_head, before_nodes = loom.story(story.id).head_id, len(loom.tree(story.id))
+    with TestClient(app, base_url=BASE) as c:
+        evts = events(c.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": before_head}))
+    assert evts[-1] == ("done", {"stopped": True})
+    assert "".join(d["text"] for e, d in evts if e == "text")  # the whole paragraph had streamed
+    assert "error" not in [e for e, _ in evts]
+    assert loom.story(story.id).head_id == before_head and len(loom.tree(story.id)) == before_nodes
+
+
+def test_stop_interrupts_the_simulator_in_auto_mode(loom, story):
+    model = PressesStop('"reason"', nth=2)  # the simulator's second choice: step 1 is saved, step 2 never starts
+    app = model.app = create_app(Loom(loom.store, model, HashingEmbedder()))
+    depth = loom.node(story.id).depth
+    with TestClient(app, base_url=BASE) as c:
+        evts = events(c.post(f"/api/stories/{story.id}/auto", json={"steps": 5}))
+    done = last(evts, "done")
+    assert done["stopped"] is True and done["written"] == 1
+    assert done["node"]["id"] == loom.story(story.id).head_id
+    assert [e for e, _ in evts].count("choice") == 1  # the second choice was never made
+    assert loom.node(story.id).depth == depth + 1
+
+
+def test_the_loom_checks_the_head_the_client_showed(client, loom, story, model, monkeypatch):
+    """The web's own 409 is only a fast path: the head the page showed goes to the loom's compare-and-set."""
+    from recurrentgpt.web import api, generate
+
+    monkeypatch.setattr(generate, "check_head", lambda info, expected: None)  # as if the head moved just after it
+    monkeypatch.setattr(api, "check_head", lambda info, expected: None)
+    first, head = loom.path(story.id)
+    before = len(model.requests)
+    evts = events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": first.id}))
+    assert last(evts, "error")["status"] == 409 and "moved on" in last(evts, "error")["error"]
+    evts = events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 2, "expected_head": first.id}))
+    assert last(evts, "error")["status"] == 409
+    assert len(model.requests) == before  # refused before any model call
+    r = client.post(f"/api/stories/{story.id}/nodes/{head.id}/edit", json={"paragraph": "x", "expected_head": first.id})
+    assert r.status_code == 409
+    assert loom.story(story.id).head_id == head.id and len(loom.tree(story.id)) == 2
+
+
+def test_info_names_the_model_without_loading_it(loom):
+    lazy = Loom(loom.store, "scripted", "hash")
+    with TestClient(create_app(lazy), base_url=BASE) as c:
+        info = c.get("/api/info").json()
+    assert info["model"] == "scripted" and info["embedder"] == "hash" and info["version"]
+    assert isinstance(lazy._model, str) and isinstance(lazy._embedder, str)  # nothing was built
+
+
+@contextmanager
+def live_server(app):
+    """A real uvicorn server in a thread (TestClient cannot show a client going away)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 15
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def job_thread_alive(job: str) -> bool:
+    return any(t.name == f"recurrentgpt-job-{job}" for t in threading.enumerate())
+
+
+def test_closing_the_stream_stops_the_job(loom, story):
+    """What the page's Stop does besides the stop call: with several workers the call may reach a worker
+    that does not run the job (404), but the worker that runs it sees its client go away."""
+    import httpx
+
+    slow = Loom(loom.store, ScriptedModel(latency=0.05), HashingEmbedder())
+    app = create_app(slow)
+    depth = loom.node(story.id).depth
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30, headers={"X-Requested-With": "t"}) as c:
+        assert c.post("/api/jobs/0123456789abcdef/stop", json={}).status_code == 404  # not a job of this worker
+        job = None
+        with c.stream("POST", f"/api/stories/{story.id}/auto", json={"steps": 100}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:") and job is None:
+                    job = json.loads(line[5:])["job"]
+                if line == "event: node":  # one paragraph saved: now the page goes away
+                    break
+        deadline = time.time() + 10
+        while job_thread_alive(job) and time.time() < deadline:
+            time.sleep(0.02)
+        assert not job_thread_alive(job), "the job kept running after its client went away"
+        assert app.state.jobs.ids() == []
+    written = loom.node(story.id).depth - depth
+    time.sleep(0.3)
+    assert loom.node(story.id).depth - depth == written
+    assert 1 <= written < 5
+
+
+def test_app_from_env_builds_the_studio_from_the_environment(tmp_path, monkeypatch):
+    db = tmp_path / "env.db"
+    seeded = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    made = seeded.new_story("noir", "a missing cat", settings=Settings(opening_paragraphs=1))
+    seeded.close()
+    for name, value in {"RECURRENTGPT_DB": str(db), "RECURRENTGPT_MODEL": "scripted", "RECURRENTGPT_EMBEDDER": "hash",
+                        "RECURRENTGPT_TIMEOUT": "5", "RECURRENTGPT_SEED": "3", "RECURRENTGPT_RETRIEVAL": "bm25",
+                        "RECURRENTGPT_TOKEN": "s3cret", "RECURRENTGPT_ALLOWED_HOSTS": "studio.lan,127.0.0.1"}.items():
+        monkeypatch.setenv(name, value)
+    app = app_from_env()
+    assert app.state.loom.retrieval == "bm25" and app.state.loom.model_name == "scripted"
+    with TestClient(app, base_url="http://studio.lan:8765", headers={"X-Requested-With": "t"}) as c:
+        assert c.get("/api/stories").status_code == 401
+        auth = {"Authorization": "Bearer s3cret"}
+        assert [s["id"] for s in c.get("/api/stories", headers=auth).json()] == [made.id]
+        evts = events(c.post(f"/api/stories/{made.id}/step", json={"plan_index": 0}, headers=auth))
+        assert evts[-1][0] == "done"
+    with TestClient(app_from_env(), base_url="http://elsewhere.example") as c:
+        assert c.get("/api/stories", headers={"Authorization": "Bearer s3cret"}).status_code == 403
+    monkeypatch.setenv("RECURRENTGPT_SEED", "many")
+    with pytest.raises(Exception, match="RECURRENTGPT_SEED"):
+        app_from_env()
 
 
 # -- memory, edits, navigation ---------------------------------------------------------------------
@@ -472,6 +648,229 @@ def test_serve_command_serves_the_library(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert f"127.0.0.1:{port}" in proc.stderr.read()
+
+
+# -- several server processes over one database -----------------------------------------------------
+
+
+@pytest.fixture
+def pg_db():
+    """A fresh schema in the test PostgreSQL database (as tests/conftest.py's db_url does)."""
+    if not PG_URL:
+        pytest.skip("needs PostgreSQL: set RECURRENTGPT_TEST_PG (scripts/test does)")
+    import uuid
+
+    import psycopg
+
+    schema = "w_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def served(db: str, log: Path, *serve_args: str, global_args: tuple[str, ...] = ()):
+    """`recurrentgpt serve` in its own process group, over ``db``, with the scripted model; yields its address."""
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "recurrentgpt", "--db", db, "--model", "scripted", "--embedder", "hash",
+           *global_args, "serve", "--port", str(port), *serve_args]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/info", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"the server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        try:  # nothing it started may outlive it (its workers are in its process group)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+SSE = {"X-Requested-With": "test"}
+
+
+def post_events(url: str, body: dict) -> list[tuple[str, dict]]:
+    import httpx
+
+    r = httpx.post(url, json=body, headers=SSE, timeout=60)
+    assert r.status_code == 200, r.text
+    return events(r)
+
+
+def tree_ids(base: str, story_id: str) -> set[str]:
+    import httpx
+
+    return {row["id"] for row in httpx.get(f"{base}/api/stories/{story_id}/tree", timeout=10).json()["rows"]}
+
+
+def test_two_server_processes_share_one_postgres_database(pg_db, tmp_path):
+    import httpx
+    import psycopg
+
+    with served(pg_db, tmp_path / "a.log") as (a, _), served(pg_db, tmp_path / "b.log") as (b, _):
+        # a story started on one server is read on the other
+        created = last(post_events(f"{a}/api/stories", {"genre": "noir", "topic": "a missing cat",
+                                                        "settings": {"opening_paragraphs": 2}}), "done")["story"]
+        sid = created["id"]
+        on_b = httpx.get(f"{b}/api/stories/{sid}", timeout=10).json()
+        assert on_b["story"]["title"] == created["title"] and len(on_b["path"]) == 2
+        assert [s["id"] for s in httpx.get(f"{b}/api/stories", timeout=10).json()] == [sid]
+        head = on_b["path"][-1]["id"]
+        before = tree_ids(b, sid)
+
+        # both step at once from the same head. To make "at once" certain, the test holds the story's
+        # writer lock (the store's advisory lock) until both have written their paragraph and wait to save it
+        outcomes: dict[str, list] = {}
+
+        def step_on(base: str) -> None:
+            outcomes[base] = post_events(f"{base}/api/stories/{sid}/step",
+                                         {"plan": f"Someone knocks ({base[-5:]}).", "expected_head": head})
+
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted " \
+                  "AND objid = (hashtext(%s)::bigint & 4294967295)::oid"
+        with psycopg.connect(PG_URL, autocommit=True) as holder, psycopg.connect(PG_URL, autocommit=True) as watcher:
+            with holder.transaction():
+                holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (sid,))
+                threads = [threading.Thread(target=step_on, args=(base,)) for base in (a, b)]
+                for t in threads:
+                    t.start()
+                deadline = time.time() + 30
+                while watcher.execute(waiting, (sid,)).fetchone()[0] < 2:
+                    assert time.time() < deadline, "the two steps never both reached the save"
+                    time.sleep(0.02)
+            for t in threads:  # the lock is released: one saves and moves the head, then the other
+                t.join(timeout=30)
+        finals = [evts[-1] for evts in outcomes.values()]
+        assert sorted(e for e, _ in finals) == ["done", "error"], finals
+        winner = next(d["node"] for e, d in finals if e == "done")
+        error = next(d for e, d in finals if e == "error")
+        assert error["status"] == 409 and error["node_id"] and error["node_id"] in error["error"]
+        for base in (a, b):  # both servers agree: the winner is the head, the other paragraph is a kept branch
+            assert httpx.get(f"{base}/api/stories/{sid}", timeout=10).json()["story"]["head_id"] == winner["id"]
+            kept = httpx.get(f"{base}/api/stories/{sid}/nodes/{error['node_id']}", timeout=10)
+            assert kept.status_code == 200 and kept.json()["parent_id"] == head
+            assert tree_ids(base, sid) == before | {winner["id"], error["node_id"]}
+        assert winner["parent_id"] == head
+
+        # the page that lost still shows the old head: refused at once, on either server
+        for base in (a, b):
+            r = httpx.post(f"{base}/api/stories/{sid}/step", json={"plan": "x", "expected_head": head}, headers=SSE)
+            assert r.status_code == 409 and winner["id"][:8] in r.json()["error"]
+
+        # alternate servers, each continuing from the head the other one wrote: nothing is lost
+        written = [winner["id"]]
+        for i in range(4):
+            here, there = (a, b) if i % 2 == 0 else (b, a)
+            current = httpx.get(f"{there}/api/stories/{sid}", timeout=10).json()["story"]["head_id"]
+            done = last(post_events(f"{here}/api/stories/{sid}/step", {"plan_index": i % 3, "expected_head": current}),
+                        "done")
+            assert done["node"]["parent_id"] == current
+            written.append(done["node"]["id"])
+        for base in (a, b):
+            path = httpx.get(f"{base}/api/stories/{sid}", timeout=10).json()["path"]
+            assert [n["id"] for n in path] == [n["id"] for n in on_b["path"]] + written
+            assert tree_ids(base, sid) == before | set(written) | {error["node_id"]}
+        exports = {httpx.get(f"{base}/api/stories/{sid}/export", params={"fmt": "tree"}, timeout=10).text
+                   for base in (a, b)}
+        assert len(exports) == 1
+
+        # deleted on one, gone on the other
+        assert httpx.delete(f"{b}/api/stories/{sid}", headers=SSE, timeout=10).status_code == 200
+        assert httpx.get(f"{a}/api/stories/{sid}", timeout=10).status_code == 404
+
+
+def spawned_workers(parent: int) -> list[int]:
+    """The worker processes uvicorn spawned for ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_with_two_workers(tmp_path):
+    import httpx
+
+    db = tmp_path / "shared.db"
+    secret = "sk-test-never-printed-4242"
+    log = tmp_path / "serve.log"
+    with served(str(db), log, "--workers", "2", global_args=("--api-key", secret, "--seed", "5")) as (base, proc):
+        deadline = time.time() + 30
+        while len(workers := spawned_workers(proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        for pid in workers:  # each worker built its own loom over the same library
+            deadline = time.time() + 10
+            while not any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == str(db.resolve())
+                          for fd in os.listdir(f"/proc/{pid}/fd")):
+                assert time.time() < deadline, f"worker {pid} has not opened {db}"
+                time.sleep(0.1)
+
+        stories = []
+
+        def create(i: int) -> None:
+            body = {"genre": "noir", "topic": f"case {i}", "settings": {"opening_paragraphs": 1}}
+            stories.append(last(post_events(f"{base}/api/stories", body), "done")["story"]["id"])
+
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(stories) == 4
+        for sid in stories:
+            head = httpx.get(f"{base}/api/stories/{sid}", timeout=10).json()["story"]["head_id"]
+            node = last(post_events(f"{base}/api/stories/{sid}/step", {"plan_index": 0, "expected_head": head}),
+                        "done")["node"]
+            assert httpx.get(f"{base}/api/stories/{sid}", timeout=10).json()["story"]["head_id"] == node["id"]
+        assert sorted(s["id"] for s in httpx.get(f"{base}/api/stories", timeout=10).json()) == sorted(stories)
+        assert httpx.post(f"{base}/api/jobs/0123456789abcdef/stop", json={}, timeout=10).status_code == 404
+    output = log.read_text()
+    assert "2 workers" in output and "PostgreSQL" in output  # the note for SQLite
+    assert secret not in output
+    deadline = time.time() + 10  # no worker outlives the server
+    while [pid for pid in workers if Path(f"/proc/{pid}").exists()] and time.time() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    reopened = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    try:
+        assert sorted(s.id for s in reopened.stories()) == sorted(stories)
+        assert all(len(reopened.path(sid)) == 2 for sid in stories)
+    finally:
+        reopened.close()
+
+
+def test_serve_refuses_several_workers_over_an_in_memory_library():
+    from recurrentgpt.cli import main
+
+    assert main(["--db", ":memory:", "serve", "--workers", "2"]) == 2
 
 
 @pytest.mark.slow

@@ -95,8 +95,15 @@ def page(browser):
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "409" not in m.text
-          and "502" not in m.text else None)
+
+    def on_console(m):
+        expected = "409" in m.text or "502" in m.text  # shown to the writer as alerts
+        # a stop call that reached a worker without the job (the page then closes the stream)
+        expected = expected or ("404" in m.text and "/api/jobs/" in (m.location or {}).get("url", ""))
+        if m.type == "error" and not expected:
+            errors.append(m.text)
+
+    pg.on("console", on_console)
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
@@ -129,15 +136,24 @@ def write_next(page, expected_count: int) -> None:
 
 
 def test_create_a_story_in_the_library(page, studio):
-    base, loom, _ = studio
+    base, loom, model = studio
     page.goto(base + "/")
     page.fill("[name=genre]", "fantasy")
     page.fill("[name=topic]", "a dragon who fears fire")
     page.click(".settings summary")
     page.fill("[name=paragraph_sentences]", "3")
     page.fill("[name=opening_paragraphs]", "2")
-    page.click("#create")
-    page.wait_for_url(f"{base}/write/*")
+    model.delay = 0.03  # time to watch the opening arrive
+    try:
+        page.click("#create")
+        live = page.locator("#create-live")
+        expect(live).to_contain_text("Paragraph_2 number")  # the opening's paragraphs, as prose
+        shown = live.text_content()
+        assert "Paragraph_1 number" in shown and "\n\n" in shown
+        assert "{" not in shown and '"' not in shown and "Title" not in shown  # not the model's raw JSON
+        page.wait_for_url(f"{base}/write/*")
+    finally:
+        model.delay = 0.01
     page.wait_for_selector("#story .para")
     story_id = page.url.rsplit("/", 1)[1]
     info = loom.story(story_id)
@@ -254,6 +270,40 @@ def test_auto_mode_shows_progress_and_stops(page, studio):
     assert 1 <= written < 30
     page.wait_for_selector("#toast:has-text('Stopped')")
     assert len(paragraphs(page)) == 2 + written
+
+
+def test_stop_reaches_a_job_running_on_another_worker(page, studio):
+    """With several workers the stop call may land on one that does not run the job (404): the page's
+    Stop then closes its stream, and the worker running the job stops it."""
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    depth = loom.node(story.id).depth
+    open_writer(page, studio, story.id)
+    stop_calls = []
+
+    def another_worker(route):
+        stop_calls.append(route.request.url)
+        route.fulfill(status=404, json={"error": "no running job (it may have finished)"})
+
+    page.route("**/api/jobs/*/stop", another_worker)
+    model.delay = 0.03
+    try:
+        page.fill("#auto-steps", "30")
+        page.click("#auto")
+        expect(page.locator("#progress-text")).to_have_text(re.compile(r"^[1-9]\d* of 30"))  # one done
+        page.click("#stop")
+        page.wait_for_selector("#stop", state="hidden")
+        page.wait_for_selector("#toast:has-text('Stopped')")
+        assert len(stop_calls) == 1
+        time.sleep(0.5)  # a step that was being saved when the stream closed may still land
+        written = loom.node(story.id).depth - depth
+        time.sleep(1.5)  # but nothing more: the job stopped (a step takes ~1 s at this pace)
+        assert loom.node(story.id).depth - depth == written
+    finally:
+        model.delay = 0.01
+    assert 1 <= written < 30
+    open_writer(page, studio, story.id)
+    expect_paragraphs(page, 2 + written)
 
 
 def test_two_tabs_writing_the_same_story_get_a_clear_conflict(page, studio, browser):

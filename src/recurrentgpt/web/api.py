@@ -14,7 +14,6 @@ from fastapi.responses import PlainTextResponse
 from .. import __version__
 from ..errors import ConflictError, NotFoundError
 from ..loom import Loom
-from ..models import Model
 from ..story import StoryInfo
 from .schemas import BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
 from .streaming import Jobs
@@ -54,14 +53,8 @@ def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
 
 @router.get("/info", summary="Version, model and embedder of this studio")
 def info(loom: LoomDep) -> dict[str, Any]:
-    # Named without loading them: the loom builds its model and embedder on first use.
-    model, embedder = getattr(loom, "_model", None), getattr(loom, "_embedder", None)
-    return {
-        "version": __version__,
-        "model": model.name if isinstance(model, Model) else (model or "smollm2"),
-        "embedder": getattr(embedder, "name", None) or embedder or "minilm",
-        "model_loaded": isinstance(model, Model),
-    }
+    # named without loading anything: the loom builds its model and embedder on first use
+    return {"version": __version__, "model": loom.model_name, "embedder": loom.embedder_name}
 
 
 @router.get("/stories", summary="All stories, most recently changed first")
@@ -122,7 +115,8 @@ def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str,
     info = loom.story(story_id)
     check_head(info, body.expected_head)
     node = loom.edit(
-        info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan
+        info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan,
+        expected_head=body.expected_head,
     )
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 
@@ -167,8 +161,10 @@ def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head") ->
     return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
 
 
-@router.post("/jobs/{job_id}/stop", summary="Stop a running generation (write, auto, regenerate, new story)")
+@router.post("/jobs/{job_id}/stop", summary="Stop a running generation of this worker (write, auto, regenerate, new story)")
 def stop_job(job_id: str, request: Request) -> dict[str, Any]:
+    """Jobs are known only to the worker process that runs them: with several workers this may answer
+    404 for a job running elsewhere. Closing the job's stream stops it on any worker."""
     if not get_jobs(request).stop(job_id):
         raise NotFoundError(f"no running job '{job_id}' (it may have finished)")
     return {"stopping": job_id}

@@ -6,13 +6,19 @@
 
 Pages: /  (library)   /write/{story}  (writer)   /read/{story}  (interactive-fiction reader)
        /docs  (the API, read from /openapi.json)
+
+Several worker processes (``recurrentgpt serve --workers N``) each build their app with
+``app_from_env``, a factory for uvicorn that reads the options from the environment (``ENVIRONMENT``).
+Nothing another worker needs lives in a worker's memory: stories live in the database; the only
+per-process state is the registry of running jobs (see streaming.py).
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable, Mapping
 
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +27,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
+from ..errors import ConfigError
 from ..loom import Loom
 from . import api, errors, generate
 from .security import Guard
@@ -30,17 +37,38 @@ MAX_BODY = 256 * 1024
 STATIC = resources.files("recurrentgpt.web") / "static"
 
 
+# The options of ``app_from_env``: option -> environment variable (the CLI reads the same names where it
+# has them). ``recurrentgpt serve --workers N`` sets them from its own options before starting the workers.
+ENVIRONMENT = {
+    "db": "RECURRENTGPT_DB",
+    "model": "RECURRENTGPT_MODEL",
+    "embedder": "RECURRENTGPT_EMBEDDER",
+    "base_url": "OPENAI_BASE_URL",
+    "api_key": "OPENAI_API_KEY",
+    "response_format": "RECURRENTGPT_RESPONSE_FORMAT",
+    "timeout": "RECURRENTGPT_TIMEOUT",
+    "retrieval": "RECURRENTGPT_RETRIEVAL",
+    "seed": "RECURRENTGPT_SEED",
+    "token": "RECURRENTGPT_TOKEN",
+    "allowed_hosts": "RECURRENTGPT_ALLOWED_HOSTS",  # comma-separated; unset: create_app's default
+}
+
+
 def create_app(
-    loom: Loom, *, token: str | None = None, max_body: int = MAX_BODY, allowed_hosts: Iterable[str] | None = None
+    loom: Loom, *, token: str | None = None, max_body: int = MAX_BODY, allowed_hosts: Iterable[str] | None = None,
+    close_loom: bool = False,
 ) -> FastAPI:
     """``token``: required on every request when set. ``allowed_hosts``: Host names served (default:
-    loopback names only when there is no token, any name when there is one)."""
+    loopback names only when there is no token, any name when there is one). ``close_loom``: close the
+    loom when the server stops (for a loom built for this app only)."""
     jobs = Jobs()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(jobs.shutdown)  # no worker may write after the server (and its loom) closes
+        if close_loom:
+            await run_in_threadpool(loom.close)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -83,3 +111,48 @@ def _pages(app: FastAPI) -> None:
         return page("docs.html")
 
     app.mount("/static", StaticFiles(directory=static), name="static")
+
+
+def environment_for(options: Mapping[str, Any], *, token: str | None,
+                    allowed_hosts: Iterable[str] | None) -> dict[str, str | None]:
+    """The environment ``app_from_env`` reads, from the CLI's global options (None: unset it)."""
+    values = {name: options.get(name) for name in ENVIRONMENT if name not in ("token", "allowed_hosts")}
+    values["token"] = token or None
+    values["allowed_hosts"] = None if allowed_hosts is None else ",".join(sorted(allowed_hosts))
+    return {ENVIRONMENT[name]: None if value is None else str(value) for name, value in values.items()}
+
+
+def app_from_env() -> FastAPI:
+    """The studio over a Loom built from the environment (``ENVIRONMENT``): a factory for uvicorn,
+    ``uvicorn --factory recurrentgpt.web.app:app_from_env``, which is how ``serve --workers N`` runs
+    each worker process. Unset variables take the CLI's defaults."""
+    from ..cli.app import Env, default_db
+
+    env = os.environ
+
+    def number(name: str, kind: type) -> Any:
+        raw = env.get(ENVIRONMENT[name], "").strip()
+        try:
+            return kind(raw) if raw else None
+        except ValueError:
+            raise ConfigError(f"${ENVIRONMENT[name]} must be a {kind.__name__}, not {raw!r}") from None
+
+    timeout = number("timeout", float)
+    loom = Env(
+        db=env.get(ENVIRONMENT["db"]) or default_db(),
+        model=env.get(ENVIRONMENT["model"]) or "smollm2",
+        embedder=env.get(ENVIRONMENT["embedder"]) or "minilm",
+        base_url=env.get(ENVIRONMENT["base_url"]) or None,
+        api_key=env.get(ENVIRONMENT["api_key"]) or None,
+        response_format=env.get(ENVIRONMENT["response_format"]) or "auto",
+        timeout=120.0 if timeout is None else timeout,
+        retrieval=env.get(ENVIRONMENT["retrieval"]) or "hybrid",
+        seed=number("seed", int),
+    ).loom
+    hosts = env.get(ENVIRONMENT["allowed_hosts"])
+    return create_app(
+        loom,
+        token=env.get(ENVIRONMENT["token"]) or None,
+        allowed_hosts=None if hosts is None else [h.strip() for h in hosts.split(",") if h.strip()],
+        close_loom=True,
+    )

@@ -1,6 +1,11 @@
 """The endpoints that call the model. Each one checks everything it can first (unknown ids -> 404,
 empty plan -> 400, a head that moved -> 409, as plain JSON), then streams server-sent events
-(see streaming.py) while the work runs in a thread."""
+(see streaming.py) while the work runs in a thread.
+
+Every loom call gets ``cancel=stop.is_set``: a stop aborts whichever model call is running (paragraph,
+memory and plans, the simulator's choice) at its next token, and nothing of it is saved. The head the
+client showed (``expected_head``) goes to the loom too, so the compare-and-set uses it, not whatever
+the head is when the thread starts."""
 
 from __future__ import annotations
 
@@ -11,23 +16,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ..errors import InputError
-from ..loom import Loom, validate_settings
+from ..errors import Cancelled, InputError
+from ..loom import validate_settings
 from ..simulator import Choice
 from ..story import Node, Settings
 from .api import LoomDep, check_head, get_jobs
 from .schemas import AutoRequest, NewStory, RegenerateRequest, StepRequest
-from .streaming import Emit, Stopped, event_stream, retry_sink, text_sink
+from .streaming import Emit, event_stream, retry_sink, text_sink
 
 router = APIRouter(prefix="/api")
-_warm_lock = threading.Lock()
-
-
-def warm(loom: Loom) -> None:
-    """Load the model and memory once, even when two first requests arrive together."""
-    with _warm_lock:
-        loom.model  # noqa: B018 - lazy properties
-        loom.memory  # noqa: B018
 
 
 def settings_from(raw: dict[str, Any]) -> Settings:
@@ -49,7 +46,7 @@ def settings_from(raw: dict[str, Any]) -> Settings:
     return settings
 
 
-@router.post("/stories", summary="Start a story (streams: raw …, done {story})")
+@router.post("/stories", summary="Start a story (streams: text … of the opening paragraphs, done {story})")
 def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingResponse:
     if not body.genre.strip() or not body.topic.strip():
         raise InputError("a story needs a genre and a topic")
@@ -57,11 +54,10 @@ def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingRespo
     profile = body.profile.model_dump() if body.profile and body.mode == "fiction" else None
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
-        warm(loom)
         info = loom.new_story(
             body.genre, body.topic, premise=body.premise, outline=body.outline, mode=body.mode,
             profile=profile, settings=settings,
-            on_text=text_sink(emit, stop, "raw"), on_retry=retry_sink(emit),
+            on_text=text_sink(emit), on_retry=retry_sink(emit), cancel=stop.is_set,
         )
         return {"story": info.to_dict()}
 
@@ -71,13 +67,13 @@ def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingRespo
 @router.post("/stories/{story_id}/step", summary="Write the next paragraph (streams: text …, done {node})")
 def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> StreamingResponse:
     info = loom.story(story_id)
-    check_head(info, body.expected_head)
+    check_head(info, body.expected_head)  # a fast, plain-JSON 409; the loom checks again when it starts
     parent = loom.node(info.id, body.node)
     plan = _plan_text(parent, body)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
-        warm(loom)
-        node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit, stop), on_retry=retry_sink(emit))
+        node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit), on_retry=retry_sink(emit),
+                         expected_head=body.expected_head, cancel=stop.is_set)
         return {"node": node.to_dict()}
 
     return event_stream(get_jobs(request), work)
@@ -104,20 +100,25 @@ def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> S
         raise InputError(f"node {head.id} has no candidate plans for the simulator to choose from; write a plan")
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
-        warm(loom)
+        written: list[Node] = []
 
         def on_choice(i: int, choice: Choice) -> None:
             emit("choice", {"step": i, "of": body.steps, "index": choice.index, "plan": choice.plan,
                             "reason": choice.reason})
 
         def on_step(i: int, node: Node, choice: Choice | None) -> None:
+            written.append(node)
             emit("node", {"step": i, "of": body.steps, "node": node.to_dict()})
 
-        nodes = loom.auto(
-            info.id, body.steps, on_step=on_step, on_choice=on_choice, on_text=text_sink(emit, stop),
-            on_retry=retry_sink(emit), should_stop=stop.is_set,
-        )
-        return {"node": nodes[-1].to_dict() if nodes else None, "written": len(nodes)}
+        try:
+            loom.auto(
+                info.id, body.steps, on_step=on_step, on_choice=on_choice, on_text=text_sink(emit),
+                on_retry=retry_sink(emit), should_stop=stop.is_set, expected_head=body.expected_head,
+                cancel=stop.is_set,
+            )
+        except Cancelled:
+            pass  # the step in progress is dropped; the ones already written stay (done says stopped)
+        return {"node": written[-1].to_dict() if written else None, "written": len(written)}
 
     return event_stream(get_jobs(request), work)
 
@@ -131,15 +132,17 @@ def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: L
         raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
-        warm(loom)
         written: list[dict[str, Any]] = []
-        for i in range(body.n):  # one at a time, so the page can tell the alternatives apart
-            if stop.is_set():
-                raise Stopped()
-            (node,) = loom.regenerate(info.id, original.id, 1, on_text=text_sink(emit, stop),
-                                      on_retry=retry_sink(emit))
+
+        def on_alternative(i: int, node: Node) -> None:  # each one as it is saved
             written.append(node.to_dict())
-            emit("node", {"step": i + 1, "of": body.n, "node": written[-1]})
-        return {"nodes": written, "node": written[-1]}
+            emit("node", {"step": i, "of": body.n, "node": written[-1]})
+
+        try:
+            loom.regenerate(info.id, original.id, body.n, on_text=text_sink(emit), on_retry=retry_sink(emit),
+                            on_alternative=on_alternative, cancel=stop.is_set)
+        except Cancelled:
+            pass  # the alternative in progress is dropped; saved ones stay
+        return {"nodes": written, "node": written[-1] if written else None}
 
     return event_stream(get_jobs(request), work)

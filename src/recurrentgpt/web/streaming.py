@@ -3,17 +3,20 @@
 The work runs in its own thread (a model call blocks for seconds); what it reports goes through an
 asyncio queue to the response, so the event loop never waits on the model. Events, in order:
 
-    start  {"job": id}                      first; POST /api/jobs/{id}/stop stops the work
-    raw    {"text": chunk}                  the model's raw answer while it writes an opening
-    text   {"text": chunk}                  the next paragraph, token by token
+    start  {"job": id}                      first; POST /api/jobs/{id}/stop (on this worker) stops the work
+    text   {"text": chunk}                  the paragraph being written, token by token (a new story's
+                                            opening paragraphs, separated by a blank line)
     retry  {"attempt": n, "error": why}     the answer had the wrong shape: drop the streamed text
     choice {"step", "of", "index", "plan", "reason"}   auto mode: the simulator's pick
     node   {"step", "of", "node"}           a paragraph was saved (auto, regenerate)
     done   {... "stopped": bool}            the end: the final node(s), memory and plans
     error  {"error", "status", "node_id"?}  the end, on failure; nothing half-written is saved
 
-Stopping (the stop call, or the client going away) aborts the paragraph being streamed; paragraphs
-already saved stay saved.
+Stopping aborts the model call in progress at its next token, whatever it is writing (the paragraph,
+the memory and plans, the simulator's choice): it is not saved, and the stream ends with
+``done {"stopped": true}``; paragraphs already saved stay saved. Two things stop a job: the stop call,
+which only reaches jobs of the worker process that answers it (the registry below is per process), and
+the client closing the stream, which reaches the job on whichever worker runs it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Callable
 
 from starlette.responses import StreamingResponse
 
-from ..errors import RecurrentGPTError
+from ..errors import Cancelled, RecurrentGPTError
 from .errors import error_body
 
 log = logging.getLogger("recurrentgpt.web")
@@ -38,12 +41,11 @@ Work = Callable[[Emit, threading.Event], dict[str, Any]]
 KEEPALIVE_SECONDS = 15.0
 
 
-class Stopped(Exception):
-    """Raised inside the work when the writer pressed stop or went away."""
-
-
 class Jobs:
-    """The running jobs, so that a stop request can reach one."""
+    """The running jobs of this process, so that a stop request can reach one.
+
+    Per process: with several workers a stop request may land on a worker that does not run the job
+    (404); closing the job's stream stops it wherever it runs."""
 
     def __init__(self) -> None:
         self._running: dict[str, threading.Event] = {}
@@ -96,13 +98,9 @@ class Jobs:
             return list(self._running)
 
 
-def text_sink(emit: Emit, stop: threading.Event, event: str = "text") -> Callable[[str], None]:
-    def on_text(chunk: str) -> None:
-        if stop.is_set():
-            raise Stopped()
-        emit(event, {"text": chunk})
-
-    return on_text
+def text_sink(emit: Emit) -> Callable[[str], None]:
+    """Streamed text as ``text`` events (the loom checks ``cancel`` before each chunk reaches here)."""
+    return lambda chunk: emit("text", {"text": chunk})
 
 
 def retry_sink(emit: Emit) -> Callable[[int, Exception], None]:
@@ -114,7 +112,10 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
-    """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``."""
+    """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``.
+
+    The work passes ``cancel=stop.is_set`` to the loom, which then raises ``Cancelled`` at the next
+    token once the job is stopped (the stop call, or the client going away)."""
 
     async def events():
         job_id, stop = jobs.start()  # here, not before: a response never streamed leaves no job behind
@@ -131,7 +132,7 @@ def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
             try:
                 result = work(emit, stop)
                 emit("done", {**result, "stopped": stop.is_set()})
-            except Stopped:
+            except Cancelled:  # stopped mid-call: nothing of that call was saved
                 emit("done", {"stopped": True})
             except RecurrentGPTError as e:
                 emit("error", error_body(e))

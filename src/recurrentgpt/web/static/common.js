@@ -27,10 +27,19 @@ export async function api(path, { method = "GET", body } = {}) {
 
 // POST a JSON body and dispatch the server-sent events of the answer to handlers[event](data).
 // Resolves with the data of the final "done" event; rejects with ApiError on "error" or a non-2xx answer.
-export async function stream(path, body, handlers = {}) {
-  const response = await fetch(path, {
-    method: "POST", headers: HEADERS, credentials: "same-origin", body: JSON.stringify(body),
-  });
+// With a Generation, its stop() can end the stream early: then it resolves with {stopped: true, closed: true}.
+export async function stream(path, body, handlers = {}, generation = null) {
+  const signal = generation ? generation.signal : undefined;
+  const closed = () => ({ stopped: true, closed: true });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST", headers: HEADERS, credentials: "same-origin", body: JSON.stringify(body), signal,
+    });
+  } catch (e) {
+    if (signal && signal.aborted) return closed();
+    throw e;
+  }
   if (!response.ok) throw await failure(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
@@ -46,12 +55,21 @@ export async function stream(path, body, handlers = {}) {
     }
     if (!data.length) return;  // a keep-alive comment
     const payload = JSON.parse(data.join("\n"));
+    if (event === "start" && generation) generation.job = payload.job;
     if (event === "done") result = payload;
     if (event === "error") failed = new ApiError(payload.error, payload.status || 500, payload);
     if (handlers[event]) handlers[event](payload);
   };
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (!(signal && signal.aborted)) throw e;
+      if (failed) throw failed;
+      return result || closed();
+    }
+    const { value, done } = chunk;
     if (done) break;
     buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
     let cut;
@@ -68,6 +86,28 @@ export async function stream(path, body, handlers = {}) {
 
 export function stopJob(job) {
   return api(`/api/jobs/${encodeURIComponent(job)}/stop`, { method: "POST", body: {} }).catch(() => null);
+}
+
+// One running generation, and how to stop it. With several server workers the stop call may reach a
+// worker that does not run the job (404), so stop() also closes the stream, which stops the job on
+// whichever worker runs it: at once if the stop call failed, or after a grace period in which the
+// worker that did stop it can send its final event.
+export class Generation {
+  constructor() {
+    this.controller = new AbortController();
+    this.job = null;          // set by stream() from the "start" event
+    this.stopping = false;
+  }
+
+  get signal() { return this.controller.signal; }
+
+  async stop(grace = 2000) {
+    if (this.stopping) return;
+    this.stopping = true;
+    const reached = this.job ? await stopJob(this.job) : null;
+    if (!reached) this.controller.abort();
+    else setTimeout(() => this.controller.abort(), grace);
+  }
 }
 
 // h("div", {class: "x", onclick: fn}, "text", child) — strings become text nodes, never HTML.

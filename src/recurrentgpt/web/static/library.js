@@ -1,8 +1,8 @@
 // The library page: list, create, open and delete stories.
-import { $, api, h, showModel, stopJob, stream, timeAgo, toast } from "/static/common.js";
+import { $, api, Generation, h, showModel, stream, timeAgo, toast } from "/static/common.js";
 
 const form = $("#new-story");
-let job = null;
+let job = null;  // the running Generation
 
 async function load() {
   const stories = await api("/api/stories");
@@ -56,12 +56,16 @@ form.addEventListener("submit", async (event) => {
   $("#create").disabled = true;
   $("#create-stop").hidden = false;
   status.textContent = "Writing the title, outline and opening…";
+  job = new Generation();
   try {
     const done = await stream("/api/stories", body, {
-      start: (d) => { job = d.job; },
-      raw: (d) => { live.textContent += d.text; live.scrollTop = live.scrollHeight; },
+      text: (d) => {  // the opening paragraphs, as they are written (title and outline are not streamed)
+        if (!live.textContent) status.textContent = "Writing the opening…";
+        live.textContent += d.text;
+        live.scrollTop = live.scrollHeight;
+      },
       retry: (d) => { live.textContent = ""; status.textContent = `The answer had the wrong shape; asking again (try ${d.attempt + 1})…`; },
-    });
+    }, job);
     if (done.stopped || !done.story) { status.textContent = "Stopped."; return; }
     location.href = done.story.mode === "fiction" ? `/read/${done.story.id}` : `/write/${done.story.id}`;
   } catch (e) {
@@ -74,7 +78,7 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-$("#create-stop").addEventListener("click", () => { if (job) stopJob(job); });
+$("#create-stop").addEventListener("click", () => { if (job) { job.stop(); $("#create-status").textContent = "Stopping…"; } });
 
 showModel($("#model"));
 load().catch((e) => toast(e.message, "error"));

@@ -1,12 +1,12 @@
 // The interactive-fiction reader: the latest scene, the reader's possible actions as buttons,
 // a free-text action, streaming text, "the story so far" and undo. No memory panels: the reader
 // should be inside the story, not looking at its machinery.
-import { $, api, h, stopJob, storyIdFromPath, stream, toast } from "/static/common.js";
+import { $, api, Generation, h, storyIdFromPath, stream, toast } from "/static/common.js";
 
 const storyId = storyIdFromPath();
 const base = `/api/stories/${encodeURIComponent(storyId)}`;
 let state = null;
-let job = null;
+let job = null;  // the running Generation
 
 const head = () => state.path[state.path.length - 1];
 
@@ -51,14 +51,15 @@ async function act(plan) {
   if (job !== null || !plan.trim()) return;
   $("#alert").hidden = true;
   setBusy(true);
+  job = new Generation();
   $("#live").scrollIntoView({ block: "nearest", behavior: "smooth" });
   try {
-    await stream(`${base}/step`, { plan, expected_head: head().id }, {
-      start: (d) => { job = d.job; },
+    const done = await stream(`${base}/step`, { plan, expected_head: head().id }, {
       text: (d) => { $("#live-text").textContent += d.text; },
       retry: () => { $("#live-text").textContent = ""; },
-    });
-    $("#action-form").reset();
+    }, job);
+    if (done.stopped) toast("Stopped: choose again");
+    else $("#action-form").reset();
     state = await api(base);
   } catch (e) {
     $("#alert-text").textContent = e.message;
@@ -84,7 +85,7 @@ $("#action-form").addEventListener("submit", (e) => {
   act(e.target.elements.action.value);
 });
 $("#undo").addEventListener("click", undo);
-$("#stop").addEventListener("click", () => { if (job) stopJob(job); });
+$("#stop").addEventListener("click", () => { if (job) { job.stop(); $("#status").textContent = "Stopping…"; } });
 $("#alert-close").addEventListener("click", () => { $("#alert").hidden = true; });
 
 refresh().catch((e) => {

@@ -1,6 +1,6 @@
 // The writer page: the story along the current branch, memory, recall, plans, streaming steps,
 // auto mode, regenerate, edits as siblings, and the tree of branches.
-import { $, api, h, showModel, stopJob, storyIdFromPath, stream, toast } from "/static/common.js";
+import { $, api, Generation, h, showModel, storyIdFromPath, stream, toast } from "/static/common.js";
 import { lineEnd, renderTree, siblingsOf } from "/static/tree.js";
 
 const storyId = storyIdFromPath();
@@ -8,7 +8,7 @@ const base = `/api/stories/${encodeURIComponent(storyId)}`;
 let state = null;        // {story, path, bookmarks}
 let treeData = { rows: [], head_id: null, bookmarks: {} };
 let selected = 0;        // index of the chosen candidate plan, or "own"
-let job = null;          // the running generation, for the stop button
+let job = null;          // the running Generation (busy while set), for the stop button
 let recallTimer = null;
 
 const head = () => (state && state.path.length ? state.path[state.path.length - 1] : null);
@@ -183,7 +183,6 @@ function setBusy(on, label = "Writing…") {
 }
 
 const liveHandlers = {
-  start: (d) => { job = d.job; },
   text: (d) => { $("#live-text").textContent += d.text; },
   retry: (d) => {
     $("#live-text").textContent = "";
@@ -195,8 +194,9 @@ async function run(path, body, handlers, label) {
   if (job !== null || !head()) return null;
   hideAlert();
   setBusy(true, label);
+  job = new Generation();
   try {
-    return await stream(path, body, { ...liveHandlers, ...handlers });
+    return await stream(path, body, { ...liveHandlers, ...handlers }, job);
   } catch (e) {
     fail(e);
     return null;
@@ -221,6 +221,7 @@ async function regenerateLast() {
   if (!current.parent_id) { fail(new Error("The first paragraph has no parent to regenerate from.")); return; }
   const done = await run(`${base}/regenerate`, { node: current.id, n: 1, expected_head: current.id }, {},
     `¶ ${current.depth + 1} · writing an alternative…`);
+  if (done && done.stopped && !done.node) toast("Stopped before the alternative was finished");
   if (done && done.node) {
     const data = await api(`${base}/checkout`, { method: "POST", body: { node: done.node.id } });
     await refresh(data);
@@ -234,6 +235,7 @@ async function autoRun() {
   $("#progress").max = steps;
   $("#progress").value = 0;
   $("#progress-text").textContent = `0 of ${steps} · the simulator is choosing a plan…`;
+  let written = 0;
   const done = await run(`${base}/auto`, { steps, expected_head: head().id }, {
     choice: (d) => {
       $("#progress-box").hidden = false;
@@ -242,6 +244,7 @@ async function autoRun() {
       $("#live-text").textContent = "";
     },
     node: (d) => {
+      written = d.step;
       $("#progress").value = d.step;
       $("#progress-text").textContent = `${d.step} of ${d.of} written`;
       $("#story").append(paragraphBlock(d.node, [d.node.id]));
@@ -250,7 +253,7 @@ async function autoRun() {
     },
   }, "Auto · the simulator is choosing…");
   await refresh();
-  if (done) toast(done.stopped ? `Stopped after ${done.written ?? "some"} paragraph(s)` : `Auto mode wrote ${done.written} paragraph(s)`);
+  if (done) toast(done.stopped ? `Stopped after ${done.written ?? written} paragraph(s)` : `Auto mode wrote ${done.written} paragraph(s)`);
 }
 
 // -- edits and navigation ------------------------------------------------------------------
@@ -286,7 +289,7 @@ function hideAlert() { $("#alert").hidden = true; }
 $("#write").addEventListener("click", writeNext);
 $("#regenerate").addEventListener("click", regenerateLast);
 $("#auto").addEventListener("click", autoRun);
-$("#stop").addEventListener("click", () => { if (job) { stopJob(job); $("#live-label").textContent = "Stopping…"; } });
+$("#stop").addEventListener("click", () => { if (job) { job.stop(); $("#live-label").textContent = "Stopping…"; } });
 $("#save-memory").addEventListener("click", saveMemory);
 $("#alert-close").addEventListener("click", hideAlert);
 $("#memory").addEventListener("input", (e) => {
