@@ -301,3 +301,13 @@ def test_regenerate_reports_each_alternative_as_it_is_saved(loom, story):
     alts = loom.regenerate(story.id, n=3, on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id))))
     assert [s[1] for s in seen] == [a.id for a in alts] and [s[0] for s in seen] == [1, 2, 3]
     assert seen[0][2] < seen[2][2]  # saved one by one on the embedded-style (non-concurrent) backend
+
+
+def test_a_story_deleted_and_reimported_elsewhere_is_seen_fresh(loom, story, db_url, embedder):
+    other = Loom.open(db_url, ScriptedModel(), embedder)
+    other.step(story.id, 0)  # the other process caches this story's lineage
+    exported = loom.export(story.id, "tree")
+    loom.delete_story(story.id)
+    loom.import_tree(exported.encode())  # same ids, new rows
+    node = other.step(story.id, 0)
+    assert node.depth == len(other.path(story.id)) - 1

@@ -212,13 +212,17 @@ class SQLStore(StoryStore):
         """The story's parent links, cached in memory: nodes are immutable, so the cache only grows,
         topped up with the rows added since (by this or any other process)."""
         with self._lock:
-            row = self._query("SELECT story_id FROM nodes WHERE id=?", (node_id,))
+            row = self._query("SELECT story_id, seq FROM nodes WHERE id=?", (node_id,))
             if not row:
                 raise NotFoundError(f"no node '{node_id}'")
-            lineage = self._lineages.setdefault(row[0][0], Lineage())
+            story_id, seq = row[0]
+            lineage = self._lineages.setdefault(story_id, Lineage())
+            if lineage.seq_of.get(node_id, seq) != seq:
+                # another process deleted the story and re-created it (an import with the same ids)
+                lineage = self._lineages[story_id] = Lineage()
             if node_id not in lineage.seq_of:
                 rows = self._query("SELECT seq, id, parent_id FROM nodes WHERE story_id=? AND seq>? ORDER BY seq",
-                                   (row[0][0], lineage.last_seq))
+                                   (story_id, lineage.last_seq))
                 for seq, id_, parent_id in rows:  # parents are always inserted before their children
                     lineage.seq_of[id_] = seq
                     lineage.parent[seq] = lineage.seq_of[parent_id] if parent_id else -1
