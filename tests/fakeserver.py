@@ -107,3 +107,12 @@ def stall(after: bytes, seconds: float):
         time.sleep(seconds)
 
     return behave
+
+
+def drop():
+    """Close the connection without answering (a busy server shedding load)."""
+
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        h.close_connection = True
+
+    return behave

@@ -12,7 +12,7 @@ from recurrentgpt.models.base import Request
 from recurrentgpt.models.openai import OpenAIModel
 
 from .conftest import SMALL
-from .fakeserver import FakeServer, sse_chunks, stall, status, stream, whole
+from .fakeserver import FakeServer, drop, sse_chunks, stall, status, stream, whole
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 STEP = json.dumps({"paragraph": "The tide came in.", "rationale": "r", "short_memory": "m",
@@ -144,3 +144,12 @@ def test_truncated_and_wrong_shape_answers_are_retried_then_fail_cleanly(server,
     assert len(loom.tree(info.id)) == before
     server.behaviours.append(stream(STEP))
     assert loom.step(info.id, 0).paragraph == "The tide came in."
+
+
+def test_a_connection_dropped_before_any_answer_is_retried(server):
+    server.behaviours += [drop(), drop(), stream("fine")]
+    assert model(server).complete(Request("s", "p")).text == "fine"
+    assert len(server.bodies) == 3
+    server.behaviours += [drop()] * 5
+    with pytest.raises(ModelConnectionError, match="failed"):
+        model(server, max_retries=1).complete(Request("s", "p"))

@@ -67,10 +67,12 @@ class HTTPClient:
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
         """POST and yield the open response once its status is OK (retrying what is worth retrying)."""
         url = f"{self.base_url}{path}"
+        started = False
         for attempt in range(self.max_retries + 1):
             try:
                 with self._client.stream("POST", url, json=body, headers=self._headers()) as response:
                     if response.status_code < 400:
+                        started = True  # from here on a failure is the caller's to see, never retried
                         yield response
                         return
                     detail = _error_detail(response)
@@ -81,6 +83,12 @@ class HTTPClient:
                 raise ModelConnectionError(
                     f"the model server at {self.base_url} did not answer within {self.timeout:g} s"
                 ) from None
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as e:
+                # a busy server may drop a connection before answering: retry that like a 503
+                if attempt < self.max_retries and not started:
+                    time.sleep(self.backoff * (2**attempt))
+                    continue
+                raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
             except httpx.HTTPError as e:
                 raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
             if "response_format" in detail:
