@@ -175,7 +175,9 @@ def main() -> None:
     write_results("model_time", {
         "quick": args.quick, "steps": steps, "settings": settings.to_dict(), "model": model.name,
         "load_average_before": load_before,
-        "calls": call_summary, "fields_per_step": fields, "step_wall_s": [round(x, 2) for x in step_walls],
+        "calls": call_summary,
+        "per_call": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in c.items()} for c in calls if c["kind"] != "free text"],
+        "fields_per_step": fields, "step_wall_s": [round(x, 2) for x in step_walls],
         "step_words": step_words, "init_wall_s": round(init_wall, 1), "opening_words": opening_words,
         "s_per_1000_words": {"recurrentgpt_steps": round(story_s_per_kw, 1), "recurrentgpt_with_opening": round(with_init, 1),
                              "free_text": round(free_s_per_kw, 1)},

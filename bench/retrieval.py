@@ -55,6 +55,15 @@ def paragraph(i: int) -> str:
     return wordbank.paragraph(i, SENTENCES, seed=1)
 
 
+def schema_fingerprint() -> str:
+    import hashlib
+    import inspect
+
+    from recurrentgpt.store import sqlite
+
+    return hashlib.sha1("".join(inspect.getsource(m) for m in sqlite.MIGRATIONS).encode()).hexdigest()[:8]
+
+
 def child(n: int, queries: int) -> dict:
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.memory import LongTermMemory
@@ -62,7 +71,7 @@ def child(n: int, queries: int) -> dict:
 
     embedder = get_embedder("minilm")
     embedder.embed(["warm up"])
-    db = WORK / f"retrieval-{n}.db"
+    db = WORK / f"retrieval-{n}-{schema_fingerprint()}.db"  # a cached story, rebuilt when the schema changes
     build_s = 0.0
     if not db.exists():
         base = real_base_vectors(embedder, 300, paragraph)
@@ -135,7 +144,7 @@ def child(n: int, queries: int) -> dict:
         "n": n,
         "queries": queries,
         "build_s": round(build_s, 1),
-        "db_mib": round(sum(p.stat().st_size for p in WORK.glob(f"retrieval-{n}.db*")) / 2**20, 1),
+        "db_mib": round(sum(p.stat().st_size for p in WORK.glob(db.name + "*")) / 2**20, 1),
         "first_recall_ms": ms(first_s),
         "first_recall_parts_ms": {k: ms(v) for k, v in first.items()},
         "matrix_mib": round(n * 384 * 4 / 2**20, 1),
