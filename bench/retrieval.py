@@ -4,7 +4,8 @@ The default store and memory: SQLiteStore + LongTermMemory (hybrid: numpy dense 
 fused by reciprocal rank), top-2 as in the paper, the query embedded by the real all-MiniLM-L6-v2.
 Each size runs in its own process so its RSS is its own. One query is split into:
 
-    path        store.path_seqs: the node's ancestors by a recursive CTE (DESIGN §3)
+    path        store.path_seqs: the node's ancestors (a lineage cached by the store since 38e35f5;
+                a recursive CTE before)
     backfill    store.missing_vectors: the check for path paragraphs without a vector
     embed       embedding the query (plan) with MiniLM
     bm25        store.keyword_search (FTS5)
@@ -30,6 +31,7 @@ import numpy as np
 import wordbank
 from _common import (
     PLOTS,
+    RESULTS,
     WORK,
     Probe,
     build_chain,
@@ -160,9 +162,13 @@ def child(n: int, queries: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 100k only")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from bench/results/retrieval.json")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads((RESULTS / "retrieval.json").read_text())["sizes"])
+        return
     if args.child:
         print("RESULT " + json.dumps(child(args.child, args.queries)))
         return
@@ -202,10 +208,14 @@ def main() -> None:
     write_results("retrieval", {"quick": args.quick, "top_k": TOP_K, "sentences_per_paragraph": SENTENCES,
                                 "sizes": results})
 
+    plot(results)
+
+
+def plot(results: list[dict]) -> None:
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(7.5, 4.2))
     parts = ["path", "backfill", "embed", "bm25", "dense", "total"]
-    labels = ["path\n(recursive CTE)", "backfill\ncheck", "query\nembed", "BM25\n(FTS5)", "dense+fusion\n(numpy)",
+    labels = ["path\n(store.path_seqs)", "backfill\ncheck", "query\nembed", "BM25\n(FTS5)", "dense+fusion\n(numpy)",
               "whole\nrecall"]
     x = np.arange(len(parts))
     width = 0.8 / len(results)
