@@ -97,3 +97,24 @@ def test_path_seqs_start_at_the_node(loom, story):
     seqs = loom.store.path_seqs(head.id)
     assert len(seqs) == head.depth + 1 and isinstance(seqs, np.ndarray)
     assert loom.store.seq_to_node([int(seqs[0])])[int(seqs[0])][0] == head.id
+
+
+def test_smaller_chunks_give_more_vectors_per_paragraph(tmp_path):
+    from recurrentgpt import Loom
+
+    loom = Loom.open(tmp_path / "c.db", ScriptedModel(), HashingEmbedder(), chunk_words=10)
+    vectors = loom.memory.embed({"n1": " ".join(f"Sentence {i} has five words." for i in range(8))})
+    assert vectors["n1"].shape[0] == 4  # 40 words in chunks of at most 10, cut at sentence ends
+
+
+def test_the_vector_cache_grows_without_copying_and_keeps_old_views(tmp_path):
+    from recurrentgpt.memory import _Vectors
+
+    cache = _Vectors()
+    cache.append(np.arange(3), np.ones((3, 4), np.float32), 3)
+    first = cache.matrix
+    for i in range(100):
+        cache.append(np.array([10 + i]), np.full((1, 4), i, np.float32), 4 + i)
+    assert cache.size == 103 and cache.matrix.shape == (103, 4) and list(cache.seqs[:4]) == [0, 1, 2, 10]
+    assert first.shape == (3, 4) and (first == 1).all()
+    assert len(cache._seqs) < 2 * 103 + 64

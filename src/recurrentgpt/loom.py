@@ -57,6 +57,7 @@ class Loom:
         *,
         model_options: dict[str, Any] | None = None,
         retrieval: RetrievalMode = "hybrid",
+        chunk_words: int | None = None,
         seed: int | None = None,
     ):
         self.store = store
@@ -66,6 +67,7 @@ class Loom:
         self._memory: LongTermMemory | None = None
         self._loading = threading.Lock()  # web workers share one loom: build the model only once
         self.retrieval = retrieval
+        self.chunk_words = chunk_words
         self.rng = random.Random(seed)
 
     @classmethod
@@ -96,7 +98,7 @@ class Loom:
         embedder = self.embedder
         with self._loading:
             if self._memory is None:
-                self._memory = LongTermMemory(self.store, embedder, self.retrieval)
+                self._memory = LongTermMemory(self.store, embedder, self.retrieval, self.chunk_words)
             return self._memory
 
     @property

@@ -49,6 +49,7 @@ class Env:
                     "seed": o["seed"],
                 },
                 retrieval=o["retrieval"],
+                chunk_words=o["chunk_words"],
                 seed=o["seed"],
             )
         return self._loom
@@ -69,6 +70,9 @@ class Env:
               help="minilm (bundled, offline), st:NAME_OR_PATH, openai:MODEL, or hash.")
 @click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True,
               help="How the long-term memory is searched.")
+@click.option("--chunk-words", type=click.IntRange(10, 1000), default=None,
+              help="Embed paragraphs in chunks of this many words (default: what the embedder reads; "
+                   "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable runs.")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:

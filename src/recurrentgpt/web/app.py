@@ -48,6 +48,7 @@ ENVIRONMENT = {
     "response_format": "RECURRENTGPT_RESPONSE_FORMAT",
     "timeout": "RECURRENTGPT_TIMEOUT",
     "retrieval": "RECURRENTGPT_RETRIEVAL",
+    "chunk_words": "RECURRENTGPT_CHUNK_WORDS",
     "seed": "RECURRENTGPT_SEED",
     "token": "RECURRENTGPT_TOKEN",
     "allowed_hosts": "RECURRENTGPT_ALLOWED_HOSTS",  # comma-separated; unset: create_app's default
@@ -147,6 +148,7 @@ def app_from_env() -> FastAPI:
         response_format=env.get(ENVIRONMENT["response_format"]) or "auto",
         timeout=120.0 if timeout is None else timeout,
         retrieval=env.get(ENVIRONMENT["retrieval"]) or "hybrid",
+        chunk_words=number("chunk_words", int),
         seed=number("seed", int),
     ).loom
     hosts = env.get(ENVIRONMENT["allowed_hosts"])
