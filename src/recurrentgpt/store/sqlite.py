@@ -80,7 +80,13 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial]
+def m002_vocabulary(db: sqlite3.Connection) -> None:
+    # document frequencies of the full-text index, to search by a plan's rarest words only
+    db.execute("CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')")
+
+
+MIGRATIONS = [m001_initial, m002_vocabulary]
+RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
 
 
 def fts5_query(terms: list[str]) -> str:
@@ -154,6 +160,7 @@ class SQLiteStore(SQLStore):
         super()._delete_nodes(x, story_id)
 
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        terms = self._rarest(terms)
         if not terms:
             return []
         try:
@@ -164,3 +171,12 @@ class SQLiteStore(SQLStore):
             )
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse finds nothing rather than failing the step
+
+    def _rarest(self, terms: list[str]) -> list[str]:
+        """The query's terms that occur in the fewest paragraphs (absent ones cannot match and are dropped)."""
+        if len(terms) <= RAREST_TERMS:
+            return terms
+        marks = ",".join("?" * len(terms))
+        counts = dict(self._query(f"SELECT term, doc FROM paragraphs_vocab WHERE term IN ({marks})", terms))
+        present = [t for t in terms if counts.get(t)]
+        return sorted(present, key=lambda t: counts[t])[:RAREST_TERMS]
