@@ -68,3 +68,18 @@ def test_unreachable_postgres_is_a_clear_error():
 
     with pytest.raises(StoreError, match="cannot connect to postgresql://nobody@127.0.0.1:1/x"):
         open_store("postgresql://nobody:secret@127.0.0.1:1/x")
+
+
+def test_a_library_of_an_older_schema_is_migrated_in_place(tmp_path):
+    from recurrentgpt.store.sqlite import m001_initial
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    m001_initial(db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("COMMIT")
+    db.close()
+    store = SQLiteStore(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store._query("SELECT count(*) FROM paragraphs_vocab")[0][0] == 0
