@@ -53,7 +53,7 @@ def main() -> None:
         if name == "eval":
             src = env.get("RECURRENTGPT_SRC", str(ROOT / "src"))
             cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {src!r}); from recurrentgpt.cli import run; run()",
-                   "--seed", "7", "eval", "--genres", "sci-fi,horror", "--words", "200" if args.quick else "300",
+                   "--seed", "7", "eval", "--genres", "sci-fi,horror", "--words", "130" if args.quick else "200",
                    "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",
                    "--plan-sentences", "2", "--opening-paragraphs", "2", "--rolling-budget", "1024",
                    "--out", str(HERE / "results" / "eval.json")]

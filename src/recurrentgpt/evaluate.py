@@ -42,11 +42,13 @@ GENRE_TOPICS = {
     "thriller": "an air-traffic controller hears a voice on the radio from a flight that landed years ago",
 }
 
+# The verdicts come first: a small judge that rambles in its reason is cut off after them, not before.
 JUDGE_FIELDS = [
-    Field("reason", "Reason", min_chars=10),
     Field("interesting", "More interesting", kind="integer"),
     Field("coherent", "More coherent", kind="integer"),
+    Field("reason", "Reason", min_chars=10),
 ]
+JUDGE_TEMPERATURE = 0.2  # near-greedy, but a retry after a malformed answer is not the same answer again
 
 # The rolling baseline's system message: the writer's role without the memories it does not have.
 ROLLING_SYSTEM = "You are a skilled novelist continuing a long story one paragraph at a time."
@@ -225,7 +227,7 @@ def judge_once(judge: Model, pair: StoryPair, index: int, first: str, config: Ev
 
     try:
         answer, usage = ask(judge, "You are a careful, impartial literary critic.", render, JUDGE_FIELDS,
-                            max_tokens=300, temperature=0.0, retries=s.retries)
+                            max_tokens=400, temperature=JUDGE_TEMPERATURE, retries=s.retries)
     except OutputFormatError as e:
         return Judgement(pair.genre, index, first, None, None, f"(no valid answer: {e})")
 
