@@ -147,9 +147,9 @@ def test_create_a_story_in_the_library(page, studio):
     try:
         page.click("#create")
         live = page.locator("#create-live")
-        expect(live).to_contain_text("Paragraph_2 number")  # the opening's paragraphs, as prose
+        expect(live).to_contain_text("Paragraph 2 number")  # the opening's paragraphs, as prose
         shown = live.text_content()
-        assert "Paragraph_1 number" in shown and "\n\n" in shown
+        assert "Paragraph 1 number" in shown and "\n\n" in shown
         assert "{" not in shown and '"' not in shown and "Title" not in shown  # not the model's raw JSON
         page.wait_for_url(f"{base}/write/*")
     finally:
@@ -386,6 +386,9 @@ DEMO_OPENING = {
     "paragraph_2": "At 02:14 the receiver woke. It was not a lander's handshake but a slow, patient pulse on the old "
                    "Earth band, the one the colony had stopped listening to eleven years ago. Mara set the thermos "
                    "down very carefully, as if a sudden noise might frighten the signal away.",
+    "synopsis_1": "Mara Voss climbs Olympus Light in a Tharsis dust storm to check the lamp by hand.",
+    "synopsis_2": "The receiver picks up a slow pulse on the Earth band, silent for eleven years.",
+    "beats": "The storm, the returning signal, and Mara's choice between the colony's orders and the signal.",
     "short_memory": "Mara Voss keeps Olympus Light, the lighthouse that guides landers through Martian dust storms. "
                     "During a storm from Tharsis, the receiver picks up a pulse on the Earth band, silent for "
                     "eleven years.",

@@ -13,14 +13,35 @@ TREE_VERSION = 1
 FORMATS = ("md", "txt", "json", "tree")
 
 
+def chapters(path: list[Node]) -> list[tuple[int, list[Node]]]:
+    """The path cut where a node opens a new chapter (``meta["chapter"]``); a story without chapters is one."""
+    out: list[tuple[int, list[Node]]] = []
+    for n in path:
+        number = int(n.meta.get("chapter", out[-1][0] if out else 1))
+        if not out or number != out[-1][0]:
+            out.append((number, []))
+        out[-1][1].append(n)
+    return out
+
+
 def to_markdown(info: StoryInfo, path: list[Node]) -> str:
     lines = [f"# {info.title}", "", f"*{info.genre} — {info.topic}*", ""]
-    lines += [p for n in path for p in (n.paragraph, "")]
+    parts = chapters(path)
+    for number, nodes in parts:
+        if len(parts) > 1:
+            lines += [f"## Chapter {number}", ""]
+        lines += [p for n in nodes for p in (n.paragraph, "")]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def to_text(info: StoryInfo, path: list[Node]) -> str:
-    return info.title + "\n\n" + "\n\n".join(n.paragraph for n in path) + "\n"
+    parts = chapters(path)
+    blocks = [info.title]
+    for number, nodes in parts:
+        if len(parts) > 1:
+            blocks.append(f"Chapter {number}")
+        blocks += [n.paragraph for n in nodes]
+    return "\n\n".join(blocks) + "\n"
 
 
 def to_json(info: StoryInfo, path: list[Node]) -> str:

@@ -30,11 +30,14 @@ class Settings:
     plan_sentences: int = 5  # length of each candidate plan
     opening_paragraphs: int = 3  # paragraphs written by init
     top_k: int = 2  # long-term paragraphs retrieved per step
-    new_character_probability: float = 0.0  # paper: 0.1; a nudge to introduce a character
+    new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
     temperature: float = 0.8
     retries: int = 3  # re-asks when the model's output has the wrong shape
+    simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
+    # first expand the paragraph, then revise the plan)
+    chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,6 +105,9 @@ def settings_options(command: Callable) -> Callable:
         ("--language", "language", str, "Prompt language."),
         ("--temperature", "temperature", float, "Sampling temperature."),
         ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
+        ("--simulator", "simulator", click.Choice(["paper", "reference"]),
+         "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),
+        ("--chapter-paragraphs", "chapter_paragraphs", int, "Auto mode ends a chapter after this many paragraphs (0: you decide)."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
