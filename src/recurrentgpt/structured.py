@@ -99,7 +99,7 @@ def _parse_labelled(text: str, fields: list[Field]) -> dict[str, Any]:
 
 
 def _norm(label: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", label.lower())
+    return re.sub(r"[^a-z0-9\u3400-\u9fff]", "", label.lower())
 
 
 def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:

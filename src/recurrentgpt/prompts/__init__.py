@@ -55,4 +55,9 @@ def _labels(language: str) -> dict[str, str]:
 def localize(language: str, fields: list["Field"]) -> list["Field"]:
     """The fields with their labels in the prompt's language (what a model answering in text mode writes)."""
     labels = _labels(language)
-    return [replace(f, label=labels.get(f.about or f.name, labels.get(f.name, f.label))) for f in fields]
+    out = []
+    for f in fields:
+        label = labels.get(f.about or f.name, labels.get(f.name))
+        number = f.label.rpartition(" ")[2] if f.label[-1:].isdigit() else ""  # "Paragraph 2" -> "段落 2"
+        out.append(replace(f, label=f"{label} {number}".strip()) if label else f)
+    return out
