@@ -198,6 +198,20 @@ def test_memory_edit_is_used_in_the_next_prompt(page, studio):
     assert "(MEMORY-EDIT)" in model.requests[-1].prompt
 
 
+def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    expect(page.locator("#chapter-title")).to_have_text("Outline · chapter 1")
+    expect(page.locator("#outline-arc")).to_have_text(loom.state(story.id).outline)
+    page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
+    write_next(page, 3)
+    page.click("#prompt-view summary")
+    expect(page.locator("#prompt-user")).to_contain_text("Night falls over the mountain.")
+    assert page.locator("#prompt-user").text_content() == model.requests[-1].prompt  # byte for byte
+    assert page.locator("#prompt-system").text_content().strip() == model.requests[-1].system.strip()
+
+
 def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
     _, loom, _ = studio
     story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)

@@ -79,9 +79,14 @@ class Node:
     created_at: float = 0.0
     pruned: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
+        """``trace=False`` leaves out the recorded prompts and answers (kilobytes a node) for light views."""
         d = dataclasses.asdict(self)
         d["plans"] = list(self.plans)
+        if not trace:
+            d["meta"] = {k: v for k, v in d["meta"].items() if k != "trace"}
+            if "chapter_end" in d["meta"]:
+                d["meta"]["chapter_end"] = {k: v for k, v in d["meta"]["chapter_end"].items() if k != "trace"}
         return d
 
 

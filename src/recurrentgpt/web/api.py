@@ -6,6 +6,8 @@ embedder, for recall) never block the event loop.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -44,10 +46,12 @@ def check_head(info: StoryInfo, expected: str | None) -> None:
 def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
     info = loom.story(story_id)
     path = loom.path(info.id) if info.head_id else []
+    state = loom.state(info.id) if info.head_id else None
     return {
         "story": info.to_dict(),
-        "path": [n.to_dict() for n in path],
+        "path": [n.to_dict(trace=False) for n in path],  # a node's prompt is fetched with the node
         "bookmarks": loom.store.bookmarks(info.id),
+        "state": dataclasses.asdict(state) if state else None,
     }
 
 
