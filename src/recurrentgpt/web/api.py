@@ -120,7 +120,7 @@ def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str,
     check_head(info, body.expected_head)
     node = loom.edit(
         info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan,
-        expected_head=body.expected_head,
+        refresh=body.refresh, reattach=body.reattach, expected_head=body.expected_head,
     )
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 
