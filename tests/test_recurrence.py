@@ -317,7 +317,7 @@ def test_every_prompt_exists_and_renders_in_chinese():
                   short_memory="记忆", previous_paragraph="上一段", plan="计划", new_character=True, profile={"name": "Ada"},
                   paragraph_sentences=3, memory_sentences=3, memory_words=60, plan_sentences=1, person="second",
                   n_paragraphs=2, paragraphs=["段落"], plans=["一", "二", "三"], last_paragraph="末段", paragraph="段",
-                  mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="")
+                  mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="", two_phase=False)
     for name in sorted(zh - {"_format", "_reader", "_pacing"}):
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
@@ -347,3 +347,60 @@ def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
     tree = loom.export(info.id, "tree")
     again = Loom.open(tmp_path / "zh2.db", ScriptedModel(), HashingEmbedder()).import_tree(tree.encode())
     assert again.title == "火星灯塔"
+
+
+# -- the two-phase step (issue 13) ---------------------------------------------------------
+
+def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
+    paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
+    answer = step_answer(paragraph)
+    state = {k: v for k, v in answer.items() if k != "paragraph"}
+    stored = []
+    for two_phase, replies in ((False, [answer]), (True, [paragraph, state])):
+        model = ScriptedModel()
+        loom = Loom.open(tmp_path / f"{two_phase}.db", model, HashingEmbedder(), seed=1)
+        model.enqueue(OPENING)
+        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase))
+        model.enqueue(*replies)
+        streamed: list[str] = []
+        node = loom.step(info.id, 0, on_text=streamed.append)
+        assert "".join(streamed).strip() == paragraph
+        recalled = [loom.node(info.id, r).paragraph for r in node.meta["retrieved"]]  # ids differ by story
+        stored.append((node.paragraph, node.rationale, node.short_memory, node.plans, node.plan, recalled,
+                       {k: v for k, v in node.meta.items() if k not in ("trace", "usage", "retrieved")}))
+        if two_phase:
+            first, second = model.requests[-2:]
+            assert first.schema is None  # the prose is written without a grammar
+            assert second.history == ((first.prompt, paragraph),) and second.schema is not None
+            # the second call continues the first conversation: same system and prompt, then the paragraph
+            assert second.messages()[:2] == first.messages()[:2]
+            assert second.messages()[2] == {"role": "assistant", "content": paragraph}
+            assert node.meta["trace"]["answer_2"] and node.meta["usage"]["calls"] == 2
+    assert stored[0] == stored[1]
+
+
+class PhaseModel(ScriptedModel):
+    """Knows when the first (free-text) phase of a two-phase step has been answered."""
+
+    first_phase_done = False
+
+    def complete(self, request, on_text=None):
+        completion = super().complete(request, on_text)
+        if request.schema is None:
+            self.first_phase_done = True
+        return completion
+
+
+def test_a_cancel_between_the_two_phases_writes_nothing(tmp_path):
+    from recurrentgpt.errors import Cancelled
+
+    model = PhaseModel()
+    loom = Loom.open(tmp_path / "c.db", model, HashingEmbedder())
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
+    before = len(loom.tree(info.id))
+    model.enqueue("Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep.")
+    with pytest.raises(Cancelled):
+        loom.step(info.id, 0, cancel=lambda: model.first_phase_done)
+    assert model.first_phase_done and len(model.requests) == 2  # the second phase was never asked
+    assert len(loom.tree(info.id)) == before

@@ -216,6 +216,13 @@ class RecurrentCell:
             shape.check_plans(answer["plans"], paragraph=answer["paragraph"], title=x.title)
             return answer
 
+        if self.settings.two_phase:
+            answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+            return StepOutput(
+                paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
+                plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
+                memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
+            )
         prompt_seen: list[str] = []
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -243,6 +250,45 @@ class RecurrentCell:
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
         )
+
+    def _step_in_two_phases(
+        self, template: str, variables: dict[str, Any], x: CellInput, on_text: OnText | None,
+        on_retry: OnRetry | None, cancel: Cancel | None,
+    ) -> tuple[dict[str, Any], Usage, Trace]:
+        """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
+        as the model writes prose, streamed as it comes), then the memory and plans, with the schema, in a
+        call whose prompt starts with the first call's prompt and answer, so the KV cache serves it and the
+        memory update reads the exact paragraph. Same inputs, same stored state as the one-call step."""
+        paragraph_trace: list[Trace] = []
+
+        def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, ["paragraph"], [])
+            shape.check_paragraphs([answer["paragraph"]], previous=x.previous_paragraph)
+            return answer
+
+        written, usage = self._ask(
+            template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
+            max_tokens=self._budget(paragraphs=1), on_text=on_text, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+        )
+        paragraph = written["paragraph"]
+
+        def check_state(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [], ["rationale", "short_memory"])
+            shape.check_plans(answer["plans"], paragraph=paragraph, title=x.title)
+            return answer
+
+        first = paragraph_trace[-1]
+        state_trace: list[Trace] = []
+        state, more = self._ask(
+            "step_state", STEP_FIELDS[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
+            on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
+            trace=state_trace, history=((first["prompt"], first["answer"]),),
+        )
+        second = state_trace[-1]
+        trace = {"system": first["system"], "prompt": first["prompt"], "answer": first["answer"],
+                 "prompt_2": second["prompt"], "answer_2": second["answer"]}
+        return {"paragraph": paragraph, **state}, usage + more, trace
 
     def end_chapter(
         self, *, genre: str, title: str, outline: str, chapter: int, beats: str, short_memory: str,
@@ -374,6 +420,8 @@ class RecurrentCell:
         cancel: Cancel | None = None,
         check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         trace: list[Trace] | None = None,
+        plain: bool = False,
+        history: tuple[tuple[str, str], ...] = (),
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         fields = prompts.localize(s.language, fields)
@@ -384,10 +432,11 @@ class RecurrentCell:
             plan_sentences=s.plan_sentences,
             person=s.person,
             fields=fields,
+            two_phase=False,
         )
 
         def render(json_output: bool) -> str:
-            text = prompts.render(s.language, template, json_output=json_output, **common, **variables)
+            text = prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
             if prompt_seen is not None:
                 prompt_seen.append(text)
             return text
@@ -406,6 +455,8 @@ class RecurrentCell:
             cancel=cancel,
             check=check,
             trace=trace,
+            plain=plain,
+            history=history,
         )
 
 

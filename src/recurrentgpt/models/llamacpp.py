@@ -77,12 +77,8 @@ class LlamaCppModel(Model):
         with self._lock:
             llm = self._load()
             previous = list(llm._input_ids)  # what the KV cache holds now
-            messages = [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
-            ]
             kwargs: dict[str, Any] = dict(
-                messages=messages,
+                messages=request.messages(),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
