@@ -404,3 +404,20 @@ def test_a_cancel_between_the_two_phases_writes_nothing(tmp_path):
         loom.step(info.id, 0, cancel=lambda: model.first_phase_done)
     assert model.first_phase_done and len(model.requests) == 2  # the second phase was never asked
     assert len(loom.tree(info.id)) == before
+
+
+def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
+    from recurrentgpt.structured import LeadStripper
+
+    for chunks, expected in ((["Para", "graph: The ", "tide came in over the flats."], "The tide came in over the flats."),
+                             (["The tide came in over the flats, slowly."], "The tide came in over the flats, slowly."),
+                             (["Short."], "Short."),
+                             (["段落：", "潮水漫过了滩涂，一点一点地。"], "潮水漫过了滩涂，一点一点地。")):
+        out: list[str] = []
+        stripper = LeadStripper(out.append)
+        for chunk in chunks:
+            stripper.feed(chunk)
+        stripper.flush()
+        assert "".join(out) == expected
+    fields = [Field("paragraph", "Paragraph")]
+    assert parse_answer("The tide came in.", fields) == {"paragraph": "The tide came in."}
