@@ -243,11 +243,21 @@ def test_an_answer_that_cannot_be_a_step_is_asked_again(loom, why, bad):
     assert node.paragraph == good["paragraph"] and len(retries) == 1
 
 
-def test_a_model_that_keeps_repeating_itself_ends_in_output_format_error_and_writes_nothing(loom):
+def test_a_model_that_keeps_repeating_itself_is_kept_after_the_retries_with_a_warning(loom):
+    """Weak (repeated paragraph, same plans) is asked again; when every try is weak, the step is kept and
+    says why, since a tiny model would otherwise never finish one. Prompt or JSON in the prose is never kept."""
+    info = new(loom)
+    loom.model.enqueue(*[step_answer(OPENING["paragraph_2"])] * 4)
+    node = loom.step(info.id, 0)
+    assert node.meta["warning"] == "the paragraph repeats the previous one" and node.meta["usage"]["calls"] == 4
+    assert node.meta["trace"]["warning"] == node.meta["warning"]
+
+
+def test_prose_that_holds_json_debris_every_time_ends_in_output_format_error_and_writes_nothing(loom):
     info = new(loom)
     before = len(loom.tree(info.id))
-    loom.model.enqueue(*[step_answer(OPENING["paragraph_2"])] * 4)
-    with pytest.raises(OutputFormatError, match="repeats the previous"):
+    loom.model.enqueue(*[step_answer("Mara wrote {{json}} narrative_template: [ the numbers down at last.")] * 4)
+    with pytest.raises(OutputFormatError, match="wrong shape 4 times"):
         loom.step(info.id, 0)
     assert len(loom.tree(info.id)) == before
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import prompts, shape
-from .errors import InputError, OutputFormatError
+from .errors import InputError, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
 from .structured import Field, ask
@@ -149,9 +149,9 @@ class RecurrentCell:
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
                                  *[f.name for f in synopsis_fields]])
-            shape.check_paragraphs([answer[f.name] for f in paragraph_fields])
-            shape.check_plans(answer["plans"], paragraph=answer[paragraph_fields[-1].name], title=answer["title"])
-            return answer
+            return _weak_if(answer, shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
+                            + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
+                                                  title=answer["title"]))
 
         template = "fiction_init" if premise.mode == "fiction" else "init"
         trace: list[Trace] = []
@@ -212,9 +212,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
-            shape.check_paragraphs([answer["paragraph"]], previous=x.previous_paragraph)
-            shape.check_plans(answer["plans"], paragraph=answer["paragraph"], title=x.title)
-            return answer
+            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
         if self.settings.two_phase:
             answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
@@ -263,8 +262,7 @@ class RecurrentCell:
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, ["paragraph"], [])
-            shape.check_paragraphs([answer["paragraph"]], previous=x.previous_paragraph)
-            return answer
+            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         written, usage = self._ask(
             template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
@@ -275,8 +273,7 @@ class RecurrentCell:
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["rationale", "short_memory"])
-            shape.check_plans(answer["plans"], paragraph=paragraph, title=x.title)
-            return answer
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
@@ -288,6 +285,9 @@ class RecurrentCell:
         second = state_trace[-1]
         trace = {"system": first["system"], "prompt": first["prompt"], "answer": first["answer"],
                  "prompt_2": second["prompt"], "answer_2": second["answer"]}
+        warnings = [t["warning"] for t in (first, second) if t.get("warning")]
+        if warnings:
+            trace["warning"] = "; ".join(warnings)
         return {"paragraph": paragraph, **state}, usage + more, trace
 
     def end_chapter(
@@ -330,8 +330,7 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["rationale", "short_memory"])
-            shape.check_plans(answer["plans"], paragraph=paragraph, title=title)
-            return answer
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -362,8 +361,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["outline", "short_memory"])
-            shape.check_plans(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "", title=title)
-            return answer
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
+                                                        title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -458,6 +457,12 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
+
+
+def _weak_if(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    if problems:
+        raise WeakAnswer("; ".join(problems), answer)
+    return answer
 
 
 def memory_kept(old: str, new: str) -> float | None:

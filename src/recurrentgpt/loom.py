@@ -196,6 +196,8 @@ class Loom:
                 meta |= {"model": self.model.name, "usage": opening.usage.to_dict()}
                 if opening.trace:
                     meta["trace"] = opening.trace
+                    if opening.trace.get("warning"):
+                        meta["warning"] = opening.trace["warning"]
             if i == last:
                 memory, plans = opening.short_memory, tuple(opening.plans)
             elif synopses:
@@ -381,6 +383,8 @@ class Loom:
         }
         if out.new_character:
             meta["new_character"] = True
+        if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
+            meta["warning"] = out.trace["warning"]
         if ended:
             meta |= {
                 "chapter": meta["chapter"] + 1,

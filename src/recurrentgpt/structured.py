@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import Cancelled, OutputFormatError
+from .errors import Cancelled, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText, Request
 from .story import Usage
 
@@ -181,6 +181,7 @@ def ask(
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
+    weak: tuple[dict[str, Any], str, WeakAnswer] | None = None  # the last weak answer, kept as a fallback
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
@@ -197,6 +198,8 @@ def ask(
             answer = parse_answer(completion.text, fields)
             answer = check(answer) if check else answer
         except OutputFormatError as e:
+            if isinstance(e, WeakAnswer) and e.answer is not None:
+                weak = (e.answer, completion.text, e)
             if completion.finish_reason == "length":
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
@@ -204,10 +207,22 @@ def ask(
                 on_retry(attempt + 1, e)
             continue
         if trace is not None:
-            trace.append({"system": request.system, "prompt": request.prompt, "answer": completion.text,
-                          **({"history": [list(turn) for turn in history]} if history else {})})
+            trace.append(_trace(request, completion.text, history))
+        return answer, usage
+    if weak is not None:  # every try was malformed or weak: the last weak one is still a step
+        answer, text, problem = weak
+        if trace is not None:
+            trace.append({**_trace(request, text, history), "warning": str(problem)})
         return answer, usage
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+def _trace(request: Request, answer: str, history: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """What the model was asked and what it answered, for the node (the paper's interpretability)."""
+    out: dict[str, Any] = {"system": request.system, "prompt": request.prompt, "answer": answer}
+    if history:
+        out["history"] = [list(turn) for turn in history]
+    return out
 
 
 def _sink(

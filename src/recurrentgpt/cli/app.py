@@ -47,7 +47,7 @@ class Env:
                     "response_format": o["response_format"],
                     "timeout": o["timeout"],
                     "seed": o["seed"],
-                    "n_threads": o["threads"],
+                    "n_threads": o.get("threads"),
                 },
                 retrieval=o["retrieval"],
                 chunk_words=o["chunk_words"],
