@@ -228,6 +228,8 @@ BAD_STEPS = [
     ("JSON fragment", step_answer("Mara wrote the numbers down. {{json}} narrative_template: [ more text here")),
     ("plan is the title", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
      | {"plans": ["The Lamp at Tharsis", "Mara sleeps.", "Mara wakes the colony."]}),
+    ("memory echoes its description", step_answer("Mara wrote the numbers down on a ration card and stared.",
+     memory="A summary of the story so far: the key characters, places and events, at most 4 sentences.")),
     ("field name in a plan", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
      | {"plans": ["short_memory(30) {", "Mara sleeps through it.", "Mara wakes the colony."]}),
 ]

@@ -149,7 +149,8 @@ class RecurrentCell:
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
                                  *[f.name for f in synopsis_fields]])
-            return _weak_if(answer, shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
+            return _weak_if(answer, shape.note_problems("summary", answer["short_memory"])
+                            + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
                             + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
                                                   title=answer["title"]))
 
@@ -212,7 +213,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
-            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
                             + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
         if self.settings.two_phase:
@@ -273,7 +275,8 @@ class RecurrentCell:
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["rationale", "short_memory"])
-            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []

@@ -115,3 +115,16 @@ def paragraph_problems(paragraphs: list[str], *, previous: str = "") -> list[str
             problems.append("the paragraph repeats the previous one")
         problems += [f"paragraphs {j + 1} and {i + 1} are the same" for j in range(i) if same(paragraph, paragraphs[j])]
     return problems
+
+
+_ECHOED_DESCRIPTION = re.compile(
+    r"(?i)\bat most \d+ (?:sentences|words)\b|\bthe key characters, places and events\b|\bwhat to drop from\b|"
+    r"\bwhat the memory keeps\b|最多 ?\d+ ?[句字]"
+)
+
+
+def note_problems(name: str, text: str) -> list[str]:
+    """A memory or rationale that repeats the prompt's description of it instead of doing it is weak
+    (a small model's habit: "A summary of the paragraphs so far: the key characters, places and events")."""
+    m = _ECHOED_DESCRIPTION.search(text) or _INSTRUCTION.search(text)
+    return [f"the {name} repeats the prompt's instructions ({m.group(0)!r})"] if m else []
