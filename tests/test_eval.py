@@ -157,7 +157,7 @@ def test_texts_that_fit_are_judged_whole():
 
 
 def test_the_windowed_protocol_judges_the_middle_of_long_texts():
-    """Broken build checked: judging only the first and last part (`range(n)` -> `(0, n - 1)`) failed here."""
+    """Broken build checked: judging only the first and last part (`range(n)` -> `{0, n - 1}`) failed here."""
     judge_model = ScriptedModel([judge_preferring("MEMORY-")] * 200)
     judge = Judge(judge_model, SMALL, context=1200)  # far too small for two 1,800-word stories
     opening, written = texts(n_paragraphs=30, words_each=60)
@@ -255,7 +255,7 @@ def test_rolling_budgets_match_recurrentgpt_or_the_whole_context():
 
 
 def test_length_is_counted_after_the_opening_and_both_systems_stop_within_a_paragraph(lm):
-    """Broken build checked: counting the opening in `Written.words` wrote nothing after it and failed here."""
+    """Broken build checked: counting the opening towards the target (`config.words - words(opening)`) failed here."""
     report = run_eval(lm, ScriptedModel(), EvalConfig(genres=["sci-fi"], words=20, plan_check=False,
                                                       settings=SMALL))
     story = report["stories"][0]
