@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -124,6 +126,8 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
     keeps RecurrentGPT's (use a scratch library). A comparison is judged only when both systems reached the
     length; the others are listed under ``incomplete``."""
     config.check()
+    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+               "load_at_start": [round(x, 2) for x in os.getloadavg()]}
     started = time.perf_counter()
     the_judge = Judge(judge, config.settings, context_window(judge, config.judge_context))
     pairs: list[Pair] = []
@@ -160,6 +164,7 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
         "model": getattr(loom.model, "name", "model"),
         "judge": getattr(judge, "name", "model"),
         "judge_context": the_judge.context,
+        "machine": machine,
         "table": score(judgements),
         "measures": summarise_measures(pairs, config.systems),
         "incomplete": incomplete,
