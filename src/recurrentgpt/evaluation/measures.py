@@ -34,7 +34,7 @@ NOT_NAMES = set(
     "But And Or So Yet If When While As At In On Of To For From With Without By Then There Here What Who Why How "
     "Where Which One Two Three After Before Now Still Even Just Only Every Each No Not Yes Oh Once Suddenly "
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July August "
-    "September October November December God Earth Mars Chapter Part Story Paragraph".split()
+    "September October November December Chapter Part Story Paragraph".split()
 )
 MALE = {"he", "him", "his", "himself"}
 FEMALE = {"she", "her", "hers", "herself"}
