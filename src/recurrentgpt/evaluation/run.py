@@ -116,7 +116,7 @@ def write_pair(loom: Any, genre: str, index: int, config: EvalConfig, on_progres
         pair.written[name] = w
         if on_progress:
             budget_note = f", budget {w.budget} tokens" if w.budget else ""
-            on_progress(f"  {name}: {len(w.paragraphs)} paragraphs, {w.words} words after the opening, "
+            on_progress(f"  {name}: {len(w.paragraphs)} paragraph(s), {w.words} words after the opening, "
                         f"{w.seconds:.0f} s{budget_note}{'' if w.complete else ' — SHORT: ' + w.note}")
     return pair
 
