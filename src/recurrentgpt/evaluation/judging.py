@@ -63,6 +63,13 @@ class Judgement:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
+def judge_prompt(language: str, name: str, **variables: Any) -> str:
+    """A judge prompt in the story's language, or in English where that language has none yet."""
+    if not (prompts.HERE / language / f"{name}.j2").is_file():
+        language = "en"
+    return prompts.render(language, name, **variables)
+
+
 def aligned_windows(paragraphs: list[str], n: int) -> list[list[str]]:
     """``n`` parts by position: a paragraph goes to the part its first word falls in."""
     total = words(paragraphs)
@@ -96,7 +103,7 @@ class Judge:
         s = self.settings
 
         def render(json_output: bool) -> str:
-            return prompts.render(s.language, template, json_output=json_output, fields=JUDGE_FIELDS, **variables)
+            return judge_prompt(s.language, template, json_output=json_output, fields=JUDGE_FIELDS, **variables)
 
         try:
             answer, usage = ask(self.model, JUDGE_SYSTEM, render, JUDGE_FIELDS, max_tokens=ANSWER_TOKENS,
@@ -112,7 +119,7 @@ class Judge:
             s = self.settings
 
             def render(json_output: bool) -> str:
-                return prompts.render(s.language, "summarize", json_output=json_output, fields=SUMMARY_FIELDS,
+                return judge_prompt(s.language, "summarize", json_output=json_output, fields=SUMMARY_FIELDS,
                                       genre=genre, sentences=SUMMARY_SENTENCES, text=text)
 
             try:
@@ -126,7 +133,7 @@ class Judge:
     # -- protocols ---------------------------------------------------------------------------------
 
     def _whole_prompt(self, genre: str, story_1: str, story_2: str) -> str:
-        return prompts.render(self.settings.language, "judge", json_output=self.model.supports_schema,
+        return judge_prompt(self.settings.language, "judge", json_output=self.model.supports_schema,
                               fields=JUDGE_FIELDS, genre=genre, story_1=story_1, story_2=story_2)
 
     def fits_whole(self, genre: str, text_a: str, text_b: str) -> bool:
@@ -136,7 +143,7 @@ class Judge:
     def layout(self, paragraphs_a: list[str], paragraphs_b: list[str]) -> tuple[int, int, int]:
         """(parts, tokens per part, tokens per before-summary) for the windowed protocol."""
         before = self.context // 8
-        empty = prompts.render(self.settings.language, "judge_window", json_output=self.model.supports_schema,
+        empty = judge_prompt(self.settings.language, "judge_window", json_output=self.model.supports_schema,
                                fields=JUDGE_FIELDS, genre="", part=1, parts=1, before_1="", before_2="",
                                story_1="", story_2="")
         overhead = count_tokens(self.model, JUDGE_SYSTEM + "\n" + empty) + ANSWER_TOKENS + 32

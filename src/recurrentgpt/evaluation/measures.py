@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import prompts
 from ..errors import OutputFormatError
 from ..models.base import Model
 from ..story import Settings, Usage
 from ..structured import Field, ask
+from .judging import judge_prompt
 
 WORD = re.compile(r"[a-z0-9']+")
 NAME = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)?\b")
@@ -134,7 +134,7 @@ def plan_adherence(judge: Model, settings: Settings, genre: str, plans: list[str
             continue
 
         def render(json_output: bool, plan: str = plan, paragraph: str = paragraph) -> str:
-            return prompts.render(settings.language, "plan_check", json_output=json_output, fields=PLAN_FIELDS,
+            return judge_prompt(settings.language, "plan_check", json_output=json_output, fields=PLAN_FIELDS,
                                   genre=genre, plan=plan, paragraph=paragraph)
 
         try:
