@@ -96,7 +96,7 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, system_n
     config.check()  # before any model loads
     o = env.options
     model_options = {"base_url": o["base_url"], "api_key": o["api_key"], "response_format": o["response_format"],
-                     "timeout": o["timeout"], "seed": o["seed"]}
+                     "timeout": o["timeout"], "seed": o["seed"], "n_threads": o.get("threads")}
     model = get_model(o["model"], **model_options)
     judge = model
     if judge_spec is not None or judge_base_url is not None or judge_api_key is not None:
@@ -106,7 +106,7 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, system_n
             "api_key": judge_api_key or o["api_key"],
         })
     embedder = get_embedder(o["embedder"], base_url=o["base_url"], api_key=o["api_key"])
-    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], seed=o["seed"])
+    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], chunk_words=o["chunk_words"], seed=o["seed"])
     try:
         report = run_eval(loom, judge, config, on_progress=lambda line: click.echo(line, err=True))
     finally:
