@@ -279,6 +279,8 @@ def test_length_is_counted_after_the_opening_and_both_systems_stop_within_a_para
     (a, pa), (b, pb) = lengths.values()
     assert abs(a - b) <= max(pa, pb)
     assert report["incomplete"] == []
+    recurrent = story["written"]["recurrentgpt"]
+    assert recurrent["usage"]["calls"] == 2 * len(recurrent["paragraphs"])  # the simulator's calls are counted
 
 
 def test_run_eval_with_many_pairs_finds_the_preferred_system(lm):

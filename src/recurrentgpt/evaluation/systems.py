@@ -120,22 +120,33 @@ def settings_for(s: System, settings: Settings) -> Settings:
 
 def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings, target_words: int, max_steps: int,
                     on_progress: OnProgress | None = None) -> Written:
-    """`Loom.auto`'s loop (the simulator chooses, the cell writes), step by step so the switches can act,
-    until the paragraphs after the opening have ``target_words``. A step whose answer keeps the wrong shape
-    is tried again; after three failures in a row the story ends where it is (incomplete)."""
+    """Auto mode (`Loom.auto`, one step at a time so the switches can act between steps) until the paragraphs
+    after the opening have ``target_words``; without revision, the simulator's choice is followed through
+    `Loom.choose` and `Loom.step`. A step whose answer keeps the wrong shape is tried again; after three
+    failures in a row the story ends where it is (incomplete)."""
     started = time.perf_counter()
     story = copy_story(loom, opening_story, settings_for(s, settings))
+    opening_nodes = len(loom.path(story))
     if not s.short_term:
         loom.edit(story, "head", short_memory=NO_SHORT_MEMORY)
     out = Written(s.name, [], [], complete=False, seconds=0.0, usage=Usage())
     failures = 0
-    while out.words < target_words and len(out.paragraphs) < max_steps:
+    while True:
+        line = loom.path(story)[opening_nodes:]  # edits replace nodes on the line; the text is what is on it
+        out.paragraphs = [n.paragraph for n in line]
+        out.plans = [n.plan for n in line]
+        if out.words >= target_words:
+            break
+        if len(line) >= max_steps:
+            out.note = f"stopped at --max-steps {max_steps}"
+            break
         try:
-            choice = loom.choose(story)
-            out.usage = out.usage + choice.usage
-            plan: str | int = choice.plan if s.revision else choice.index
-            simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
-            node = loom.step(story, plan, meta={"simulator": simulator})
+            if s.revision:
+                node = loom.auto(story, 1)[0]
+            else:
+                choice = loom.choose(story)
+                simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
+                node = loom.step(story, choice.index, meta={"simulator": simulator})
         except OutputFormatError as e:
             failures += 1
             if on_progress:
@@ -146,16 +157,11 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
             continue
         failures = 0
         step_usage = Usage(**node.meta.get("usage", {}))
-        out.usage = out.usage + step_usage
+        out.usage = out.usage + step_usage + Usage(**node.meta.get("simulator", {}).get("usage", {}))
         if step_usage.calls:
             out.step_prompt_tokens.append(round(step_usage.prompt_tokens / step_usage.calls))
-        out.paragraphs.append(node.paragraph)
-        out.plans.append(node.plan)
         if not s.short_term:
             loom.edit(story, node.id, short_memory=NO_SHORT_MEMORY)
-    else:
-        if out.words < target_words:
-            out.note = f"stopped at --max-steps {max_steps}"
     out.complete = out.words >= target_words
     out.seconds = time.perf_counter() - started
     return out
