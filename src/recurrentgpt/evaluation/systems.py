@@ -3,7 +3,7 @@
 Every system continues the *same* opening (a copy of one `Loom.new_story`) until the words it wrote after
 the opening reach the target, so two finished systems differ in length by less than one paragraph.
 
-RecurrentGPT and its ablations run through the loom's public methods (`choose`, `step`, `edit`, `export`,
+RecurrentGPT and its ablations run through the loom's public methods (`auto`, `choose`, `step`, `edit`, `export`,
 `import_tree`), each in its own copy of the opening's story so that per-story settings (``top_k``) can differ.
 """
 
