@@ -53,10 +53,11 @@ def main() -> None:
         if name == "eval":
             src = env.get("RECURRENTGPT_SRC", str(ROOT / "src"))
             cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {src!r}); from recurrentgpt.cli import run; run()",
-                   "--seed", "7", "eval", "--genres", "sci-fi,horror", "--words", "130" if args.quick else "200",
+                   "--seed", "7", "eval", "--genres", "horror", "--stories", "2", "--words", "100" if args.quick else "150",
+                   "--against", "rolling,no-long-term",
                    "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",
-                   "--plan-sentences", "2", "--opening-paragraphs", "2", "--rolling-budget", "1024",
-                   "--out", str(HERE / "results" / "eval.json")]
+                   "--plan-sentences", "2", "--opening-paragraphs", "2",
+                   "--out", str(HERE / "results" / "eval.json"), "--report", str(HERE / "results" / "eval-report.md")]
         else:
             cmd = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if args.quick else [])
         code = subprocess.call(cmd, env=env, cwd=ROOT)

@@ -1,4 +1,4 @@
-"""`recurrentgpt eval`: the paper-style pairwise evaluation (RecurrentGPT vs a rolling baseline)."""
+"""`recurrentgpt eval`: pairwise evaluation of RecurrentGPT against baselines and its own ablations."""
 
 from __future__ import annotations
 
@@ -8,58 +8,95 @@ from typing import Any
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from .app import Env, cli, pass_env, settings_from, settings_options
+
+
+def _names(value: str) -> list[str]:
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
+def _write(path: str, text: str) -> None:
+    target = Path(path)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot write {target}: {e.strerror}") from None
 
 
 @cli.command("eval")
 @click.option("--genres", default="sci-fi,romance,fantasy,horror,mystery,thriller", show_default=True,
               help="Comma-separated genres (the paper's six by default).")
-@click.option("--stories", "stories_per_genre", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Story pairs per genre.")
-@click.option("--words", type=click.IntRange(50, 200_000), default=1000, show_default=True,
-              help="Target length of each story, opening included.")
-@click.option("--rolling-budget", type=click.IntRange(64, 1_000_000), default=2048, show_default=True,
-              help="Tokens of recent text the rolling baseline keeps in its prompt.")
+@click.option("--stories", "stories_per_genre", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Story pairs per genre (the statistics need many: about 10+ pairs before a clear preference "
+                   "can be significant).")
+@click.option("--words", type=click.IntRange(1, 200_000), default=3000, show_default=True,
+              help="Words each system writes after the shared opening (the opening is not counted).")
+@click.option("--system", "system_name", default="recurrentgpt", show_default=True,
+              help="The system under test.")
+@click.option("--against", default="rolling", show_default=True,
+              help="Comma-separated systems to compare it with: rolling, rolling-full, no-long-term, "
+                   "no-short-term, no-revision, recurrentgpt.")
+@click.option("--rolling-budget", type=click.IntRange(64, 1_000_000), default=None,
+              help="Tokens of recent text the 'rolling' baseline keeps (default: its prompt as large as "
+                   "RecurrentGPT's mean step prompt in the same pair).")
+@click.option("--context", type=click.IntRange(512, 10_000_000), default=None,
+              help="The generation model's context window, for 'rolling-full' (default: the embedded engine's, "
+                   "else 8192).")
+@click.option("--max-steps", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="A continuation that has not reached --words after this many paragraphs is incomplete.")
 @click.option("--judge", "judge_spec", default=None,
               help="Judge model (smollm2, a .gguf path, openai:MODEL, scripted). Default: the --model.")
 @click.option("--judge-base-url", default=None, help="OpenAI-compatible server for the judge (default: --base-url).")
 @click.option("--judge-api-key", default=None, help="API key for the judge's server (default: --api-key).")
-@click.option("--judge-words", type=click.IntRange(100, 100_000), default=1500, show_default=True,
-              help="Longer stories are shown to the judge with their middle cut out.")
+@click.option("--judge-context", type=click.IntRange(512, 10_000_000), default=None,
+              help="The judge's context window: longer pairs are judged by the windowed protocol "
+                   "(default: the embedded engine's, else 8192).")
+@click.option("--plan-check/--no-plan-check", default=True, show_default=True,
+              help="Ask the judge, per planned paragraph, whether it did what its plan said.")
 @click.option("--library", default=":memory:", show_default=True,
               help="Where to keep the RecurrentGPT stories (an SQLite file); not your main library.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="eval-results.json", show_default=True,
-              help="Where to write the JSON results (stories, judgements, table).")
+              help="Where to write the JSON results (stories, judgements, measures, table).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default="eval-report.md",
+              show_default=True, help="Where to write the Markdown report.")
+@click.option("--title", default="recurrentgpt eval", show_default=True, help="The report's heading.")
 @settings_options
 @pass_env
-def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, rolling_budget: int, judge_spec: str | None,
-             judge_base_url: str | None, judge_api_key: str | None, judge_words: int, library: str, out: str,
-             **options: Any) -> None:
-    """Compare RecurrentGPT (auto mode) with a rolling-context baseline on the same model.
+def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, system_name: str, against: str,
+             rolling_budget: int | None, context: int | None, max_steps: int, judge_spec: str | None,
+             judge_base_url: str | None, judge_api_key: str | None, judge_context: int | None, plan_check: bool,
+             library: str, out: str, report_path: str, title: str, **options: Any) -> None:
+    """Compare a system with baselines or ablations, judged pairwise by a model.
 
-    For each genre both systems write a story from the same opening; a judge model then picks the more
-    interesting and the more coherent story, in both orders to cancel position bias. Prints each
-    system's win % per genre and overall, and writes everything to --out.
+    For each genre and story, one opening is written; every system continues it by --words words. A judge
+    picks the more interesting and the more coherent continuation, in both orders; whole texts when they fit
+    its context, else part by part plus summaries of the whole. Prints win rates with 95% intervals and
+    writes the JSON (--out) and a Markdown report (--report). Exits non-zero (3) when a system could not
+    reach the length.
 
-    Example (bundled model, short stories: meaningless judgements, proves the pipeline):
+    Example (bundled model: a pipeline check, its verdicts mean nothing):
 
     \b
-    recurrentgpt eval --genres sci-fi,horror --words 300 --paragraph-sentences 5 --memory-words 100
+    recurrentgpt eval --genres horror --stories 2 --words 150 --against rolling,no-long-term \\
+      --paragraph-sentences 4 --memory-words 80 --opening-paragraphs 2
     """
     from ..embeddings import get_embedder
-    from ..evaluate import EvalConfig, format_table, run_eval
+    from ..evaluation import EvalConfig, run_eval, to_markdown
+    from ..evaluation.report import verdict_table
     from ..loom import Loom, validate_settings
     from ..models import get_model
 
     settings = settings_from(options)
     validate_settings(settings)
-    names = [g.strip() for g in genres.split(",") if g.strip()]
-    if not names:
-        raise InputError("name at least one genre")
+    config = EvalConfig(genres=_names(genres), stories_per_genre=stories_per_genre, words=words,
+                        system=system_name.strip(), against=_names(against), rolling_budget=rolling_budget,
+                        context=context, judge_context=judge_context, max_steps=max_steps, plan_check=plan_check,
+                        settings=settings)
+    config.check()  # before any model loads
     o = env.options
     model_options = {"base_url": o["base_url"], "api_key": o["api_key"], "response_format": o["response_format"],
-                     "timeout": o["timeout"], "seed": o["seed"]}
+                     "timeout": o["timeout"], "seed": o["seed"], "n_threads": o.get("threads")}
     model = get_model(o["model"], **model_options)
     judge = model
     if judge_spec is not None or judge_base_url is not None or judge_api_key is not None:
@@ -69,9 +106,7 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, rolling_
             "api_key": judge_api_key or o["api_key"],
         })
     embedder = get_embedder(o["embedder"], base_url=o["base_url"], api_key=o["api_key"])
-    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], seed=o["seed"])
-    config = EvalConfig(genres=names, stories_per_genre=stories_per_genre, words=words, rolling_budget=rolling_budget,
-                        judge_words=judge_words, settings=settings)
+    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], chunk_words=o["chunk_words"], seed=o["seed"])
     try:
         report = run_eval(loom, judge, config, on_progress=lambda line: click.echo(line, err=True))
     finally:
@@ -79,11 +114,13 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, rolling_
         if judge is not model:
             judge.close()
     click.echo(f"\nModel {report['model']}, judge {report['judge']}; each pair judged in both orders.\n")
-    click.echo(format_table(report))
-    target = Path(out)
-    try:
-        target.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot write {target}: {e.strerror}") from None
-    click.echo(f"\nWrote {target} ({len(report['stories'])} story pairs, {len(report['judgements'])} judgements, "
-               f"{report['seconds']:.0f} s)")
+    click.echo(verdict_table(report["table"]) or "No comparison was judged.")
+    _write(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _write(report_path, to_markdown(report, title))
+    click.echo(f"\nWrote {out} and {report_path} ({len(report['stories'])} openings, "
+               f"{len(report['judgements'])} judgements, {report['seconds']:.0f} s)")
+    if report["incomplete"]:
+        for line in report["incomplete"]:
+            click.echo(f"warning: {line}", err=True)
+        raise ModelError(f"{len(report['incomplete'])} continuation(s) did not reach {words} words; "
+                         "they were not judged (see the report)")
