@@ -101,12 +101,13 @@ class Judge:
 
     def _verdict(self, template: str, first: str, second: str, **variables: Any) -> dict[str, Any]:
         s = self.settings
+        fields = prompts.localize(s.language, JUDGE_FIELDS)  # a Chinese judge answering in text writes 有趣：
 
         def render(json_output: bool) -> str:
-            return judge_prompt(s.language, template, json_output=json_output, fields=JUDGE_FIELDS, **variables)
+            return judge_prompt(s.language, template, json_output=json_output, fields=fields, **variables)
 
         try:
-            answer, usage = ask(self.model, JUDGE_SYSTEM, render, JUDGE_FIELDS, max_tokens=ANSWER_TOKENS,
+            answer, usage = ask(self.model, JUDGE_SYSTEM, render, fields, max_tokens=ANSWER_TOKENS,
                                 temperature=JUDGE_TEMPERATURE, retries=s.retries)
         except OutputFormatError as e:
             return {"interesting": None, "coherent": None, "reason": f"(no valid answer: {e})", "usage": Usage()}
@@ -117,13 +118,14 @@ class Judge:
     def summary(self, genre: str, text: str) -> tuple[str, Usage]:
         if text not in self._summaries:
             s = self.settings
+            fields = prompts.localize(s.language, SUMMARY_FIELDS)
 
             def render(json_output: bool) -> str:
-                return judge_prompt(s.language, "summarize", json_output=json_output, fields=SUMMARY_FIELDS,
-                                      genre=genre, sentences=SUMMARY_SENTENCES, text=text)
+                return judge_prompt(s.language, "summarize", json_output=json_output, fields=fields,
+                                    genre=genre, sentences=SUMMARY_SENTENCES, text=text)
 
             try:
-                answer, usage = ask(self.model, JUDGE_SYSTEM, render, SUMMARY_FIELDS, max_tokens=SUMMARY_TOKENS,
+                answer, usage = ask(self.model, JUDGE_SYSTEM, render, fields, max_tokens=SUMMARY_TOKENS,
                                     temperature=JUDGE_TEMPERATURE, retries=s.retries)
                 self._summaries[text] = (answer["summary"], usage)
             except OutputFormatError as e:
