@@ -35,8 +35,9 @@ def test_two_processes_step_the_same_story_at_once(tmp_path):
     both answers until both have asked). One moves the head and exits 0; the other exits 7 with a
     ConflictError whose printed node id is its own paragraph, kept as a sibling.
 
-    Checked failing against a broken build: with `Loom.step` moving the head unconditionally (the loser
-    overwriting the winner's head instead of raising ConflictError) both exit 0 and the test fails."""
+    Checked failing against broken builds: with `ConflictError.exit_code` 5 instead of 7 (the old version of
+    this test passed then: its 7 came from its own sys.exit); with the message naming the head instead of
+    the kept node; with the store moving the head unconditionally (both exit 0)."""
     db = tmp_path / "lib.db"
     loom = Loom.open(db, ScriptedModel(), "hash")
     story = loom.new_story("fantasy", "x", settings=SMALL)

@@ -100,9 +100,9 @@ def test_keyword_search_with_fts_syntax_in_the_plan_does_not_fail(loom, story):
     """Plans full of full-text syntax still find, by keyword, the paragraph that has their rare word (on both
     stores); a query the index cannot run is a StoreError, never an empty result.
 
-    Checked failing against a broken build: with `fts5_query` leaving a term's quote unbalanced, this test
-    failed (StoreError); before this change keyword_search swallowed that error and returned [], and the
-    old version of this test (which only called recall) passed."""
+    Checked failing against a broken build: with `fts5_query` leaving each term's closing quote off, keyword
+    search finds nothing and this test fails; the old version of this test (which only called recall, and
+    keyword_search then swallowed every OperationalError) passed against it."""
     from recurrentgpt.memory import keyword_terms as terms_of
 
     node = loom.edit(story.id, "head", paragraph="The zeppelin landed on the quayside at dawn.")
@@ -116,8 +116,8 @@ def test_keyword_search_with_fts_syntax_in_the_plan_does_not_fail(loom, story):
 
 
 def test_a_broken_full_text_index_is_a_store_error_not_an_empty_result(tmp_path):
-    """A real failure of the SQLite full-text index (here: the index is gone) raises StoreError; it used to
-    be swallowed as "nothing found"."""
+    """A real failure of the SQLite full-text index (here: the index is gone) raises StoreError. Checked
+    failing against the previous keyword_search, which swallowed it as "nothing found"."""
     from recurrentgpt.errors import StoreError
 
     loom = Loom.open(tmp_path / "lib.db", ScriptedModel(), "hash")

@@ -76,8 +76,8 @@ def test_vectors_added_by_another_process_are_picked_up(db_url):
     """This process caches a story's vectors; another process (the real CLI, `recurrentgpt step`) writes a
     paragraph with its vectors; this process's next dense recall finds it without embedding anything.
 
-    Checked failing against a broken build: with `_Vectors` never topped up after the first load (the cache
-    ignoring rows added since), the new paragraph is embedded again here and `embedded_paragraphs` is 1."""
+    Checked failing against a broken build: with the vector cache never topped up after its first load
+    (rows added since by another process ignored), the new paragraph is not recalled and the test fails."""
     import os
     import subprocess
     import sys
