@@ -22,12 +22,14 @@ class FakeServer:
         self.behaviours: list[Callable[[BaseHTTPRequestHandler, dict[str, Any]], None]] = []
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.on_request: Callable[[], None] = lambda: None  # e.g. to time each request's arrival
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                fake.on_request()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 fake.bodies.append(body)
                 fake.headers.append(dict(self.headers))

@@ -51,9 +51,14 @@ def test_an_interrupted_batch_resumes_where_each_story_stopped(db_url, embedder)
     assert len(first.failures) >= 1 and all("went away" in reason for _, reason in first.failures)
     second = run_batch(loom, jobs, concurrency=1, settings=SMALL)
     assert second.failures == [] and second.finished == len(first.failures)
+    # nothing written twice, nothing missing: one story per job, and each story's whole tree (not only the
+    # path to its head) is one chain of exactly its length. Checked failing against a broken build: with
+    # `run_batch` restarting an interrupted story from its opening, the tree holds a second branch.
+    assert sorted(s.id for s in loom.stories()) == sorted(job.story_id for job in jobs)
     for job in jobs:
-        nodes = loom.path(job.story_id)
-        assert len(nodes) == SMALL.opening_paragraphs + 2  # nothing written twice, nothing missing
+        tree = loom.tree(job.story_id)
+        assert len(tree) == SMALL.opening_paragraphs + 2
+        assert [n.id for n in loom.path(job.story_id)] == [n.id for n in sorted(tree, key=lambda n: n.depth)]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -4,6 +4,8 @@ import pytest
 
 from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel, Settings
 from recurrentgpt.errors import InputError
+from recurrentgpt.models.base import Completion, Model, Request
+from recurrentgpt.story import Usage
 
 ANSWER = {"paragraph": "Mara opened the gate.", "rationale": "Drop the storm; add the gate.",
           "short_memory": "Mara is at the gate.", "plans": ["Go in.", "Turn back.", "Call out."]}
@@ -59,6 +61,48 @@ def test_persistent_garbage_ends_in_output_format_error():
     with pytest.raises(OutputFormatError, match="3 times"):
         RecurrentCell(model, Settings(retries=2)).step(cell_input())
     assert len(model.requests) == 3
+
+
+class EndlessModel(Model):
+    """A model that never stops on its own: it writes until the request's max_tokens and is cut off there,
+    as a server reports it (finish_reason "length")."""
+
+    supports_schema = True
+    name = "endless"
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+
+    def complete(self, request: Request, on_text=None) -> Completion:
+        self.requests.append(request)
+        text = '{"paragraph": "' + "and on " * request.max_tokens  # about one token a word
+        return Completion(text, Usage(completion_tokens=request.max_tokens, calls=1), finish_reason="length")
+
+
+def test_endless_output_is_cut_at_a_budget_from_the_requested_lengths_and_is_a_wrong_shape_answer():
+    """RELIABILITY §2 "endless output": every request carries a max_tokens computed from the requested lengths
+    (longer paragraphs, memory or plans give a larger budget; the paper's defaults stay far below the 8k
+    context), and an answer cut off there is a wrong-shape answer: asked again (bounded), then
+    OutputFormatError saying it was cut off.
+
+    Checked failing against a broken build: with the cut-off answer's `finish_reason` ignored the message
+    lacks "cut off"; with a fixed max_tokens of 1024 the budgets do not grow with the lengths."""
+    budgets = {}
+    for sentences in (3, 20, 40):
+        model = ScriptedModel([ANSWER])
+        RecurrentCell(model, Settings(paragraph_sentences=sentences)).step(cell_input())
+        budgets[sentences] = model.requests[0].max_tokens
+    assert budgets[3] < budgets[20] < budgets[40]
+    # enough for the requested words (~20 a sentence, > 1 token a word) and bounded well inside the context
+    assert 20 * 20 < budgets[20] < 4096
+    bigger_memory = ScriptedModel([ANSWER])
+    RecurrentCell(bigger_memory, Settings(memory_words=1000)).step(cell_input())
+    assert bigger_memory.requests[0].max_tokens > budgets[20]
+
+    endless = EndlessModel()
+    with pytest.raises(OutputFormatError, match=r"wrong shape 4 times.*cut off at \d+ tokens"):
+        RecurrentCell(endless, Settings(retries=3)).step(cell_input())
+    assert len(endless.requests) == 4 and {r.max_tokens for r in endless.requests} == {budgets[20]}
 
 
 def test_new_character_nudge_follows_its_probability():

@@ -103,3 +103,42 @@ def test_openai_backend_against_a_real_llama_cpp_server(llama_server, tmp_path):
     assert "".join(streamed).strip() == node.paragraph.strip()
     # llama-cpp-python refuses json_schema (with a 500) and takes json_object + schema: detected, remembered
     assert model._working == "json_object"
+
+
+# The CLI with one change: every request to the embedded llama.cpp model is cut off after 4 tokens, so the real
+# model's every answer is garbage (truncated JSON), whatever tokens it picks.
+CUT_SHORT = """
+import dataclasses, sys
+from recurrentgpt.models import llamacpp
+original = llamacpp.LlamaCppModel.complete
+llamacpp.LlamaCppModel.complete = lambda self, request, on_text=None: original(
+    self, dataclasses.replace(request, max_tokens=4), on_text)
+from recurrentgpt.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_garbage_from_the_embedded_model_is_one_error_line_and_exit_4(tmp_path):
+    """RELIABILITY §2: the real bundled model (llama.cpp, SmolLM2-135M) answering garbage through the real CLI:
+    bounded retries (each announced on stderr), then exactly one `error:` line, exit 4, no traceback, and
+    nothing written. The garbage is forced by cutting every answer off at 4 tokens (see CUT_SHORT).
+
+    Checked failing against a broken build: with `OutputFormatError.exit_code` set to 3 the exit code is 3
+    and the test fails."""
+    db = tmp_path / "lib.db"
+    run = subprocess.run([sys.executable, "-c", CUT_SHORT, "--db", str(db), "--seed", "7", "--embedder", "hash",
+                          "new", "fantasy", "a dragon who fears fire", *TINY],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 4, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == lines[-1], run.stderr
+    # (the message names the cell's own budget, not the 4 tokens the patch cut the model to)
+    assert "wrong shape 4 times" in errors[0] and "cut off at" in errors[0]
+    assert sum("asking again" in line for line in lines) == 3  # 1 + 3 calls, each retry announced
+    assert "Traceback" not in run.stderr
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM stories").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0

@@ -73,17 +73,32 @@ def test_keyword_query_cannot_inject_fts_syntax():
 
 
 def test_vectors_added_by_another_process_are_picked_up(db_url):
-    store = open_store(db_url)
-    mem = LongTermMemory(store, HashingEmbedder())
+    """This process caches a story's vectors; another process (the real CLI, `recurrentgpt step`) writes a
+    paragraph with its vectors; this process's next dense recall finds it without embedding anything.
+
+    Checked failing against a broken build: with the vector cache never topped up after its first load
+    (rows added since by another process ignored), the new paragraph is not recalled and the test fails."""
+    import os
+    import subprocess
+    import sys
+
     from recurrentgpt import Loom
 
     loom = Loom(open_store(db_url), ScriptedModel(), HashingEmbedder())
     info = loom.new_story("fantasy", "x", settings=SMALL)
+    store = open_store(db_url)
+    mem = LongTermMemory(store, HashingEmbedder(), mode="dense")
     path = store.path_seqs(loom.node(info.id).id)
-    assert mem.recall(info.id, path, "paragraph", k=5)
-    loom.step(info.id, 0)
-    path = store.path_seqs(loom.node(info.id).id)
-    assert len(mem.recall(info.id, path, "paragraph", k=5)) == len(path)
+    assert mem.recall(info.id, path, "paragraph", k=5)  # the story's vectors are now cached in this process
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    other = subprocess.run([sys.executable, "-m", "recurrentgpt", "--db", db_url, "--model", "scripted", "--embedder",
+                            "hash", "step", info.id, "--plan", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert other.returncode == 0, other.stderr
+    head = loom.node(info.id)
+    assert head.depth == SMALL.opening_paragraphs  # the other process wrote one more paragraph
+    path = store.path_seqs(head.id)
+    recalled = mem.recall(info.id, path, "paragraph", k=5)
+    assert len(recalled) == len(path) and head.id in {r.node_id for r in recalled}
     assert mem.embedded_paragraphs == 0  # it read the other process's vectors; it embedded nothing
 
 

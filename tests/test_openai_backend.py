@@ -64,19 +64,34 @@ def test_wrong_key_is_an_auth_error(server):
     server.behaviours.append(status(401, "Incorrect API key provided"))
     with pytest.raises(ModelAuthError, match="refused the API key.*Incorrect API key"):
         model(server).complete(Request("s", "p"))
+    assert len(server.bodies) == 1  # never retried
 
 
 def test_rate_limits_and_5xx_are_retried_with_backoff_then_succeed(server):
-    server.behaviours += [status(429, "slow down", {"Retry-After": "0"}), status(503, "busy"), stream("fine")]
-    assert model(server).complete(Request("s", "p")).text == "fine"
+    """A 429 with Retry-After: 1 is retried after that second, not after the backoff; a 503 without it after
+    the exponential backoff (0.2 s x 2 on the second retry). The waits are measured between the requests'
+    arrivals at the server.
+
+    Checked failing against a broken build: with Retry-After ignored (the backoff used instead) the first
+    wait is 0.2 s and the test fails; with the backoff not doubled the second wait is 0.2 s and it fails."""
+    arrivals = []
+    server.behaviours += [status(429, "slow down", {"Retry-After": "1"}), status(503, "busy"), stream("fine")]
+    server.on_request = lambda: arrivals.append(time.monotonic())
+    m = OpenAIModel("fake", base_url=server.url, api_key="sk-test", backoff=0.2)
+    assert m.complete(Request("s", "p")).text == "fine"
     assert len(server.bodies) == 3
+    after_429, after_503 = arrivals[1] - arrivals[0], arrivals[2] - arrivals[1]
+    assert 1.0 <= after_429 < 2.5, after_429  # Retry-After honoured (upper bounds loose: a shared machine)
+    assert 0.4 <= after_503 < 1.5, after_503  # backoff x 2**attempt (attempt 1)
 
 
 def test_retries_are_bounded(server):
+    """With the default retry count (3 retries, 4 tries in all) a server that always answers 502 ends in one
+    clear error; only the backoff is shortened to keep the test fast."""
     server.behaviours += [status(502, "bad gateway")] * 10
-    with pytest.raises(ModelError, match="kept failing.*502"):
-        model(server, max_retries=2).complete(Request("s", "p"))
-    assert len(server.bodies) == 3
+    with pytest.raises(ModelError, match=r"kept failing \(HTTP 502 after 4 tries\)"):
+        model(server).complete(Request("s", "p"))
+    assert len(server.bodies) == 4
 
 
 def test_connection_refused_is_a_clear_error():
@@ -109,7 +124,7 @@ def test_non_utf8_bytes_do_not_crash_the_stream(server):
     event = b'data: {"choices": [{"delta": {"content": "caf\xe9 \xff ok"}}]}\n\ndata: [DONE]\n\n'
     server.behaviours.append(stream("", raw=[event]))
     out = model(server).complete(Request("s", "p"))
-    assert out.text.endswith("ok")
+    assert out.text == "caf\ufffd \ufffd ok"  # decoded with replacement characters; the answer survives
 
 
 def test_a_server_that_ignores_stream_is_read_whole(server):
@@ -140,8 +155,10 @@ def test_truncated_and_wrong_shape_answers_are_retried_then_fail_cleanly(server,
         stream("Sorry, I cannot help with that."),
         stream(STEP[:-10]),
     ]
+    calls = len(server.bodies)
     with pytest.raises(OutputFormatError, match="wrong shape 4 times"):
         loom.step(info.id, 0)
+    assert len(server.bodies) - calls == 1 + 3  # bounded
     assert len(loom.tree(info.id)) == before
     server.behaviours.append(stream(STEP))
     assert loom.step(info.id, 0).paragraph == "The tide came in."

@@ -49,6 +49,9 @@ def test_integrity_after_a_story(tmp_path):
 
 
 def test_migrations_run_once_and_a_newer_schema_is_refused_on_both_stores(db_url):
+    """Runs on SQLite and on PostgreSQL (skipped without RECURRENTGPT_TEST_PG); both refuse a newer schema.
+    Checked failing against a broken build: with SQLite's "newer" check removed, the SQLite variant fails
+    (it used to check the refusal on PostgreSQL only)."""
     from recurrentgpt.store import open_store
 
     store = open_store(db_url)
@@ -56,11 +59,22 @@ def test_migrations_run_once_and_a_newer_schema_is_refused_on_both_stores(db_url
     store = open_store(db_url)  # a second open finds the schema current
     assert store.list_stories() == []
     store._query("SELECT count(*) FROM nodes")
+    _set_schema_version(store, db_url, 99)  # as a newer recurrentgpt would leave it
+    store.close()
+    with pytest.raises(StoreError, match="newer"):
+        open_store(db_url)
+
+
+def _set_schema_version(store, db_url: str, version: int) -> None:
     if db_url.startswith("postgresql"):
         with store._tx() as x:
-            x("UPDATE schema_version SET version = 99")
-        with pytest.raises(StoreError, match="newer"):
-            open_store(db_url)
+            x(f"UPDATE schema_version SET version = {version}")
+        return
+    with sqlite3.connect(db_url) as con:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone():
+            con.execute(f"UPDATE schema_version SET version = {version}")
+        else:
+            con.execute(f"PRAGMA user_version = {version}")
 
 
 def test_unreachable_postgres_is_a_clear_error():

@@ -321,14 +321,31 @@ def test_stop_reaches_a_job_running_on_another_worker(page, studio):
 
 
 def test_two_tabs_writing_the_same_story_get_a_clear_conflict(page, studio, browser):
+    """Two real tabs (two pages) show the same story; the second writes a paragraph first; the first then
+    asks for one: it gets a clear conflict, nothing of the second tab's work is lost, and it reloads.
+
+    Checked failing against a broken build: with the page not sending `expected_head`, the first tab's step
+    is written on top of the second's (4 paragraphs, the head is the first tab's) and the test fails."""
     _, loom, _ = studio
     story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
     open_writer(page, studio, story.id)
-    loom.step(story.id, "Meanwhile, in another tab.")  # the other tab writes first
-    page.click("#write")
-    page.wait_for_selector("#alert.warn:has-text('moved on')")
-    assert loom.node(story.id).plan == "Meanwhile, in another tab."
-    expect_paragraphs(page, 3)  # reloaded
+    other_context = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = other_context.new_page()
+    other.set_default_timeout(15_000)
+    try:
+        open_writer(other, studio, story.id)
+        other.locator(".plan-card[data-key='own'] textarea").fill("Meanwhile, in another tab.")
+        write_next(other, 3)  # the other tab writes first
+        written = loom.node(story.id)
+        assert written.plan == "Meanwhile, in another tab."
+        page.click("#write")  # this tab still shows the old head
+        page.wait_for_selector("#alert.warn:has-text('moved on')")
+        assert loom.node(story.id).id == written.id  # the other tab's paragraph is the head, nothing lost
+        assert [n.id for n in loom.path(story.id)][-1] == written.id and len(loom.path(story.id)) == 3
+        expect_paragraphs(page, 3)  # reloaded: this tab now shows the other tab's paragraph
+        assert paragraphs(page)[-1] == written.paragraph
+    finally:
+        other_context.close()
 
 
 def test_a_model_failure_is_shown_and_changes_nothing(page, studio):
@@ -341,6 +358,42 @@ def test_a_model_failure_is_shown_and_changes_nothing(page, studio):
     page.wait_for_selector("#alert.error:has-text('the model server went away')")
     assert loom.story(story.id).head_id == before
     assert len(paragraphs(page)) == 2
+
+
+def test_the_page_runs_no_inline_script_and_its_csp_blocks_one(studio, browser):
+    """RELIABILITY §5 "no inline script", in the real browser: the writer page is served with a CSP whose
+    script-src has no 'unsafe-inline'; its DOM has no script without a src on this server and no on*
+    handler attribute; and an inline script injected into the page does not run (a CSP violation).
+
+    Checked failing against a broken build: with 'unsafe-inline' added to the CSP's script-src, the
+    injected script runs and the test fails."""
+    base, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    context = browser.new_context()  # its own page: the CSP violation below is expected, not a page error
+    pg = context.new_page()
+    try:
+        response = pg.goto(f"{base}/write/{story.id}")
+        pg.wait_for_selector("#story .para")
+        csp = response.headers["content-security-policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+        scripts = pg.evaluate("[...document.scripts].map(s => [s.src, s.textContent.trim().length])")
+        assert scripts and all(src.startswith(base + "/") and length == 0 for src, length in scripts), scripts
+        handlers = pg.evaluate("""[...document.querySelectorAll('*')].flatMap(
+            el => [...el.attributes].filter(a => a.name.startsWith('on')).map(a => el.tagName + ' ' + a.name))""")
+        assert handlers == []
+        violations = pg.evaluate("""() => new Promise(resolve => {
+            const seen = [];
+            document.addEventListener('securitypolicyviolation', e => seen.push(e.violatedDirective));
+            const s = document.createElement('script');
+            s.textContent = 'window.__inline = 1';
+            document.body.appendChild(s);
+            setTimeout(() => resolve(seen), 200);
+        })""")
+        assert pg.evaluate("window.__inline") is None
+        assert any(v.startswith("script-src") for v in violations), violations
+    finally:
+        context.close()
 
 
 def test_reader_plays_interactive_fiction(page, studio):
@@ -459,7 +512,7 @@ def test_screenshot_of_the_writer(page, studio, tmp_path):
     story = loom.new_story("science fiction", "a lighthouse keeper on Mars finds a message from Earth",
                            settings=SMALL)
     model.enqueue(DEMO_STEPS[0])
-    loom.step(story.id, 0)
+    bookmarked = loom.step(story.id, 0).id
     loom.bookmark(story.id, "the pulse")
     model.enqueue(DEMO_STEPS[1])
     loom.step(story.id, 1)
@@ -474,4 +527,5 @@ def test_screenshot_of_the_writer(page, studio, tmp_path):
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target))
     assert target.stat().st_size > 20_000
-    assert json.loads(json.dumps(loom.store.bookmarks(story.id)))  # the bookmark shows in the tree
+    # the bookmark shows in the rendered tree, on the row of the node it marks
+    expect(page.locator(f".tree-row[data-id='{bookmarked}'] .tag:has-text('the pulse')")).to_have_count(1)

@@ -67,7 +67,7 @@ def parse_tree(raw: bytes) -> tuple[StoryInfo, list[Node], dict[str, str]]:
             mode="fiction" if s.get("mode") == "fiction" else "writer",
             settings=Settings.from_dict(s.get("settings")),
             profile=dict(s.get("profile") or {}),
-            head_id=s.get("head_id"),
+            head_id=None if s.get("head_id") is None else str(s["head_id"]),
             created_at=float(s.get("created_at", 0)),
             updated_at=float(s.get("updated_at", 0)),
         )
@@ -87,7 +87,7 @@ def _node(n: dict[str, Any], story_id: str) -> Node:
         story_id=story_id,
         parent_id=None if n.get("parent_id") is None else str(n["parent_id"]),
         depth=int(n["depth"]),
-        kind=n.get("kind", "import"),
+        kind=_kind(n.get("kind", "import")),
         plan=str(n.get("plan", "")),
         paragraph=paragraph,
         rationale=str(n.get("rationale", "")),
@@ -97,6 +97,12 @@ def _node(n: dict[str, Any], story_id: str) -> Node:
         created_at=float(n.get("created_at", 0)),
         pruned=bool(n.get("pruned", False)),
     )
+
+
+def _kind(kind: Any) -> Any:
+    if kind not in ("opening", "step", "edit", "import"):
+        raise ValueError(f"unknown node kind {kind!r}")
+    return kind
 
 
 def _parents_first(nodes: list[Node]) -> list[Node]:

@@ -143,7 +143,10 @@ class SQLiteStore(SQLStore):
 
     def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         with self._lock:
-            return self.db.execute(sql, params).fetchall()
+            try:
+                return self.db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as e:  # one error tree, as PostgreSQL's store does
+                raise StoreError(f"the story library failed: {e}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -163,14 +166,12 @@ class SQLiteStore(SQLStore):
         terms = self._rarest(terms)
         if not terms:
             return []
-        try:
-            return self._query(
-                "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
-                "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
-                (fts5_query(terms), story_id, limit),
-            )
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse finds nothing rather than failing the step
+        # fts5_query quotes every term, so the query is always valid: an error here is a real one
+        return self._query(
+            "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
+            "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
+            (fts5_query(terms), story_id, limit),
+        )
 
     def _rarest(self, terms: list[str]) -> list[str]:
         """The query's terms that occur in the fewest paragraphs (absent ones cannot match and are dropped)."""
