@@ -113,3 +113,45 @@ def test_import_keeps_the_manuscripts_own_title(capsys, tmp_path):
 @pytest.mark.parametrize("spec", ["hash", "hash-64", "st:some/folder/my-model", "minilm", "openai:text-embedding-3-small"])
 def test_embedder_is_named_the_same_before_and_after_it_is_built(spec):
     assert embedder_name(spec) == get_embedder(spec, base_url="http://127.0.0.1:9/v1", api_key="x").name
+
+
+def test_write_shows_progress_with_eta_only_on_a_terminal(capsys, monkeypatch):
+    from recurrentgpt.cli import progress
+
+    sid = new_story(capsys)
+    code, _, err = run(capsys, "write", sid, "-n", "2")
+    assert code == 0 and "2/2" not in err  # captured stderr is not a terminal: quiet
+    monkeypatch.setattr(progress, "is_terminal", lambda: True)
+    code, _, err = run(capsys, "write", sid, "-n", "2")
+    meters = [line for line in err.splitlines() if "paragraph" in line and "/2 [" in line]
+    assert code == 0 and [m.split("|")[-1].split()[0] for m in meters] == ["0/2", "1/2", "2/2"]
+    assert "<" in meters[1]  # elapsed<remaining: the ETA
+
+
+def test_batch_bar_on_a_terminal_lines_in_a_log(capsys, monkeypatch, tmp_path):
+    from recurrentgpt.cli import progress
+
+    premises = tmp_path / "p.jsonl"
+    premises.write_text('{"genre": "fantasy", "topic": "a dragon"}\n{"genre": "noir", "topic": "a cat"}\n')
+    code, _, err = run(capsys, "batch", str(premises), "--steps", "1", "--opening-paragraphs", "2")
+    assert code == 0 and err.count("line ") == 2 and "\r" not in err  # a log: one line per story
+    monkeypatch.setattr(progress, "is_terminal", lambda: True)
+    (tmp_path / "p2.jsonl").write_text('{"genre": "horror", "topic": "a clock"}\n')
+    code, _, err = run(capsys, "batch", str(tmp_path / "p2.jsonl"), "--steps", "1", "--opening-paragraphs", "2")
+    assert code == 0 and "1/1" in err and "story" in err
+
+
+@pytest.mark.parametrize("model, warned", [("smollm2", True), ("some/model.gguf", True), ("ollama:qwen2.5", False),
+                                           ("scripted", False)])
+def test_serve_with_workers_warns_about_an_embedded_model(capsys, monkeypatch, model, warned):
+    import os
+
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw.get("workers")))
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # serve exports its options for the workers
+    code = main(["--model", model, "--embedder", "hash", "serve", "--workers", "2", "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 0 and started == [2]
+    assert ("each of the 2 workers loads its own copy" in err) == warned

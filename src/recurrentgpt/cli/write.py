@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..export import safe_filename
 from ..simulator import Choice
 from ..story import Node, Settings
+from . import progress
 from .app import (
     Env,
     cli,
@@ -82,23 +83,19 @@ def write(env: Env, story: str, steps: int, interactive: bool) -> None:
         return
     started = time.perf_counter()
 
+    def show_progress(done: int) -> None:
+        if steps > 1 and progress.is_terminal():
+            click.echo(progress.meter(done, steps, time.perf_counter() - started, "paragraph"), err=True)
+
     def on_choice(i: int, choice: Choice) -> None:
-        click.echo(_progress(i - 1, steps, started), err=True)
+        show_progress(i - 1)
         click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
 
     def on_step(i: int, node: Node, choice: Choice | None) -> None:
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
 
     loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry)
-    click.echo(_progress(steps, steps, started), err=True)
-
-
-def _progress(done: int, total: int, started: float) -> str:
-    width = 20
-    filled = int(width * done / total)
-    elapsed = time.perf_counter() - started
-    eta = f", about {elapsed / done * (total - done):.0f} s left" if done and done < total else ""
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} paragraphs, {elapsed:.0f} s{eta}"
+    show_progress(steps)
 
 
 def _interactive(env: Env, story_id: str, steps: int) -> None:

@@ -16,7 +16,13 @@ from .base import Completion, Model, Request
 from .presets import PRESETS, split_spec
 from .scripted import ScriptedModel
 
-__all__ = ["PRESETS", "Completion", "Model", "Request", "ScriptedModel", "get_model"]
+__all__ = ["PRESETS", "Completion", "Model", "Request", "ScriptedModel", "get_model", "is_embedded"]
+
+
+def is_embedded(spec: str | None) -> bool:
+    """Does this spec run the model inside the process (llama.cpp), so that every process loads its own?"""
+    spec = (spec or "smollm2").strip()
+    return spec in ("smollm2", "bundled", "default") or spec.endswith(".gguf") or spec.startswith("gguf:")
 
 
 def get_model(spec: str | None = None, **options: Any) -> Model:
@@ -46,7 +52,7 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
         return model
     if spec == "scripted":
         return ScriptedModel()
-    if spec in ("smollm2", "bundled", "default") or spec.endswith(".gguf") or spec.startswith("gguf:"):
+    if is_embedded(spec):
         from .llamacpp import LlamaCppModel
 
         path = None if spec in ("smollm2", "bundled", "default") else spec.removeprefix("gguf:")
