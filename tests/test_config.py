@@ -52,6 +52,7 @@ def test_set_and_unset_through_the_cli(config_file, capsys):
     ("seed", "seven", "seed must be a int"),
     ("settings.nonsense", "1", "unknown setting"),
     ("settings.paragraph_sentences", "many", "must be a int"),
+    ("response_format", "yaml", "must be one of"),
 ])
 def test_bad_values_are_refused_before_anything_is_written(config_file, capsys, key, value, message):
     config.save({"model": "scripted"})

@@ -41,6 +41,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
 }
+CHOICES = {"response_format": ("auto", "json_schema", "json_object", "text"), "retrieval": ("hybrid", "dense", "bm25")}
 SETTINGS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Settings)}
 SECRETS = ("api_key", "openai_api_key", "token", "password")
 ENV_PATH = "RECURRENTGPT_CONFIG"
@@ -89,6 +90,8 @@ def validate(data: Mapping[str, Any]) -> dict[str, Any]:
         if key not in KEYS:
             raise ConfigError(f"unknown config key '{key}' (known: {', '.join(KEYS)}, settings.NAME)")
         out[key] = _coerce(key, value, KEYS[key][0])
+        if key in CHOICES and out[key] not in CHOICES[key]:
+            raise ConfigError(f"{key} must be one of {', '.join(CHOICES[key])}, not {value!r}")
     return out
 
 

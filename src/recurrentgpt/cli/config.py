@@ -42,8 +42,10 @@ def show(ctx: click.Context) -> None:
         source = SOURCES.get(root.get_parameter_source(param.name), "default")  # type: ignore[arg-type]
         if param.name == "api_key":
             shown = "(set)" if value else "(not set)"  # a key is never printed
+        elif value is None:
+            shown = "auto (or the server preset's)" if param.name == "response_format" else "(none)"
         else:
-            shown = "(none)" if value is None else str(value)
+            shown = str(value)
         click.echo(f"  {param.name:16} {shown}   [{source}]")
     data = user_config.load()
     if data.get("author"):
