@@ -145,3 +145,23 @@ def test_secrets_are_refused_in_a_hand_written_file(config_file):
     config_file.write_text('api_key = "sk-secret"\n')
     with pytest.raises(ConfigError, match="API keys"):
         config.load()
+
+
+def test_web_export_takes_the_author_from_the_file(config_file, tmp_path, model, embedder):
+    import docx
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from recurrentgpt import Loom
+    from recurrentgpt.web import create_app
+
+    config.save({"author": "Mary Shelley"})
+    loom = Loom.open(tmp_path / "w.db", model, embedder)
+    info = loom.new_story("gothic", "a made man")
+    with TestClient(create_app(loom), base_url="http://127.0.0.1:8765") as client:
+        data = client.get(f"/api/stories/{info.id}/export", params={"fmt": "docx"}).content
+        assert docx.Document(io.BytesIO(data)).core_properties.author == "Mary Shelley"
+        data = client.get(f"/api/stories/{info.id}/export", params={"fmt": "docx", "author": "Ada"}).content
+        assert docx.Document(io.BytesIO(data)).core_properties.author == "Ada"
+    loom.close()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from .. import __version__
+from .. import config as user_config
 from ..errors import ConflictError, NotFoundError
 from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
@@ -158,9 +159,10 @@ def prune(story_id: str, body: PruneRequest, loom: LoomDep) -> dict[str, Any]:
 @router.get("/stories/{story_id}/export", summary="The current path as md, txt, json, epub or docx; or the tree as json",
             response_class=Response)
 def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head", author: str = "") -> Response:
-    """A download named after the title; ``docx`` is in standard manuscript format, ``author`` goes on its
-    title page (and in the epub's metadata)."""
+    """A download named after the title; ``docx`` is in standard manuscript format, ``author`` (default: the
+    config file's) goes on its title page and in the epub's metadata."""
     info = loom.story(story_id)
+    author = author or str(user_config.load().get("author") or "")  # the config file's author by default
     data = loom.export_bytes(info.id, fmt, node, author=author[:200])
     name = safe_filename(info.title, EXTENSIONS[fmt])
     ascii_name = safe_filename(info.title.encode("ascii", "ignore").decode(), EXTENSIONS[fmt])
