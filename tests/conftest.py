@@ -10,7 +10,7 @@ from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt.embeddings.base import Embedder
 
 # Small settings keep prompts short and the real model fast; the prompts' shape is the same.
-SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2,
+SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2, new_character_probability=0,
                  temperature=0.7)
 
 

@@ -40,13 +40,19 @@ def test_cli_writes_and_exports_a_story_with_the_bundled_model_and_embedder(tmp_
     assert auto.returncode == 0, auto.stderr
     out = tmp_path / "story.md"
     assert cli("export", story_id, "-o", str(out), db=db).returncode == 0
-    text = out.read_text()
-    paragraphs = [p for p in text.split("\n\n")[2:] if p.strip()]
-    assert text.startswith("# ") and len(paragraphs) == 2 + 2
     data = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)
+    # what the product guarantees whatever the model writes: 2 opening paragraphs + 1 step + 1 auto step,
+    # each one paragraph (the cell joins the blank lines a model puts inside one), so the Markdown has
+    # exactly one block per node of the path, in order
+    assert len(data["path"]) == 2 + 2
+    assert all("\n" not in n["paragraph"] and n["paragraph"].strip() for n in data["path"])
+    text = out.read_text()
+    blocks = [p for p in text.split("\n\n")[2:] if p.strip()]
+    assert text.startswith("# ") and [b.strip() for b in blocks] == [n["paragraph"] for n in data["path"]]
     last = data["path"][-1]
     assert last["short_memory"] and len(last["plans"]) == 3 and last["meta"]["usage"]["completion_tokens"] > 0
     assert last["meta"]["model"].startswith("llamacpp:SmolLM2")
+    assert last["meta"]["trace"]["prompt"] and last["meta"]["trace"]["answer"]  # what the model saw, kept
     # the real embedder stored one vector set per paragraph
     import sqlite3
 

@@ -89,7 +89,7 @@ def test_vectors_added_by_another_process_are_picked_up(db_url):
 
 def _answer(paragraph):
     return {"paragraph": paragraph, "rationale": "r", "short_memory": f"memory after: {paragraph}",
-            "plans": ["p1 " + paragraph, "p2", "p3"]}
+            "plans": ["They walk on to the north.", "They rest by the river.", "They turn back home."]}
 
 
 def test_path_seqs_start_at_the_node(loom, story):

@@ -128,7 +128,8 @@ def test_text_mode_never_sends_response_format(server):
 
 def test_truncated_and_wrong_shape_answers_are_retried_then_fail_cleanly(server, tmp_path):
     loom = Loom.open(tmp_path / "l.db", model(server, response_format="json_object"), HashingEmbedder())
-    opening = json.dumps({"title": "T", "outline": "o" * 50, "paragraph_1": "p" * 90, "paragraph_2": "q" * 90,
+    opening = json.dumps({"title": "T", "outline": "o" * 50, "beats": "b" * 30, "paragraph_1": "p" * 90,
+                          "synopsis_1": "s" * 20, "paragraph_2": "q" * 90, "synopsis_2": "t" * 20,
                           "short_memory": "m" * 50, "plans": ["a" * 20, "b" * 20, "c" * 20]})
     server.behaviours.append(stream(opening))
     info = loom.new_story("fantasy", "x", settings=SMALL)

@@ -147,9 +147,9 @@ def test_create_a_story_in_the_library(page, studio):
     try:
         page.click("#create")
         live = page.locator("#create-live")
-        expect(live).to_contain_text("Paragraph_2 number")  # the opening's paragraphs, as prose
+        expect(live).to_contain_text("Paragraph 2 number")  # the opening's paragraphs, as prose
         shown = live.text_content()
-        assert "Paragraph_1 number" in shown and "\n\n" in shown
+        assert "Paragraph 1 number" in shown and "\n\n" in shown
         assert "{" not in shown and '"' not in shown and "Title" not in shown  # not the model's raw JSON
         page.wait_for_url(f"{base}/write/*")
     finally:
@@ -196,6 +196,20 @@ def test_memory_edit_is_used_in_the_next_prompt(page, studio):
     page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
     write_next(page, 3)
     assert "(MEMORY-EDIT)" in model.requests[-1].prompt
+
+
+def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio):
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    expect(page.locator("#chapter-title")).to_have_text("Outline · chapter 1")
+    expect(page.locator("#outline-arc")).to_have_text(loom.state(story.id).outline)
+    page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
+    write_next(page, 3)
+    page.click("#prompt-view summary")
+    expect(page.locator("#prompt-user")).to_contain_text("Night falls over the mountain.")
+    assert page.locator("#prompt-user").text_content() == model.requests[-1].prompt  # byte for byte
+    assert page.locator("#prompt-system").text_content().strip() == model.requests[-1].system.strip()
 
 
 def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
@@ -386,6 +400,9 @@ DEMO_OPENING = {
     "paragraph_2": "At 02:14 the receiver woke. It was not a lander's handshake but a slow, patient pulse on the old "
                    "Earth band, the one the colony had stopped listening to eleven years ago. Mara set the thermos "
                    "down very carefully, as if a sudden noise might frighten the signal away.",
+    "synopsis_1": "Mara Voss climbs Olympus Light in a Tharsis dust storm to check the lamp by hand.",
+    "synopsis_2": "The receiver picks up a slow pulse on the Earth band, silent for eleven years.",
+    "beats": "The storm, the returning signal, and Mara's choice between the colony's orders and the signal.",
     "short_memory": "Mara Voss keeps Olympus Light, the lighthouse that guides landers through Martian dust storms. "
                     "During a storm from Tharsis, the receiver picks up a pulse on the Earth band, silent for "
                     "eleven years.",

@@ -5,29 +5,37 @@ At step t the cell reads
     x_t   the plan for the next paragraph (chosen, edited or written by a person)
     o_t-1 the previous paragraph
     h_t-1 the short-term memory, a summary rewritten every step
-    c_t-1 the long-term memory: past paragraphs related to the plan, recalled by the caller
+    c_t-1 the long-term memory: past paragraphs (and chapter summaries) related to the plan, recalled
+          by the caller
+          and the outline: the book's arc and the current chapter's beats
 
 and one prompt ("the gates") asks one LLM call for
 
     o_t   the next paragraph
-    h_t   a rationale (what to drop, what to add) and the updated short-term memory
+    h_t   a rationale (what is kept, dropped and added: the forget gate) and the updated short-term memory
     x_t+1 three candidate plans, from which a person (or the simulator) picks the next input.
 
-``init`` starts the recurrence from a genre and a topic. The cell is pure: it never touches the
-store; the loom gives it its inputs and persists what it returns.
+``init`` starts the recurrence from a genre and a topic; ``end_chapter`` summarises a finished chapter
+(a second level of long-term memory) and plans the next one; ``refresh`` re-derives a node's memory and
+plans after a writer edits its paragraph. An answer that parses but cannot be a step (plans that are
+the same, a repeated paragraph, JSON or prompt text in the prose) is asked again (``shape.py``).
+The cell is pure: it never touches the store; the loom gives it its inputs and persists what it returns.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import prompts
-from .errors import InputError, OutputFormatError
+from . import prompts, shape
+from .errors import InputError, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
 from .structured import Field, ask
+
+Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
 OnRetry = Callable[[int, OutputFormatError], None]
 Cancel = Callable[[], bool]  # checked on every chunk the model streams; True stops the call
@@ -53,24 +61,30 @@ class Premise:
 @dataclass(frozen=True)
 class Opening:
     title: str
-    outline: str
+    outline: str  # the book's arc
     paragraphs: list[str]
     short_memory: str
     plans: list[str]
     usage: Usage
+    beats: str = ""  # what the first chapter covers
+    synopses: list[str] = field(default_factory=list)  # one sentence per opening paragraph
+    trace: Trace | None = None
 
 
 @dataclass(frozen=True)
 class CellInput:
     genre: str
     title: str
-    outline: str
+    outline: str  # the book's arc
     plan: str  # x_t
     previous_paragraph: str  # o_t-1
     short_memory: str  # h_t-1
     long_term: list[str]  # c_t-1, already recalled for this plan
     mode: Mode = "writer"
     profile: dict[str, Any] | None = None
+    chapter: int = 1
+    beats: str = ""  # the current chapter's beats
+    chapter_summaries: list[str] = field(default_factory=list)  # earlier chapters, recalled for this plan
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,28 @@ class StepOutput:
     plans: list[str]  # candidates for x_t+1
     usage: Usage
     prompt: str  # exactly what the model was asked, for inspection
+    trace: Trace | None = None
+    memory_kept: float | None = None  # share of the old memory's words the new one keeps (the forget gate)
+    new_character: bool = False  # whether the paper's new-character nudge was in the prompt
+
+
+@dataclass(frozen=True)
+class ChapterEnd:
+    summary: str  # the finished chapter, told in a few sentences: recalled by later steps
+    rationale: str
+    outline: str  # the book's arc, revised if the story has moved past it
+    beats: str  # what the next chapter covers
+    usage: Usage
+    trace: Trace | None = None
+
+
+@dataclass(frozen=True)
+class Refresh:
+    rationale: str
+    short_memory: str
+    plans: list[str]
+    usage: Usage
+    trace: Trace | None = None
 
 
 class RecurrentCell:
@@ -96,18 +132,30 @@ class RecurrentCell:
         if not premise.genre.strip() or not premise.topic.strip():
             raise InputError("a story needs a genre and a topic")
         s = self.settings
-        # one key per paragraph: small models keep a flat object far better than a list of long texts
-        paragraph_fields = [
-            Field(f"paragraph_{i}", f"Paragraph {i}", min_chars=80, about="paragraph") for i in range(1, s.opening_paragraphs + 1)
-        ]
+        n = s.opening_paragraphs
+        # one key per paragraph: small models keep a flat object far better than a list of long texts;
+        # each paragraph's synopsis gives its node an honest memory and the plan that led to it
+        paragraph_fields = [Field(f"paragraph_{i}", f"Paragraph {i}", min_chars=80, about="paragraph") for i in range(1, n + 1)]
+        synopsis_fields = [Field(f"synopsis_{i}", f"Synopsis {i}", min_chars=10, about="synopsis") for i in range(1, n + 1)]
         fields = [
             Field("title", "Title", min_chars=2),
             Field("outline", "Outline", min_chars=40),
-            *paragraph_fields,
+            Field("beats", "Chapter", min_chars=20),
+            *[f for pair in zip(paragraph_fields, synopsis_fields) for f in pair],
             Field("short_memory", "Summary", min_chars=40),
             Field("plans", "Plan", items=3, min_chars=15),
         ]
+
+        def check(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
+                                 *[f.name for f in synopsis_fields]])
+            return _weak_if(answer, shape.note_problems("summary", answer["short_memory"])
+                            + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
+                            + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
+                                                  title=answer["title"]))
+
         template = "fiction_init" if premise.mode == "fiction" else "init"
+        trace: list[Trace] = []
         answer, usage = self._ask(
             template,
             fields,
@@ -117,22 +165,27 @@ class RecurrentCell:
                 premise=premise.premise,
                 outline=premise.outline,
                 profile=premise.profile or {},
-                n_paragraphs=s.opening_paragraphs,
+                n_paragraphs=n,
             ),
             mode=premise.mode,
-            max_tokens=self._budget(paragraphs=s.opening_paragraphs) + 200,
+            max_tokens=self._budget(paragraphs=n, extra_words=n * 30 + 120),
             on_text=on_text,
             on_retry=on_retry,
             stream_field=[f.name for f in paragraph_fields],
             cancel=cancel,
+            check=check,
+            trace=trace,
         )
         return Opening(
-            title=answer["title"],
+            title=shape.tidy(answer["title"]).strip('"*# '),
             outline=answer["outline"],
             paragraphs=[answer[f.name] for f in paragraph_fields],
             short_memory=answer["short_memory"],
             plans=answer["plans"],
             usage=usage,
+            beats=answer["beats"],
+            synopses=[answer[f.name] for f in synopsis_fields],
+            trace=trace[-1],
         )
 
     def step(
@@ -147,6 +200,9 @@ class RecurrentCell:
             genre=x.genre,
             title=x.title,
             outline=x.outline,
+            chapter=x.chapter,
+            beats=x.beats,
+            chapter_summaries=x.chapter_summaries,
             retrieved=x.long_term,
             short_memory=x.short_memory,
             previous_paragraph=x.previous_paragraph,
@@ -154,7 +210,22 @@ class RecurrentCell:
             new_character=new_character,
             profile=x.profile or {},
         )
+
+        def check(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
+
+        if self.settings.two_phase:
+            answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+            return StepOutput(
+                paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
+                plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
+                memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
+            )
         prompt_seen: list[str] = []
+        trace: list[Trace] = []
         answer, usage = self._ask(
             template,
             STEP_FIELDS,
@@ -166,6 +237,8 @@ class RecurrentCell:
             stream_field="paragraph",
             prompt_seen=prompt_seen,
             cancel=cancel,
+            check=check,
+            trace=trace,
         )
         return StepOutput(
             paragraph=answer["paragraph"],
@@ -173,8 +246,111 @@ class RecurrentCell:
             short_memory=answer["short_memory"],
             plans=answer["plans"],
             usage=usage,
-            prompt=prompt_seen[-1],
+            prompt=trace[-1]["prompt"],
+            trace=trace[-1],
+            memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
+            new_character=new_character,
         )
+
+    def _step_in_two_phases(
+        self, template: str, variables: dict[str, Any], x: CellInput, on_text: OnText | None,
+        on_retry: OnRetry | None, cancel: Cancel | None,
+    ) -> tuple[dict[str, Any], Usage, Trace]:
+        """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
+        as the model writes prose, streamed as it comes), then the memory and plans, with the schema, in a
+        call whose prompt starts with the first call's prompt and answer, so the KV cache serves it and the
+        memory update reads the exact paragraph. Same inputs, same stored state as the one-call step."""
+        paragraph_trace: list[Trace] = []
+
+        def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, ["paragraph"], [])
+            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+
+        written, usage = self._ask(
+            template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
+            max_tokens=self._budget(paragraphs=1), on_text=on_text, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+        )
+        paragraph = written["paragraph"]
+
+        def check_state(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [], ["rationale", "short_memory"])
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
+
+        first = paragraph_trace[-1]
+        state_trace: list[Trace] = []
+        state, more = self._ask(
+            "step_state", STEP_FIELDS[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
+            on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
+            trace=state_trace, history=((first["prompt"], first["answer"]),),
+        )
+        second = state_trace[-1]
+        trace = {"system": first["system"], "prompt": first["prompt"], "answer": first["answer"],
+                 "prompt_2": second["prompt"], "answer_2": second["answer"]}
+        warnings = [t["warning"] for t in (first, second) if t.get("warning")]
+        if warnings:
+            trace["warning"] = "; ".join(warnings)
+        return {"paragraph": paragraph, **state}, usage + more, trace
+
+    def end_chapter(
+        self, *, genre: str, title: str, outline: str, chapter: int, beats: str, short_memory: str,
+        plans: list[str], last_paragraph: str, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> ChapterEnd:
+        """Close chapter ``chapter``: its summary (a second level of long-term memory), the book's arc
+        revised if the story has moved past it, and the next chapter's beats. ``plans`` are the plans
+        the chapter's paragraphs followed: a synopsis of the chapter that fits any context."""
+        fields = [
+            Field("summary", "Summary", min_chars=40),
+            Field("rationale", "Rationale", min_chars=10),
+            Field("outline", "Outline", min_chars=40),
+            Field("beats", "Chapter", min_chars=20),
+        ]
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "chapter",
+            fields,
+            dict(genre=genre, title=title, outline=outline, chapter=chapter, beats=beats,
+                 short_memory=short_memory, plans=plans, last_paragraph=last_paragraph),
+            mode="writer",
+            max_tokens=self._budget(paragraphs=0),
+            on_text=None,
+            on_retry=on_retry,
+            stream_field=None,
+            cancel=cancel,
+            check=lambda a: self._clean(a, [], [f.name for f in fields]),
+            trace=trace,
+        )
+        return ChapterEnd(answer["summary"], answer["rationale"], answer["outline"], answer["beats"], usage, trace[-1])
+
+    def refresh(
+        self, *, genre: str, title: str, outline: str, previous_memory: str, previous_paragraph: str,
+        paragraph: str, mode: Mode = "writer", on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> Refresh:
+        """A writer rewrote ``paragraph``: the memory and plans written for the old text no longer hold.
+        One call updates the memory the paragraph's parent had, as a step would, and proposes new plans."""
+        fields = [f for f in STEP_FIELDS if f.name != "paragraph"]
+
+        def check(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [], ["rationale", "short_memory"])
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
+
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "refresh",
+            fields,
+            dict(genre=genre, title=title, outline=outline, short_memory=previous_memory,
+                 previous_paragraph=previous_paragraph, paragraph=paragraph, mode=mode),
+            mode=mode,
+            max_tokens=self._budget(paragraphs=0),
+            on_text=None,
+            on_retry=on_retry,
+            stream_field=None,
+            cancel=cancel,
+            check=check,
+            trace=trace,
+        )
+        return Refresh(answer["rationale"], answer["short_memory"], answer["plans"], usage, trace[-1])
 
     def resume(self, genre: str, title: str, paragraphs: list[str], on_retry: OnRetry | None = None) -> Opening:
         """Start the recurrence from an existing manuscript: read its last paragraphs and produce the
@@ -185,6 +361,13 @@ class RecurrentCell:
             Field("short_memory", "Short-term memory", min_chars=40),
             Field("plans", "Plan", items=3, min_chars=15),
         ]
+
+        def check(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [], ["outline", "short_memory"])
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
+                                                        title=title))
+
+        trace: list[Trace] = []
         answer, usage = self._ask(
             "resume",
             fields,
@@ -194,18 +377,35 @@ class RecurrentCell:
             on_text=None,
             on_retry=on_retry,
             stream_field=None,
+            check=check,
+            trace=trace,
         )
-        return Opening(answer["title"], answer["outline"], [], answer["short_memory"], answer["plans"], usage)
+        return Opening(shape.tidy(answer["title"]).strip('"*# '), answer["outline"], [], answer["short_memory"],
+                       answer["plans"], usage, trace=trace[-1])
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _budget(self, paragraphs: int) -> int:
+    @staticmethod
+    def _clean(answer: dict[str, Any], prose: list[str], notes: list[str]) -> dict[str, Any]:
+        """Story text and plans must be story: repaired where that needs no guessing, else asked again.
+        Memories and rationales are the model's notes: tidied, never refused for their wording."""
+        out = dict(answer)
+        for name in prose:
+            out[name] = shape.clean("paragraph", answer[name])
+        for name in notes:
+            out[name] = shape.tidy(answer[name])
+        if "plans" in answer:
+            out["plans"] = [shape.clean("plan", p) for p in answer["plans"]]
+        return out
+
+    def _budget(self, paragraphs: int, extra_words: int = 0) -> int:
         """A token ceiling generous enough for the requested lengths, so runaway output ends."""
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
-        # room for keys, the rationale and the title: a runaway answer stops here instead of at the context
-        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 150
-        return int(words * 1.35) + 100
+        # room for keys, the rationale and the title; then half again, because a capable model that writes
+        # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
+        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 150 + extra_words
+        return int(words * 1.35 * 1.5) + 100
 
     def _ask(
         self,
@@ -220,8 +420,13 @@ class RecurrentCell:
         stream_field: str | list[str] | None,
         prompt_seen: list[str] | None = None,
         cancel: Cancel | None = None,
+        check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        trace: list[Trace] | None = None,
+        plain: bool = False,
+        history: tuple[tuple[str, str], ...] = (),
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
+        fields = prompts.localize(s.language, fields)
         common = dict(
             paragraph_sentences=s.paragraph_sentences,
             memory_sentences=s.memory_sentences,
@@ -229,10 +434,11 @@ class RecurrentCell:
             plan_sentences=s.plan_sentences,
             person=s.person,
             fields=fields,
+            two_phase=False,
         )
 
         def render(json_output: bool) -> str:
-            text = prompts.render(s.language, template, json_output=json_output, **common, **variables)
+            text = prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
             if prompt_seen is not None:
                 prompt_seen.append(text)
             return text
@@ -249,4 +455,36 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field=stream_field,
             cancel=cancel,
+            check=check,
+            trace=trace,
+            plain=plain,
+            history=history,
         )
+
+
+def _weak_if(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    if problems:
+        raise WeakAnswer("; ".join(problems), answer)
+    return answer
+
+
+def memory_kept(old: str, new: str) -> float | None:
+    """The forget gate, measured: the share of the old memory's content words that the new memory still
+    has. The prompt asks to keep the memory except what is deliberately dropped; a value near 0 means
+    the model rewrote it wholesale, and the writer should see that. None when there was no old memory."""
+    old_words = _content_words(old)
+    if len(old_words) < 8:
+        return None
+    return round(len(old_words & _content_words(new)) / len(old_words), 3)
+
+
+def _content_words(text: str) -> set[str]:
+    """Words of 4+ letters; for scripts written without spaces (Chinese), character pairs."""
+    out: set[str] = set()
+    for w in re.findall(r"\w+", text.lower()):
+        if w.isascii():
+            if len(w) > 3:
+                out.add(w)
+        else:
+            out |= {w[i : i + 2] for i in range(len(w) - 1)}
+    return out

@@ -66,15 +66,19 @@ def _chapter_key_and_title(value: Any) -> tuple[str, str]:
 
 def sections(path: list[Node]) -> list[Section]:
     """Group a path into chapters: a node whose ``meta["chapter"]`` differs from the chapter before
-    starts a new one (so the tag may sit on every node of a chapter or only on its first).
+    starts a new one (so the tag may sit on every node of a chapter or only on its first, as the loom
+    writes it). A path that stays in one numbered chapter is one untitled section.
     A node with ``meta["scene_break"]``, or a paragraph that is only a break marker (``#``, ``***``),
     is a scene break."""
     out: list[Section] = []
     current_key: str | None = None
+    numbered_only = True  # chapters given by number alone, without a title of their own
     for node in path:
         chapter = node.meta.get("chapter") if isinstance(node.meta, dict) else None
         if chapter is not None and chapter != "":
             key, title = _chapter_key_and_title(chapter)
+            numbered_only = numbered_only and not (isinstance(chapter, dict) and chapter.get("title")) \
+                and not (isinstance(chapter, str) and not chapter.strip().isdigit())
             if key != current_key:
                 out.append(Section(title))
                 current_key = key
@@ -92,6 +96,8 @@ def sections(path: list[Node]) -> list[Section]:
     for section in out:  # a break at the end of a chapter separates nothing
         while section.blocks and section.blocks[-1] is None:
             section.blocks.pop()
+    if len(out) == 1 and numbered_only:  # every story is in chapter 1: one chapter is no chapter
+        out[0].title = ""
     return out
 
 

@@ -19,11 +19,11 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .cell import Cancel, CellInput, OnRetry, Opening, Premise, RecurrentCell, StepOutput
+from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, embedder_name, get_embedder
 from .errors import ConflictError, InputError, NotFoundError
@@ -36,12 +36,24 @@ from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage
 from .store import StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end")  # node meta that is story state, not provenance
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 
 
 def _check_length(what: str, text: str) -> None:
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(f"the {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
+
+
+@dataclass(frozen=True)
+class StoryState:
+    """The slow-changing part of a node's recurrent state (``Loom.state``)."""
+
+    outline: str  # the book's arc as of this node
+    chapter: int
+    beats: str  # what the current chapter covers
+    summaries: list[str]  # of the chapters before this one, in order
+    paragraphs_in_chapter: int  # how many paragraphs of the current chapter lead to this node
 
 
 def new_id() -> str:
@@ -164,18 +176,35 @@ class Loom:
             created_at=now,
             updated_at=now,
         )
-        nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening",
-                            first_plan=outline or premise or topic, memory_everywhere=True)
+        nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening", first_plan=outline or premise or topic)
         return self._save_new_story(info, nodes)
 
-    def _chain(self, story_id: str, paragraphs: list[str], opening: Opening, *, kind: str, first_plan: str,
-               memory_everywhere: bool) -> list[Node]:
-        """The first nodes of a story: a chain of paragraphs; the last carries the plans and the model's usage.
-        The short-term memory is on every node of a generated opening, but only on the last of an import
-        (what a writer's earlier chapters would have remembered is unknown)."""
+    def _chain(self, story_id: str, paragraphs: list[str], opening: Opening, *, kind: str, first_plan: str) -> list[Node]:
+        """The first nodes of a story, each with the state as of its own paragraph, so a branch from any of
+        them knows only what came before it. A generated opening has a synopsis per paragraph: node i
+        remembers the synopses up to i and is offered the next one as its plan (the plan the opening then
+        followed); the last node has the model's summary and three plans. An import's earlier nodes have no
+        memory (what a writer's earlier chapters would have remembered is unknown). The first node carries
+        the outline and chapter 1; the last the model's usage and the exact prompt."""
         nodes: list[Node] = []
         last = len(paragraphs) - 1
+        synopses = opening.synopses
         for i, paragraph in enumerate(paragraphs):
+            meta: dict[str, Any] = {"chapter": 1}
+            if i == 0:
+                meta |= {"outline": opening.outline, "beats": opening.beats}
+            if i == last:
+                meta |= {"model": self.model.name, "usage": opening.usage.to_dict()}
+                if opening.trace:
+                    meta["trace"] = opening.trace
+                    if opening.trace.get("warning"):
+                        meta["warning"] = opening.trace["warning"]
+            if i == last:
+                memory, plans = opening.short_memory, tuple(opening.plans)
+            elif synopses:
+                memory, plans = " ".join(synopses[: i + 1]), (synopses[i + 1],)
+            else:
+                memory, plans = "", ()
             nodes.append(
                 Node(
                     id=new_id(),
@@ -183,12 +212,12 @@ class Loom:
                     parent_id=nodes[-1].id if nodes else None,
                     depth=i,
                     kind=kind,  # type: ignore[arg-type]
-                    plan=first_plan if i == 0 else "",
+                    plan=first_plan if i == 0 else (synopses[i] if synopses else ""),
                     paragraph=paragraph,
                     rationale="",
-                    short_memory=opening.short_memory if memory_everywhere or i == last else "",
-                    plans=tuple(opening.plans) if i == last else (),
-                    meta={"model": self.model.name, "usage": opening.usage.to_dict()} if i == last else {},
+                    short_memory=memory,
+                    plans=plans,
+                    meta=meta,
                     created_at=time.time(),
                 )
             )
@@ -214,13 +243,36 @@ class Loom:
 
     # -- the recurrence --------------------------------------------------------------------
 
-    def recall(self, story_id: str, plan: str, node: str = "head") -> list[Retrieved]:
-        """The long-term paragraphs the next step from ``node`` would see for ``plan``."""
+    def recall(self, story_id: str, plan: str, node: str = "head", k: int | None = None) -> list[Retrieved]:
+        """The long-term paragraphs the next step from ``node`` would see for ``plan`` (``k``: how many;
+        the story's ``top_k`` by default)."""
         info = self.story(story_id)
         parent = self.node(info.id, node)
         path = self.store.path_seqs(parent.id)
         # the previous paragraph is already in the prompt: do not spend a memory slot on it
-        return self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
+        k = info.settings.top_k if k is None else k
+        if not 0 <= k <= 100:
+            raise InputError("k must be between 0 and 100")
+        return self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1])
+
+    def state(self, story_id: str, node: str = "head") -> "StoryState":
+        """The slow-changing part of the recurrent state at ``node``: the book's arc, the chapter, its beats
+        and the summaries of the chapters before it. Stored on the nodes where they change, read along
+        the path, so every branch keeps its own."""
+        info = self.story(story_id)
+        return self._state(info, self.node(info.id, node))
+
+    def _state(self, info: StoryInfo, node: Node) -> "StoryState":
+        outline, beats, chapter, summaries, chapter_start = info.outline, "", 1, [], 0
+        for n in self.store.path(node.id):
+            m = n.meta
+            outline = m.get("outline", outline)
+            beats = m.get("beats", beats)
+            if m.get("chapter_end"):
+                summaries.append(m["chapter_end"]["summary"])
+            if m.get("chapter", chapter) != chapter or n.parent_id is None:
+                chapter, chapter_start = m.get("chapter", chapter), n.depth
+        return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1)
 
     def step(
         self,
@@ -233,23 +285,38 @@ class Loom:
         meta: dict[str, Any] | None = None,
         expected_head: str | None = None,
         cancel: Cancel | None = None,
+        new_chapter: bool = False,
     ) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
-        The new node becomes the head if the head has not moved meanwhile; if another writer moved it,
-        the paragraph is kept as a branch and ``ConflictError`` says where. ``expected_head`` is the head
-        the caller last saw (a web page): if the story has moved on already, nothing is written.
+        With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
+        steps), revises the arc if the story has moved past it and plans the next chapter, which this
+        paragraph opens. The new node becomes the head if the head has not moved meanwhile; if another
+        writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
+        ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
+        already, nothing is written.
         """
         info = self.story(story_id)
         head_before = self._expect_head(info, expected_head)
         parent = self.node(info.id, node)
         plan_text = self._plan_text(parent, plan)
-        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel)
-        child = self._child(parent, plan_text, output, retrieved, kind="step")
+        ended = self._end_chapter(info, parent, on_retry, cancel) if new_chapter else None
+        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended)
+        child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended)
         if meta:
             child = replace(child, meta={**child.meta, **meta})
         self._commit(info, [child], head_before)
         return child
+
+    def _end_chapter(self, info: StoryInfo, last: Node, on_retry: OnRetry | None, cancel: Cancel | None) -> "ChapterEnd":
+        state = self._state(info, last)
+        path = self.store.path(last.id)
+        plans = [n.plan for n in path[len(path) - state.paragraphs_in_chapter :] if n.plan][-40:]
+        return RecurrentCell(self.model, info.settings, self.rng).end_chapter(
+            genre=info.genre, title=info.title, outline=state.outline, chapter=state.chapter, beats=state.beats,
+            short_memory=last.short_memory, plans=plans, last_paragraph=last.paragraph, on_retry=on_retry,
+            cancel=cancel,
+        )
 
     @staticmethod
     def _expect_head(info: StoryInfo, expected_head: str | None) -> str | None:
@@ -261,31 +328,72 @@ class Loom:
 
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
-        cancel: Cancel | None = None,
+        cancel: Cancel | None = None, ended: ChapterEnd | None = None,
     ) -> tuple[StepOutput, list[Retrieved]]:
-        x, retrieved = self._cell_input(info, parent, plan)
+        x, retrieved = self._cell_input(info, parent, plan, ended)
         return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry, cancel), retrieved
 
-    def _cell_input(self, info: StoryInfo, parent: Node, plan: str) -> tuple[CellInput, list[Retrieved]]:
-        """Gather the step's inputs: the parent's state and what the long-term memory recalls for the plan."""
+    def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
+                    ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
+        """Gather the step's inputs: the parent's state (with the chapter just ended, if one did) and what
+        the long-term memory recalls for the plan: past paragraphs, and summaries of earlier chapters."""
         self._check_backends()
+        state = self._state(info, parent)
+        outline, chapter, beats, summaries = state.outline, state.chapter, state.beats, state.summaries
+        if ended:
+            outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
         path = self.store.path_seqs(parent.id)
-        retrieved = self.memory.recall(info.id, path, plan, info.settings.top_k, exclude_seqs=path[:1])
+        k = info.settings.top_k
+        retrieved = self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1]) if k else []
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
         x = CellInput(
             genre=info.genre,
             title=info.title,
-            outline=info.outline,
+            outline=outline,
             plan=plan,
             previous_paragraph=parent.paragraph,
             short_memory=parent.short_memory,
             long_term=[r.paragraph for r in retrieved],
             mode=info.mode,
             profile=info.profile,
+            chapter=chapter,
+            beats=beats,
+            chapter_summaries=self._recall_chapters(plan, summaries, k),
         )
         return x, retrieved
 
-    def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str) -> Node:
+    def _recall_chapters(self, plan: str, summaries: list[str], k: int) -> list[str]:
+        """The summaries of earlier chapters most related to the plan, in story order: all of them while
+        there are few, else the ``k`` + 1 closest in meaning (a second, coarser level of long-term memory)."""
+        if len(summaries) <= max(k, 1) + 1 or k == 0:
+            return summaries if k else []
+        vectors = self.embedder.embed([plan, *summaries])  # a few short texts, at a chapter's pace
+        scores = (vectors[1:] @ vectors[0]).tolist()
+        best = sorted(range(len(summaries)), key=lambda i: -scores[i])[: k + 1]
+        return [summaries[i] for i in sorted(best)]
+
+    def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str,
+               ended: ChapterEnd | None = None) -> Node:
+        meta: dict[str, Any] = {
+            "model": self.model.name,
+            "usage": out.usage.to_dict(),
+            "retrieved": [r.node_id for r in retrieved],
+            "chapter": parent.meta.get("chapter", 1),
+            "memory_kept": out.memory_kept,
+            "trace": out.trace,
+        }
+        if out.new_character:
+            meta["new_character"] = True
+        if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
+            meta["warning"] = out.trace["warning"]
+        if ended:
+            meta |= {
+                "chapter": meta["chapter"] + 1,
+                "beats": ended.beats,
+                "outline": ended.outline,
+                "chapter_end": {"summary": ended.summary, "rationale": ended.rationale, "trace": ended.trace},
+                "usage": (out.usage + ended.usage).to_dict(),
+            }
         return Node(
             id=new_id(),
             story_id=parent.story_id,
@@ -297,11 +405,7 @@ class Loom:
             rationale=out.rationale,
             short_memory=out.short_memory,
             plans=tuple(out.plans),
-            meta={
-                "model": self.model.name,
-                "usage": out.usage.to_dict(),
-                "retrieved": [r.node_id for r in retrieved],
-            },
+            meta=meta,
             created_at=time.time(),
         )
 
@@ -340,6 +444,7 @@ class Loom:
             previous_paragraph=current.paragraph,
             plans=list(current.plans),
             mode=info.mode,
+            profile=info.profile,
             cancel=cancel,
         )
 
@@ -371,13 +476,30 @@ class Loom:
             if on_choice:
                 on_choice(i + 1, choice)
             simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
+            if choice.extended_paragraph:  # the reference simulator rewrote the latest paragraph, longer
+                head = self._extend(story_id, head, choice.extended_paragraph).id
             node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
-                             expected_head=head, cancel=cancel)
+                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id))
             head = node.id
             written.append(node)
             if on_step:
                 on_step(i + 1, node, choice)
         return written
+
+    def _extend(self, story_id: str, head: str | None, paragraph: str) -> Node:
+        """The reference simulator's extended paragraph replaces the head's, as an edit (the original stays
+        in the tree); the memory and plans stay, since the events are the same."""
+        info = self.story(story_id)
+        original = self.node(info.id)
+        extended = replace(original, id=new_id(), kind="edit", paragraph=paragraph, created_at=time.time(),
+                           meta={**original.meta, "edited_from": original.id, "edited_by": "simulator"}, pruned=False)
+        self._commit(info, [extended], head)
+        return extended
+
+    def _chapter_is_full(self, story_id: str) -> bool:
+        info = self.story(story_id)
+        n = info.settings.chapter_paragraphs
+        return bool(n) and self._state(info, self.node(info.id)).paragraphs_in_chapter >= n
 
     def regenerate(
         self,
@@ -430,15 +552,24 @@ class Loom:
         plans: list[str] | None = None,
         plan: str | None = None,
         replay: bool = False,
+        reattach: bool = False,
+        refresh: bool | None = None,
         on_text: OnText | None = None,
+        on_retry: OnRetry | None = None,
         expected_head: str | None = None,
         cancel: Cancel | None = None,
     ) -> Node:
         """Edit a paragraph, its memory or its plans as a new sibling node (history is never overwritten).
 
-        With ``replay``, the steps below the edited node (along the head's line, or the first child's)
-        are written again from the edit, with their original plans. The head moves to the last new node.
+        A new paragraph makes the memory and plans written for the old text wrong: unless the writer gives
+        them too, one call (``refresh``, on by default for a paragraph edit) writes them for the new text.
+        The paragraphs below the edited node (along the head's line, or the first child's) can follow it:
+        ``replay`` writes them again from the edit with their original plans; ``reattach`` copies them
+        under the edit unchanged, marked as written before it (``meta["before_edit"]``). Either way the
+        head moves to the last new node.
         """
+        if replay and reattach:
+            raise InputError("choose replay (rewrite the paragraphs below) or reattach (keep them), not both")
         info = self.story(story_id)
         head = self._expect_head(info, expected_head)
         original = self.node(info.id, node)
@@ -452,19 +583,47 @@ class Loom:
             raise InputError("give between 1 and 10 candidate plans")
         if paragraph is None and short_memory is None and plans is None and plan is None:
             raise InputError("nothing to edit: give a paragraph, a memory, plans or a plan")
+        kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}  # the chapter and outline stay
+        meta: dict[str, Any] = {**kept, "edited_from": original.id}
+        rationale = original.rationale
+        if refresh is None:
+            refresh = paragraph is not None and short_memory is None and plans is None
+        if refresh and paragraph is not None:
+            self._check_backends()
+            parent = self.store.get_node(original.parent_id) if original.parent_id else None
+            fresh = RecurrentCell(self.model, info.settings, self.rng).refresh(
+                genre=info.genre, title=info.title, outline=self._state(info, original).outline,
+                previous_memory=parent.short_memory if parent else "",
+                previous_paragraph=parent.paragraph if parent else "", paragraph=paragraph.strip(), mode=info.mode,
+                on_retry=on_retry, cancel=cancel,
+            )
+            short_memory = short_memory if short_memory is not None else fresh.short_memory
+            plans = plans if plans is not None else fresh.plans
+            rationale = fresh.rationale
+            meta |= {"model": self.model.name, "usage": fresh.usage.to_dict(), "trace": fresh.trace}
         edited = replace(
             original,
             id=new_id(),
             kind="edit",
             paragraph=paragraph.strip() if paragraph is not None else original.paragraph,
+            rationale=rationale,
             short_memory=short_memory.strip() if short_memory is not None else original.short_memory,
             plans=tuple(p.strip() for p in plans) if plans is not None else original.plans,
             plan=plan.strip() if plan is not None else original.plan,
-            meta={"edited_from": original.id},
+            meta=meta,
             created_at=time.time(),
             pruned=False,
         )
-        below = self._line_below(info, original) if replay else []
+        below = self._line_below(info, original) if replay or reattach else []
+        if reattach:  # one transaction: the edit and the copies below it
+            copies, parent_id = [], edited.id
+            for i, old in enumerate(below, 1):
+                copy = replace(old, id=new_id(), parent_id=parent_id, depth=edited.depth + i, created_at=time.time(),
+                               pruned=False, meta={**old.meta, "copied_from": old.id, "before_edit": edited.id})
+                copies.append(copy)
+                parent_id = copy.id
+            self._commit(info, [edited, *copies], head)
+            return copies[-1] if copies else edited
         self._commit(info, [edited], head)
         current = edited
         for old in below:
@@ -579,7 +738,7 @@ class Loom:
             created_at=now,
             updated_at=now,
         )
-        nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="", memory_everywhere=False)
+        nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="")
         return self._save_new_story(info, nodes)
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:

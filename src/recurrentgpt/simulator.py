@@ -1,20 +1,24 @@
 """The human simulator (auto mode): a second prompt that plays the person choosing the next plan.
 
 As in the paper, it picks the most interesting of the three candidate plans and revises it into an
-outline of the next paragraph. In fiction mode it plays the reader choosing an action.
+outline of the next paragraph. With ``Settings.simulator == "reference"`` it behaves like the authors'
+code instead: in the same call it first rewrites the writer's latest paragraph into an extended one
+(about twice as long), which then replaces that paragraph in the story. In fiction mode it plays the
+reader, who sees their own profile, choosing an action.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from . import prompts
+from . import prompts, shape
 from .models.base import Model
 from .story import Mode, Settings, Usage
 from .structured import Field, ask
 
-FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan")]
+FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15)]
+EXTENDED = Field("paragraph", "Paragraph", min_chars=80)
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Choice:
     plan: str  # the revised plan that becomes the next input
     reason: str
     usage: Usage
+    extended_paragraph: str = ""  # reference simulator: the latest paragraph, rewritten longer
 
 
 class HumanSimulator:
@@ -39,9 +44,12 @@ class HumanSimulator:
         previous_paragraph: str,
         plans: list[str],
         mode: Mode = "writer",
+        profile: dict[str, Any] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> Choice:
         s = self.settings
+        expand = s.simulator == "reference" and mode == "writer"
+        fields = prompts.localize(s.language, [EXTENDED, *FIELDS] if expand else FIELDS)
         template = "fiction_simulator" if mode == "fiction" else "simulator"
 
         def render(json_output: bool) -> str:
@@ -49,25 +57,37 @@ class HumanSimulator:
                 s.language,
                 template,
                 json_output=json_output,
-                fields=FIELDS,
+                fields=fields,
                 genre=genre,
                 title=title,
                 short_memory=short_memory,
                 previous_paragraph=previous_paragraph,
                 plans=plans,
                 plan_sentences=s.plan_sentences,
+                profile=profile or {},
+                expand=expand,
             )
 
+        def check(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = {**answer, "plan": shape.clean("plan", answer["plan"]), "reason": shape.tidy(answer["reason"])}
+            if expand:
+                answer["paragraph"] = shape.clean("paragraph", answer["paragraph"])
+            return answer
+
+        extended_words = len(previous_paragraph.split()) * 2 if expand else 0
         answer, usage = ask(
             self.model,
             prompts.render(s.language, "system", mode=mode),
             render,
-            FIELDS,
-            max_tokens=int(s.plan_sentences * 40 + 120),
+            fields,
+            # the answer's own lengths plus half again: a verbose model is not cut off and asked again
+            max_tokens=int((s.plan_sentences * 40 + 120 + extended_words * 1.35) * 1.5),
             temperature=s.temperature,
             retries=s.retries,
             cancel=cancel,
+            check=check,
         )
         # Small models sometimes answer 0 or 4: keep the revision, clamp the index to a real candidate.
         index = min(max(answer["choice"], 1), len(plans)) - 1
-        return Choice(index=index, plan=answer["plan"], reason=answer["reason"], usage=usage)
+        return Choice(index=index, plan=answer["plan"], reason=answer["reason"], usage=usage,
+                      extended_paragraph=answer.get("paragraph", ""))

@@ -30,11 +30,16 @@ class Settings:
     plan_sentences: int = 5  # length of each candidate plan
     opening_paragraphs: int = 3  # paragraphs written by init
     top_k: int = 2  # long-term paragraphs retrieved per step
-    new_character_probability: float = 0.0  # paper: 0.1; a nudge to introduce a character
+    new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
     temperature: float = 0.8
     retries: int = 3  # re-asks when the model's output has the wrong shape
+    simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
+    # first expand the paragraph, then revise the plan)
+    chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
+    two_phase: bool = False  # write the paragraph as free text first, then the memory and plans in a second
+    # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,9 +81,14 @@ class Node:
     created_at: float = 0.0
     pruned: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
+        """``trace=False`` leaves out the recorded prompts and answers (kilobytes a node) for light views."""
         d = dataclasses.asdict(self)
         d["plans"] = list(self.plans)
+        if not trace:
+            d["meta"] = {k: v for k, v in d["meta"].items() if k != "trace"}
+            if "chapter_end" in d["meta"]:
+                d["meta"]["chapter_end"] = {k: v for k, v in d["meta"]["chapter_end"].items() if k != "trace"}
         return d
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import Cancelled, OutputFormatError
+from .errors import Cancelled, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText, Request
 from .story import Usage
 
@@ -54,6 +54,8 @@ def parse_answer(text: str, fields: list[Field]) -> dict[str, Any]:
     data = _find_json_object(text)
     if data is None:
         data = _parse_labelled(text, fields)
+    if not data and len(fields) == 1 and not fields[0].is_list and fields[0].kind == "string":
+        data = {fields[0].name: text}  # a one-field answer asked for as plain text is the text itself
     return _validate(data, fields)
 
 
@@ -70,7 +72,7 @@ def _find_json_object(text: str) -> dict[str, Any] | None:
 
 
 _HEADING = re.compile(
-    r"^[ \t>*#_-]*(?P<label>[A-Za-z][A-Za-z \-']*?)[ \t]*(?:#?\s*(?P<num>\d+))?[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$"
+    r"^[ \t>*#_-]*(?P<label>[A-Za-z\u3400-\u9fff][A-Za-z\u3400-\u9fff \-']*?)[ \t]*(?:#?\s*(?P<num>\d+))?[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$"
 )
 
 
@@ -99,7 +101,7 @@ def _parse_labelled(text: str, fields: list[Field]) -> dict[str, Any]:
 
 
 def _norm(label: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", label.lower())
+    return re.sub(r"[^a-z0-9\u3400-\u9fff]", "", label.lower())
 
 
 def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
@@ -107,10 +109,10 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
     for f in fields:
         value = data.get(f.name)
         if f.kind == "integer":
-            try:
-                out[f.name] = int(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise OutputFormatError(f"the answer has no number for '{f.name}'") from None
+            number = _integer(value)
+            if number is None:
+                raise OutputFormatError(f"the answer has no number for '{f.name}'")
+            out[f.name] = number
         elif f.is_list:
             items = [s.strip() for s in value if isinstance(s, str) and s.strip()] if isinstance(value, list) else []
             if len(items) < f.items:
@@ -121,6 +123,20 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
                 raise OutputFormatError(f"the answer has no '{f.name}'")
             out[f.name] = value.strip()
     return out
+
+
+def _integer(value: Any) -> int | None:
+    """2, "2", "2.", "**2**", "Plan 2", "２": the first whole number a model may decorate."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        m = re.search(r"\d+", value)
+        return int(m.group(0)) if m else None
+    return None
 
 
 def ask(
@@ -136,38 +152,77 @@ def ask(
     on_retry: Callable[[int, OutputFormatError], None] | None = None,
     stream_field: str | list[str] | None = None,
     cancel: Callable[[], bool] | None = None,
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    trace: list[dict[str, Any]] | None = None,
+    plain: bool = False,
+    history: tuple[tuple[str, str], ...] = (),
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
+
+    ``check(answer)`` may repair the parsed answer and returns it, or raises ``OutputFormatError`` for
+    an answer that parses but cannot be used (asked again, like a malformed one). ``trace`` receives the
+    exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
+    free text with no schema or grammar (one field: the answer is the text, and so is its stream).
+    ``history`` holds earlier turns of the conversation that this call continues.
 
     ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
     is given, only that field's text is streamed to ``on_text`` (not the JSON around it); several
     fields stream one after another, separated by a blank line. ``cancel()`` is checked on every chunk
     the model produces; when it returns True the call ends with ``Cancelled``.
     """
-    json_output = model.supports_schema
+    json_output = model.supports_schema and not plain
     request = Request(
         system=system,
         prompt=render(json_output),
         schema=schema_for(fields) if json_output else None,
         max_tokens=max_tokens,
         temperature=temperature,
+        history=history,
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
+    weak: tuple[dict[str, Any], str, WeakAnswer] | None = None  # the last weak answer, kept as a fallback
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
-        completion = model.complete(request, _sink(on_text, stream_field, fields, json_output, cancel))
+        stripper = LeadStripper(on_text) if plain and on_text else None
+        if plain:
+            sink = _guard(stripper.feed if stripper else None, cancel)
+        else:
+            sink = _sink(on_text, stream_field, fields, json_output, cancel)
+        completion = model.complete(request, sink)
+        if stripper:
+            stripper.flush()
         usage = usage + completion.usage
         try:
-            return parse_answer(completion.text, fields), usage
+            answer = parse_answer(completion.text, fields)
+            answer = check(answer) if check else answer
         except OutputFormatError as e:
+            if isinstance(e, WeakAnswer) and e.answer is not None:
+                weak = (e.answer, completion.text, e)
             if completion.finish_reason == "length":
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
             if on_retry and attempt < retries:
                 on_retry(attempt + 1, e)
+            continue
+        if trace is not None:
+            trace.append(_trace(request, completion.text, history))
+        return answer, usage
+    if weak is not None:  # every try was malformed or weak: the last weak one is still a step
+        answer, text, problem = weak
+        if trace is not None:
+            trace.append({**_trace(request, text, history), "warning": str(problem)})
+        return answer, usage
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+def _trace(request: Request, answer: str, history: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """What the model was asked and what it answered, for the node (the paper's interpretability)."""
+    out: dict[str, Any] = {"system": request.system, "prompt": request.prompt, "answer": answer}
+    if history:
+        out["history"] = [list(turn) for turn in history]
+    return out
 
 
 def _sink(
@@ -182,7 +237,13 @@ def _sink(
     if on_text and stream_field:
         names = [stream_field] if isinstance(stream_field, str) else stream_field
         labels = [f.label for f in fields if f.name not in names]
-        sink = MultiFieldStreamer(names, on_text, json_output, labels).feed
+        headings = {f.name: f.label for f in fields}
+        sink = MultiFieldStreamer(names, on_text, json_output, labels, headings).feed
+    return _guard(sink, cancel)
+
+
+def _guard(sink: OnText | None, cancel: Callable[[], bool] | None) -> OnText | None:
+    """``sink`` with a cancel check on every chunk."""
     if cancel is None:
         return sink
 
@@ -195,13 +256,42 @@ def _sink(
     return guarded
 
 
+class LeadStripper:
+    """Streams free text without the label a model may put before it ("Paragraph: …", "段落：…")."""
+
+    _LABEL = re.compile(r"^\s*[*_#>]*\s*(?:the next |next )?(?:paragraph|passage|段落)\s*\d*\s*[*_]*\s*[:：]\s*", re.I)
+
+    def __init__(self, sink: OnText):
+        self.sink, self.buffer, self.started = sink, "", False
+
+    def feed(self, chunk: str) -> None:
+        if self.started:
+            self.sink(chunk)
+            return
+        self.buffer += chunk
+        if len(self.buffer.lstrip()) < 24 and "\n" not in self.buffer.lstrip():
+            return  # not yet enough to tell a label from the first words
+        self.started = True
+        text = self._LABEL.sub("", self.buffer.lstrip(), count=1)
+        if text:
+            self.sink(text)
+
+    def flush(self) -> None:
+        if not self.started and self.buffer.strip():
+            self.started = True
+            self.sink(self._LABEL.sub("", self.buffer.lstrip(), count=1))
+
+
 class MultiFieldStreamer:
     """Streams several fields in order (e.g. the opening's paragraph_1, paragraph_2 …)."""
 
-    def __init__(self, names: list[str], sink: OnText, json_mode: bool, labels: list[str]):
+    def __init__(self, names: list[str], sink: OnText, json_mode: bool, labels: list[str],
+                 headings: dict[str, str] | None = None):
         self.sink = sink
+        headings = headings or {}
+        others = {name: [headings.get(n, n) for n in names if n != name] + [n for n in names if n != name] for name in names}
         self.streamers = [
-            FieldStreamer(name, sink, json_mode, labels + [n for n in names if n != name]) for name in names
+            FieldStreamer(name, sink, json_mode, labels + others[name], heading=headings.get(name)) for name in names
         ]
         self.current = 0
         self.buffer = ""
@@ -229,11 +319,15 @@ class FieldStreamer:
     quote. Text mode: streams the section after the field's heading up to the next blank-line heading.
     """
 
-    def __init__(self, field: str, sink: OnText, json_mode: bool, labels: list[str] | None = None):
+    def __init__(self, field: str, sink: OnText, json_mode: bool, labels: list[str] | None = None,
+                 heading: str | None = None):
         self.field, self.sink, self.json_mode = field, sink, json_mode
-        # in text mode a line starting with another field's label ends the streamed section
+        # text mode: the section starts at the field's heading (its name, or its label in the prompt's language)
+        heads = {re.escape(field), re.escape(heading or field), re.escape(field.replace("_", " "))}
+        self._start = re.compile(rf"(?im)^\W*(?:{'|'.join(sorted(heads))})\W*?[:：]\s*")
+        # … and a line starting with another field's label ends it
         names = [re.escape(x) for x in (labels or [])] or [r"[A-Za-z][A-Za-z _-]*"]
-        self._next_heading = re.compile(rf"(?im)^[^\w\n]*(?:{'|'.join(names)})[^\w\n]*\d*[^\w\n]*:")
+        self._next_heading = re.compile(rf"(?im)^[^\w\n]*(?:{'|'.join(names)})[^\w\n]*\d*[^\w\n]*[:：]")
         self.buffer = ""
         self.start = -1  # index in buffer where the value starts
         self.pos = 0  # next index to emit
@@ -248,10 +342,7 @@ class FieldStreamer:
             return
         self.buffer += chunk
         if self.start < 0:
-            pattern = (
-                rf'"{re.escape(self.field)}"\s*:\s*"' if self.json_mode else rf"(?im)^\W*{self.field}\W*:\s*"
-            )
-            m = re.search(pattern, self.buffer)
+            m = re.search(rf'"{re.escape(self.field)}"\s*:\s*"', self.buffer) if self.json_mode else self._start.search(self.buffer)
             if not m:
                 return
             self.start = self.pos = m.end()

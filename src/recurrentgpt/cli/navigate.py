@@ -32,15 +32,30 @@ def show(env: Env, story: str, node: str, plans: bool) -> None:
 @click.argument("story")
 @click.option("--node", "-n", default="head", show_default=True)
 @click.option("--plan", "-p", "plan", help="Show what the long-term memory recalls for this plan (default: plan 1).")
+@click.option("--prompt", "show_prompt", is_flag=True,
+              help="Show instead exactly what the model was asked at this node, and what it answered.")
 @pass_env
-def memory(env: Env, story: str, node: str, plan: str | None) -> None:
+def memory(env: Env, story: str, node: str, plan: str | None, show_prompt: bool) -> None:
     """Show the recurrent state at a node: short-term memory, rationale, plans and recalled paragraphs."""
     loom = env.loom
     info = loom.story(story)
     current = loom.node(info.id, node)
-    click.echo(f"Node {current.id} (depth {current.depth}, {current.kind})\n")
+    if show_prompt:
+        trace = current.meta.get("trace")
+        if not trace:
+            raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)")
+        click.echo(f"=== system\n{trace['system']}\n=== prompt\n{trace['prompt']}\n=== answer\n{trace['answer']}")
+        return
+    state = loom.state(info.id, current.id)
+    click.echo(f"Node {current.id} (depth {current.depth}, {current.kind}, chapter {state.chapter})\n")
+    click.echo(f"Arc of the book:\n  {state.outline or '(none)'}\n")
+    if state.beats:
+        click.echo(f"Chapter {state.chapter} covers:\n  {state.beats}\n")
     click.echo(f"Plan that produced it:\n  {current.plan or '(none)'}\n")
     click.echo(f"Short-term memory:\n  {current.short_memory or '(empty)'}\n")
+    kept = current.meta.get("memory_kept")
+    if kept is not None and kept < 0.3:
+        click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, not updated)\n")
     if current.rationale:
         click.echo(f"Rationale of the last update:\n  {current.rationale}\n")
     click.echo("Candidate plans:")
@@ -141,17 +156,21 @@ def regenerate(env: Env, story: str, node: str, count: int, move: bool) -> None:
 @click.option("--memory", "short_memory", help="The new short-term memory.")
 @click.option("--plan", "plans", multiple=True, help="A new candidate plan (repeat for several).")
 @click.option("--replay", is_flag=True, help="Rewrite the steps below NODE from the edit, with their plans.")
+@click.option("--reattach", is_flag=True, help="Keep the steps below NODE as they are, under the edit.")
+@click.option("--refresh/--no-refresh", default=None,
+              help="Rewrite the memory and plans for a new paragraph with one model call (default: yes, "
+                   "unless you give --memory or --plan).")
 @pass_env
 def edit(env: Env, story: str, node: str, paragraph: str | None, paragraph_file: str | None,
-         short_memory: str | None, plans: tuple[str, ...], replay: bool) -> None:
+         short_memory: str | None, plans: tuple[str, ...], replay: bool, reattach: bool, refresh: bool | None) -> None:
     """Edit a paragraph, its memory or its plans: saved as a new sibling, history is kept."""
     if paragraph_file:
         from .app import read_file_arg
 
         paragraph = read_file_arg(paragraph_file, "paragraph file").decode("utf-8", "replace")
     new = env.loom.edit(story, node, paragraph=paragraph, short_memory=short_memory,
-                        plans=list(plans) if plans else None, replay=replay,
-                        on_text=stream_to_stdout if replay else None)
+                        plans=list(plans) if plans else None, replay=replay, reattach=reattach, refresh=refresh,
+                        on_text=stream_to_stdout if replay else None, on_retry=warn_retry)
     click.echo(f"\nsaved as {new.id}; head is now {new.id}")
 
 

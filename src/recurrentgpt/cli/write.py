@@ -55,13 +55,23 @@ def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None
 @click.option("--plan", "-p", "plan_number", type=click.IntRange(1, 3), help="Follow candidate plan 1, 2 or 3.")
 @click.option("--text", "-t", "plan_text", help="Follow your own plan.")
 @click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
+@click.option("--new-chapter", is_flag=True,
+              help="End the chapter first (its summary is remembered) and open the next one with this paragraph.")
 @pass_env
-def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, from_node: str) -> None:
+def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool) -> None:
     """Write one paragraph following a candidate plan or your own."""
     if (plan_number is None) == (plan_text is None):
         raise InputError("give either --plan N or --text PLAN")
     plan: str | int = plan_text if plan_text is not None else plan_number - 1  # type: ignore[operator]
-    node = env.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry)
+    if new_chapter:
+        click.echo("Ending the chapter…", err=True)
+    node = env.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry,
+                         new_chapter=new_chapter)
+    if new_chapter:
+        click.echo(f"\n\n(chapter {node.meta['chapter']} begins; the last one in brief: "
+                   f"{node.meta['chapter_end']['summary']})", err=True)
+    if node.meta.get("warning"):
+        click.echo(f"\nwarning: kept after {node.meta['usage'].get('calls', 1)} tries: {node.meta['warning']}", err=True)
     click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\nNext plans:")
     show_plans(node)
 

@@ -8,6 +8,7 @@ of any length. ``requests`` records every request, so tests can read the exact p
 from __future__ import annotations
 
 import itertools
+import random
 import json
 import threading
 import time
@@ -71,14 +72,14 @@ class ScriptedModel(Model):
     def _invent(self, request: Request, n: int) -> str:
         schema = request.schema or {"properties": {"paragraph": {"type": "string"}}}
         answer: dict[str, Any] = {}
-        for key, spec in schema.get("properties", {}).items():
+        for position, (key, spec) in enumerate(schema.get("properties", {}).items()):
             if spec.get("type") == "array":
                 count = spec.get("minItems", 3)
                 answer[key] = [_sentence(n * 10 + i, f"{key} {i + 1}") for i in range(count)]
             elif spec.get("type") == "integer":
                 answer[key] = 1
-            else:
-                answer[key] = _sentence(n, key)
+            else:  # every field its own words: real answers never repeat a paragraph word for word
+                answer[key] = _sentence(n + 17 * position, key)
         if self.supports_schema:
             return json.dumps(answer)
         lines = []
@@ -91,5 +92,8 @@ class ScriptedModel(Model):
 
 
 def _sentence(n: int, label: str) -> str:
-    words = [_WORDS[(n * 7 + i * 3) % len(_WORDS)] for i in range(12)]
+    # a different draw of words for every n (a cyclic pick would repeat every few dozen answers, and two
+    # invented paragraphs alike but for their number would be a weak answer: the same text again)
+    words = random.Random(n).sample(_WORDS, 12)
+    label = label.replace("_", " ")  # invented prose, not a field name: "Paragraph 2", not "paragraph_2"
     return f"{label.capitalize()} number {n}: the {' '.join(words)}."

@@ -6,6 +6,8 @@ embedder, for recall) never block the event loop.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -47,10 +49,12 @@ def check_head(info: StoryInfo, expected: str | None) -> None:
 def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
     info = loom.story(story_id)
     path = loom.path(info.id) if info.head_id else []
+    state = loom.state(info.id) if info.head_id else None
     return {
         "story": info.to_dict(),
-        "path": [n.to_dict() for n in path],
+        "path": [n.to_dict(trace=False) for n in path],  # a node's prompt is fetched with the node
         "bookmarks": loom.store.bookmarks(info.id),
+        "state": dataclasses.asdict(state) if state else None,
     }
 
 
@@ -119,7 +123,7 @@ def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str,
     check_head(info, body.expected_head)
     node = loom.edit(
         info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan,
-        expected_head=body.expected_head,
+        refresh=body.refresh, reattach=body.reattach, expected_head=body.expected_head,
     )
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 

@@ -58,6 +58,8 @@ class EditRequest(Guarded):
     short_memory: Text | None = None
     plans: list[Text] | None = None
     plan: Text | None = None
+    refresh: bool | None = None  # re-derive memory and plans for a new paragraph (default: unless given)
+    reattach: bool = False  # keep the paragraphs below the edited one, under the edit
 
 
 class CheckoutRequest(_Body):

@@ -139,6 +139,32 @@ function renderMemory() {
   $("#save-memory").disabled = true;
   $("#memory-note").textContent = "";
   $("#rationale").textContent = current && current.rationale ? current.rationale : "(the opening: no update yet)";
+  const kept = current && current.meta ? current.meta.memory_kept : null;
+  $("#memory-kept").textContent = typeof kept === "number" && kept < 0.3
+    ? `This update kept only ${Math.round(kept * 100)}% of the previous memory's words: it was rewritten, not updated.` : "";
+  const outline = state && state.state;
+  $("#chapter-title").textContent = outline ? `Outline · chapter ${outline.chapter}` : "Outline";
+  $("#outline-arc").textContent = outline && outline.outline ? outline.outline : "";
+  $("#outline-beats").textContent = outline && outline.beats ? outline.beats : "";
+  const view = $("#prompt-view");
+  view.open = false;
+  view.dataset.node = current ? current.id : "";
+  for (const id of ["prompt-system", "prompt-user", "prompt-answer"]) $(`#${id}`).textContent = "";
+}
+
+// A node's exact prompt and answer are kilobytes: fetched only when the writer opens the view.
+async function loadPrompt() {
+  const view = $("#prompt-view");
+  if (!view.open || !view.dataset.node) return;
+  try {
+    const node = await api(`${base}/nodes/${encodeURIComponent(view.dataset.node)}`);
+    const trace = node.meta && node.meta.trace;
+    $("#prompt-system").textContent = trace ? trace.system : "(no prompt recorded: written by a person, or by an older version)";
+    $("#prompt-user").textContent = trace ? trace.prompt : "";
+    $("#prompt-answer").textContent = trace ? trace.answer : "";
+  } catch (e) {
+    toast(e.message, true);
+  }
 }
 
 function scheduleRecall(delay = 350) {
@@ -293,6 +319,7 @@ $("#regenerate").addEventListener("click", regenerateLast);
 $("#auto").addEventListener("click", autoRun);
 $("#stop").addEventListener("click", () => { if (job) { job.stop(); $("#live-label").textContent = "Stopping…"; } });
 $("#save-memory").addEventListener("click", saveMemory);
+$("#prompt-view").addEventListener("toggle", loadPrompt);
 $("#alert-close").addEventListener("click", hideAlert);
 $("#memory").addEventListener("input", (e) => {
   $("#save-memory").disabled = job !== null || e.target.value === e.target.dataset.saved;

@@ -1,0 +1,130 @@
+"""Answers that parse but cannot be a step are wrong-shape answers too.
+
+A small model often returns valid JSON whose content is not story: three identical plans, a plan that
+is the title, the previous paragraph again, a field label (``short_memory(30) {``) or a JSON fragment
+(``}``, ``{{json}}``) inside the prose. ``tidy`` repairs what can be repaired without guessing (one
+paragraph per paragraph, labels echoed at the start, stray brackets at the ends); ``check`` then raises
+``OutputFormatError`` for what cannot, so ``structured.ask`` asks again like for any malformed answer.
+
+Every check is a cheap string test: no model call, microseconds per answer.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from .errors import OutputFormatError
+
+# Names the prompts use for their fields and words of our own instructions: story text never needs them
+# in these shapes, so finding one in a paragraph or a plan means the model echoed the prompt or the JSON.
+FIELD_NAMES = (
+    "paragraph", "rationale", "short_memory", "short-term memory", "memory", "plans", "plan", "summary",
+    "synopsis", "outline", "beats", "title", "choice", "reason", "json",
+)
+def _all_labels() -> tuple[str, ...]:
+    """The field labels of every prompt language (a Chinese answer can leak "段落：" as well)."""
+    import json
+    from pathlib import Path
+
+    labels: set[str] = set()
+    for path in (Path(__file__).parent / "prompts").glob("*/labels.json"):
+        labels |= set(json.loads(path.read_text("utf-8")).values())
+    return tuple(sorted(labels))
+
+
+_NAMES = "|".join(re.escape(n) for n in (*FIELD_NAMES, *_all_labels()))
+_LABEL_LINE = re.compile(rf"(?im)^[^\w\n]*(?:{_NAMES})\s*\d*[^\w\n]*[:：]")  # "Rationale: …" on its own line
+_KEYLIKE = re.compile(rf"(?i)(?:\b(?:{_NAMES})\s*(?:\(\d+\)|_\d+)?\s*[\"']?\s*[{{}}\[\]]|\"(?:{_NAMES})\"\s*:)")
+_SNAKE_KEY = re.compile(r"\b[A-Za-z]+(?:_[A-Za-z0-9]+)+\b")  # narrative_template, Lives_onMars_527
+_INSTRUCTION = re.compile(
+    r"(?i)\b(?:answer with|labell?ed sections?|json object|short-term memory|long-term memory|candidate plans?|"
+    r"I am going to write|as an ai (?:language )?model)"
+)
+_BRACKETS = re.compile(r"[{}\[\]<>]")
+_EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
+_TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
+_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"-]*(?:{_NAMES})\s*\d*[\s*_\"]*[:：]\s*")
+
+SIMILAR = 0.9  # difflib ratio above which two texts are "the same" (catches copies with a word changed)
+
+
+def tidy(text: str) -> str:
+    """One paragraph is one paragraph: line breaks and blank lines inside it collapse into single spaces;
+    a label echoed at its start, template tokens and stray brackets or quotes at its ends go. Export,
+    re-import and the tree then agree on how many paragraphs a story has."""
+    text = _TEMPLATE_TOKEN.sub(" ", text)
+    text = _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
+    # a line that is only punctuation (a lone "}" or "],") is JSON debris, not prose
+    lines = [line.strip() for line in text.splitlines() if re.search(r"\w", line)]
+    text = re.sub(r"\s+", " ", " ".join(lines)).strip()
+    if text.count('"') % 2:  # a quote left over from the JSON around the text, not dialogue
+        text = text.strip('"').strip() if text[:1] == '"' or text[-1:] == '"' else text
+    return text
+
+
+def leak(text: str) -> str | None:
+    """What in ``text`` (as the model wrote it) looks like prompt or JSON rather than story, or None."""
+    body = _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", _TEMPLATE_TOKEN.sub(" ", text))))
+    for pattern, what in ((_LABEL_LINE, "a field label"), (_KEYLIKE, "a field name"), (_SNAKE_KEY, "a field name"),
+                          (_INSTRUCTION, "instruction text"), (_BRACKETS, "a JSON fragment")):
+        m = pattern.search(body)
+        if m:
+            return f"{what} ({m.group(0).strip()[:40]!r})"
+    return None
+
+
+def clean(name: str, text: str) -> str:
+    """``text`` tidied, or ``OutputFormatError`` if it holds something that is not story."""
+    problem = leak(text)
+    if problem:
+        raise OutputFormatError(f"the {name} holds {problem}")
+    return tidy(text)
+
+
+def same(a: str, b: str) -> bool:
+    a, b = _words(a), _words(b)
+    if not a or not b:
+        return a == b
+    if a == b:
+        return True
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.real_quick_ratio() >= SIMILAR and matcher.quick_ratio() >= SIMILAR and matcher.ratio() >= SIMILAR
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def plan_problems(plans: list[str], *, paragraph: str = "", title: str = "") -> list[str]:
+    """What makes a set of candidate plans weak: a plan that is the title or the paragraph, two the same."""
+    problems = []
+    for i, plan in enumerate(plans):
+        if title and same(plan, title):
+            problems.append(f"plan {i + 1} is the story's title")
+        if paragraph and same(plan, paragraph):
+            problems.append(f"plan {i + 1} repeats the paragraph")
+        problems += [f"plans {j + 1} and {i + 1} are the same" for j in range(i) if same(plan, plans[j])]
+    return problems
+
+
+def paragraph_problems(paragraphs: list[str], *, previous: str = "") -> list[str]:
+    """What makes new paragraphs weak: one that repeats the previous paragraph, or another new one."""
+    problems = []
+    for i, paragraph in enumerate(paragraphs):
+        if previous and same(paragraph, previous):
+            problems.append("the paragraph repeats the previous one")
+        problems += [f"paragraphs {j + 1} and {i + 1} are the same" for j in range(i) if same(paragraph, paragraphs[j])]
+    return problems
+
+
+_ECHOED_DESCRIPTION = re.compile(
+    r"(?i)\bat most \d+ (?:sentences|words)\b|\bthe key characters, places and events\b|\bwhat to drop from\b|"
+    r"\bwhat the memory keeps\b|最多 ?\d+ ?[句字]"
+)
+
+
+def note_problems(name: str, text: str) -> list[str]:
+    """A memory or rationale that repeats the prompt's description of it instead of doing it is weak
+    (a small model's habit: "A summary of the paragraphs so far: the key characters, places and events")."""
+    m = _ECHOED_DESCRIPTION.search(text) or _INSTRUCTION.search(text)
+    return [f"the {name} repeats the prompt's instructions ({m.group(0)!r})"] if m else []

@@ -1,0 +1,435 @@
+"""The recurrence's state is honest: what each node holds is what its own paragraph left, the outline
+lives and branches, chapters end with a summary that later steps recall, edits refresh the state,
+the exact prompt is kept, and answers that cannot be a step are asked again. Scripted model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
+from recurrentgpt import prompts
+from recurrentgpt.cell import memory_kept
+from recurrentgpt.errors import InputError, OutputFormatError
+from recurrentgpt.shape import clean, leak, tidy
+from recurrentgpt.structured import Field, parse_answer
+
+from .conftest import SMALL
+
+OPENING = {
+    "title": "The Lamp at Tharsis",
+    "outline": "Mara keeps the last lighthouse on Mars until a signal from Earth pulls her into the dust.",
+    "beats": "The storm rises; the old receiver wakes; Mara must choose between orders and the signal.",
+    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars one by one, "
+                   "and Mara Voss climbed the ninety-one steps of the lighthouse to check the lamp by hand.",
+    "synopsis_1": "Mara climbs the lighthouse in a dust storm to check the lamp.",
+    "paragraph_2": "At two in the morning the receiver woke with a slow, patient pulse on the old Earth band, the one "
+                   "the colony had stopped listening to eleven years ago, and Mara set her thermos down.",
+    "synopsis_2": "The receiver picks up a pulse on the Earth band, silent for eleven years.",
+    "short_memory": "Mara Voss keeps the lighthouse on Mars. In a storm, the receiver hears a pulse on the Earth band.",
+    "plans": ["Mara records the pulse and finds coordinates in it.", "Mara calls the colony administrator at once.",
+              "The lamp fails just as a lander begins its descent."],
+}
+
+
+def step_answer(paragraph: str, memory: str = "Mara keeps the lighthouse; the pulse repeats coordinates.", **extra):
+    return {"paragraph": paragraph, "rationale": "Keep the storm; add the coordinates.", "short_memory": memory,
+            "plans": ["Mara drives east through the storm.", "Mara searches the oldest log for the numbers.",
+                      "The administrator arrives without warning."], **extra}
+
+
+@pytest.fixture
+def loom(tmp_path):
+    return Loom.open(tmp_path / "lib.db", ScriptedModel(), HashingEmbedder())
+
+
+def new(loom: Loom, **kw):
+    loom.model.enqueue(OPENING)
+    return loom.new_story("science fiction", "a lighthouse on Mars", settings=kw.pop("settings", SMALL), **kw)
+
+
+# -- honest opening states -----------------------------------------------------------------
+
+def test_each_opening_node_remembers_only_its_own_past_and_offers_its_own_plan(loom):
+    info = new(loom)
+    first, second = loom.path(info.id)
+    assert first.short_memory == OPENING["synopsis_1"]  # not the events of paragraph 2
+    assert "Earth band" not in first.short_memory
+    assert first.plans == (OPENING["synopsis_2"],)  # the plan the opening then followed
+    assert second.plan == OPENING["synopsis_2"]
+    assert second.short_memory == OPENING["short_memory"] and list(second.plans) == OPENING["plans"]
+    # a branch from the first paragraph follows its plan
+    loom.model.enqueue(step_answer("Instead of waiting, Mara went down to the crawler bay and checked the tracks."))
+    branch = loom.step(info.id, 0, node=first.id)
+    prompt = loom.model.requests[-1].prompt
+    assert OPENING["synopsis_2"] in prompt and branch.parent_id == first.id
+    assert "eleven years" not in prompt.split("Short-term memory (summary")[1].split("Previous paragraph")[0]
+
+
+# -- the living outline and chapters -------------------------------------------------------
+
+def test_the_step_prompt_shows_the_arc_and_the_chapter_beats(loom):
+    info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on the back of a ration card and stared at them."))
+    node = loom.step(info.id, 0)
+    prompt = loom.model.requests[-1].prompt
+    assert OPENING["outline"] in prompt and OPENING["beats"] in prompt and "Chapter 1" in prompt
+    assert node.meta["chapter"] == 1
+
+
+def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_chapters(loom):
+    info = new(loom)
+    chapter = {"summary": "Chapter one: Mara heard the Earth pulse in the storm and decoded coordinates.",
+               "rationale": "The story still follows the arc.", "outline": "A revised arc: Mara follows the signal east.",
+               "beats": "Mara crosses the dust to the coordinates and finds a buried lander."}
+    loom.model.enqueue(chapter, step_answer("The crawler's lights barely reached the ground as Mara drove east."))
+    opened = loom.step(info.id, 0, new_chapter=True)
+    assert opened.meta["chapter"] == 2 and opened.meta["chapter_end"]["summary"] == chapter["summary"]
+    step_prompt = loom.model.requests[-1].prompt
+    assert chapter["summary"] in step_prompt and chapter["beats"] in step_prompt and "Chapter 2" in step_prompt
+    assert "A revised arc" in step_prompt
+    # the next step still recalls the summary of chapter 1
+    loom.model.enqueue(step_answer("Halfway there, the pulse changed rhythm and Mara slowed the crawler down."))
+    loom.step(info.id, 0)
+    assert chapter["summary"] in loom.model.requests[-1].prompt
+    state = loom.state(info.id)
+    assert state.chapter == 2 and state.summaries == [chapter["summary"]] and state.paragraphs_in_chapter == 2
+    md = loom.export(info.id, "md")
+    assert md.index("## Chapter 1") < md.index("ravis") if "ravis" in md else "## Chapter 1" in md
+    assert "## Chapter 2" in md and md.index("## Chapter 2") < md.index("The crawler's lights")
+
+
+def test_a_sibling_branch_keeps_the_old_outline(loom):
+    info = new(loom)
+    head = loom.node(info.id)
+    chapter = {"summary": "Mara heard the pulse.", "rationale": "The arc changes: the signal is a trap.",
+               "outline": "New arc: the signal is a trap set by the colony.", "beats": "Mara learns who sent it."}
+    loom.model.enqueue(chapter, step_answer("Mara drove east, and behind her the lighthouse went dark for good."))
+    loom.step(info.id, 0, new_chapter=True)
+    assert loom.state(info.id).outline.startswith("New arc")
+    loom.model.enqueue(step_answer("Mara stayed at her post and listened to the pulse until dawn came up red."))
+    sibling = loom.step(info.id, 1, node=head.id)
+    state = loom.state(info.id, sibling.id)
+    assert state.outline == OPENING["outline"] and state.chapter == 1 and state.summaries == []
+
+
+def test_auto_mode_ends_a_chapter_after_the_set_number_of_paragraphs(loom):
+    info = new(loom, settings=replace(SMALL, chapter_paragraphs=3))
+    loom.auto(info.id, steps=3)
+    chapters = [n.meta.get("chapter") for n in loom.path(info.id)]
+    assert chapters == [1, 1, 1, 2, 2]  # 2 opening paragraphs + 1 step fill chapter 1; the 4th opens chapter 2
+
+
+# -- honest states after an edit -----------------------------------------------------------
+
+def test_an_edit_refreshes_memory_and_plans_for_the_new_text(loom):
+    info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    node = loom.step(info.id, 0)
+    fresh = {"rationale": "The edit replaces the numbers with a voice.", "short_memory": "A voice speaks Mara's name.",
+             "plans": ["Mara answers the voice.", "Mara switches the receiver off.", "Mara wakes the colony."]}
+    loom.model.enqueue(fresh)
+    edited = loom.edit(info.id, node.id, paragraph="The pulse became a voice, and the voice said her name, twice.")
+    assert edited.short_memory == fresh["short_memory"] and list(edited.plans) == fresh["plans"]
+    assert edited.meta["edited_from"] == node.id and edited.meta["trace"]["answer"]
+    prompt = loom.model.requests[-1].prompt
+    assert "The pulse became a voice" in prompt and OPENING["short_memory"] in prompt  # the parent's memory
+    # a writer who gives the memory too is not overruled, and no model call is made
+    calls = len(loom.model.requests)
+    loom.edit(info.id, node.id, paragraph="Another text entirely, of the same night.", short_memory="Mine.")
+    assert len(loom.model.requests) == calls
+
+
+def test_reattach_keeps_the_later_paragraphs_under_the_edit_marked_as_written_before_it(loom):
+    info = new(loom)
+    texts = ["Mara wrote the numbers down on a ration card and stared at them for an hour.",
+             "At dawn she took the crawler east, the ration card tucked into her glove.",
+             "Forty kilometres out, the dust parted around the shape of a buried lander."]
+    for text in texts:
+        loom.model.enqueue(step_answer(text))
+        loom.step(info.id, 0)
+    first = loom.path(info.id)[2]
+    loom.model.enqueue({"rationale": "r" * 12, "short_memory": "The pulse is a voice that says Mara's name." * 2,
+                        "plans": ["Mara answers it at once.", "Mara records the voice.", "Mara wakes the colony."]})
+    last = loom.edit(info.id, first.id, paragraph="The pulse became a voice, and it said her name.", reattach=True)
+    path = loom.path(info.id)
+    assert last.id == loom.story(info.id).head_id
+    assert [n.paragraph for n in path[3:]] == texts[1:]  # not rewritten
+    edit_id = path[2].id
+    assert path[2].kind == "edit" and all(n.meta["before_edit"] == edit_id for n in path[3:])
+    with pytest.raises(InputError, match="not both"):
+        loom.edit(info.id, first.id, paragraph="x" * 20, replay=True, reattach=True)
+
+
+# -- the prompt on every node --------------------------------------------------------------
+
+def test_the_stored_prompt_is_exactly_what_the_model_received(loom):
+    info = new(loom)
+    opening_last = loom.node(info.id)
+    assert opening_last.meta["trace"]["prompt"] == loom.model.requests[0].prompt
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    node = loom.step(info.id, 0)
+    request = loom.model.requests[-1]
+    trace = loom.node(info.id, node.id).meta["trace"]
+    assert trace["prompt"] == request.prompt and trace["system"] == request.system
+    assert json.loads(trace["answer"])["paragraph"].startswith("Mara wrote")
+
+
+# -- the forget gate and the nudge ---------------------------------------------------------
+
+def test_the_forget_gate_check_flags_a_wholesale_rewrite():
+    old = "Mara Voss keeps the lighthouse on Mars. The receiver heard a pulse on the Earth band during the storm."
+    assert memory_kept(old, old + " She decoded coordinates.") == 1.0
+    assert memory_kept(old, "A dragon sleeps beneath a frozen city of candles and glass.") < 0.2
+    assert memory_kept("", "anything") is None
+
+
+def test_a_rewritten_memory_is_recorded_on_the_node(loom):
+    info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour.",
+                                   memory="A dragon sleeps beneath a frozen city of candles and glass, dreaming."))
+    node = loom.step(info.id, 0)
+    assert node.meta["memory_kept"] < 0.3
+
+
+def test_the_new_character_nudge_follows_the_setting_and_asks_to_remember_the_character(loom):
+    assert Settings().new_character_probability == 0.1  # the paper's default
+    info = new(loom, settings=replace(SMALL, new_character_probability=1.0))
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    node = loom.step(info.id, 0)
+    prompt = loom.model.requests[-1].prompt
+    assert "introduce a new character" in prompt and "add them to the short-term memory" in prompt
+    assert node.meta["new_character"] is True
+    info = new(loom)  # SMALL: probability 0
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    loom.step(info.id, 0)
+    assert "new character" not in loom.model.requests[-1].prompt
+
+
+def test_the_prompts_carry_the_pacing_guard_and_the_novelists_voice(loom):
+    info = new(loom)
+    assert "do not move the plot too fast" in loom.model.requests[0].prompt
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    loom.step(info.id, 0)
+    prompt = loom.model.requests[-1].prompt
+    assert "do not move the plot too fast" in prompt and "like a novelist" in prompt
+    assert "keep it as it is except for what you deliberately drop" in prompt
+
+
+# -- answers that cannot be a step ---------------------------------------------------------
+
+BAD_STEPS = [
+    ("plans are the same", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
+     | {"plans": ["Mara drives east.", "Mara drives east.", "Mara drives east!"]}),
+    ("repeats the previous", step_answer(OPENING["paragraph_2"])),
+    ("field label", step_answer("rationale}: I am going to write the paragraph about Mara and the pulse now.")),
+    ("JSON fragment", step_answer("Mara wrote the numbers down. {{json}} narrative_template: [ more text here")),
+    ("plan is the title", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
+     | {"plans": ["The Lamp at Tharsis", "Mara sleeps.", "Mara wakes the colony."]}),
+    ("memory echoes its description", step_answer("Mara wrote the numbers down on a ration card and stared.",
+     memory="A summary of the story so far: the key characters, places and events, at most 4 sentences.")),
+    ("field name in a plan", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
+     | {"plans": ["short_memory(30) {", "Mara sleeps through it.", "Mara wakes the colony."]}),
+]
+
+
+@pytest.mark.parametrize("why,bad", BAD_STEPS, ids=[b[0] for b in BAD_STEPS])
+def test_an_answer_that_cannot_be_a_step_is_asked_again(loom, why, bad):
+    info = new(loom)
+    good = step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour.")
+    loom.model.enqueue(bad, good)
+    retries = []
+    node = loom.step(info.id, 0, on_retry=lambda n, e: retries.append(str(e)))
+    assert node.paragraph == good["paragraph"] and len(retries) == 1
+
+
+def test_a_model_that_keeps_repeating_itself_is_kept_after_the_retries_with_a_warning(loom):
+    """Weak (repeated paragraph, same plans) is asked again; when every try is weak, the step is kept and
+    says why, since a tiny model would otherwise never finish one. Prompt or JSON in the prose is never kept."""
+    info = new(loom)
+    loom.model.enqueue(*[step_answer(OPENING["paragraph_2"])] * 4)
+    node = loom.step(info.id, 0)
+    assert node.meta["warning"] == "the paragraph repeats the previous one" and node.meta["usage"]["calls"] == 4
+    assert node.meta["trace"]["warning"] == node.meta["warning"]
+
+
+def test_prose_that_holds_json_debris_every_time_ends_in_output_format_error_and_writes_nothing(loom):
+    info = new(loom)
+    before = len(loom.tree(info.id))
+    loom.model.enqueue(*[step_answer("Mara wrote {{json}} narrative_template: [ the numbers down at last.")] * 4)
+    with pytest.raises(OutputFormatError, match="wrong shape 4 times"):
+        loom.step(info.id, 0)
+    assert len(loom.tree(info.id)) == before
+
+
+def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
+    assert tidy("Paragraph: It was night.\n\nThe storm rose.\n}") == "It was night. The storm rose."
+    assert tidy('"Go," she said. "Now."') == '"Go," she said. "Now."'  # dialogue keeps its quotes
+    assert tidy('It was night."}') == "It was night."
+    assert leak("The plan: escape at dawn.") is None  # prose may use the words, not the shapes
+    assert leak("Her choice was made.") is None
+    with pytest.raises(OutputFormatError, match="field name"):
+        clean("paragraph", "Lives_onMars_5279861403 } the end")
+
+
+def test_a_model_that_splits_its_paragraph_still_gives_one_paragraph_in_the_export(loom):
+    info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down.\n\nShe stared at them for an hour.\n\n\nThen slept."))
+    node = loom.step(info.id, 0)
+    assert "\n" not in node.paragraph
+    md = loom.export(info.id, "md")
+    body = md.split("\n\n")[2:]
+    assert len([p for p in body if p.strip()]) == len(loom.path(info.id))
+
+
+# -- small fixes ---------------------------------------------------------------------------
+
+def test_the_fiction_simulator_sees_the_readers_profile(loom):
+    loom.model.enqueue(OPENING)
+    info = loom.new_story("mystery", "a train", mode="fiction", profile={"name": "Ada", "avoid": "gore"},
+                          settings=SMALL)
+    loom.choose(info.id)
+    prompt = loom.model.requests[-1].prompt
+    assert "Ada" in prompt and "gore" in prompt
+
+
+@pytest.mark.parametrize("raw", ["2", "2.", "**2**", "Plan 2", " 2 "])
+def test_a_decorated_choice_is_still_a_number(raw):
+    fields = [Field("choice", "Choice", kind="integer")]
+    assert parse_answer(f"Choice: {raw}", fields)["choice"] == 2
+
+
+def test_the_reference_simulator_extends_the_paragraph_and_keeps_the_original_in_the_tree(loom):
+    info = new(loom, settings=replace(SMALL, simulator="reference"))
+    head = loom.node(info.id)
+    extended = ("At two in the morning the receiver woke. It was a slow and patient pulse on the old Earth band, the "
+                "one the colony had stopped listening to eleven years ago; Mara set her thermos down and listened.")
+    loom.model.enqueue({"paragraph": extended, "choice": 1, "reason": "It is the boldest.",
+                        "plan": "Mara records the pulse and decodes coordinates."},
+                       step_answer("Mara wrote the numbers down on a ration card and stared at them for an hour."))
+    loom.auto(info.id, steps=1)
+    path = loom.path(info.id)
+    assert path[-2].paragraph == extended and path[-2].meta["edited_from"] == head.id
+    assert "twice as long" in loom.model.requests[-2].prompt
+    assert head.id in {r.id for r in loom.tree(info.id)}
+
+
+# -- Chinese -------------------------------------------------------------------------------
+
+def test_every_prompt_exists_and_renders_in_chinese():
+    assert prompts.languages() == ["en", "zh"]
+    en = {p.stem for p in (prompts.HERE / "en").glob("*.j2")}
+    zh = {p.stem for p in (prompts.HERE / "zh").glob("*.j2")}
+    assert en == zh
+    fields = [Field("paragraph", "Paragraph"), Field("plans", "Plan", items=3)]
+    common = dict(json_output=False, fields=prompts.localize("zh", fields), genre="科幻", title="火星灯塔", topic="灯塔",
+                  premise="", outline="大纲", beats="本章", chapter=1, chapter_summaries=["第一章"], retrieved=["旧段落"],
+                  short_memory="记忆", previous_paragraph="上一段", plan="计划", new_character=True, profile={"name": "Ada"},
+                  paragraph_sentences=3, memory_sentences=3, memory_words=60, plan_sentences=1, person="second",
+                  n_paragraphs=2, paragraphs=["段落"], plans=["一", "二", "三"], last_paragraph="末段", paragraph="段",
+                  mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="", two_phase=False)
+    for name in sorted(zh - {"_format", "_reader", "_pacing"}):
+        text = prompts.render("zh", name, **(common | {"fields": []}))
+        assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
+    assert "段落：" in prompts.render("zh", "step", **common) and "计划 3：" in prompts.render("zh", "step", **common)  # the labels the parser reads, in Chinese
+
+
+def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
+    opening = ("标题：火星灯塔\n大纲：玛拉守着火星上最后一座灯塔，直到来自地球的信号把她引入沙尘。\n"
+               "本章：风暴来临，旧接收器苏醒，玛拉必须在命令和信号之间做出选择。\n"
+               "段落 1：风暴像往常一样从塔尔西斯涌来，一堵褐色的墙一颗一颗吞没了星星。玛拉爬上灯塔的九十一级台阶，亲手检查灯。\n"
+               "梗概 1：玛拉在沙尘暴中爬上灯塔检查灯。\n"
+               "段落 2：凌晨两点，接收器醒了。那是旧地球频段上一个缓慢而耐心的脉冲，殖民地十一年前就不再收听那个频段了。\n"
+               "梗概 2：接收器在地球频段收到一个脉冲。\n"
+               "短期记忆：玛拉守着火星上的灯塔。风暴中，接收器在地球频段听到了一个脉冲，那个频段已经沉默了十一年。\n"
+               "计划 1：玛拉录下脉冲，发现其中藏着坐标。\n计划 2：玛拉立刻打电话给殖民地的行政官。\n计划 3：就在一艘着陆器开始下降时，灯熄灭了。")
+    step = ("段落：她把那些数字抄在一张口粮卡的背面，盯着看了整整一个小时，直到风暴渐渐平息，天边泛出红色的光。\n"
+            "理由：保留风暴和信号；加入坐标。\n短期记忆：玛拉守着灯塔；脉冲重复着一组坐标，指向灯塔以东四十公里。\n"
+            "计划 1：玛拉驾车向东穿过风暴。\n计划 2：玛拉在最旧的日志里寻找这些数字。\n计划 3：行政官突然到访。")
+    model = ScriptedModel([opening, step], supports_schema=False)
+    loom = Loom.open(tmp_path / "zh.db", model, HashingEmbedder())
+    info = loom.new_story("科幻", "火星上的灯塔", settings=replace(SMALL, language="zh"))
+    streamed: list[str] = []
+    node = loom.step(info.id, 0, on_text=streamed.append)
+    assert info.title == "火星灯塔" and node.paragraph.startswith("她把那些数字")
+    assert "".join(streamed).strip() == node.paragraph
+    assert "玛拉录下脉冲" in model.requests[-1].prompt and "段落：" in model.requests[-1].prompt
+    tree = loom.export(info.id, "tree")
+    again = Loom.open(tmp_path / "zh2.db", ScriptedModel(), HashingEmbedder()).import_tree(tree.encode())
+    assert again.title == "火星灯塔"
+
+
+# -- the two-phase step (issue 13) ---------------------------------------------------------
+
+def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
+    paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
+    answer = step_answer(paragraph)
+    state = {k: v for k, v in answer.items() if k != "paragraph"}
+    stored = []
+    for two_phase, replies in ((False, [answer]), (True, [paragraph, state])):
+        model = ScriptedModel()
+        loom = Loom.open(tmp_path / f"{two_phase}.db", model, HashingEmbedder(), seed=1)
+        model.enqueue(OPENING)
+        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase))
+        model.enqueue(*replies)
+        streamed: list[str] = []
+        node = loom.step(info.id, 0, on_text=streamed.append)
+        assert "".join(streamed).strip() == paragraph
+        recalled = [loom.node(info.id, r).paragraph for r in node.meta["retrieved"]]  # ids differ by story
+        stored.append((node.paragraph, node.rationale, node.short_memory, node.plans, node.plan, recalled,
+                       {k: v for k, v in node.meta.items() if k not in ("trace", "usage", "retrieved")}))
+        if two_phase:
+            first, second = model.requests[-2:]
+            assert first.schema is None  # the prose is written without a grammar
+            assert second.history == ((first.prompt, paragraph),) and second.schema is not None
+            # the second call continues the first conversation: same system and prompt, then the paragraph
+            assert second.messages()[:2] == first.messages()[:2]
+            assert second.messages()[2] == {"role": "assistant", "content": paragraph}
+            assert node.meta["trace"]["answer_2"] and node.meta["usage"]["calls"] == 2
+    assert stored[0] == stored[1]
+
+
+class PhaseModel(ScriptedModel):
+    """Knows when the first (free-text) phase of a two-phase step has been answered."""
+
+    first_phase_done = False
+
+    def complete(self, request, on_text=None):
+        completion = super().complete(request, on_text)
+        if request.schema is None:
+            self.first_phase_done = True
+        return completion
+
+
+def test_a_cancel_between_the_two_phases_writes_nothing(tmp_path):
+    from recurrentgpt.errors import Cancelled
+
+    model = PhaseModel()
+    loom = Loom.open(tmp_path / "c.db", model, HashingEmbedder())
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
+    before = len(loom.tree(info.id))
+    model.enqueue("Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep.")
+    with pytest.raises(Cancelled):
+        loom.step(info.id, 0, cancel=lambda: model.first_phase_done)
+    assert model.first_phase_done and len(model.requests) == 2  # the second phase was never asked
+    assert len(loom.tree(info.id)) == before
+
+
+def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
+    from recurrentgpt.structured import LeadStripper
+
+    for chunks, expected in ((["Para", "graph: The ", "tide came in over the flats."], "The tide came in over the flats."),
+                             (["The tide came in over the flats, slowly."], "The tide came in over the flats, slowly."),
+                             (["Short."], "Short."),
+                             (["段落：", "潮水漫过了滩涂，一点一点地。"], "潮水漫过了滩涂，一点一点地。")):
+        out: list[str] = []
+        stripper = LeadStripper(out.append)
+        for chunk in chunks:
+            stripper.feed(chunk)
+        stripper.flush()
+        assert "".join(out) == expected
+    fields = [Field("paragraph", "Paragraph")]
+    assert parse_answer("The tide came in.", fields) == {"paragraph": "The tide came in."}
