@@ -43,6 +43,7 @@ def chaptered(tmp_path, model, embedder):
     chapters = [1, 1, 1, {"number": 2, "title": "The Fire"}, {"number": 2, "title": "The Fire"}, 3, None, None]
     for i, node_id in enumerate(path_ids):
         node = by_id[node_id]
+        node["meta"].pop("chapter", None)  # the loom tags chapter 1's first node; these tags are the test's
         if chapters[i] is not None:
             node["meta"]["chapter"] = chapters[i]
         if i < len(TRICKY):
