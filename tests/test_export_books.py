@@ -238,3 +238,27 @@ def test_scene_break_marker_paragraph_and_flag():
     parts = sections([node(0, "one"), node(1, "***"), node(2, "two"), node(3, "three", scene_break=True),
                       node(4, "* * *")])
     assert parts[0].blocks == ["one", None, "two", None, "three"]
+
+
+def test_chapters_the_loom_writes_become_epub_sections_and_docx_headings(tmp_path, model, embedder):
+    """End to end: `step(new_chapter=True)` (the loom's own chapter tags) -> two sections in each book."""
+    import io
+
+    import docx
+    from ebooklib import ITEM_DOCUMENT, epub
+
+    loom = Loom.open(tmp_path / "chapters.db", model, embedder, seed=4)
+    info = loom.new_story("fantasy", "a dragon", settings=SMALL)
+    loom.step(info.id, 0)
+    loom.step(info.id, 0, new_chapter=True)
+    loom.step(info.id, 0)
+    assert [s.title for s in sections(loom.path(info.id))] == ["Chapter 1", "Chapter 2"]
+    path = tmp_path / "c.epub"
+    path.write_bytes(loom.export_bytes(info.id, "epub"))
+    book = epub.read_epub(str(path))
+    chapters = [i for i in book.get_items_of_type(ITEM_DOCUMENT) if i.file_name.startswith("chapter-")]
+    assert len(chapters) == 2
+    headings = [p.text for p in docx.Document(io.BytesIO(loom.export_bytes(info.id, "docx"))).paragraphs
+                if p.style.name == "Heading 1"]
+    assert headings == ["Chapter 1", "Chapter 2"]
+    loom.close()
