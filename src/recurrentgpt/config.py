@@ -38,6 +38,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "retrieval": (str, "hybrid, dense or bm25 (--retrieval)"),
     "chunk_words": (int, "embed paragraphs in chunks of this many words (--chunk-words)"),
     "seed": (int, "random seed (--seed)"),
+    "threads": (int, "CPU threads for the embedded model (--threads)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
 }
