@@ -16,7 +16,7 @@ import pytest
 
 from recurrentgpt import Loom
 from recurrentgpt.cli import main
-from recurrentgpt.export import markdown_paragraph, sections
+from recurrentgpt.export import markdown_paragraph, one_paragraph, sections
 from recurrentgpt.story import Node
 
 from .conftest import SMALL
@@ -56,7 +56,7 @@ def chaptered(tmp_path, model, embedder):
 
 
 def expected_paragraphs(loom, story_id):
-    return [" ".join(n.paragraph.split()) for n in loom.path(story_id)]
+    return [one_paragraph(n.paragraph) for n in loom.path(story_id)]
 
 
 def test_sections_follow_chapter_tags_and_scene_breaks(chaptered):

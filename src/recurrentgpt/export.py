@@ -44,9 +44,13 @@ class Section:
         return [b for b in self.blocks if b is not None]
 
 
+_LINE_BREAKS = re.compile(r"[ \t\r\n]*[\r\n][ \t\r\n]*")
+
+
 def one_paragraph(text: str) -> str:
-    """A paragraph on one line: blank lines inside it would make a reader see several."""
-    return " ".join(text.split())
+    """A paragraph on one line: blank lines inside it would make a reader see several. Only line breaks
+    (and the spaces around them) are joined; every other character is kept as written."""
+    return _LINE_BREAKS.sub(" ", text).strip()
 
 
 def _chapter_key_and_title(value: Any) -> tuple[str, str]:
