@@ -32,6 +32,7 @@ class CountingEmbedder(Embedder):
 def _isolated_env(tmp_path, monkeypatch):
     """No test reads the user's library or keys."""
     monkeypatch.setenv("RECURRENTGPT_DB", str(tmp_path / "library.db"))
+    monkeypatch.setenv("RECURRENTGPT_CONFIG", str(tmp_path / "config.toml"))  # nor the user's config file
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

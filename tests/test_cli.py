@@ -30,7 +30,7 @@ def test_write_a_story_and_export_it(capsys, tmp_path):
     assert run(capsys, "step", sid, "--plan", "2")[0] == 0
     assert run(capsys, "step", sid, "--text", "The dragon sneezes.")[0] == 0
     code, out, err = run(capsys, "write", sid, "-n", "2")
-    assert code == 0 and "simulator picked" in out and "2/2 paragraphs" in err
+    assert code == 0 and "simulator picked" in out  # (progress: only on a terminal, test_new_user.py)
     code, out, _ = run(capsys, "export", sid, "-f", "md", "-o", str(tmp_path / "s.md"))
     text = (tmp_path / "s.md").read_text()
     assert code == 0 and text.startswith("# ") and text.count("\n\n") >= 6

@@ -529,3 +529,21 @@ def test_screenshot_of_the_writer(page, studio, tmp_path):
     assert target.stat().st_size > 20_000
     # the bookmark shows in the rendered tree, on the row of the node it marks
     expect(page.locator(f".tree-row[data-id='{bookmarked}'] .tag:has-text('the pulse')")).to_have_count(1)
+
+
+def test_export_menu_downloads_each_format(page, studio):
+    """The writer page's Export menu offers md, docx, epub, txt and the tree; a click downloads a file named
+    after the title (issue 15)."""
+    base, loom, _ = studio
+    story = loom.new_story("fantasy", "a menu of exports", settings=SMALL)
+    open_writer(page, studio, story.id)
+    page.click("#export-menu summary")
+    links = page.locator("#export-menu a[data-fmt]")
+    expect(links).to_have_count(5)
+    assert [links.nth(i).get_attribute("data-fmt") for i in range(5)] == ["md", "docx", "epub", "txt", "tree"]
+    for fmt, extension in (("docx", ".docx"), ("epub", ".epub")):
+        with page.expect_download() as info:
+            page.click(f"#export-menu a[data-fmt={fmt}]")
+        download = info.value
+        assert download.suggested_filename.endswith(extension)
+        assert Path(download.path()).read_bytes()[:2] == b"PK"

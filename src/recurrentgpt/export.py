@@ -1,46 +1,158 @@
-"""Export a story path (Markdown, plain text, JSON) or the whole tree (JSON that round-trips)."""
+"""Export a story path (Markdown, plain text, JSON, EPUB, DOCX) or the whole tree (JSON that round-trips).
+
+EPUB and DOCX are written by ``books.py`` (ebooklib and python-docx, the ``export`` extra); the text
+formats need nothing. Chapters come from ``node.meta["chapter"]`` (see ``sections``); a story without
+them is one section.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from .story import Node, StoryInfo
 
 TREE_FORMAT = "recurrentgpt-tree"
 TREE_VERSION = 1
-FORMATS = ("md", "txt", "json", "tree")
+TEXT_FORMATS = ("md", "txt", "json", "tree")
+BINARY_FORMATS = ("epub", "docx")
+FORMATS = TEXT_FORMATS + BINARY_FORMATS
+EXTENSIONS = {"md": "md", "txt": "txt", "json": "json", "tree": "json", "epub": "epub", "docx": "docx"}
+MEDIA_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "tree": "application/json",
+    "epub": "application/epub+zip",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+SCENE_BREAK_MARKERS = {"#", "***", "* * *", "---", "—", "§"}
 
 
-def chapters(path: list[Node]) -> list[tuple[int, list[Node]]]:
-    """The path cut where a node opens a new chapter (``meta["chapter"]``); a story without chapters is one."""
-    out: list[tuple[int, list[Node]]] = []
-    for n in path:
-        number = int(n.meta.get("chapter", out[-1][0] if out else 1))
-        if not out or number != out[-1][0]:
-            out.append((number, []))
-        out[-1][1].append(n)
+@dataclass
+class Section:
+    """A chapter (or the whole story when it has none). ``blocks`` holds paragraphs in order;
+    ``None`` stands for a scene break."""
+
+    title: str
+    blocks: list[str | None] = field(default_factory=list)
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [b for b in self.blocks if b is not None]
+
+
+_LINE_BREAKS = re.compile(r"[ \t\r\n]*[\r\n][ \t\r\n]*")
+
+
+def one_paragraph(text: str) -> str:
+    """A paragraph on one line: blank lines inside it would make a reader see several. Only line breaks
+    (and the spaces around them) are joined; every other character is kept as written."""
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
+def _chapter_key_and_title(value: Any) -> tuple[str, str]:
+    """``meta["chapter"]`` may be a number, a title, or a dict with ``number`` and/or ``title``."""
+    if isinstance(value, dict):
+        number, title = value.get("number"), str(value.get("title") or "").strip()
+        key = f"{number}|{title}"
+        if number is not None and title:
+            return key, f"Chapter {number}: {title}"
+        return key, title or f"Chapter {number}"
+    if isinstance(value, bool):  # a bare flag carries no title
+        return repr(value), ""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return str(value).strip(), f"Chapter {str(value).strip()}"
+    return str(value).strip(), str(value).strip()
+
+
+def sections(path: list[Node]) -> list[Section]:
+    """Group a path into chapters: a node whose ``meta["chapter"]`` differs from the chapter before
+    starts a new one (so the tag may sit on every node of a chapter or only on its first, as the loom
+    writes it). A path that stays in one numbered chapter is one untitled section.
+    A node with ``meta["scene_break"]``, or a paragraph that is only a break marker (``#``, ``***``),
+    is a scene break."""
+    out: list[Section] = []
+    current_key: str | None = None
+    numbered_only = True  # chapters given by number alone, without a title of their own
+    for node in path:
+        chapter = node.meta.get("chapter") if isinstance(node.meta, dict) else None
+        if chapter is not None and chapter != "":
+            key, title = _chapter_key_and_title(chapter)
+            numbered_only = numbered_only and not (isinstance(chapter, dict) and chapter.get("title")) \
+                and not (isinstance(chapter, str) and not chapter.strip().isdigit())
+            if key != current_key:
+                out.append(Section(title))
+                current_key = key
+        if not out:
+            out.append(Section(""))
+        section = out[-1]
+        text = one_paragraph(node.paragraph)
+        if node.meta.get("scene_break") and section.blocks:
+            section.blocks.append(None)
+        if text in SCENE_BREAK_MARKERS:
+            if section.blocks and section.blocks[-1] is not None:
+                section.blocks.append(None)
+            continue
+        section.blocks.append(text)
+    for section in out:  # a break at the end of a chapter separates nothing
+        while section.blocks and section.blocks[-1] is None:
+            section.blocks.pop()
+    if len(out) == 1 and numbered_only:  # every story is in chapter 1: one chapter is no chapter
+        out[0].title = ""
     return out
 
 
+def has_chapters(parts: list[Section]) -> bool:
+    return any(s.title for s in parts)
+
+
+def word_count(parts: list[Section]) -> int:
+    return sum(len(p.split()) for s in parts for p in s.paragraphs)
+
+
+# -- Markdown and text ------------------------------------------------------------------------
+
+_INLINE = re.compile(r"([\\`*_\[\]<>&#!|~])")
+_HTML = re.compile(r"(<|&(?=#?\w+;))")
+_BLOCK_START = re.compile(r"^(\s*)([#>+\-=|<]|\*(?=\s)|\d+[.)])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Markdown shows as written: a title like ``*Untitled* #2`` stays literal."""
+    return _INLINE.sub(r"\\\1", one_paragraph(text))
+
+
+def markdown_paragraph(text: str) -> str:
+    """A paragraph stays one paragraph: on one line, and not read as a heading, quote or list; the
+    writer's emphasis (*, _) stays Markdown, but nothing becomes raw HTML or an entity."""
+    def escape(m: re.Match[str]) -> str:
+        marker = m.group(2)
+        return m.group(1) + (marker[:-1] + "\\" + marker[-1] if marker[0].isdigit() else "\\" + marker)
+
+    text = _HTML.sub(r"\\\1", one_paragraph(text))
+    return _BLOCK_START.sub(escape, text, count=1)
+
+
 def to_markdown(info: StoryInfo, path: list[Node]) -> str:
-    lines = [f"# {info.title}", "", f"*{info.genre} — {info.topic}*", ""]
-    parts = chapters(path)
-    for number, nodes in parts:
-        if len(parts) > 1:
-            lines += [f"## Chapter {number}", ""]
-        lines += [p for n in nodes for p in (n.paragraph, "")]
+    parts = sections(path)
+    lines = [f"# {escape_markdown(info.title)}", "", f"*{escape_markdown(f'{info.genre} — {info.topic}')}*", ""]
+    for section in parts:
+        if section.title:
+            lines += [f"## {escape_markdown(section.title)}", ""]
+        for block in section.blocks:
+            lines += ["* * *" if block is None else markdown_paragraph(block), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def to_text(info: StoryInfo, path: list[Node]) -> str:
-    parts = chapters(path)
-    blocks = [info.title]
-    for number, nodes in parts:
-        if len(parts) > 1:
-            blocks.append(f"Chapter {number}")
-        blocks += [n.paragraph for n in nodes]
+    blocks: list[str] = [one_paragraph(info.title)]
+    for section in sections(path):
+        if section.title:
+            blocks.append(section.title)
+        blocks += ["#" if b is None else b for b in section.blocks]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -69,6 +181,16 @@ def render(fmt: str, info: StoryInfo, path: list[Node], tree: tuple[list[Node], 
     if fmt == "tree" and tree is not None:
         return tree_to_json(info, *tree)
     raise ValueError(f"unknown export format {fmt}")
+
+
+def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "",
+                 tree: tuple[list[Node], dict[str, str]] | None = None) -> bytes:
+    """Any format as the bytes of its file (text formats in UTF-8)."""
+    if fmt in BINARY_FORMATS:
+        from . import books
+
+        return books.to_epub(info, path, author=author) if fmt == "epub" else books.to_docx(info, path, author=author)
+    return render(fmt, info, path, tree).encode("utf-8")
 
 
 def safe_filename(title: str, extension: str) -> str:

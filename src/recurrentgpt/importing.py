@@ -46,6 +46,21 @@ def split_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
+def manuscript_title(text: str) -> str:
+    """The manuscript's own title: a first-level Markdown heading before the first paragraph ("" if none).
+    Backslash escapes (as our Markdown export writes them) are undone."""
+    for line in text.replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"#\s+(.+?)(?:\s+#+)?", line)
+        if match:
+            return re.sub(r"\\([\\`*_\[\]<>#!|~{}()+.-])", r"\1", match.group(1)).strip()[:200]
+        if not re.fullmatch(r"#{2,6}\s.*|[-*_=]{3,}", line):
+            return ""  # the text starts with prose: no title of its own
+    return ""
+
+
 def parse_tree(raw: bytes) -> tuple[StoryInfo, list[Node], dict[str, str]]:
     """Validate an exported tree: known format, unique ids, parents present, no cycles; parents first."""
     text = read_text(raw, "the tree file")

@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
-from .embeddings import Embedder, get_embedder
+from .embeddings import Embedder, embedder_name, get_embedder
 from .errors import ConflictError, InputError, NotFoundError
-from .importing import parse_tree, split_paragraphs
+from .importing import manuscript_title, parse_tree, split_paragraphs
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
 from .models.base import OnText
@@ -120,8 +120,9 @@ class Loom:
 
     @property
     def embedder_name(self) -> str:
-        """The embedder's name, without loading it."""
-        return self._embedder.name if isinstance(self._embedder, Embedder) else str(self._embedder or "minilm")
+        """The embedder's name as stored with its vectors (``st:all-MiniLM-L6-v2`` for ``minilm``), the same
+        before and after it is built, and without building it."""
+        return self._embedder.name if isinstance(self._embedder, Embedder) else embedder_name(self._embedder)
 
     def _check_backends(self) -> None:
         """Resolve the model and embedder specs (cheap: nothing is loaded) so that a typo fails
@@ -708,6 +709,7 @@ class Loom:
         """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
         memory; the model reads the last of them to write the first short-term memory and plans."""
         paragraphs = split_paragraphs(text)
+        title = title.strip() or manuscript_title(text)  # the writer's own "# Title" beats a made-up one
         if not genre.strip():
             raise InputError("an imported story needs a genre")
         settings = settings or Settings()
@@ -741,13 +743,22 @@ class Loom:
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
         """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""
-        if fmt not in export.FORMATS:
+        if fmt not in export.TEXT_FORMATS:
+            if fmt in export.BINARY_FORMATS:
+                raise InputError(f"{fmt} is a binary format: use export_bytes")
             raise InputError(f"unknown export format '{fmt}' (use {', '.join(export.FORMATS)})")
         info = self.story(story_id)
         if fmt == "tree":
             nodes = [self.store.get_node(r.id) for r in self.store.tree(info.id)]
             return export.tree_to_json(info, nodes, self.store.bookmarks(info.id))
         return export.render(fmt, info, self.path(info.id, node))
+
+    def export_bytes(self, story_id: str, fmt: str = "md", node: str = "head", *, author: str = "") -> bytes:
+        """Any export format as the bytes of its file: also ``epub`` and ``docx`` (the ``export`` extra)."""
+        if fmt not in export.BINARY_FORMATS:
+            return self.export(story_id, fmt, node).encode("utf-8")
+        info = self.story(story_id)
+        return export.render_bytes(fmt, info, self.path(info.id, node), author=author)
 
     def import_tree(self, raw: bytes) -> StoryInfo:
         """Import a tree exported with ``export(fmt="tree")``; ids are renewed if they are taken here."""

@@ -6,20 +6,32 @@ import sys
 
 import click
 
+from .. import config as user_config
 from ..errors import RecurrentGPTError
-from . import batch, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
+from . import batch, config, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
 from .app import cli
 
 __all__ = ["cli", "main"]
 
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False)
+        # the config file's values become click's default_map: below options and env vars, above defaults
+        defaults = user_config.default_map(user_config.load(), cli.commands)
+        cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False, default_map=defaults)
     except RecurrentGPTError as e:
         click.echo(f"error: {e}", err=True)
         return e.exit_code
     except click.exceptions.Exit as e:
+        return e.exit_code
+    except NO_ARGS_IS_HELP as e:  # `recurrentgpt` alone: the help text
+        e.show()
+        return 0
+    except click.UsageError as e:  # one line, like every other mistake
+        command = e.ctx.command_path if e.ctx else "recurrentgpt"
+        click.echo(f"error: {' '.join(e.format_message().split())} (see '{command} --help')", err=True)
         return e.exit_code
     except click.ClickException as e:
         e.show()

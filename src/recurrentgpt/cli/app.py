@@ -58,14 +58,17 @@ class Env:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="recurrentgpt")
-@click.option("--db", default=default_db, show_default="$RECURRENTGPT_DB or ~/.local/share/recurrentgpt/library.db",
+@click.option("--db", envvar="RECURRENTGPT_DB", default=default_db,
+              show_default="$RECURRENTGPT_DB, the config file's db, or ~/.local/share/recurrentgpt/library.db",
               help="The story library (an SQLite file).")
 @click.option("--model", "-m", envvar="RECURRENTGPT_MODEL", default="smollm2", show_default=True,
-              help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, or scripted.")
+              help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, a local server by name "
+                   "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), or scripted.")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key for the server (default: $OPENAI_API_KEY).")
-@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "text"]), default="auto",
-              show_default=True, help="How to ask an OpenAI-compatible server for structured answers.")
+@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "text"]), default=None,
+              show_default="auto, or what the server preset supports",
+              help="How to ask an OpenAI-compatible server for structured answers.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a server.")
 @click.option("--embedder", "-e", envvar="RECURRENTGPT_EMBEDDER", default="minilm", show_default=True,
               help="minilm (bundled, offline), st:NAME_OR_PATH, openai:MODEL, or hash.")

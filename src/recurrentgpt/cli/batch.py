@@ -9,6 +9,7 @@ import click
 
 from ..batch import read_jobs, run_batch, summary_dict
 from ..importing import read_text
+from . import progress
 from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_options
 
 
@@ -29,13 +30,20 @@ def batch(env: Env, premises: str, concurrency: int, steps: int, as_json: bool, 
     jobs = read_jobs(read_text(read_file_arg(premises, "premises file"), premises), default_steps=steps)
     settings = settings_from(options)
 
-    def progress(summary, job, status) -> None:
-        done = summary.finished + summary.skipped + len(summary.failures)
-        width = 20
-        bar = "#" * int(width * done / summary.stories)
-        click.echo(f"[{bar:{width}}] {done}/{summary.stories}  line {job.line} ({job.story_id}): {status}", err=True)
+    meter = progress.bar(len(jobs), "story")
 
-    summary = run_batch(env.loom, jobs, concurrency=concurrency, settings=settings, on_progress=progress)
+    def on_progress(summary, job, status) -> None:
+        if progress.is_terminal():  # a live bar, with the last story's status beside it
+            meter.update(1)
+            meter.set_postfix_str(f"line {job.line}: {status}"[:60])
+        else:  # a log: one line per story
+            done = summary.finished + summary.skipped + len(summary.failures)
+            click.echo(f"{done}/{summary.stories}  line {job.line} ({job.story_id}): {status}", err=True)
+
+    try:
+        summary = run_batch(env.loom, jobs, concurrency=concurrency, settings=settings, on_progress=on_progress)
+    finally:
+        meter.close()
     data = summary_dict(summary)
     if as_json:
         click.echo(json.dumps(data, indent=2))

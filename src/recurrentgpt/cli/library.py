@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..export import safe_filename
+from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
 from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_options, show_plans, warn_retry
 from .write import write_atomically
 
@@ -29,21 +29,26 @@ def list_stories(env: Env) -> None:
 
 @cli.command()
 @click.argument("story")
-@click.option("--format", "-f", "fmt", type=click.Choice(["md", "txt", "json", "tree"]), default="md", show_default=True,
-              help="md/txt/json: the path to --node; tree: the whole tree as JSON (re-importable).")
-@click.option("--node", "-n", default="head", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="md", show_default=True,
+              help="md/txt/json/epub/docx: the path to --node (docx in standard manuscript format); "
+                   "tree: the whole tree as JSON (re-importable).")
+@click.option("--node", "-n", default="head", show_default=True, help="The node whose path is exported.")
+@click.option("--author", default="", help="Author name for the epub/docx title page.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
 @pass_env
-def export(env: Env, story: str, fmt: str, node: str, out: str | None) -> None:
-    """Export a story path or the whole tree."""
+def export(env: Env, story: str, fmt: str, node: str, author: str, out: str | None) -> None:
+    """Export a story path or the whole tree (default file name: from the title, in this folder)."""
     info = env.loom.story(story)
-    text = env.loom.export(info.id, fmt, node)
+    data = env.loom.export_bytes(info.id, fmt, node, author=author)
     if out == "-":
-        click.echo(text, nl=False)
+        if fmt in BINARY_FORMATS:
+            click.get_binary_stream("stdout").write(data)
+        else:
+            click.echo(data.decode("utf-8"), nl=False)
         return
-    target = Path(out) if out else Path(safe_filename(info.title, "json" if fmt == "tree" else fmt))
-    write_atomically(target, text)
-    click.echo(f"wrote {target}")
+    target = Path(out) if out else Path(safe_filename(info.title, EXTENSIONS[fmt]))
+    write_atomically(target, data)
+    click.echo(f"wrote {target.resolve()}")
 
 
 @cli.command(name="import")

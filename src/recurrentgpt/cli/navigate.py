@@ -73,7 +73,10 @@ def memory(env: Env, story: str, node: str, plan: str | None, show_prompt: bool)
 @click.option("--fold", type=int, default=6, show_default=True, help="Fold unbranched runs longer than this.")
 @pass_env
 def tree(env: Env, story: str, show_all: bool, fold: int) -> None:
-    """Show the story tree: ids, depth, first words, bookmarks, head (*) and its line (|)."""
+    """Show the story tree: ids, depth, first words, [bookmarks].
+
+    Markers: * the head, | its line (the path the story reads), - a node on another branch,
+    x a pruned node (with --all); "⋮ N more" folds a long unbranched run."""
     info = env.loom.story(story)
     rows = env.loom.tree(info.id)
     click.echo(render_tree(rows, info.head_id, env.loom.store.bookmarks(info.id), fold=max(fold, 2), show_pruned=show_all))
@@ -87,6 +90,18 @@ def checkout(env: Env, story: str, node: str) -> None:
     """Move the head to NODE: the next step continues from its exact state."""
     target = env.loom.checkout(story, node)
     click.echo(f"head is now {target.id} (depth {target.depth}): {target.paragraph[:80]}")
+
+
+@cli.command()
+@click.argument("story")
+@pass_env
+def undo(env: Env, story: str) -> None:
+    """Step back one paragraph: the head moves to its parent; the undone paragraph stays as a branch
+    (`checkout` brings it back)."""
+    info = env.loom.story(story)
+    undone = info.head_id
+    target = env.loom.undo(info.id)
+    click.echo(f"head is now {target.id} (depth {target.depth}); {undone} is kept as a branch")
 
 
 @cli.command()
@@ -166,7 +181,8 @@ def edit(env: Env, story: str, node: str, paragraph: str | None, paragraph_file:
 @pass_env
 def diff(env: Env, story: str, a: str, b: str) -> None:
     """Word diff of two paragraphs (e.g. siblings): [-removed-] {+added+}."""
-    first, second = env.loom.node(story, a), env.loom.node(story, b)
+    info = env.loom.story(story)  # a story-id prefix works here as everywhere
+    first, second = env.loom.node(info.id, a), env.loom.node(info.id, b)
     if first.id == second.id:
         raise InputError("both references name the same node")
     click.echo(word_diff(first.paragraph, second.paragraph))

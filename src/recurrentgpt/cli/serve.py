@@ -8,6 +8,7 @@ import os
 import click
 
 from ..errors import ConfigError, InputError
+from ..models import is_embedded
 from .app import Env, cli, pass_env
 
 
@@ -69,6 +70,11 @@ def serve(env: Env, host: str, port: int, token: str | None, workers: int) -> No
     # the environment set here (the schema is already migrated, by the loom opened above)
     sqlite = isinstance(loom.store, SQLiteStore)
     loom.close()
+    if is_embedded(env.options["model"]):
+        click.echo(f"warning: with the embedded model ({env.options['model']}) each of the {workers} workers loads "
+                   f"its own copy and they compete for {os.cpu_count() or 1} cores, so each step gets slower; "
+                   "several workers pay off with a model server (--model ollama:NAME, vllm:NAME, openai:…)",
+                   err=True)
     if sqlite:
         click.echo(f"note: {workers} workers share the SQLite file {library}, which saves one step at a time; "
                    "for several workers PostgreSQL is better (--db postgresql://…, see DEPLOYMENT.md)", err=True)

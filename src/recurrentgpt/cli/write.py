@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from ..errors import InputError
 from ..export import safe_filename
 from ..simulator import Choice
 from ..story import Node, Settings
+from . import progress
 from .app import (
     Env,
     cli,
@@ -38,14 +40,12 @@ def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None
     """Start a story: title, outline, opening paragraphs, first memory and 3 plans."""
     settings = settings_from(options)
     outline = read_file_arg(outline_file, "outline file").decode("utf-8", "replace") if outline_file else ""
-    click.echo("Writing the opening…", err=True)
+    click.echo("Writing the opening…\n", err=True)
     info = env.loom.new_story(
         genre, topic, premise=premise, outline=outline, settings=settings,
-        mode="fiction" if fiction else "writer", on_retry=warn_retry,
+        mode="fiction" if fiction else "writer", on_text=stream_to_stdout, on_retry=warn_retry,
     )
-    click.echo(f"\n# {info.title}   (story {info.id})\n")
-    for node in env.loom.path(info.id):
-        click.echo(node.paragraph + "\n")
+    click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.echo("Next, choose a plan:")
     show_plans(env.loom.node(info.id))
 
@@ -93,23 +93,19 @@ def write(env: Env, story: str, steps: int, interactive: bool) -> None:
         return
     started = time.perf_counter()
 
+    def show_progress(done: int) -> None:
+        if steps > 1 and progress.is_terminal():
+            click.echo(progress.meter(done, steps, time.perf_counter() - started, "paragraph"), err=True)
+
     def on_choice(i: int, choice: Choice) -> None:
-        click.echo(_progress(i - 1, steps, started), err=True)
+        show_progress(i - 1)
         click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
 
     def on_step(i: int, node: Node, choice: Choice | None) -> None:
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
 
     loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry)
-    click.echo(_progress(steps, steps, started), err=True)
-
-
-def _progress(done: int, total: int, started: float) -> str:
-    width = 20
-    filled = int(width * done / total)
-    elapsed = time.perf_counter() - started
-    eta = f", about {elapsed / done * (total - done):.0f} s left" if done and done < total else ""
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} paragraphs, {elapsed:.0f} s{eta}"
+    show_progress(steps)
 
 
 def _interactive(env: Env, story_id: str, steps: int) -> None:
@@ -157,31 +153,37 @@ def _plan_index(text: str, plans: tuple[str, ...]) -> int:
 @click.option("--topic", default="a lighthouse keeper on Mars finds a message from Earth", show_default=True)
 @click.option("--steps", "-n", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Paragraphs after the opening.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to write the Markdown (default: from the title).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="Where to write the Markdown (default: a file named after the title, in this folder).")
 @pass_env
 def demo(env: Env, genre: str, topic: str, steps: int, out: str | None) -> None:
     """Write a short story end to end in auto mode and export it to Markdown.
 
-    Uses short paragraphs so the bundled model finishes in a few minutes on a laptop CPU.
+    Uses short paragraphs so the bundled model finishes in a few minutes on a laptop CPU. Each run
+    picks a new random seed and prints it: the global --seed writes the same story again, and
+    --topic/--genre change it.
     """
+    if env.options.get("seed") is None:  # read when the loom (and so the model) is built, just below
+        env.options["seed"] = secrets.randbelow(2**31)
+    seed = env.options["seed"]
     settings = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2)
-    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {env.options['model']}…", err=True)
-    info = env.loom.new_story(genre, topic, settings=settings, on_retry=warn_retry)
-    click.echo(f"\n# {info.title}   (story {info.id})\n")
-    for node in env.loom.path(info.id):
-        click.echo(node.paragraph + "\n")
+    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {env.options['model']} "
+               f"(seed {seed}; `recurrentgpt --seed {seed} demo` writes it again)…\n", err=True)
+    info = env.loom.new_story(genre, topic, settings=settings, on_text=stream_to_stdout, on_retry=warn_retry)
+    click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.get_current_context().invoke(write, story=info.id, steps=steps, interactive=False)
     target = Path(out) if out else Path(safe_filename(info.title, "md"))
     text = env.loom.export(info.id, "md")
     write_atomically(target, text)
-    click.echo(f"Wrote {len(env.loom.path(info.id))} paragraphs to {target} (story {info.id} in {env.options['db']})")
+    click.echo(f"Wrote {len(env.loom.path(info.id))} paragraphs to {target.resolve()} "
+               f"(story {info.id} in the library {env.loom.store.location})")
 
 
-def write_atomically(target: Path, text: str) -> None:
+def write_atomically(target: Path, data: str | bytes) -> None:
     """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         tmp.replace(target)
     except OSError as e:
         tmp.unlink(missing_ok=True)

@@ -11,7 +11,22 @@ from __future__ import annotations
 from .base import Embedder
 from .hashing import HashingEmbedder
 
-__all__ = ["Embedder", "HashingEmbedder", "get_embedder"]
+__all__ = ["Embedder", "HashingEmbedder", "embedder_name", "get_embedder"]
+
+
+def embedder_name(spec: str | None) -> str:
+    """The name ``get_embedder(spec)`` will have (the one stored with its vectors), without building it:
+    ``minilm`` is ``st:all-MiniLM-L6-v2`` everywhere it is shown."""
+    spec = (spec or "minilm").strip()
+    if spec in ("minilm", "bundled", "default"):
+        return "st:all-MiniLM-L6-v2"
+    if spec.startswith("st:"):
+        from pathlib import Path
+
+        return f"st:{Path(spec[3:]).name}"
+    if spec == "hash":
+        return "hash-256"
+    return spec
 
 
 def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:

@@ -3,6 +3,8 @@
     smollm2 (default)      the bundled SmolLM2-135M-Instruct, embedded, offline
     path/to/file.gguf      any GGUF file, embedded (also gguf:PATH)
     openai:MODEL           any OpenAI-compatible server (--base-url, OPENAI_BASE_URL, OPENAI_API_KEY)
+    ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME
+                           a local server by name: its usual address and JSON mode (presets.py)
     scripted               a model double that invents well-formed answers (tests, demos of plumbing)
 """
 
@@ -11,9 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Completion, Model, Request
+from .presets import PRESETS, split_spec
 from .scripted import ScriptedModel
 
-__all__ = ["Completion", "Model", "Request", "ScriptedModel", "get_model"]
+__all__ = ["PRESETS", "Completion", "Model", "Request", "ScriptedModel", "get_model", "is_embedded"]
+
+
+def is_embedded(spec: str | None) -> bool:
+    """Does this spec run the model inside the process (llama.cpp), so that every process loads its own?"""
+    spec = (spec or "smollm2").strip()
+    return spec in ("smollm2", "bundled", "default") or spec.endswith(".gguf") or spec.startswith("gguf:")
 
 
 def get_model(spec: str | None = None, **options: Any) -> Model:
@@ -28,11 +37,25 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
 
         name = spec.partition(":")[2] or "gpt-4o-mini"
         return OpenAIModel(name, **{k: v for k, v in options.items() if k in openai_keys and v is not None})
+    preset = split_spec(spec)
+    if preset is not None:
+        from .openai import OpenAIModel
+
+        server, name = preset
+        if not name and server.needs_model:
+            raise ConfigError(f"name the model: --model {server.name}:MODEL (as the server lists it)")
+        chosen = {k: v for k, v in options.items() if k in openai_keys and v is not None}
+        chosen.setdefault("base_url", server.base_url)  # an explicit base_url / response_format wins
+        chosen.setdefault("response_format", server.response_format)
+        model = OpenAIModel(name or server.default_model, **chosen)
+        model.name = f"{server.name}:{name}" if name else server.name
+        return model
     if spec == "scripted":
         return ScriptedModel()
-    if spec in ("smollm2", "bundled", "default") or spec.endswith(".gguf") or spec.startswith("gguf:"):
+    if is_embedded(spec):
         from .llamacpp import LlamaCppModel
 
         path = None if spec in ("smollm2", "bundled", "default") else spec.removeprefix("gguf:")
         return LlamaCppModel(path, **{k: v for k, v in options.items() if k in llama_keys and v is not None})
-    raise ConfigError(f"unknown model '{spec}' (use smollm2, a .gguf path, openai:MODEL or scripted)")
+    raise ConfigError(f"unknown model '{spec}' (use smollm2, a .gguf path, openai:MODEL, "
+                      f"{', '.join(PRESETS)} or scripted)")

@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from .. import __version__
+from .. import config as user_config
 from ..errors import ConflictError, NotFoundError
+from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
 from ..story import StoryInfo
 from .schemas import BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
@@ -157,12 +160,19 @@ def prune(story_id: str, body: PruneRequest, loom: LoomDep) -> dict[str, Any]:
     return loom.prune(story_id, body.node, restore=body.restore).to_dict()
 
 
-@router.get("/stories/{story_id}/export", summary="The current path as md, txt or json; or the tree as json",
-            response_class=PlainTextResponse)
-def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head") -> PlainTextResponse:
-    text = loom.export(story_id, fmt, node)
-    media = "application/json" if fmt in ("json", "tree") else "text/markdown" if fmt == "md" else "text/plain"
-    return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
+@router.get("/stories/{story_id}/export", summary="The current path as md, txt, json, epub or docx; or the tree as json",
+            response_class=Response)
+def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head", author: str = "") -> Response:
+    """A download named after the title; ``docx`` is in standard manuscript format, ``author`` (default: the
+    config file's) goes on its title page and in the epub's metadata."""
+    info = loom.story(story_id)
+    author = author or str(user_config.load().get("author") or "")  # the config file's author by default
+    data = loom.export_bytes(info.id, fmt, node, author=author[:200])
+    name = safe_filename(info.title, EXTENSIONS[fmt])
+    ascii_name = safe_filename(info.title.encode("ascii", "ignore").decode(), EXTENSIONS[fmt])
+    # RFC 6266: an ASCII fallback, and the real (UTF-8) name for browsers that read filename*
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
 
 
 @router.post("/jobs/{job_id}/stop", summary="Stop a running generation of this worker (write, auto, regenerate, new story)")

@@ -126,28 +126,33 @@ def environment_for(options: Mapping[str, Any], *, token: str | None,
 def app_from_env() -> FastAPI:
     """The studio over a Loom built from the environment (``ENVIRONMENT``): a factory for uvicorn,
     ``uvicorn --factory recurrentgpt.web.app:app_from_env``, which is how ``serve --workers N`` runs
-    each worker process. Unset variables take the CLI's defaults."""
+    each worker process. Unset variables take the config file's values, then the CLI's defaults."""
+    from .. import config as user_config
     from ..cli.app import Env, default_db
 
     env = os.environ
+    file = user_config.load()  # the user's config file: below the environment, above the defaults
+
+    def value(name: str, default: Any = None) -> Any:
+        return user_config.resolve(name, None, ENVIRONMENT[name], file=file, default=default)
 
     def number(name: str, kind: type) -> Any:
-        raw = env.get(ENVIRONMENT[name], "").strip()
+        raw = value(name)
         try:
-            return kind(raw) if raw else None
+            return kind(raw) if raw not in (None, "") else None
         except ValueError:
             raise ConfigError(f"${ENVIRONMENT[name]} must be a {kind.__name__}, not {raw!r}") from None
 
     timeout = number("timeout", float)
     loom = Env(
-        db=env.get(ENVIRONMENT["db"]) or default_db(),
-        model=env.get(ENVIRONMENT["model"]) or "smollm2",
-        embedder=env.get(ENVIRONMENT["embedder"]) or "minilm",
-        base_url=env.get(ENVIRONMENT["base_url"]) or None,
-        api_key=env.get(ENVIRONMENT["api_key"]) or None,
-        response_format=env.get(ENVIRONMENT["response_format"]) or "auto",
+        db=value("db") or default_db(),
+        model=value("model") or "smollm2",
+        embedder=value("embedder") or "minilm",
+        base_url=value("base_url") or None,
+        api_key=env.get(ENVIRONMENT["api_key"]) or None,  # keys come from the environment only
+        response_format=value("response_format") or None,  # None: auto, or the preset's
         timeout=120.0 if timeout is None else timeout,
-        retrieval=env.get(ENVIRONMENT["retrieval"]) or "hybrid",
+        retrieval=value("retrieval") or "hybrid",
         chunk_words=number("chunk_words", int),
         seed=number("seed", int),
     ).loom

@@ -30,7 +30,9 @@ function render() {
     `${story.genre} · ${state.path.length} paragraph${state.path.length === 1 ? "" : "s"}` +
     (current ? ` · at ${current.id.slice(0, 8)}` : "");
   $("#read-link").href = `/read/${story.id}`;
-  $("#export-link").href = `${base}/export?fmt=md`;
+  for (const link of document.querySelectorAll("#export-menu a[data-fmt]")) {
+    link.href = `${base}/export?fmt=${link.dataset.fmt}`;  // the path to the head; the server names the file
+  }
   renderStory();
   renderPlans();
   renderMemory();
