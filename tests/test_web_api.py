@@ -334,20 +334,26 @@ def test_stop_interrupts_the_simulator_in_auto_mode(loom, story):
 
 def test_the_loom_checks_the_head_the_client_showed(client, loom, story, model, monkeypatch):
     """The web's own 409 is only a fast path: the head the page showed goes to the loom's compare-and-set."""
-    from recurrentgpt.web import api, generate
+    from recurrentgpt.web import generate
 
-    monkeypatch.setattr(generate, "check_head", lambda info, expected: None)  # as if the head moved just after it
-    monkeypatch.setattr(api, "check_head", lambda info, expected: None)
     first, head = loom.path(story.id)
+    real_stream = generate.event_stream
+
+    def another_tab_moves_the_head(jobs, work):  # just after the web's checks, before the work starts
+        loom.checkout(story.id, first.id)
+        return real_stream(jobs, work)
+
+    monkeypatch.setattr(generate, "event_stream", another_tab_moves_the_head)
     before = len(model.requests)
-    evts = events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": first.id}))
+    evts = events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": head.id}))
     assert last(evts, "error")["status"] == 409 and "moved on" in last(evts, "error")["error"]
-    evts = events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 2, "expected_head": first.id}))
+    loom.checkout(story.id, head.id)
+    evts = events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 2, "expected_head": head.id}))
     assert last(evts, "error")["status"] == 409
     assert len(model.requests) == before  # refused before any model call
-    r = client.post(f"/api/stories/{story.id}/nodes/{head.id}/edit", json={"paragraph": "x", "expected_head": first.id})
-    assert r.status_code == 409
-    assert loom.story(story.id).head_id == head.id and len(loom.tree(story.id)) == 2
+    r = client.post(f"/api/stories/{story.id}/nodes/{head.id}/edit", json={"paragraph": "x", "expected_head": head.id})
+    assert r.status_code == 409  # the head is first now: the edit is refused by the loom itself
+    assert loom.story(story.id).head_id == first.id and len(loom.tree(story.id)) == 2
 
 
 def test_info_names_the_model_without_loading_it(loom):

@@ -177,11 +177,7 @@ def generate_pair(loom: Any, genre: str, topic: str, config: EvalConfig, on_prog
     started = time.perf_counter()
     recurrent, complete = write_recurrent(loom, info.id, config.words, config.max_steps, on_progress)
     recurrent_s = time.perf_counter() - started
-    recurrent_usage = loom.usage(loom.path(info.id)[len(opening):])
-    for node in loom.path(info.id)[len(opening):]:
-        simulator = node.meta.get("simulator", {}).get("usage")
-        if simulator:
-            recurrent_usage = recurrent_usage + Usage(**simulator)
+    recurrent_usage = loom.usage(loom.path(info.id)[len(opening):])  # the cell's calls and the simulator's
     if on_progress:
         on_progress(f"  recurrentgpt: {len(recurrent)} paragraphs, {_words(opening + recurrent)} words, {recurrent_s:.0f} s")
 

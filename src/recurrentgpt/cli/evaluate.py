@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from .app import Env, cli, pass_env, settings_from, settings_options
+from ..library import Library
+from .app import cli, pass_library, pop_settings, settings_options
 
 
 @cli.command("eval")
@@ -32,8 +33,8 @@ from .app import Env, cli, pass_env, settings_from, settings_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="eval-results.json", show_default=True,
               help="Where to write the JSON results (stories, judgements, table).")
 @settings_options
-@pass_env
-def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, rolling_budget: int, judge_spec: str | None,
+@pass_library
+def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: int, rolling_budget: int, judge_spec: str | None,
              judge_base_url: str | None, judge_api_key: str | None, judge_words: int, library: str, out: str,
              **options: Any) -> None:
     """Compare RecurrentGPT (auto mode) with a rolling-context baseline on the same model.
@@ -47,29 +48,25 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, rolling_
     \b
     recurrentgpt eval --genres sci-fi,horror --words 300 --paragraph-sentences 5 --memory-words 100
     """
-    from ..embeddings import get_embedder
     from ..evaluate import EvalConfig, format_table, run_eval
-    from ..loom import Loom, validate_settings
+    from ..loom import validate_settings
     from ..models import get_model
 
-    settings = settings_from(options)
+    settings = pop_settings(options)
     validate_settings(settings)
     names = [g.strip() for g in genres.split(",") if g.strip()]
     if not names:
         raise InputError("name at least one genre")
-    o = env.options
-    model_options = {"base_url": o["base_url"], "api_key": o["api_key"], "response_format": o["response_format"],
-                     "timeout": o["timeout"], "seed": o["seed"]}
-    model = get_model(o["model"], **model_options)
+    o = user_library.options  # the model and embedder of the global options; the stories go to --library
+    model = get_model(o.model, **o.model_options())
     judge = model
     if judge_spec is not None or judge_base_url is not None or judge_api_key is not None:
-        judge = get_model(judge_spec or o["model"], **{
-            **model_options,
-            "base_url": judge_base_url or o["base_url"],
-            "api_key": judge_api_key or o["api_key"],
+        judge = get_model(judge_spec or o.model, **{
+            **o.model_options(),
+            "base_url": judge_base_url or o.base_url,
+            "api_key": judge_api_key or o.api_key,
         })
-    embedder = get_embedder(o["embedder"], base_url=o["base_url"], api_key=o["api_key"])
-    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], seed=o["seed"])
+    loom = o.open_loom(db=library, model=model)
     config = EvalConfig(genres=names, stories_per_genre=stories_per_genre, words=words, rolling_budget=rolling_budget,
                         judge_words=judge_words, settings=settings)
     try:

@@ -10,15 +10,15 @@ import click
 
 from ..errors import InputError
 from ..export import safe_filename
+from ..library import Library
 from ..simulator import Choice
 from ..story import Node, Settings
 from .app import (
-    Env,
     cli,
     describe_usage,
-    pass_env,
+    pass_library,
+    pop_settings,
     read_file_arg,
-    settings_from,
     settings_options,
     show_plans,
     stream_to_stdout,
@@ -33,21 +33,21 @@ from .app import (
 @click.option("--outline-file", type=click.Path(dir_okay=False), help="A file with your outline of the opening.")
 @click.option("--fiction", is_flag=True, help="Interactive fiction: the reader chooses what happens next.")
 @settings_options
-@pass_env
-def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool, **options: Any) -> None:
+@pass_library
+def new(library: Library, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool, **options: Any) -> None:
     """Start a story: title, outline, opening paragraphs, first memory and 3 plans."""
-    settings = settings_from(options)
+    settings = pop_settings(options)
     outline = read_file_arg(outline_file, "outline file").decode("utf-8", "replace") if outline_file else ""
     click.echo("Writing the opening…", err=True)
-    info = env.loom.new_story(
+    info = library.loom.new_story(
         genre, topic, premise=premise, outline=outline, settings=settings,
         mode="fiction" if fiction else "writer", on_retry=warn_retry,
     )
     click.echo(f"\n# {info.title}   (story {info.id})\n")
-    for node in env.loom.path(info.id):
+    for node in library.loom.path(info.id):
         click.echo(node.paragraph + "\n")
     click.echo("Next, choose a plan:")
-    show_plans(env.loom.node(info.id))
+    show_plans(library.loom.node(info.id))
 
 
 @cli.command()
@@ -55,13 +55,13 @@ def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None
 @click.option("--plan", "-p", "plan_number", type=click.IntRange(1, 3), help="Follow candidate plan 1, 2 or 3.")
 @click.option("--text", "-t", "plan_text", help="Follow your own plan.")
 @click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
-@pass_env
-def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, from_node: str) -> None:
+@pass_library
+def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str) -> None:
     """Write one paragraph following a candidate plan or your own."""
     if (plan_number is None) == (plan_text is None):
         raise InputError("give either --plan N or --text PLAN")
     plan: str | int = plan_text if plan_text is not None else plan_number - 1  # type: ignore[operator]
-    node = env.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry)
+    node = library.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry)
     click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\nNext plans:")
     show_plans(node)
 
@@ -70,16 +70,16 @@ def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, f
 @click.argument("story")
 @click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many paragraphs.")
 @click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself.")
-@pass_env
-def write(env: Env, story: str, steps: int, interactive: bool) -> None:
+@pass_library
+def write(library: Library, story: str, steps: int, interactive: bool) -> None:
     """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
 
     Every paragraph is saved as soon as it is written: interrupting loses at most the one in progress.
     """
-    loom = env.loom
+    loom = library.loom
     info = loom.story(story)
     if interactive:
-        _interactive(env, info.id, steps)
+        _interactive(library, info.id, steps)
         return
     started = time.perf_counter()
 
@@ -102,8 +102,8 @@ def _progress(done: int, total: int, started: float) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} paragraphs, {elapsed:.0f} s{eta}"
 
 
-def _interactive(env: Env, story_id: str, steps: int) -> None:
-    loom = env.loom
+def _interactive(library: Library, story_id: str, steps: int) -> None:
+    loom = library.loom
     written = 0
     while written < steps:
         head = loom.node(story_id)
@@ -148,23 +148,23 @@ def _plan_index(text: str, plans: tuple[str, ...]) -> int:
 @click.option("--steps", "-n", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Paragraphs after the opening.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to write the Markdown (default: from the title).")
-@pass_env
-def demo(env: Env, genre: str, topic: str, steps: int, out: str | None) -> None:
+@pass_library
+def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) -> None:
     """Write a short story end to end in auto mode and export it to Markdown.
 
     Uses short paragraphs so the bundled model finishes in a few minutes on a laptop CPU.
     """
     settings = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2)
-    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {env.options['model']}…", err=True)
-    info = env.loom.new_story(genre, topic, settings=settings, on_retry=warn_retry)
+    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {library.options.model}…", err=True)
+    info = library.loom.new_story(genre, topic, settings=settings, on_retry=warn_retry)
     click.echo(f"\n# {info.title}   (story {info.id})\n")
-    for node in env.loom.path(info.id):
+    for node in library.loom.path(info.id):
         click.echo(node.paragraph + "\n")
     click.get_current_context().invoke(write, story=info.id, steps=steps, interactive=False)
     target = Path(out) if out else Path(safe_filename(info.title, "md"))
-    text = env.loom.export(info.id, "md")
+    text = library.loom.export(info.id, "md")
     write_atomically(target, text)
-    click.echo(f"Wrote {len(env.loom.path(info.id))} paragraphs to {target} (story {info.id} in {env.options['db']})")
+    click.echo(f"Wrote {len(library.loom.path(info.id))} paragraphs to {target} (story {info.id} in {library.options.db})")
 
 
 def write_atomically(target: Path, text: str) -> None:

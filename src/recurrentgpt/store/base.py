@@ -33,7 +33,21 @@ class VectorBatch:
     last_rowid: int
 
 
+@dataclass(frozen=True)
+class StoreDescription:
+    """Which kind of library this is and where, for messages (a URL is shown without its password)."""
+
+    kind: str  # "sqlite" (one writer at a time, library-wide) or "postgresql"
+    location: str
+
+
 class StoryStore(ABC):
+    kind: str
+    location: str
+
+    def describe(self) -> StoreDescription:
+        return StoreDescription(self.kind, self.location)
+
     # stories
     @abstractmethod
     def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:

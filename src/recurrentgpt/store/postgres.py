@@ -79,6 +79,7 @@ def _translate(sql: str) -> str:
 
 
 class PostgresStore(SQLStore):
+    kind = "postgresql"
     def __init__(self, url: str):
         super().__init__()
         try:

@@ -95,6 +95,7 @@ def fts5_query(terms: list[str]) -> str:
 
 
 class SQLiteStore(SQLStore):
+    kind = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path):
