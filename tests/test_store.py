@@ -83,3 +83,23 @@ def test_a_library_of_an_older_schema_is_migrated_in_place(tmp_path):
     store = SQLiteStore(path)
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert store._query("SELECT count(*) FROM paragraphs_vocab")[0][0] == 0
+
+
+def test_a_failing_sqlite_library_is_a_store_error_not_a_traceback(tmp_path, capsys):
+    from recurrentgpt.cli import main
+
+    path = tmp_path / "lib.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE stories")  # damaged behind the library's back
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match="no such table: stories"):
+        store.list_stories()
+    with pytest.raises(StoreError, match="no such table"):
+        store.delete_story("s1")  # in a write transaction too
+    store.close()
+    assert main(["--db", str(path), "list"]) == StoreError.exit_code
+    err = capsys.readouterr().err
+    assert "no such table: stories" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -15,18 +15,10 @@ from typing import Any, Iterator
 
 import httpx
 
-from ..errors import ModelAuthError, ModelConnectionError, ModelError
+from ..errors import ModelAuthError, ModelConnectionError, ModelError, RejectedRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-
-
-class RejectedRequest(ModelError):
-    """The server understood the request and refused it (400, 404, 422 …)."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
 
 
 class HTTPClient:

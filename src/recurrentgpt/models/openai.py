@@ -1,6 +1,6 @@
 """Any OpenAI-compatible chat server: OpenAI, vLLM, llama.cpp, Ollama, LM Studio …
 
-Servers differ in how they constrain JSON (DESIGN.md §5). With ``response_format="auto"`` the backend
+Servers differ in how they constrain JSON. With ``response_format="auto"`` the backend
 tries ``json_schema``, then ``json_object`` with a schema, then plain text, and remembers what worked.
 Answers always stream (server-sent events); a server that ignores ``stream`` is read whole.
 """
@@ -11,10 +11,10 @@ import json
 import time
 from typing import Any
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, RejectedRequest
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
-from .http import HTTPClient, RejectedRequest
+from .http import HTTPClient
 
 FORMATS = ("json_schema", "json_object", "text")
 

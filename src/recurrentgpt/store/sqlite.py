@@ -94,6 +94,13 @@ def fts5_query(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
+def _is_failure(e: BaseException) -> bool:
+    """The library failed (locked, corrupt, disk full, a table missing): the user's to see as a StoreError.
+    A programming error or a broken constraint is ours, and keeps its type."""
+    ours = (sqlite3.ProgrammingError, sqlite3.IntegrityError)
+    return isinstance(e, sqlite3.DatabaseError) and not isinstance(e, ours)
+
+
 class SQLiteStore(SQLStore):
     kind = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
@@ -136,15 +143,23 @@ class SQLiteStore(SQLStore):
                 raise StoreError(f"the story library is busy: {e}") from None
             try:
                 yield self.db.execute
-            except BaseException:
-                self.db.execute("ROLLBACK")
+            except BaseException as e:
+                if self.db.in_transaction:  # some failures (a full disk) have rolled it back already
+                    self.db.execute("ROLLBACK")
+                if _is_failure(e):
+                    raise StoreError(f"the story library {self.location} failed: {e}") from None
                 raise
             else:
                 self.db.execute("COMMIT")
 
     def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         with self._lock:
-            return self.db.execute(sql, params).fetchall()
+            try:
+                return self.db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as e:
+                if not _is_failure(e):
+                    raise
+                raise StoreError(f"the story library {self.location} failed: {e}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -164,14 +179,15 @@ class SQLiteStore(SQLStore):
         terms = self._rarest(terms)
         if not terms:
             return []
-        try:
-            return self._query(
-                "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
-                "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
-                (fts5_query(terms), story_id, limit),
-            )
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse finds nothing rather than failing the step
+        with self._lock:
+            try:
+                return self.db.execute(
+                    "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
+                    "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
+                    (fts5_query(terms), story_id, limit),
+                ).fetchall()
+            except sqlite3.OperationalError:
+                return []  # a query FTS5 cannot parse finds nothing rather than failing the step
 
     def _rarest(self, terms: list[str]) -> list[str]:
         """The query's terms that occur in the fewest paragraphs (absent ones cannot match and are dropped)."""
