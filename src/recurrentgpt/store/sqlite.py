@@ -1,4 +1,4 @@
-"""SQLite store (the default): one file per library of stories, WAL mode, numbered migrations.
+"""SQLite store (the default): one file per library of stories, WAL mode, the schema of schema.py.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so a crash at any moment leaves either the whole
 step or none of it. Vectors live beside the nodes as float32 blobs; FTS5 indexes the paragraphs.
@@ -16,76 +16,6 @@ from ..story import Node
 from .sql import Execute, SQLStore
 
 
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT the migration's transaction half-way: run statement by statement
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def m001_initial(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE stories (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            genre TEXT NOT NULL,
-            topic TEXT NOT NULL,
-            premise TEXT NOT NULL DEFAULT '',
-            outline TEXT NOT NULL DEFAULT '',
-            mode TEXT NOT NULL DEFAULT 'writer',
-            settings TEXT NOT NULL DEFAULT '{}',
-            profile TEXT NOT NULL DEFAULT '{}',
-            head_id TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL
-        );
-        CREATE TABLE nodes (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-            parent_id TEXT REFERENCES nodes(id),
-            depth INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            plan TEXT NOT NULL,
-            paragraph TEXT NOT NULL,
-            rationale TEXT NOT NULL,
-            short_memory TEXT NOT NULL,
-            plans TEXT NOT NULL,
-            meta TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            pruned INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX nodes_story ON nodes(story_id, seq);
-        CREATE INDEX nodes_parent ON nodes(parent_id);
-        CREATE TABLE vectors (
-            vid INTEGER PRIMARY KEY,
-            node_seq INTEGER NOT NULL REFERENCES nodes(seq) ON DELETE CASCADE,
-            story_id TEXT NOT NULL,
-            embedder TEXT NOT NULL,
-            chunk INTEGER NOT NULL,
-            vector BLOB NOT NULL,
-            UNIQUE (node_seq, embedder, chunk)
-        );
-        CREATE INDEX vectors_story ON vectors(story_id, embedder, vid);
-        CREATE TABLE bookmarks (
-            story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            node_id TEXT NOT NULL REFERENCES nodes(id),
-            PRIMARY KEY (story_id, name)
-        );
-        CREATE VIRTUAL TABLE paragraphs_fts USING fts5(paragraph, story_id UNINDEXED);
-        """,
-    )
-
-
-def m002_vocabulary(db: sqlite3.Connection) -> None:
-    # document frequencies of the full-text index, to search by a plan's rarest words only
-    db.execute("CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')")
-
-
-MIGRATIONS = [m001_initial, m002_vocabulary]
 RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
 
 
@@ -124,14 +54,11 @@ class SQLiteStore(SQLStore):
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.location} is not a usable story library: {e}") from None
 
-    def _migrate(self) -> None:
-        with self._tx() as x:
-            version = x("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.location} was written by a newer recurrentgpt (schema {version})")
-            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-                migration(self.db)
-                x(f"PRAGMA user_version = {number}")
+    def _schema_version(self, execute: Execute) -> int:
+        return execute("PRAGMA user_version").fetchone()[0]
+
+    def _set_schema_version(self, execute: Execute, version: int) -> None:
+        execute(f"PRAGMA user_version = {int(version)}")
 
     @contextmanager
     def _tx(self, story_id: str | None = None) -> Iterator[Execute]:
@@ -165,15 +92,15 @@ class SQLiteStore(SQLStore):
         with self._lock:
             self.db.close()
 
-    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
-        x("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)", (seq, node.paragraph, node.story_id))
+    def _index_paragraph(self, execute: Execute, seq: int, node: Node) -> None:
+        execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)", (seq, node.paragraph, node.story_id))
 
-    def _forget_paragraphs(self, x: Execute, story_id: str) -> None:
-        x("DELETE FROM paragraphs_fts WHERE story_id=?", (story_id,))
+    def _forget_paragraphs(self, execute: Execute, story_id: str) -> None:
+        execute("DELETE FROM paragraphs_fts WHERE story_id=?", (story_id,))
 
-    def _delete_nodes(self, x: Execute, story_id: str) -> None:
-        x("PRAGMA defer_foreign_keys=ON")  # parents and children go in one statement
-        super()._delete_nodes(x, story_id)
+    def _delete_nodes(self, execute: Execute, story_id: str) -> None:
+        execute("PRAGMA defer_foreign_keys=ON")  # parents and children go in one statement
+        super()._delete_nodes(execute, story_id)
 
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:
         terms = self._rarest(terms)
