@@ -29,7 +29,8 @@ from .app import cli, pass_library, pop_settings, settings_options
 @click.option("--judge-words", type=click.IntRange(100, 100_000), default=1500, show_default=True,
               help="Longer stories are shown to the judge with their middle cut out.")
 @click.option("--library", default=":memory:", show_default=True,
-              help="Where to keep the RecurrentGPT stories (an SQLite file); not your main library.")
+              help="Where to keep the RecurrentGPT stories (an SQLite file or a postgresql:// URL); "
+                   "not your main library.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="eval-results.json", show_default=True,
               help="Where to write the JSON results (stories, judgements, table).")
 @settings_options

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -58,9 +57,6 @@ class StoryStore(ABC):
 
     @abstractmethod
     def list_stories(self) -> list[StoryInfo]: ...
-
-    @abstractmethod
-    def update_story(self, story_id: str, **fields: Any) -> StoryInfo: ...
 
     @abstractmethod
     def delete_story(self, story_id: str) -> None: ...

@@ -117,21 +117,6 @@ class SQLStore(StoryStore):
     def list_stories(self) -> list[StoryInfo]:
         return [story_from_row(r) for r in self._query(f"SELECT {STORY_COLUMNS} FROM stories ORDER BY updated_at DESC")]
 
-    _UPDATABLE = {"title", "outline", "premise", "profile", "settings", "head_id"}
-
-    def update_story(self, story_id: str, **fields: Any) -> StoryInfo:
-        unknown = set(fields) - self._UPDATABLE
-        if unknown:
-            raise StoreError(f"cannot update {', '.join(sorted(unknown))}")
-        encode = {"profile": json.dumps, "settings": lambda s: json.dumps(s.to_dict())}
-        values = [encode.get(k, lambda v: v)(v) for k, v in fields.items()]
-        assignments = "".join(f"{k}=?, " for k in fields)
-        with self._tx(story_id) as execute:
-            cur = execute(f"UPDATE stories SET {assignments}updated_at=? WHERE id=?", (*values, time.time(), story_id))
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no story '{story_id}'")
-        return self.get_story(story_id)
-
     def delete_story(self, story_id: str) -> None:
         with self._tx(story_id) as execute:
             self._forget_paragraphs(execute, story_id)
@@ -325,35 +310,14 @@ class SQLStore(StoryStore):
 
 
 def node_from_row(r: Any) -> Node:
-    return Node(
-        id=r[0],
-        story_id=r[1],
-        parent_id=r[2],
-        depth=r[3],
-        kind=r[4],
-        plan=r[5],
-        paragraph=r[6],
-        rationale=r[7],
-        short_memory=r[8],
-        plans=tuple(json.loads(r[9])) if r[9] != "[]" else (),
-        meta=json.loads(r[10]) if r[10] != "{}" else {},
-        created_at=r[11],
-        pruned=bool(r[12]),
-    )
+    """A row of ``NODE_COLUMNS``: Node's fields in order, with plans and meta as JSON."""
+    plans = tuple(json.loads(r[9])) if r[9] != "[]" else ()
+    meta = json.loads(r[10]) if r[10] != "{}" else {}
+    return Node(*r[:9], plans=plans, meta=meta, created_at=r[11], pruned=bool(r[12]))
 
 
 def story_from_row(r: Any) -> StoryInfo:
-    return StoryInfo(
-        id=r[0],
-        title=r[1],
-        genre=r[2],
-        topic=r[3],
-        premise=r[4],
-        outline=r[5],
-        mode=r[6],
-        settings=Settings.from_dict(json.loads(r[7])),
-        profile=json.loads(r[8]),
-        head_id=r[9],
-        created_at=r[10],
-        updated_at=r[11],
-    )
+    """A row of ``STORY_COLUMNS``: StoryInfo's fields in order, with settings and profile as JSON."""
+    settings = Settings.from_dict(json.loads(r[7]))
+    return StoryInfo(*r[:7], settings=settings, profile=json.loads(r[8]), head_id=r[9], created_at=r[10],
+                     updated_at=r[11])

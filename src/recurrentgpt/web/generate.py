@@ -47,8 +47,8 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> S
     if (body.plan is None) == (body.plan_index is None):
         raise InputError("give either a plan or a plan_index")
     # a fast, plain-JSON 400/404/409; the loom checks again when the work starts
-    info, parent, plan = loom.check_step(story_id, body.plan if body.plan is not None else body.plan_index,  # type: ignore[arg-type]
-                                         node=body.node, expected_head=body.expected_head)
+    chosen: str | int = body.plan if body.plan is not None else body.plan_index  # type: ignore[assignment]
+    info, parent, plan = loom.check_step(story_id, chosen, node=body.node, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit), on_retry=retry_sink(emit),
