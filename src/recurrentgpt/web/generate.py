@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from ..errors import Cancelled, InputError
 from ..simulator import Choice
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api")
 
 
 @router.post("/stories", summary="Start a story (streams: text … of the opening paragraphs, done {story})")
-def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingResponse:
+def new_story(body: NewStory, request: Request, loom: LoomDep) -> EventSourceResponse:
     settings = loom.check_new_story(body.genre, body.topic, premise=body.premise, outline=body.outline,
                                     settings=Settings.from_dict(body.settings))
     profile = body.profile.model_dump() if body.profile and body.mode == "fiction" else None
@@ -43,7 +43,7 @@ def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingRespo
 
 
 @router.post("/stories/{story_id}/step", summary="Write the next paragraph (streams: text …, done {node})")
-def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
     if (body.plan is None) == (body.plan_index is None):
         raise InputError("give either a plan or a plan_index")
     # a fast, plain-JSON 400/404/409; the loom checks again when the work starts
@@ -59,7 +59,7 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> S
 
 
 @router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")
-def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
     info = loom.story(story_id)
     loom.check_auto(info.id, body.steps, expected_head=body.expected_head)
 
@@ -88,7 +88,7 @@ def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> S
 
 
 @router.post("/stories/{story_id}/regenerate", summary="Write alternatives to a node as siblings (streams)")
-def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
     info, original = loom.check_regenerate(story_id, body.node, body.n, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
