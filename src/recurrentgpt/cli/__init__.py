@@ -15,7 +15,8 @@ __all__ = ["cli", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False)
+        # without standalone mode, click returns (not raises) the code of a command's Exit
+        result = cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False)
     except RecurrentGPTError as e:
         click.echo(f"error: {e}", err=True)
         return e.exit_code
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:
