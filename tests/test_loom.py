@@ -190,6 +190,8 @@ def test_tree_export_import_round_trip_is_exact(loom, story, tmp_path, embedder)
         (lambda d: d["nodes"][1].update(parent_id="ghost"), "not in the file"),
         (lambda d: d.update(format="other"), "not a recurrentgpt tree"),
         (lambda d: d.update(nodes=[]), "no nodes"),
+        (lambda d: d["story"]["settings"].update(top_kk=3), "unknown setting 'top_kk'"),  # was dropped silently
+        (lambda d: d["story"]["settings"].update(top_k="many"), "setting 'top_k' must be a whole number"),
     ],
 )
 def test_bad_tree_files_are_refused_and_nothing_is_written(loom, story, mutate, message):

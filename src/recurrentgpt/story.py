@@ -58,11 +58,12 @@ class Settings:
                     raise TypeError
                 values[name] = kind(value)
             except (TypeError, ValueError):
-                raise InputError(f"setting '{name}' must be a {kind.__name__}") from None
+                raise InputError(f"setting '{name}' must be {_KIND_NAMES[kind]}") from None
         return dataclasses.replace(defaults, **values)
 
 
 _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
 def check_length(what: str, text: str) -> None:
