@@ -35,8 +35,9 @@ from .app import cli, pass_library, pop_settings, settings_options
               help="Where to write the JSON results (stories, judgements, table).")
 @settings_options
 @pass_library
-def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: int, rolling_budget: int, judge_spec: str | None,
-             judge_base_url: str | None, judge_api_key: str | None, judge_words: int, library: str, out: str,
+def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: int, rolling_budget: int,
+             judge_spec: str | None, judge_base_url: str | None, judge_api_key: str | None, judge_words: int,
+             library: str, out: str,
              **options: Any) -> None:
     """Compare RecurrentGPT (auto mode) with a rolling-context baseline on the same model.
 

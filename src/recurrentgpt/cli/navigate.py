@@ -62,7 +62,8 @@ def tree(library: Library, story: str, show_all: bool, fold: int) -> None:
     """Show the story tree: ids, depth, first words, bookmarks, head (*) and its line (|)."""
     info = library.loom.story(story)
     rows = library.loom.tree(info.id)
-    click.echo(render_tree(rows, info.head_id, library.loom.bookmarks(info.id), fold=max(fold, 2), show_pruned=show_all))
+    bookmarks = library.loom.bookmarks(info.id)
+    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all))
 
 
 @cli.command()

@@ -34,7 +34,8 @@ from .app import (
 @click.option("--fiction", is_flag=True, help="Interactive fiction: the reader chooses what happens next.")
 @settings_options
 @pass_library
-def new(library: Library, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool, **options: Any) -> None:
+def new(library: Library, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool,
+        **options: Any) -> None:
     """Start a story: title, outline, opening paragraphs, first memory and 3 plans."""
     settings = pop_settings(options)
     outline = read_file_arg(outline_file, "outline file").decode("utf-8", "replace") if outline_file else ""
@@ -164,7 +165,8 @@ def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) 
     target = Path(out) if out else Path(safe_filename(info.title, "md"))
     text = library.loom.export(info.id, "md")
     write_atomically(target, text)
-    click.echo(f"Wrote {len(library.loom.path(info.id))} paragraphs to {target} (story {info.id} in {library.options.db})")
+    paragraphs = len(library.loom.path(info.id))
+    click.echo(f"Wrote {paragraphs} paragraphs to {target} (story {info.id} in {library.options.db})")
 
 
 def write_atomically(target: Path, text: str) -> None:

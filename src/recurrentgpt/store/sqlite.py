@@ -93,7 +93,8 @@ class SQLiteStore(SQLStore):
             self.db.close()
 
     def _index_paragraph(self, execute: Execute, seq: int, node: Node) -> None:
-        execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)", (seq, node.paragraph, node.story_id))
+        execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)",
+                (seq, node.paragraph, node.story_id))
 
     def _forget_paragraphs(self, execute: Execute, story_id: str) -> None:
         execute("DELETE FROM paragraphs_fts WHERE story_id=?", (story_id,))
