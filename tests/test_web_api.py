@@ -623,6 +623,14 @@ def test_help_does_not_import_the_web_stack():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_web_app_does_not_import_the_cli():
+    """The loom factory both use is recurrentgpt.library (checked failing with the old app_from_env)."""
+    code = ("import os, sys; os.environ.update(RECURRENTGPT_MODEL='scripted', RECURRENTGPT_EMBEDDER='hash'); "
+            "from recurrentgpt.web.app import app_from_env; app_from_env(); "
+            "assert not [m for m in sys.modules if m.startswith('recurrentgpt.cli')], 'the web imported the CLI'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
