@@ -83,3 +83,18 @@ def test_batch_command(tmp_path, capsys):
     assert code == 0 and json.loads(out)["finished"] == 6 and "6/6" in err
     code = main(["--model", "scripted", "--embedder", "hash", "batch", str(premises), "--json"])
     assert code == 0 and json.loads(capsys.readouterr()[0])["skipped"] == 6
+
+
+def test_batch_exits_with_its_failures_own_code(tmp_path, capsys):
+    """3 means the model failed: a story the loom refuses (a topic over the length limit) exits 2, a model
+    server that is not there exits 3 (checked failing when the command always exited 3)."""
+    premises = tmp_path / "premises.jsonl"
+    premises.write_text(json.dumps({"genre": "noir", "topic": "t" * 20_001}) + "\n")
+    code = main(["--model", "scripted", "--embedder", "hash", "batch", str(premises), "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 2 and "limit" in json.loads(out)["failures"][0]["reason"]
+    premises.write_text(json.dumps({"genre": "noir", "topic": "a clock"}) + "\n")
+    code = main(["--model", "openai:x", "--base-url", "http://127.0.0.1:9/v1", "--embedder", "hash", "batch",
+                 str(premises), "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 3 and "cannot reach" in json.loads(out)["failures"][0]["reason"]

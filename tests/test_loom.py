@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from recurrentgpt import Cancelled, ConflictError, InputError, Loom, NotFoundError, ScriptedModel
-from recurrentgpt.errors import ModelConnectionError, OutputFormatError
+from recurrentgpt.errors import ModelConnectionError, OutputFormatError, StoreError
 
 from recurrentgpt.store import SQLiteStore
 
@@ -130,7 +130,8 @@ def test_a_crash_inside_the_write_rolls_the_whole_step_back(loom, story, monkeyp
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(loom.store, "_insert_vectors", boom)  # fails after the node row is inserted
-    with pytest.raises(sqlite3.OperationalError):
+    # the SQLite store reports its own failures as a StoreError; PostgreSQL's lets a foreign one through
+    with pytest.raises(StoreError if isinstance(loom.store, SQLiteStore) else sqlite3.OperationalError):
         loom.step(story.id, 0)
     monkeypatch.undo()
     assert _count(loom, story.id) == before
@@ -189,6 +190,8 @@ def test_tree_export_import_round_trip_is_exact(loom, story, tmp_path, embedder)
         (lambda d: d["nodes"][1].update(parent_id="ghost"), "not in the file"),
         (lambda d: d.update(format="other"), "not a recurrentgpt tree"),
         (lambda d: d.update(nodes=[]), "no nodes"),
+        (lambda d: d["story"]["settings"].update(top_kk=3), "unknown setting 'top_kk'"),  # was dropped silently
+        (lambda d: d["story"]["settings"].update(top_k="many"), "setting 'top_k' must be a whole number"),
     ],
 )
 def test_bad_tree_files_are_refused_and_nothing_is_written(loom, story, mutate, message):

@@ -4,7 +4,7 @@ import pytest
 
 from recurrentgpt.errors import StoreError
 from recurrentgpt.store import SQLiteStore, open_store
-from recurrentgpt.store.sqlite import MIGRATIONS
+from recurrentgpt.store.schema import MIGRATIONS
 
 
 def test_a_new_library_is_migrated_and_in_wal_mode(tmp_path):
@@ -84,16 +84,70 @@ def test_unreachable_postgres_is_a_clear_error():
         open_store("postgresql://nobody:secret@127.0.0.1:1/x")
 
 
-def test_a_library_of_an_older_schema_is_migrated_in_place(tmp_path):
-    from recurrentgpt.store.sqlite import m001_initial
+def _library_at_version_1(db_url):
+    """A library as recurrentgpt wrote it before the second migration, with one story in it."""
+    story = ("s1", "The Old Library", "noir", "a clock", "", "", "writer", "{}", "{}", None, 1.0, 1.0)
+    node = ("n1", "s1", None, 0, "opening", "", "The clock in the hall struck thirteen.", "", "", "[]", "{}", 1.0)
+    if db_url.startswith("postgresql"):
+        import psycopg
 
-    path = tmp_path / "old.db"
-    db = sqlite3.connect(path, isolation_level=None)
+        with psycopg.connect(db_url, autocommit=True) as db, db.transaction():
+            for statement in MIGRATIONS[0].statements("postgresql"):
+                db.execute(statement)
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO schema_version VALUES (1)")
+            db.execute("INSERT INTO stories VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", story)
+            db.execute("INSERT INTO nodes (id, story_id, parent_id, depth, kind, plan, paragraph, rationale, "
+                       "short_memory, plans, meta, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", node)
+            db.execute("UPDATE stories SET head_id='n1'")
+        return
+    db = sqlite3.connect(db_url, isolation_level=None)
     db.execute("BEGIN")
-    m001_initial(db)
+    for statement in MIGRATIONS[0].statements("sqlite"):
+        db.execute(statement)
+    db.execute("INSERT INTO stories VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", story)
+    db.execute("INSERT INTO nodes (id, story_id, parent_id, depth, kind, plan, paragraph, rationale, short_memory, "
+               "plans, meta, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", node)
+    db.execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (1, ?, 's1')", (node[6],))
+    db.execute("UPDATE stories SET head_id='n1'")
     db.execute("PRAGMA user_version = 1")
     db.execute("COMMIT")
     db.close()
+
+
+def test_a_library_of_an_older_schema_is_migrated_in_place(db_url):
+    """Both dialects: a version-1 library reaches the current version on open and keeps its stories
+    (checked failing with the second migration left out of the runner's list)."""
+    _library_at_version_1(db_url)
+    store = open_store(db_url)
+    if isinstance(store, SQLiteStore):
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert store._query("SELECT count(*) FROM paragraphs_vocab")[0][0] > 0  # built from the old index
+    else:
+        assert store._query("SELECT version FROM schema_version") == [(len(MIGRATIONS),)]
+    assert [s.title for s in store.list_stories()] == ["The Old Library"]
+    assert store.path(store.resolve("s1", "head"))[0].paragraph == "The clock in the hall struck thirteen."
+    many = ["clock", "hall", "struck", "thirteen", "the", "in", "a", "b", "c", "d"]  # more than the rarest 8
+    assert [seq for seq, _ in store.keyword_search("s1", many, 5)] == [store.path_seqs("n1")[0]]
+    store.close()
+    assert open_store(db_url).list_stories()  # opening again runs nothing more
+
+
+def test_a_failing_sqlite_library_is_a_store_error_not_a_traceback(tmp_path, capsys):
+    from recurrentgpt.cli import main
+
+    path = tmp_path / "lib.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE stories")  # damaged behind the library's back
+    db.commit()
+    db.close()
     store = SQLiteStore(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert store._query("SELECT count(*) FROM paragraphs_vocab")[0][0] == 0
+    with pytest.raises(StoreError, match="no such table: stories"):
+        store.list_stories()
+    with pytest.raises(StoreError, match="no such table"):
+        store.delete_story("s1")  # in a write transaction too
+    store.close()
+    assert main(["--db", str(path), "list"]) == StoreError.exit_code
+    err = capsys.readouterr().err
+    assert "no such table: stories" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -335,20 +335,26 @@ def test_stop_interrupts_the_simulator_in_auto_mode(loom, story):
 
 def test_the_loom_checks_the_head_the_client_showed(client, loom, story, model, monkeypatch):
     """The web's own 409 is only a fast path: the head the page showed goes to the loom's compare-and-set."""
-    from recurrentgpt.web import api, generate
+    from recurrentgpt.web import generate
 
-    monkeypatch.setattr(generate, "check_head", lambda info, expected: None)  # as if the head moved just after it
-    monkeypatch.setattr(api, "check_head", lambda info, expected: None)
     first, head = loom.path(story.id)
+    real_stream = generate.event_stream
+
+    def another_tab_moves_the_head(jobs, work):  # just after the web's checks, before the work starts
+        loom.checkout(story.id, first.id)
+        return real_stream(jobs, work)
+
+    monkeypatch.setattr(generate, "event_stream", another_tab_moves_the_head)
     before = len(model.requests)
-    evts = events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": first.id}))
+    evts = events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Go on.", "expected_head": head.id}))
     assert last(evts, "error")["status"] == 409 and "moved on" in last(evts, "error")["error"]
-    evts = events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 2, "expected_head": first.id}))
+    loom.checkout(story.id, head.id)
+    evts = events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 2, "expected_head": head.id}))
     assert last(evts, "error")["status"] == 409
     assert len(model.requests) == before  # refused before any model call
-    r = client.post(f"/api/stories/{story.id}/nodes/{head.id}/edit", json={"paragraph": "x", "expected_head": first.id})
-    assert r.status_code == 409
-    assert loom.story(story.id).head_id == head.id and len(loom.tree(story.id)) == 2
+    r = client.post(f"/api/stories/{story.id}/nodes/{head.id}/edit", json={"paragraph": "x", "expected_head": head.id})
+    assert r.status_code == 409  # the head is first now: the edit is refused by the loom itself
+    assert loom.story(story.id).head_id == first.id and len(loom.tree(story.id)) == 2
 
 
 def test_info_names_the_model_without_loading_it(loom):
@@ -599,8 +605,8 @@ def test_oversized_bodies_are_413(loom, story):
                         headers={"Content-Type": "application/json"})
         assert r.status_code == 413
         r = client.post(f"/api/stories/{story.id}/step", json={"plan": "x" * (MAX_BODY - 1024)})
-        assert r.status_code != 413  # under the size limit: refused by the plan's own limit instead
-        assert "limit" in last(events(r), "error")["error"]
+        assert r.status_code == 400  # under the size limit: refused by the plan's own limit instead,
+        assert "limit" in r.json()["error"]  # before any streaming (the loom's check_step)
 
 
 @pytest.mark.parametrize(
@@ -655,6 +661,14 @@ def test_serve_refuses_a_public_host_without_token(monkeypatch):
 
 def test_help_does_not_import_the_web_stack():
     code = "import sys; from recurrentgpt.cli import cli; assert 'fastapi' not in sys.modules; assert 'uvicorn' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_web_app_does_not_import_the_cli():
+    """The loom factory both use is recurrentgpt.library (checked failing with the old app_from_env)."""
+    code = ("import os, sys; os.environ.update(RECURRENTGPT_MODEL='scripted', RECURRENTGPT_EMBEDDER='hash'); "
+            "from recurrentgpt.web.app import app_from_env; app_from_env(); "
+            "assert not [m for m in sys.modules if m.startswith('recurrentgpt.cli')], 'the web imported the CLI'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

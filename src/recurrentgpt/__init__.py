@@ -21,6 +21,7 @@ from .errors import (
     NotFoundError,
     OutputFormatError,
     RecurrentGPTError,
+    RejectedRequest,
     StoreError,
 )
 from .loom import Loom
@@ -56,6 +57,7 @@ __all__ = [
     "Premise",
     "RecurrentCell",
     "RecurrentGPTError",
+    "RejectedRequest",
     "Request",
     "Retrieved",
     "SQLiteStore",

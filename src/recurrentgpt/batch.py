@@ -43,7 +43,16 @@ class Summary:
     steps: int = 0  # paragraphs written in this run
     usage: Usage = field(default_factory=Usage)
     failures: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    failure_codes: set[int] = field(default_factory=set)  # the exit codes of the failures' errors
     seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 if every story was written; else the failures' exit code when they share one (all model
+        errors: 3), or 1."""
+        if not self.failures:
+            return 0
+        return next(iter(self.failure_codes)) if len(self.failure_codes) == 1 else RecurrentGPTError.exit_code
 
 
 def read_jobs(text: str, default_steps: int = 5) -> list[Job]:
@@ -107,6 +116,7 @@ def run_batch(
             status = f"failed: {e}"
             with lock:
                 summary.failures.append((job.line, str(e)))
+                summary.failure_codes.add(e.exit_code)
         if on_progress:
             with lock:
                 on_progress(summary, job, status)
@@ -131,9 +141,7 @@ def _write_one(loom: Loom, job: Job, settings: Settings | None) -> tuple[int, Us
     if done >= job.steps:
         return 0, usage, "skipped" if usage.calls == 0 else "finished"
     nodes = loom.auto(info.id, job.steps - done)
-    for node in nodes:
-        usage = usage + loom.usage([node]) + Usage(**node.meta.get("simulator", {}).get("usage", {}))
-    return len(nodes), usage, "finished"
+    return len(nodes), usage + loom.usage(nodes), "finished"
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:

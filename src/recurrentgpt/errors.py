@@ -5,10 +5,11 @@
     ├── InputError             bad user input: empty plan, unreadable manuscript, pruning the root
     ├── ModelError             the model could not answer
     │   ├── ModelConnectionError   server unreachable, timed out, stalled
-    │   └── ModelAuthError         401/403 from a server
-    ├── OutputFormatError      the model answered, but not in the required shape (after retries)
-    │   └── WeakAnswer             well-formed but weak (same plans, a repeated paragraph): asked again,
-    │                              and kept with a warning when the retries run out
+    │   ├── ModelAuthError         401/403 from a server
+    │   ├── RejectedRequest        a server refused the request (400, 404, 422 …; or its response_format)
+    │   └── OutputFormatError      the model answered, but not in the required shape (after retries)
+    │       └── WeakAnswer             well-formed but weak (same plans, a repeated paragraph): asked again,
+    │                                  and kept with a warning when the retries run out
     ├── Cancelled              the caller stopped a generation (nothing was saved)
     └── StoreError             the story library on disk
         ├── NotFoundError          unknown story, node or bookmark
@@ -42,6 +43,14 @@ class ModelConnectionError(ModelError):
 
 class ModelAuthError(ModelError):
     pass
+
+
+class RejectedRequest(ModelError):
+    """The server understood the request and refused it: a caller may fall back (a simpler response_format)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class OutputFormatError(ModelError):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InputError
 from .story import Node, StoryInfo
 
 TREE_FORMAT = "recurrentgpt-tree"
@@ -171,16 +172,15 @@ def tree_to_json(info: StoryInfo, nodes: list[Node], bookmarks: dict[str, str]) 
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def render(fmt: str, info: StoryInfo, path: list[Node], tree: tuple[list[Node], dict[str, str]] | None = None) -> str:
+def render(fmt: str, info: StoryInfo, path: list[Node]) -> str:
+    """A path in one of the path formats (``tree`` is the loom's: it needs the whole tree)."""
     if fmt == "md":
         return to_markdown(info, path)
     if fmt == "txt":
         return to_text(info, path)
     if fmt == "json":
         return to_json(info, path)
-    if fmt == "tree" and tree is not None:
-        return tree_to_json(info, *tree)
-    raise ValueError(f"unknown export format {fmt}")
+    raise InputError(f"unknown export format '{fmt}' (use {', '.join(FORMATS)})")
 
 
 def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "",

@@ -8,10 +8,9 @@ from typing import Any
 
 from .errors import InputError
 from .export import TREE_FORMAT
-from .story import Node, Settings, StoryInfo
+from .story import Node, Settings, StoryInfo, check_length
 
 MAX_MANUSCRIPT_BYTES = 5_000_000  # ~ 10 novels; larger files are refused before anything is written
-MAX_PARAGRAPH_CHARS = 20_000
 
 
 def read_text(data: bytes, what: str = "the file") -> str:
@@ -38,8 +37,7 @@ def split_paragraphs(text: str) -> list[str]:
         lines = [ln for ln in lines if not re.fullmatch(r"#{1,6}\s.*|[-*_=]{3,}", ln)]
         if lines:
             paragraph = " ".join(lines)
-            if len(paragraph) > MAX_PARAGRAPH_CHARS:
-                raise InputError(f"a paragraph of {len(paragraph):,} characters is longer than the limit of {MAX_PARAGRAPH_CHARS:,}")
+            check_length("paragraph", paragraph)
             paragraphs.append(paragraph)
     if not paragraphs:
         raise InputError("the manuscript has no paragraphs")

@@ -32,17 +32,12 @@ from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
 from .models.base import OnText
 from .simulator import Choice, HumanSimulator
-from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage
-from .store import StoryStore, TreeRow, open_store
+from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_length
+from .store import StoreDescription, StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
 STATE_KEYS = ("chapter", "outline", "beats", "chapter_end")  # node meta that is story state, not provenance
-MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
-
-
-def _check_length(what: str, text: str) -> None:
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(f"the {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
+MAX_ALTERNATIVES = 16  # regenerate's n
 
 
 @dataclass(frozen=True)
@@ -58,6 +53,34 @@ class StoryState:
 
 def new_id() -> str:
     return secrets.token_hex(6)
+
+
+def check_head(info: StoryInfo, expected_head: str | None) -> None:
+    """Refuse work on a story that moved on since the caller (a web page, another tab) last saw it."""
+    if expected_head is not None and expected_head != info.head_id:
+        raise ConflictError(
+            f"story {info.id} has moved on elsewhere (another tab or window): its head is now node "
+            f"{info.head_id or '?'}, not {expected_head}. Reload it to see the latest version."
+        )
+
+
+def plan_text(parent: Node, plan: str | int) -> str:
+    """The text of the plan for the step after ``parent``: given, or the index of one of its candidates."""
+    if isinstance(plan, int):
+        if not 0 <= plan < len(parent.plans):
+            raise InputError(f"node {parent.id} has {len(parent.plans)} candidate plans; there is no plan {plan + 1}")
+        return parent.plans[plan]
+    if not plan or not plan.strip():
+        raise InputError("the plan for the next paragraph is empty")
+    check_length("plan", plan)
+    return plan.strip()
+
+
+def candidate_plans(node: Node) -> list[str]:
+    """The plans the human simulator may choose from after ``node``."""
+    if not node.plans:
+        raise InputError(f"node {node.id} has no candidate plans to choose from; write a plan")
+    return list(node.plans)
 
 
 class Loom:
@@ -129,6 +152,10 @@ class Loom:
         before minutes of generation, not after."""
         self.model, self.embedder  # noqa: B018
 
+    def describe(self) -> StoreDescription:
+        """The kind of library this loom writes to and where (without a password)."""
+        return self.store.describe()
+
     def close(self) -> None:
         if isinstance(self._model, Model):
             self._model.close()
@@ -154,11 +181,7 @@ class Loom:
         """Run the cell's init: title, outline, the opening paragraphs, first memory and plans.
 
         ``story_id`` fixes the new story's id (batch jobs derive it from their input to resume)."""
-        settings = settings or Settings()
-        validate_settings(settings)
-        for what, text in (("genre", genre), ("topic", topic), ("premise", premise), ("outline", outline)):
-            _check_length(what, text)
-        self._check_backends()
+        settings = self.check_new_story(genre, topic, premise=premise, outline=outline, settings=settings)
         cell = RecurrentCell(self.model, settings, self.rng)
         opening = cell.init(Premise(genre, topic, premise, outline, mode, profile), on_text, on_retry, cancel)
         now = time.time()
@@ -178,6 +201,18 @@ class Loom:
         )
         nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening", first_plan=outline or premise or topic)
         return self._save_new_story(info, nodes)
+
+    def check_new_story(self, genre: str, topic: str, *, premise: str = "", outline: str = "",
+                        settings: Settings | None = None) -> Settings:
+        """What ``new_story`` refuses before any model call; returns the settings to use."""
+        if not genre.strip() or not topic.strip():
+            raise InputError("a story needs a genre and a topic")
+        for what, text in (("genre", genre), ("topic", topic), ("premise", premise), ("outline", outline)):
+            check_length(what, text)
+        settings = settings or Settings()
+        validate_settings(settings)
+        self._check_backends()
+        return settings
 
     def _chain(self, story_id: str, paragraphs: list[str], opening: Opening, *, kind: str, first_plan: str) -> list[Node]:
         """The first nodes of a story, each with the state as of its own paragraph, so a branch from any of
@@ -296,10 +331,8 @@ class Loom:
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
-        info = self.story(story_id)
-        head_before = self._expect_head(info, expected_head)
-        parent = self.node(info.id, node)
-        plan_text = self._plan_text(parent, plan)
+        info, parent, plan_text = self.check_step(story_id, plan, node=node, expected_head=expected_head)
+        head_before = info.head_id
         ended = self._end_chapter(info, parent, on_retry, cancel) if new_chapter else None
         output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended)
         child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended)
@@ -318,20 +351,20 @@ class Loom:
             cancel=cancel,
         )
 
-    @staticmethod
-    def _expect_head(info: StoryInfo, expected_head: str | None) -> str | None:
-        if expected_head is not None and expected_head != info.head_id:
-            raise ConflictError(
-                f"story {info.id} has moved on (its head is {info.head_id}, not {expected_head}); reload it first"
-            )
-        return info.head_id
+    def check_step(self, story_id: str, plan: str | int, *, node: str = "head",
+                   expected_head: str | None = None) -> tuple[StoryInfo, Node, str]:
+        """What ``step`` refuses before any model call; returns the story, the parent and the plan's text."""
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        parent = self.node(info.id, node)
+        return info, parent, plan_text(parent, plan)
 
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
         cancel: Cancel | None = None, ended: ChapterEnd | None = None,
     ) -> tuple[StepOutput, list[Retrieved]]:
-        x, retrieved = self._cell_input(info, parent, plan, ended)
-        return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry, cancel), retrieved
+        cell_input, retrieved = self._cell_input(info, parent, plan, ended)
+        return RecurrentCell(self.model, info.settings, self.rng).step(cell_input, on_text, on_retry, cancel), retrieved
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
@@ -346,7 +379,7 @@ class Loom:
         k = info.settings.top_k
         retrieved = self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1]) if k else []
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
-        x = CellInput(
+        cell_input = CellInput(
             genre=info.genre,
             title=info.title,
             outline=outline,
@@ -360,7 +393,7 @@ class Loom:
             beats=beats,
             chapter_summaries=self._recall_chapters(plan, summaries, k),
         )
-        return x, retrieved
+        return cell_input, retrieved
 
     def _recall_chapters(self, plan: str, summaries: list[str], k: int) -> list[str]:
         """The summaries of earlier chapters most related to the plan, in story order: all of them while
@@ -420,29 +453,16 @@ class Loom:
                 node_id=nodes[-1].id,
             )
 
-    @staticmethod
-    def _plan_text(parent: Node, plan: str | int) -> str:
-        if isinstance(plan, int):
-            if not 0 <= plan < len(parent.plans):
-                raise InputError(f"node {parent.id} has {len(parent.plans)} candidate plans; there is no plan {plan + 1}")
-            return parent.plans[plan]
-        if not plan or not plan.strip():
-            raise InputError("the plan for the next paragraph is empty")
-        _check_length("plan", plan)
-        return plan.strip()
-
     def choose(self, story_id: str, node: str = "head", *, cancel: Cancel | None = None) -> Choice:
         """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
         info = self.story(story_id)
         current = self.node(info.id, node)
-        if not current.plans:
-            raise InputError(f"node {current.id} has no candidate plans to choose from; write a plan")
         return HumanSimulator(self.model, info.settings).choose(
             genre=info.genre,
             title=info.title,
             short_memory=current.short_memory,
             previous_paragraph=current.paragraph,
-            plans=list(current.plans),
+            plans=candidate_plans(current),
             mode=info.mode,
             profile=info.profile,
             cancel=cancel,
@@ -465,9 +485,7 @@ class Loom:
 
         ``should_stop`` is checked between steps (finish the current one); ``cancel`` on every token
         (the step in progress is dropped)."""
-        if steps < 1:
-            raise InputError("the number of steps must be at least 1")
-        head = self._expect_head(self.story(story_id), expected_head)
+        head = self.check_auto(story_id, steps, expected_head=expected_head).id
         written: list[Node] = []
         for i in range(steps):
             if should_stop and should_stop():
@@ -501,6 +519,16 @@ class Loom:
         n = info.settings.chapter_paragraphs
         return bool(n) and self._state(info, self.node(info.id)).paragraphs_in_chapter >= n
 
+    def check_auto(self, story_id: str, steps: int, *, expected_head: str | None = None) -> Node:
+        """What ``auto`` refuses before any model call; returns the head it starts from."""
+        if steps < 1:
+            raise InputError("the number of steps must be at least 1")
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        head = self.node(info.id)
+        candidate_plans(head)
+        return head
+
     def regenerate(
         self,
         story_id: str,
@@ -510,6 +538,7 @@ class Loom:
         on_text: OnText | None = None,
         on_retry: OnRetry | None = None,
         on_alternative: Callable[[int, Node], None] | None = None,
+        expected_head: str | None = None,
         cancel: Cancel | None = None,
     ) -> list[Node]:
         """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays.
@@ -517,22 +546,17 @@ class Loom:
         On a server backend the alternatives are written in parallel (not streamed) and saved together;
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
         is called for each saved one."""
-        if not 1 <= n <= 16:
-            raise InputError("regenerate makes between 1 and 16 alternatives")
-        info = self.story(story_id)
-        original = self.node(info.id, node)
-        if original.parent_id is None:
-            raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
-        parent = self.store.get_node(original.parent_id)
-        x, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
+        info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head)
+        parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
+        cell_input, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
         cell = RecurrentCell(self.model, info.settings, self.rng)
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
-                outputs = list(pool.map(lambda _: cell.step(x, None, on_retry, cancel), range(n)))
+                outputs = list(pool.map(lambda _: cell.step(cell_input, None, on_retry, cancel), range(n)))
             batches = [[self._child(parent, original.plan, out, retrieved, kind="step") for out in outputs]]
         else:
-            batches = ([self._child(parent, original.plan, cell.step(x, on_text, on_retry, cancel), retrieved, "step")]
-                       for _ in range(n))
+            batches = ([self._child(parent, original.plan, cell.step(cell_input, on_text, on_retry, cancel), retrieved,
+                                    "step")] for _ in range(n))
         alternatives: list[Node] = []
         for batch in batches:
             self._commit(info, batch, None, move_head=False)  # siblings: the head stays where it is
@@ -541,6 +565,18 @@ class Loom:
                 if on_alternative:
                     on_alternative(len(alternatives), alt)
         return alternatives
+
+    def check_regenerate(self, story_id: str, node: str = "head", n: int = 1, *,
+                         expected_head: str | None = None) -> tuple[StoryInfo, Node]:
+        """What ``regenerate`` refuses before any model call; returns the story and the node to rewrite."""
+        if not 1 <= n <= MAX_ALTERNATIVES:
+            raise InputError(f"regenerate makes between 1 and {MAX_ALTERNATIVES} alternatives")
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        original = self.node(info.id, node)
+        if original.parent_id is None:
+            raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
+        return info, original
 
     def edit(
         self,
@@ -571,14 +607,15 @@ class Loom:
         if replay and reattach:
             raise InputError("choose replay (rewrite the paragraphs below) or reattach (keep them), not both")
         info = self.story(story_id)
-        head = self._expect_head(info, expected_head)
+        check_head(info, expected_head)
+        head = info.head_id
         original = self.node(info.id, node)
         for name, value in (("paragraph", paragraph), ("short-term memory", short_memory), ("plan", plan),
                             *(("plan", p) for p in plans or [])):
             if value is not None and not value.strip():
                 raise InputError(f"the edited {name} is empty")
             if value is not None:
-                _check_length(name, value)
+                check_length(name, value)
         if plans is not None and not 1 <= len(plans) <= 10:
             raise InputError("give between 1 and 10 candidate plans")
         if paragraph is None and short_memory is None and plans is None and plan is None:
@@ -670,7 +707,11 @@ class Loom:
         return target
 
     def remove_bookmark(self, story_id: str, name: str) -> None:
-        self.store.set_bookmark(self.story(story_id).id, name, None)
+        self.store.set_bookmark(self.story(story_id).id, name, None)  # an unknown name: NotFoundError
+
+    def bookmarks(self, story_id: str) -> dict[str, str]:
+        """Bookmark name -> node id."""
+        return self.store.bookmarks(self.story(story_id).id)
 
     def prune(self, story_id: str, node: str, *, restore: bool = False) -> Node:
         """Hide a branch (soft delete, recoverable with ``restore=True``). The head's line cannot be pruned."""
@@ -794,12 +835,14 @@ class Loom:
         except NotFoundError:
             return False
 
-    def usage(self, nodes: list[Node]) -> Usage:
+    @staticmethod
+    def usage(nodes: list[Node]) -> Usage:
+        """What the model calls that wrote ``nodes`` cost: the cell's, and the simulator's choices in auto mode."""
         total = Usage()
         for n in nodes:
-            u = n.meta.get("usage")
-            if u:
-                total = total + Usage(**u)
+            for u in (n.meta.get("usage"), n.meta.get("simulator", {}).get("usage")):
+                if u:
+                    total = total + Usage(**u)
         return total
 
 

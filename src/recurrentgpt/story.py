@@ -1,6 +1,6 @@
 """Pure data: a story is a tree of immutable nodes, one paragraph each.
 
-A node holds the whole recurrent state *after* its paragraph (DESIGN.md §3), so
+A node holds the whole recurrent state *after* its paragraph, so
 checking out any node restores exactly what the next step will see:
 
     plan          x_t   the instruction that produced this paragraph
@@ -16,6 +16,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import InputError
+
+MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 NodeKind = Literal["opening", "step", "edit", "import"]
 
@@ -46,8 +49,35 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Settings":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        """Settings from names and values (a request, a tree file, a stored story); the rest keep their
+        defaults. An unknown name or a value of the wrong type is an ``InputError``; ranges are the
+        loom's to check (``validate_settings``)."""
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for name, value in (data or {}).items():
+            if name not in _SETTING_NAMES:
+                raise InputError(f"unknown setting '{name}' (known: {', '.join(_SETTING_NAMES)})")
+            kind = type(getattr(defaults, name))
+            try:
+                if kind is bool:  # a switch is true or false, never "yes" or 1
+                    if not isinstance(value, bool):
+                        raise TypeError
+                elif isinstance(value, (bool, list, dict)) or value is None:
+                    raise TypeError
+                values[name] = kind(value)
+            except (TypeError, ValueError):
+                raise InputError(f"setting '{name}' must be {_KIND_NAMES[kind]}") from None
+        return dataclasses.replace(defaults, **values)
+
+
+_SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def check_length(what: str, text: str) -> None:
+    """Refuse a text longer than ``MAX_TEXT_CHARS``."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"the {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
 
 
 @dataclass(frozen=True)

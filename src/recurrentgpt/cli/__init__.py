@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the config file's values become click's default_map: below options and env vars, above defaults
         defaults = user_config.default_map(user_config.load(), cli.commands)
-        cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False, default_map=defaults)
+        # without standalone mode, click returns (not raises) the code of a command's Exit
+        result = cli.main(args=argv, prog_name="recurrentgpt", standalone_mode=False, default_map=defaults)
     except RecurrentGPTError as e:
         click.echo(f"error: {e}", err=True)
         return e.exit_code
@@ -44,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:

@@ -5,7 +5,6 @@ Nothing heavy is imported here: `recurrentgpt --help` must start fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -14,72 +13,38 @@ from typing import Any, Callable
 import click
 
 from ..errors import InputError
+from ..library import ENVIRONMENT, RESPONSE_FORMATS, RETRIEVAL_MODES, Library, LibraryOptions
 from ..story import Node, Settings
 
-
-def default_db() -> str:
-    if os.environ.get("RECURRENTGPT_DB"):
-        return os.environ["RECURRENTGPT_DB"]
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "recurrentgpt", "library.db")
-
-
-class Env:
-    """What every command needs; the loom (and so the model) is built on first use."""
-
-    def __init__(self, **options: Any):
-        self.options = options
-        self._loom = None
-
-    @property
-    def loom(self):
-        if self._loom is None:
-            from ..loom import Loom
-
-            o = self.options
-            self._loom = Loom.open(
-                o["db"],
-                o["model"],
-                o["embedder"],
-                model_options={
-                    "base_url": o["base_url"],
-                    "api_key": o["api_key"],
-                    "response_format": o["response_format"],
-                    "timeout": o["timeout"],
-                    "seed": o["seed"],
-                    "n_threads": o.get("threads"),
-                },
-                retrieval=o["retrieval"],
-                chunk_words=o["chunk_words"],
-                seed=o["seed"],
-            )
-        return self._loom
+DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the library's is computed at run time)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="recurrentgpt")
-@click.option("--db", envvar="RECURRENTGPT_DB", default=default_db,
+@click.option("--db", envvar=ENVIRONMENT["db"],
               show_default="$RECURRENTGPT_DB, the config file's db, or ~/.local/share/recurrentgpt/library.db",
-              help="The story library (an SQLite file).")
-@click.option("--model", "-m", envvar="RECURRENTGPT_MODEL", default="smollm2", show_default=True,
+              help="The story library: an SQLite file, or a postgresql:// URL.")
+@click.option("--model", "-m", envvar=ENVIRONMENT["model"], default=DEFAULTS.model, show_default=True,
               help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, a local server by name "
                    "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), or scripted.")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key", envvar="OPENAI_API_KEY", help="API key for the server (default: $OPENAI_API_KEY).")
-@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "text"]), default=None,
-              show_default="auto, or what the server preset supports",
+@click.option("--base-url", envvar=ENVIRONMENT["base_url"],
+              help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key", envvar=ENVIRONMENT["api_key"], help="API key for the server (default: $OPENAI_API_KEY).")
+@click.option("--response-format", envvar=ENVIRONMENT["response_format"], type=click.Choice(RESPONSE_FORMATS),
+              default=None, show_default="auto, or what the server preset supports",
               help="How to ask an OpenAI-compatible server for structured answers.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a server.")
-@click.option("--embedder", "-e", envvar="RECURRENTGPT_EMBEDDER", default="minilm", show_default=True,
+@click.option("--timeout", envvar=ENVIRONMENT["timeout"], type=float, default=DEFAULTS.timeout, show_default=True,
+              help="Seconds to wait for a server.")
+@click.option("--embedder", "-e", envvar=ENVIRONMENT["embedder"], default=DEFAULTS.embedder, show_default=True,
               help="minilm (bundled, offline), st:NAME_OR_PATH, openai:MODEL, or hash.")
-@click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True,
-              help="How the long-term memory is searched.")
-@click.option("--chunk-words", type=click.IntRange(10, 1000), default=None,
+@click.option("--retrieval", envvar=ENVIRONMENT["retrieval"], type=click.Choice(RETRIEVAL_MODES),
+              default=DEFAULTS.retrieval, show_default=True, help="How the long-term memory is searched.")
+@click.option("--chunk-words", envvar=ENVIRONMENT["chunk_words"], type=click.IntRange(10, 1000), default=None,
               help="Embed paragraphs in chunks of this many words (default: what the embedder reads; "
                    "40 finds single facts better, at 3-4x the vectors).")
-@click.option("--seed", type=int, default=None, help="Random seed, for repeatable runs.")
-@click.option("--threads", type=click.IntRange(1, 256), envvar="RECURRENTGPT_THREADS", default=None,
-              help="CPU threads for the embedded model (default: see BENCHMARKS.md, threads).")
+@click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
+@click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
+              help="CPU threads for the embedded model (default: all cores; see BENCHMARKS.md).")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
@@ -90,10 +55,12 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
     Quick start (offline, bundled model): recurrentgpt demo
     """
-    ctx.obj = Env(**options)
+    if not options["db"]:
+        del options["db"]  # LibraryOptions finds the default library
+    ctx.obj = Library(LibraryOptions(**options))
 
 
-pass_env = click.pass_obj
+pass_library = click.pass_obj
 
 
 def settings_options(command: Callable) -> Callable:
@@ -123,9 +90,10 @@ def settings_options(command: Callable) -> Callable:
                              "that reuses the first one's context.")(command)
 
 
-def settings_from(options: dict[str, Any]) -> Settings:
+def pop_settings(options: dict[str, Any]) -> Settings:
+    """The Settings among a command's options (``settings_options``), taken out of ``options``."""
     names = {f.name for f in dataclass_fields(Settings)}
-    return Settings(**{k: options.pop(k) for k in list(options) if k in names})
+    return Settings.from_dict({k: options.pop(k) for k in list(options) if k in names})
 
 
 def read_file_arg(path: str, what: str) -> bytes:

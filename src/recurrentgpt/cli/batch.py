@@ -9,8 +9,9 @@ import click
 
 from ..batch import read_jobs, run_batch, summary_dict
 from ..importing import read_text
+from ..library import Library
 from . import progress
-from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_options
+from .app import cli, pass_library, pop_settings, read_file_arg, settings_options
 
 
 @cli.command()
@@ -21,14 +22,14 @@ from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_opti
               help="Paragraphs per story after the opening, unless a line says otherwise.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @settings_options
-@pass_env
-def batch(env: Env, premises: str, concurrency: int, steps: int, as_json: bool, **options: Any) -> None:
+@pass_library
+def batch(library: Library, premises: str, concurrency: int, steps: int, as_json: bool, **options: Any) -> None:
     """Write one story per line of PREMISES (JSONL: genre, topic, premise, steps, mode).
 
     Run it again to resume: finished stories are skipped, half-written ones continue.
     """
     jobs = read_jobs(read_text(read_file_arg(premises, "premises file"), premises), default_steps=steps)
-    settings = settings_from(options)
+    settings = pop_settings(options)
 
     meter = progress.bar(len(jobs), "story")
 
@@ -41,7 +42,7 @@ def batch(env: Env, premises: str, concurrency: int, steps: int, as_json: bool, 
             click.echo(f"{done}/{summary.stories}  line {job.line} ({job.story_id}): {status}", err=True)
 
     try:
-        summary = run_batch(env.loom, jobs, concurrency=concurrency, settings=settings, on_progress=on_progress)
+        summary = run_batch(library.loom, jobs, concurrency=concurrency, settings=settings, on_progress=on_progress)
     finally:
         meter.close()
     data = summary_dict(summary)
@@ -54,4 +55,4 @@ def batch(env: Env, premises: str, concurrency: int, steps: int, as_json: bool, 
         for f in data["failures"]:
             click.echo(f"  line {f['line']}: {f['reason']}")
     if summary.failures:
-        raise click.exceptions.Exit(3)
+        raise click.exceptions.Exit(summary.exit_code)  # a model that failed: 3; a story the library refused: 5 …

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ..errors import InputError, ModelError
-from .app import Env, cli, pass_env, settings_from, settings_options
+from ..library import Library
+from .app import cli, pass_library, pop_settings, settings_options
 
 
 def _names(value: str) -> list[str]:
@@ -55,15 +56,16 @@ def _write(path: str, text: str) -> None:
 @click.option("--plan-check/--no-plan-check", default=True, show_default=True,
               help="Ask the judge, per planned paragraph, whether it did what its plan said.")
 @click.option("--library", default=":memory:", show_default=True,
-              help="Where to keep the RecurrentGPT stories (an SQLite file); not your main library.")
+              help="Where to keep the RecurrentGPT stories (an SQLite file or a postgresql:// URL); "
+                   "not your main library.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="eval-results.json", show_default=True,
               help="Where to write the JSON results (stories, judgements, measures, table).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default="eval-report.md",
               show_default=True, help="Where to write the Markdown report.")
 @click.option("--title", default="recurrentgpt eval", show_default=True, help="The report's heading.")
 @settings_options
-@pass_env
-def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, system_name: str, against: str,
+@pass_library
+def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: int, system_name: str, against: str,
              rolling_budget: int | None, context: int | None, max_steps: int, judge_spec: str | None,
              judge_base_url: str | None, judge_api_key: str | None, judge_context: int | None, plan_check: bool,
              library: str, out: str, report_path: str, title: str, **options: Any) -> None:
@@ -81,32 +83,28 @@ def evaluate(env: Env, genres: str, stories_per_genre: int, words: int, system_n
     recurrentgpt eval --genres horror --stories 2 --words 150 --against rolling,no-long-term \\
       --paragraph-sentences 4 --memory-words 80 --opening-paragraphs 2
     """
-    from ..embeddings import get_embedder
     from ..evaluation import EvalConfig, run_eval, to_markdown
     from ..evaluation.report import verdict_table
-    from ..loom import Loom, validate_settings
+    from ..loom import validate_settings
     from ..models import get_model
 
-    settings = settings_from(options)
+    settings = pop_settings(options)
     validate_settings(settings)
     config = EvalConfig(genres=_names(genres), stories_per_genre=stories_per_genre, words=words,
                         system=system_name.strip(), against=_names(against), rolling_budget=rolling_budget,
                         context=context, judge_context=judge_context, max_steps=max_steps, plan_check=plan_check,
                         settings=settings)
     config.check()  # before any model loads
-    o = env.options
-    model_options = {"base_url": o["base_url"], "api_key": o["api_key"], "response_format": o["response_format"],
-                     "timeout": o["timeout"], "seed": o["seed"], "n_threads": o.get("threads")}
-    model = get_model(o["model"], **model_options)
+    o = user_library.options  # the model and embedder of the global options; the stories go to --library
+    model = get_model(o.model, **o.model_options())
     judge = model
     if judge_spec is not None or judge_base_url is not None or judge_api_key is not None:
-        judge = get_model(judge_spec or o["model"], **{
-            **model_options,
-            "base_url": judge_base_url or o["base_url"],
-            "api_key": judge_api_key or o["api_key"],
+        judge = get_model(judge_spec or o.model, **{
+            **o.model_options(),
+            "base_url": judge_base_url or o.base_url,
+            "api_key": judge_api_key or o.api_key,
         })
-    embedder = get_embedder(o["embedder"], base_url=o["base_url"], api_key=o["api_key"])
-    loom = Loom.open(library, model, embedder, retrieval=o["retrieval"], chunk_words=o["chunk_words"], seed=o["seed"])
+    loom = o.open_loom(db=library, model=model)
     try:
         report = run_eval(loom, judge, config, on_progress=lambda line: click.echo(line, err=True))
     finally:

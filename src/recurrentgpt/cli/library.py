@@ -10,20 +10,21 @@ import click
 
 from ..errors import InputError
 from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
-from .app import Env, cli, pass_env, read_file_arg, settings_from, settings_options, show_plans, warn_retry
+from ..library import Library
+from .app import cli, pass_library, pop_settings, read_file_arg, settings_options, show_plans, warn_retry
 from .write import write_atomically
 
 
 @cli.command(name="list")
-@pass_env
-def list_stories(env: Env) -> None:
+@pass_library
+def list_stories(library: Library) -> None:
     """List the stories in the library."""
-    stories = env.loom.stories()
+    stories = library.loom.stories()
     if not stories:
         click.echo("no stories yet: try `recurrentgpt demo` or `recurrentgpt new GENRE TOPIC`")
     for s in stories:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at))
-        nodes = len(env.loom.tree(s.id))
+        nodes = len(library.loom.tree(s.id))
         click.echo(f"{s.id}  {when}  {s.mode:7}  {nodes:5} nodes  {s.title}  ({s.genre})")
 
 
@@ -35,11 +36,11 @@ def list_stories(env: Env) -> None:
 @click.option("--node", "-n", default="head", show_default=True, help="The node whose path is exported.")
 @click.option("--author", default="", help="Author name for the epub/docx title page.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
-@pass_env
-def export(env: Env, story: str, fmt: str, node: str, author: str, out: str | None) -> None:
+@pass_library
+def export(library: Library, story: str, fmt: str, node: str, author: str, out: str | None) -> None:
     """Export a story path or the whole tree (default file name: from the title, in this folder)."""
-    info = env.loom.story(story)
-    data = env.loom.export_bytes(info.id, fmt, node, author=author)
+    info = library.loom.story(story)
+    data = library.loom.export_bytes(info.id, fmt, node, author=author)
     if out == "-":
         if fmt in BINARY_FORMATS:
             click.get_binary_stream("stdout").write(data)
@@ -57,13 +58,13 @@ def export(env: Env, story: str, fmt: str, node: str, author: str, out: str | No
 @click.option("--title", default="", help="Title (default: the model suggests one).")
 @click.option("--tree", "is_tree", is_flag=True, help="FILE is a tree exported with `export --format tree`.")
 @settings_options
-@pass_env
-def import_(env: Env, file: str, genre: str | None, title: str, is_tree: bool, **options: Any) -> None:
+@pass_library
+def import_(library: Library, file: str, genre: str | None, title: str, is_tree: bool, **options: Any) -> None:
     """Import a manuscript (text/Markdown) to continue it, or an exported tree."""
     raw = read_file_arg(file, "import file")
     if is_tree:
-        info = env.loom.import_tree(raw)
-        click.echo(f"imported story {info.id}: {info.title} ({len(env.loom.tree(info.id))} nodes)")
+        info = library.loom.import_tree(raw)
+        click.echo(f"imported story {info.id}: {info.title} ({len(library.loom.tree(info.id))} nodes)")
         return
     if not genre:
         raise InputError("importing a manuscript needs --genre")
@@ -71,9 +72,9 @@ def import_(env: Env, file: str, genre: str | None, title: str, is_tree: bool, *
 
     text = read_text(raw, f"the manuscript {file}")
     click.echo("Reading the manuscript…", err=True)
-    info = env.loom.import_manuscript(text, genre=genre, title=title, settings=settings_from(options),
-                                      on_retry=warn_retry)
-    head = env.loom.node(info.id)
+    info = library.loom.import_manuscript(text, genre=genre, title=title, settings=pop_settings(options),
+                                          on_retry=warn_retry)
+    head = library.loom.node(info.id)
     click.echo(f"imported story {info.id}: {info.title} ({head.depth + 1} paragraphs)\n")
     click.echo(f"Short-term memory:\n  {head.short_memory}\n\nCandidate plans:")
     show_plans(head)
@@ -82,11 +83,11 @@ def import_(env: Env, file: str, genre: str | None, title: str, is_tree: bool, *
 @cli.command()
 @click.argument("story")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_env
-def delete(env: Env, story: str, yes: bool) -> None:
+@pass_library
+def delete(library: Library, story: str, yes: bool) -> None:
     """Delete a story and all its branches."""
-    info = env.loom.story(story)
+    info = library.loom.story(story)
     if not yes and not click.confirm(f"Delete '{info.title}' ({info.id}) and all its branches?"):
         raise click.Abort()
-    env.loom.delete_story(info.id)
+    library.loom.delete_story(info.id)
     click.echo(f"deleted {info.id}")

@@ -7,19 +7,20 @@ import difflib
 import click
 
 from ..errors import InputError
+from ..library import Library
 from ..treeview import render_tree
-from .app import Env, cli, pass_env, show_plans, stream_to_stdout, warn_retry
+from .app import cli, pass_library, show_plans, stream_to_stdout, warn_retry
 
 
 @cli.command()
 @click.argument("story")
 @click.option("--node", "-n", default="head", show_default=True, help="Show the path to this node.")
 @click.option("--plans/--no-plans", default=True, help="Also show the candidate plans at the end.")
-@pass_env
-def show(env: Env, story: str, node: str, plans: bool) -> None:
+@pass_library
+def show(library: Library, story: str, node: str, plans: bool) -> None:
     """Print the story along the path to a node (default: the head)."""
-    info = env.loom.story(story)
-    path = env.loom.path(info.id, node)
+    info = library.loom.story(story)
+    path = library.loom.path(info.id, node)
     click.echo(f"# {info.title}   (story {info.id}, {info.genre}, {len(path)} paragraphs)\n")
     for n in path:
         click.echo(n.paragraph + "\n")
@@ -34,10 +35,10 @@ def show(env: Env, story: str, node: str, plans: bool) -> None:
 @click.option("--plan", "-p", "plan", help="Show what the long-term memory recalls for this plan (default: plan 1).")
 @click.option("--prompt", "show_prompt", is_flag=True,
               help="Show instead exactly what the model was asked at this node, and what it answered.")
-@pass_env
-def memory(env: Env, story: str, node: str, plan: str | None, show_prompt: bool) -> None:
+@pass_library
+def memory(library: Library, story: str, node: str, plan: str | None, show_prompt: bool) -> None:
     """Show the recurrent state at a node: short-term memory, rationale, plans and recalled paragraphs."""
-    loom = env.loom
+    loom = library.loom
     info = loom.story(story)
     current = loom.node(info.id, node)
     if show_prompt:
@@ -71,36 +72,37 @@ def memory(env: Env, story: str, node: str, plan: str | None, show_prompt: bool)
 @click.argument("story")
 @click.option("--all", "show_all", is_flag=True, help="Show pruned branches too.")
 @click.option("--fold", type=int, default=6, show_default=True, help="Fold unbranched runs longer than this.")
-@pass_env
-def tree(env: Env, story: str, show_all: bool, fold: int) -> None:
+@pass_library
+def tree(library: Library, story: str, show_all: bool, fold: int) -> None:
     """Show the story tree: ids, depth, first words, [bookmarks].
 
     Markers: * the head, | its line (the path the story reads), - a node on another branch,
     x a pruned node (with --all); "⋮ N more" folds a long unbranched run."""
-    info = env.loom.story(story)
-    rows = env.loom.tree(info.id)
-    click.echo(render_tree(rows, info.head_id, env.loom.store.bookmarks(info.id), fold=max(fold, 2), show_pruned=show_all))
+    info = library.loom.story(story)
+    rows = library.loom.tree(info.id)
+    bookmarks = library.loom.bookmarks(info.id)
+    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all))
 
 
 @cli.command()
 @click.argument("story")
 @click.argument("node")
-@pass_env
-def checkout(env: Env, story: str, node: str) -> None:
+@pass_library
+def checkout(library: Library, story: str, node: str) -> None:
     """Move the head to NODE: the next step continues from its exact state."""
-    target = env.loom.checkout(story, node)
+    target = library.loom.checkout(story, node)
     click.echo(f"head is now {target.id} (depth {target.depth}): {target.paragraph[:80]}")
 
 
 @cli.command()
 @click.argument("story")
-@pass_env
-def undo(env: Env, story: str) -> None:
+@pass_library
+def undo(library: Library, story: str) -> None:
     """Step back one paragraph: the head moves to its parent; the undone paragraph stays as a branch
     (`checkout` brings it back)."""
-    info = env.loom.story(story)
+    info = library.loom.story(story)
     undone = info.head_id
-    target = env.loom.undo(info.id)
+    target = library.loom.undo(info.id)
     click.echo(f"head is now {target.id} (depth {target.depth}); {undone} is kept as a branch")
 
 
@@ -109,14 +111,14 @@ def undo(env: Env, story: str) -> None:
 @click.argument("name")
 @click.argument("node", default="head")
 @click.option("--delete", is_flag=True, help="Remove the bookmark.")
-@pass_env
-def bookmark(env: Env, story: str, name: str, node: str, delete: bool) -> None:
+@pass_library
+def bookmark(library: Library, story: str, name: str, node: str, delete: bool) -> None:
     """Name a node (default: the head), or --delete a name."""
     if delete:
-        env.loom.remove_bookmark(story, name)
+        library.loom.remove_bookmark(story, name)
         click.echo(f"removed bookmark {name}")
     else:
-        target = env.loom.bookmark(story, name, node)
+        target = library.loom.bookmark(story, name, node)
         click.echo(f"{name} -> {target.id}")
 
 
@@ -124,10 +126,10 @@ def bookmark(env: Env, story: str, name: str, node: str, delete: bool) -> None:
 @click.argument("story")
 @click.argument("node")
 @click.option("--restore", is_flag=True, help="Bring a pruned branch back.")
-@pass_env
-def prune(env: Env, story: str, node: str, restore: bool) -> None:
+@pass_library
+def prune(library: Library, story: str, node: str, restore: bool) -> None:
     """Hide the branch starting at NODE (recoverable with --restore)."""
-    target = env.loom.prune(story, node, restore=restore)
+    target = library.loom.prune(story, node, restore=restore)
     click.echo(f"{'restored' if restore else 'pruned'} {target.id}")
 
 
@@ -136,15 +138,15 @@ def prune(env: Env, story: str, node: str, restore: bool) -> None:
 @click.argument("node", default="head")
 @click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True, help="How many alternatives.")
 @click.option("--checkout", "move", is_flag=True, help="Move the head to the last alternative.")
-@pass_env
-def regenerate(env: Env, story: str, node: str, count: int, move: bool) -> None:
+@pass_library
+def regenerate(library: Library, story: str, node: str, count: int, move: bool) -> None:
     """Write alternatives to NODE (same parent, same plan), kept as siblings."""
     for i in range(count):
         click.echo(click.style(f"alternative {i + 1}/{count}:", bold=True))
-        [alt] = env.loom.regenerate(story, node, 1, on_text=stream_to_stdout, on_retry=warn_retry)
+        [alt] = library.loom.regenerate(story, node, 1, on_text=stream_to_stdout, on_retry=warn_retry)
         click.echo(f"\n(node {alt.id})\n")
     if move:
-        env.loom.checkout(story, alt.id)
+        library.loom.checkout(story, alt.id)
         click.echo(f"head is now {alt.id}")
 
 
@@ -160,17 +162,17 @@ def regenerate(env: Env, story: str, node: str, count: int, move: bool) -> None:
 @click.option("--refresh/--no-refresh", default=None,
               help="Rewrite the memory and plans for a new paragraph with one model call (default: yes, "
                    "unless you give --memory or --plan).")
-@pass_env
-def edit(env: Env, story: str, node: str, paragraph: str | None, paragraph_file: str | None,
+@pass_library
+def edit(library: Library, story: str, node: str, paragraph: str | None, paragraph_file: str | None,
          short_memory: str | None, plans: tuple[str, ...], replay: bool, reattach: bool, refresh: bool | None) -> None:
     """Edit a paragraph, its memory or its plans: saved as a new sibling, history is kept."""
     if paragraph_file:
         from .app import read_file_arg
 
         paragraph = read_file_arg(paragraph_file, "paragraph file").decode("utf-8", "replace")
-    new = env.loom.edit(story, node, paragraph=paragraph, short_memory=short_memory,
-                        plans=list(plans) if plans else None, replay=replay, reattach=reattach, refresh=refresh,
-                        on_text=stream_to_stdout if replay else None, on_retry=warn_retry)
+    new = library.loom.edit(story, node, paragraph=paragraph, short_memory=short_memory,
+                            plans=list(plans) if plans else None, replay=replay, reattach=reattach, refresh=refresh,
+                            on_text=stream_to_stdout if replay else None, on_retry=warn_retry)
     click.echo(f"\nsaved as {new.id}; head is now {new.id}")
 
 
@@ -178,11 +180,11 @@ def edit(env: Env, story: str, node: str, paragraph: str | None, paragraph_file:
 @click.argument("story")
 @click.argument("a")
 @click.argument("b")
-@pass_env
-def diff(env: Env, story: str, a: str, b: str) -> None:
+@pass_library
+def diff(library: Library, story: str, a: str, b: str) -> None:
     """Word diff of two paragraphs (e.g. siblings): [-removed-] {+added+}."""
-    info = env.loom.story(story)  # a story-id prefix works here as everywhere
-    first, second = env.loom.node(info.id, a), env.loom.node(info.id, b)
+    info = library.loom.story(story)  # a story-id prefix works here as everywhere
+    first, second = library.loom.node(info.id, a), library.loom.node(info.id, b)
     if first.id == second.id:
         raise InputError("both references name the same node")
     click.echo(word_diff(first.paragraph, second.paragraph))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from ..library import Library
 from ..story import Node, Settings
-from .app import Env, cli, pass_env, stream_to_stdout, warn_retry
+from .app import cli, pass_library, stream_to_stdout, warn_retry
 
 HELP = "[1-3] choose · or type what you do · u undo · r recap · q save and quit"
 
@@ -23,11 +24,11 @@ HELP = "[1-3] choose · or type what you do · u undo · r recap · q save and q
 @click.option("--person", type=click.Choice(["second", "third", "first"]), default="second", show_default=True)
 @click.option("--passage-sentences", type=int, default=6, show_default=True)
 @click.option("--auto", "auto_turns", type=click.IntRange(1, 1000), help="Let the simulator play N turns (demo).")
-@pass_env
-def play(env: Env, story: str | None, genre: str, topic: str, name: str, tone: str, pace: str, avoid: str,
+@pass_library
+def play(library: Library, story: str | None, genre: str, topic: str, name: str, tone: str, pace: str, avoid: str,
          person: str, passage_sentences: int, auto_turns: int | None) -> None:
     """Play an interactive story: start a new one, or resume STORY where you left it."""
-    loom = env.loom
+    loom = library.loom
     if story:
         info = loom.story(story)
         if info.mode != "fiction":

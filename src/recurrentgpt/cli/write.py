@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,16 @@ import click
 
 from ..errors import InputError
 from ..export import safe_filename
+from ..library import Library
 from ..simulator import Choice
 from ..story import Node, Settings
 from . import progress
 from .app import (
-    Env,
     cli,
     describe_usage,
-    pass_env,
+    pass_library,
+    pop_settings,
     read_file_arg,
-    settings_from,
     settings_options,
     show_plans,
     stream_to_stdout,
@@ -35,19 +36,20 @@ from .app import (
 @click.option("--outline-file", type=click.Path(dir_okay=False), help="A file with your outline of the opening.")
 @click.option("--fiction", is_flag=True, help="Interactive fiction: the reader chooses what happens next.")
 @settings_options
-@pass_env
-def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool, **options: Any) -> None:
+@pass_library
+def new(library: Library, genre: str, topic: str, premise: str, outline_file: str | None, fiction: bool,
+        **options: Any) -> None:
     """Start a story: title, outline, opening paragraphs, first memory and 3 plans."""
-    settings = settings_from(options)
+    settings = pop_settings(options)
     outline = read_file_arg(outline_file, "outline file").decode("utf-8", "replace") if outline_file else ""
     click.echo("Writing the opening…\n", err=True)
-    info = env.loom.new_story(
+    info = library.loom.new_story(
         genre, topic, premise=premise, outline=outline, settings=settings,
         mode="fiction" if fiction else "writer", on_text=stream_to_stdout, on_retry=warn_retry,
     )
     click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.echo("Next, choose a plan:")
-    show_plans(env.loom.node(info.id))
+    show_plans(library.loom.node(info.id))
 
 
 @cli.command()
@@ -57,15 +59,15 @@ def new(env: Env, genre: str, topic: str, premise: str, outline_file: str | None
 @click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
 @click.option("--new-chapter", is_flag=True,
               help="End the chapter first (its summary is remembered) and open the next one with this paragraph.")
-@pass_env
-def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool) -> None:
+@pass_library
+def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool) -> None:
     """Write one paragraph following a candidate plan or your own."""
     if (plan_number is None) == (plan_text is None):
         raise InputError("give either --plan N or --text PLAN")
     plan: str | int = plan_text if plan_text is not None else plan_number - 1  # type: ignore[operator]
     if new_chapter:
         click.echo("Ending the chapter…", err=True)
-    node = env.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry,
+    node = library.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry,
                          new_chapter=new_chapter)
     if new_chapter:
         click.echo(f"\n\n(chapter {node.meta['chapter']} begins; the last one in brief: "
@@ -80,16 +82,16 @@ def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, f
 @click.argument("story")
 @click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many paragraphs.")
 @click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself.")
-@pass_env
-def write(env: Env, story: str, steps: int, interactive: bool) -> None:
+@pass_library
+def write(library: Library, story: str, steps: int, interactive: bool) -> None:
     """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
 
     Every paragraph is saved as soon as it is written: interrupting loses at most the one in progress.
     """
-    loom = env.loom
+    loom = library.loom
     info = loom.story(story)
     if interactive:
-        _interactive(env, info.id, steps)
+        _interactive(library, info.id, steps)
         return
     started = time.perf_counter()
 
@@ -108,8 +110,8 @@ def write(env: Env, story: str, steps: int, interactive: bool) -> None:
     show_progress(steps)
 
 
-def _interactive(env: Env, story_id: str, steps: int) -> None:
-    loom = env.loom
+def _interactive(library: Library, story_id: str, steps: int) -> None:
+    loom = library.loom
     written = 0
     while written < steps:
         head = loom.node(story_id)
@@ -155,28 +157,28 @@ def _plan_index(text: str, plans: tuple[str, ...]) -> int:
               help="Paragraphs after the opening.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False),
               help="Where to write the Markdown (default: a file named after the title, in this folder).")
-@pass_env
-def demo(env: Env, genre: str, topic: str, steps: int, out: str | None) -> None:
+@pass_library
+def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) -> None:
     """Write a short story end to end in auto mode and export it to Markdown.
 
     Uses short paragraphs so the bundled model finishes in a few minutes on a laptop CPU. Each run
     picks a new random seed and prints it: the global --seed writes the same story again, and
     --topic/--genre change it.
     """
-    if env.options.get("seed") is None:  # read when the loom (and so the model) is built, just below
-        env.options["seed"] = secrets.randbelow(2**31)
-    seed = env.options["seed"]
+    if library.options.seed is None:  # read when the loom (and so the model) is built, just below
+        library.options = replace(library.options, seed=secrets.randbelow(2**31))
+    seed = library.options.seed
     settings = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2)
-    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {env.options['model']} "
+    click.echo(f"Writing the opening of a {genre} story about {topic!r} with {library.options.model} "
                f"(seed {seed}; `recurrentgpt --seed {seed} demo` writes it again)…\n", err=True)
-    info = env.loom.new_story(genre, topic, settings=settings, on_text=stream_to_stdout, on_retry=warn_retry)
+    info = library.loom.new_story(genre, topic, settings=settings, on_text=stream_to_stdout, on_retry=warn_retry)
     click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.get_current_context().invoke(write, story=info.id, steps=steps, interactive=False)
     target = Path(out) if out else Path(safe_filename(info.title, "md"))
-    text = env.loom.export(info.id, "md")
+    text = library.loom.export(info.id, "md")
     write_atomically(target, text)
-    click.echo(f"Wrote {len(env.loom.path(info.id))} paragraphs to {target.resolve()} "
-               f"(story {info.id} in the library {env.loom.store.location})")
+    click.echo(f"Wrote {len(library.loom.path(info.id))} paragraphs to {target.resolve()} "
+               f"(story {info.id} in the library {library.loom.describe().location})")
 
 
 def write_atomically(target: Path, data: str | bytes) -> None:

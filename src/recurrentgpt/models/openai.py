@@ -1,6 +1,6 @@
 """Any OpenAI-compatible chat server: OpenAI, vLLM, llama.cpp, Ollama, LM Studio …
 
-Servers differ in how they constrain JSON (DESIGN.md §5). With ``response_format="auto"`` the backend
+Servers differ in how they constrain JSON. With ``response_format="auto"`` the backend
 tries ``json_schema``, then ``json_object`` with a schema, then plain text, and remembers what worked.
 Answers always stream (server-sent events); a server that ignores ``stream`` is read whole.
 """
@@ -11,10 +11,12 @@ import json
 import time
 from typing import Any
 
-from ..errors import ConfigError, ModelError
+from httpx_sse import EventSource
+
+from ..errors import ConfigError, ModelError, RejectedRequest
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
-from .http import HTTPClient, RejectedRequest
+from .http import HTTPClient
 
 FORMATS = ("json_schema", "json_object", "text")
 
@@ -82,7 +84,7 @@ class OpenAIModel(Model):
         usage: dict[str, Any] = {}
         chunks = 0
         with self.client.stream("/chat/completions", body) as response:
-            if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
+            if "text/event-stream" not in response.headers.get("content-type", ""):  # it ignored "stream"
                 data = _json(response.read().decode("utf-8", errors="replace"))
                 choice = (data.get("choices") or [{}])[0]
                 text = (choice.get("message") or {}).get("content") or ""
@@ -92,13 +94,10 @@ class OpenAIModel(Model):
                 finish = choice.get("finish_reason") or "stop"
                 usage = data.get("usage") or {}
             else:
-                for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
+                for event in EventSource(response).iter_sse():
+                    if event.data.strip() == "[DONE]":
                         break
-                    data = _json(payload)
+                    data = _json(event.data)
                     if "error" in data:
                         raise ModelError(f"the model server failed mid-answer: {data['error']}")
                     usage = data.get("usage") or usage

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import StoryStore, TreeRow, VectorBatch
+from .base import StoreDescription, StoryStore, TreeRow, VectorBatch
 from .sqlite import SQLiteStore
 
-__all__ = ["SQLiteStore", "StoryStore", "TreeRow", "VectorBatch", "open_store"]
+__all__ = ["SQLiteStore", "StoreDescription", "StoryStore", "TreeRow", "VectorBatch", "open_store"]
 
 
 def open_store(location: str | Path) -> StoryStore:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -33,7 +32,21 @@ class VectorBatch:
     last_rowid: int
 
 
+@dataclass(frozen=True)
+class StoreDescription:
+    """Which kind of library this is and where, for messages (a URL is shown without its password)."""
+
+    kind: str  # "sqlite" (one writer at a time, library-wide) or "postgresql"
+    location: str
+
+
 class StoryStore(ABC):
+    kind: str
+    location: str
+
+    def describe(self) -> StoreDescription:
+        return StoreDescription(self.kind, self.location)
+
     # stories
     @abstractmethod
     def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
@@ -44,9 +57,6 @@ class StoryStore(ABC):
 
     @abstractmethod
     def list_stories(self) -> list[StoryInfo]: ...
-
-    @abstractmethod
-    def update_story(self, story_id: str, **fields: Any) -> StoryInfo: ...
 
     @abstractmethod
     def delete_story(self, story_id: str) -> None: ...

@@ -17,59 +17,6 @@ from ..errors import ConfigError, StoreError
 from ..story import Node
 from .sql import Execute, SQLStore
 
-M001 = """
-CREATE TABLE stories (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    genre TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    premise TEXT NOT NULL DEFAULT '',
-    outline TEXT NOT NULL DEFAULT '',
-    mode TEXT NOT NULL DEFAULT 'writer',
-    settings TEXT NOT NULL DEFAULT '{}',
-    profile TEXT NOT NULL DEFAULT '{}',
-    head_id TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE nodes (
-    seq BIGSERIAL PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-    parent_id TEXT REFERENCES nodes(id),
-    depth INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    paragraph TEXT NOT NULL,
-    rationale TEXT NOT NULL,
-    short_memory TEXT NOT NULL,
-    plans TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    pruned BOOLEAN NOT NULL DEFAULT FALSE,
-    tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', paragraph)) STORED
-);
-CREATE INDEX nodes_story ON nodes(story_id, seq);
-CREATE INDEX nodes_parent ON nodes(parent_id);
-CREATE INDEX nodes_tsv ON nodes USING GIN (tsv);
-CREATE TABLE vectors (
-    vid BIGSERIAL PRIMARY KEY,
-    node_seq BIGINT NOT NULL REFERENCES nodes(seq) ON DELETE CASCADE,
-    story_id TEXT NOT NULL,
-    embedder TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    vector BYTEA NOT NULL,
-    UNIQUE (node_seq, embedder, chunk)
-);
-CREATE INDEX vectors_story ON vectors(story_id, embedder, vid);
-CREATE TABLE bookmarks (
-    story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    node_id TEXT NOT NULL REFERENCES nodes(id),
-    PRIMARY KEY (story_id, name)
-)
-"""
-MIGRATIONS = [M001]
 LIBRARY_LOCK = 0  # advisory-lock key for library-wide writes (migrations)
 
 
@@ -79,6 +26,7 @@ def _translate(sql: str) -> str:
 
 
 class PostgresStore(SQLStore):
+    kind = "postgresql"
     def __init__(self, url: str):
         super().__init__()
         try:
@@ -95,20 +43,15 @@ class PostgresStore(SQLStore):
         self._lock = threading.RLock()
         self._migrate()
 
-    def _migrate(self) -> None:
-        with self._tx() as x:
-            x("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = x("SELECT version FROM schema_version").fetchone()
-            version = row[0] if row else 0
-            if row is None:
-                x("INSERT INTO schema_version VALUES (0)")
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.location} was written by a newer recurrentgpt (schema {version})")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        x(statement)
-                x("UPDATE schema_version SET version = ?", (number,))
+    def _schema_version(self, execute: Execute) -> int:
+        execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            execute("INSERT INTO schema_version VALUES (0)")
+        return row[0] if row else 0
+
+    def _set_schema_version(self, execute: Execute, version: int) -> None:
+        execute("UPDATE schema_version SET version = ?", (version,))
 
     @contextmanager
     def _tx(self, story_id: str | None = None) -> Iterator[Execute]:
@@ -142,10 +85,10 @@ class PostgresStore(SQLStore):
         with self._lock:
             self.db.close()
 
-    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
+    def _index_paragraph(self, execute: Execute, seq: int, node: Node) -> None:
         pass  # the tsv column is generated from the paragraph
 
-    def _forget_paragraphs(self, x: Execute, story_id: str) -> None:
+    def _forget_paragraphs(self, execute: Execute, story_id: str) -> None:
         pass  # it goes with the node rows
 
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:

@@ -1,8 +1,8 @@
 """What the SQL stores share: the schema's meaning, node/story rows, the lineage cache, vectors.
 
 SQL here is written once, with ``?`` placeholders and syntax both SQLite (3.35+) and PostgreSQL accept
-(``ON CONFLICT … DO UPDATE``, ``RETURNING``). A dialect subclass supplies the connection, transactions,
-migrations and full-text search.
+(``ON CONFLICT … DO UPDATE``, ``RETURNING``); the schema is schema.py. A dialect subclass supplies the
+connection, transactions, where the schema's version is kept, and full-text search.
 
 Every write runs in one transaction that also serialises writers of the same story, so node sequence
 numbers of a story are committed in increasing order: readers cache a story's lineage and vectors and
@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError, NotFoundError, StoreError
 from ..story import Node, Settings, StoryInfo
 from .base import StoryStore, TreeRow, VectorBatch
+from .schema import MIGRATIONS
 
 NODE_COLUMNS = (
     "id, story_id, parent_id, depth, kind, plan, paragraph, rationale, short_memory, plans, meta, created_at, pruned"
@@ -58,31 +59,49 @@ class SQLStore(StoryStore):
     def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]: ...
 
     @abstractmethod
-    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
+    def _schema_version(self, execute: Execute) -> int:
+        """How many of ``MIGRATIONS`` this library has run."""
+
+    @abstractmethod
+    def _set_schema_version(self, execute: Execute, version: int) -> None: ...
+
+    @abstractmethod
+    def _index_paragraph(self, execute: Execute, seq: int, node: Node) -> None:
         """Make a new paragraph findable by keyword search."""
 
     @abstractmethod
-    def _forget_paragraphs(self, x: Execute, story_id: str) -> None: ...
+    def _forget_paragraphs(self, execute: Execute, story_id: str) -> None: ...
 
     @abstractmethod
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]: ...
 
-    def _delete_nodes(self, x: Execute, story_id: str) -> None:
-        x("DELETE FROM nodes WHERE story_id=?", (story_id,))
+    def _delete_nodes(self, execute: Execute, story_id: str) -> None:
+        execute("DELETE FROM nodes WHERE story_id=?", (story_id,))
+
+    def _migrate(self) -> None:
+        """Run the migrations this library lacks, in one transaction (all of them or none)."""
+        with self._tx() as execute:
+            version = self._schema_version(execute)
+            if version > len(MIGRATIONS):
+                raise StoreError(f"{self.location} was written by a newer recurrentgpt (schema {version})")
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in migration.statements(self.kind):
+                    execute(statement)
+                self._set_schema_version(execute, number)
 
     # -- stories ---------------------------------------------------------------------------
 
     def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
-        with self._tx(info.id) as x:
-            x(
+        with self._tx(info.id) as execute:
+            execute(
                 f"INSERT INTO stories ({STORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (info.id, info.title, info.genre, info.topic, info.premise, info.outline, info.mode,
                  json.dumps(info.settings.to_dict()), json.dumps(info.profile), None, info.created_at,
                  info.updated_at),
             )
-            self._insert_nodes(x, nodes, vectors, embedder)
+            self._insert_nodes(execute, nodes, vectors, embedder)
             if nodes:
-                x("UPDATE stories SET head_id=? WHERE id=?", (info.head_id or nodes[-1].id, info.id))
+                execute("UPDATE stories SET head_id=? WHERE id=?", (info.head_id or nodes[-1].id, info.id))
 
     def get_story(self, story_id: str) -> StoryInfo:
         rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id=?", (story_id,))
@@ -98,29 +117,14 @@ class SQLStore(StoryStore):
     def list_stories(self) -> list[StoryInfo]:
         return [story_from_row(r) for r in self._query(f"SELECT {STORY_COLUMNS} FROM stories ORDER BY updated_at DESC")]
 
-    _UPDATABLE = {"title", "outline", "premise", "profile", "settings", "head_id"}
-
-    def update_story(self, story_id: str, **fields: Any) -> StoryInfo:
-        unknown = set(fields) - self._UPDATABLE
-        if unknown:
-            raise StoreError(f"cannot update {', '.join(sorted(unknown))}")
-        encode = {"profile": json.dumps, "settings": lambda s: json.dumps(s.to_dict())}
-        values = [encode.get(k, lambda v: v)(v) for k, v in fields.items()]
-        assignments = "".join(f"{k}=?, " for k in fields)
-        with self._tx(story_id) as x:
-            cur = x(f"UPDATE stories SET {assignments}updated_at=? WHERE id=?", (*values, time.time(), story_id))
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no story '{story_id}'")
-        return self.get_story(story_id)
-
     def delete_story(self, story_id: str) -> None:
-        with self._tx(story_id) as x:
-            self._forget_paragraphs(x, story_id)
-            x("DELETE FROM vectors WHERE story_id=?", (story_id,))
-            x("DELETE FROM bookmarks WHERE story_id=?", (story_id,))
-            x("UPDATE stories SET head_id=NULL WHERE id=?", (story_id,))
-            self._delete_nodes(x, story_id)
-            if x("DELETE FROM stories WHERE id=?", (story_id,)).rowcount == 0:
+        with self._tx(story_id) as execute:
+            self._forget_paragraphs(execute, story_id)
+            execute("DELETE FROM vectors WHERE story_id=?", (story_id,))
+            execute("DELETE FROM bookmarks WHERE story_id=?", (story_id,))
+            execute("UPDATE stories SET head_id=NULL WHERE id=?", (story_id,))
+            self._delete_nodes(execute, story_id)
+            if execute("DELETE FROM stories WHERE id=?", (story_id,)).rowcount == 0:
                 raise NotFoundError(f"no story '{story_id}'")
             self._lineages.pop(story_id, None)
 
@@ -128,38 +132,38 @@ class SQLStore(StoryStore):
 
     def add_nodes(self, story_id: str, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str, *,
                   move_head_from: str | None) -> bool:
-        with self._tx(story_id) as x:
-            row = x("SELECT head_id FROM stories WHERE id=?", (story_id,)).fetchone()
+        with self._tx(story_id) as execute:
+            row = execute("SELECT head_id FROM stories WHERE id=?", (story_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no story '{story_id}'")
-            self._insert_nodes(x, nodes, vectors, embedder)
+            self._insert_nodes(execute, nodes, vectors, embedder)
             moved = move_head_from is not None and row[0] == move_head_from
             if moved:
-                x("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (nodes[-1].id, time.time(), story_id))
+                execute("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (nodes[-1].id, time.time(), story_id))
             else:
-                x("UPDATE stories SET updated_at=? WHERE id=?", (time.time(), story_id))
+                execute("UPDATE stories SET updated_at=? WHERE id=?", (time.time(), story_id))
             return moved
 
-    def _insert_nodes(self, x: Execute, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+    def _insert_nodes(self, execute: Execute, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
         for n in nodes:
             try:
-                seq = x(
+                seq = execute(
                     f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
                     (n.id, n.story_id, n.parent_id, n.depth, n.kind, n.plan, n.paragraph, n.rationale,
                      n.short_memory, json.dumps(list(n.plans)), json.dumps(n.meta), n.created_at, bool(n.pruned)),
                 ).fetchone()[0]
             except self.integrity_errors as e:
                 raise StoreError(f"cannot add node {n.id}: {e}") from None
-            self._index_paragraph(x, seq, n)
+            self._index_paragraph(execute, seq, n)
             if n.id in vectors:
-                self._insert_vectors(x, seq, n.story_id, embedder, vectors[n.id])
+                self._insert_vectors(execute, seq, n.story_id, embedder, vectors[n.id])
 
     integrity_errors: tuple[type[Exception], ...] = ()
 
-    def _insert_vectors(self, x: Execute, seq: int, story_id: str, embedder: str, matrix: np.ndarray) -> None:
+    def _insert_vectors(self, execute: Execute, seq: int, story_id: str, embedder: str, matrix: np.ndarray) -> None:
         rows = np.asarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
         for i, row in enumerate(rows):
-            x("INSERT INTO vectors (node_seq, story_id, embedder, chunk, vector) VALUES (?,?,?,?,?) "
+            execute("INSERT INTO vectors (node_seq, story_id, embedder, chunk, vector) VALUES (?,?,?,?,?) "
               "ON CONFLICT (node_seq, embedder, chunk) DO UPDATE SET vector = excluded.vector",
               (seq, story_id, embedder, i, row.tobytes()))
 
@@ -240,25 +244,25 @@ class SQLStore(StoryStore):
 
     def set_head(self, story_id: str, node_id: str) -> None:
         self.get_node(node_id, story_id)
-        with self._tx(story_id) as x:
-            x("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (node_id, time.time(), story_id))
+        with self._tx(story_id) as execute:
+            execute("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (node_id, time.time(), story_id))
 
     def set_pruned(self, node_id: str, pruned: bool) -> None:
         story_id = self.get_node(node_id).story_id
-        with self._tx(story_id) as x:
-            x("UPDATE nodes SET pruned=? WHERE id=?", (bool(pruned), node_id))
+        with self._tx(story_id) as execute:
+            execute("UPDATE nodes SET pruned=? WHERE id=?", (bool(pruned), node_id))
 
     # -- bookmarks -------------------------------------------------------------------------
 
     def set_bookmark(self, story_id: str, name: str, node_id: str | None) -> None:
         if not name.strip():
             raise InputError("a bookmark needs a name")
-        with self._tx(story_id) as x:
+        with self._tx(story_id) as execute:
             if node_id is None:
-                if x("DELETE FROM bookmarks WHERE story_id=? AND name=?", (story_id, name)).rowcount == 0:
+                if execute("DELETE FROM bookmarks WHERE story_id=? AND name=?", (story_id, name)).rowcount == 0:
                     raise NotFoundError(f"no bookmark '{name}'")
             else:
-                x("INSERT INTO bookmarks (story_id, name, node_id) VALUES (?,?,?) "
+                execute("INSERT INTO bookmarks (story_id, name, node_id) VALUES (?,?,?) "
                   "ON CONFLICT (story_id, name) DO UPDATE SET node_id = excluded.node_id", (story_id, name, node_id))
 
     def bookmarks(self, story_id: str) -> dict[str, str]:
@@ -281,8 +285,8 @@ class SQLStore(StoryStore):
         for node_id, matrix in vectors.items():
             rows = self._query("SELECT seq, story_id FROM nodes WHERE id=?", (node_id,))
             if rows:
-                with self._tx(rows[0][1]) as x:
-                    self._insert_vectors(x, rows[0][0], rows[0][1], embedder, matrix)
+                with self._tx(rows[0][1]) as execute:
+                    self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix)
 
     def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -306,35 +310,14 @@ class SQLStore(StoryStore):
 
 
 def node_from_row(r: Any) -> Node:
-    return Node(
-        id=r[0],
-        story_id=r[1],
-        parent_id=r[2],
-        depth=r[3],
-        kind=r[4],
-        plan=r[5],
-        paragraph=r[6],
-        rationale=r[7],
-        short_memory=r[8],
-        plans=tuple(json.loads(r[9])) if r[9] != "[]" else (),
-        meta=json.loads(r[10]) if r[10] != "{}" else {},
-        created_at=r[11],
-        pruned=bool(r[12]),
-    )
+    """A row of ``NODE_COLUMNS``: Node's fields in order, with plans and meta as JSON."""
+    plans = tuple(json.loads(r[9])) if r[9] != "[]" else ()
+    meta = json.loads(r[10]) if r[10] != "{}" else {}
+    return Node(*r[:9], plans=plans, meta=meta, created_at=r[11], pruned=bool(r[12]))
 
 
 def story_from_row(r: Any) -> StoryInfo:
-    return StoryInfo(
-        id=r[0],
-        title=r[1],
-        genre=r[2],
-        topic=r[3],
-        premise=r[4],
-        outline=r[5],
-        mode=r[6],
-        settings=Settings.from_dict(json.loads(r[7])),
-        profile=json.loads(r[8]),
-        head_id=r[9],
-        created_at=r[10],
-        updated_at=r[11],
-    )
+    """A row of ``STORY_COLUMNS``: StoryInfo's fields in order, with settings and profile as JSON."""
+    settings = Settings.from_dict(json.loads(r[7]))
+    return StoryInfo(*r[:7], settings=settings, profile=json.loads(r[8]), head_id=r[9], created_at=r[10],
+                     updated_at=r[11])

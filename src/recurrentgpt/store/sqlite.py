@@ -1,4 +1,4 @@
-"""SQLite store (the default): one file per library of stories, WAL mode, numbered migrations.
+"""SQLite store (the default): one file per library of stories, WAL mode, the schema of schema.py.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so a crash at any moment leaves either the whole
 step or none of it. Vectors live beside the nodes as float32 blobs; FTS5 indexes the paragraphs.
@@ -16,76 +16,6 @@ from ..story import Node
 from .sql import Execute, SQLStore
 
 
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT the migration's transaction half-way: run statement by statement
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def m001_initial(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE stories (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            genre TEXT NOT NULL,
-            topic TEXT NOT NULL,
-            premise TEXT NOT NULL DEFAULT '',
-            outline TEXT NOT NULL DEFAULT '',
-            mode TEXT NOT NULL DEFAULT 'writer',
-            settings TEXT NOT NULL DEFAULT '{}',
-            profile TEXT NOT NULL DEFAULT '{}',
-            head_id TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL
-        );
-        CREATE TABLE nodes (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-            parent_id TEXT REFERENCES nodes(id),
-            depth INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            plan TEXT NOT NULL,
-            paragraph TEXT NOT NULL,
-            rationale TEXT NOT NULL,
-            short_memory TEXT NOT NULL,
-            plans TEXT NOT NULL,
-            meta TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            pruned INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX nodes_story ON nodes(story_id, seq);
-        CREATE INDEX nodes_parent ON nodes(parent_id);
-        CREATE TABLE vectors (
-            vid INTEGER PRIMARY KEY,
-            node_seq INTEGER NOT NULL REFERENCES nodes(seq) ON DELETE CASCADE,
-            story_id TEXT NOT NULL,
-            embedder TEXT NOT NULL,
-            chunk INTEGER NOT NULL,
-            vector BLOB NOT NULL,
-            UNIQUE (node_seq, embedder, chunk)
-        );
-        CREATE INDEX vectors_story ON vectors(story_id, embedder, vid);
-        CREATE TABLE bookmarks (
-            story_id TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            node_id TEXT NOT NULL REFERENCES nodes(id),
-            PRIMARY KEY (story_id, name)
-        );
-        CREATE VIRTUAL TABLE paragraphs_fts USING fts5(paragraph, story_id UNINDEXED);
-        """,
-    )
-
-
-def m002_vocabulary(db: sqlite3.Connection) -> None:
-    # document frequencies of the full-text index, to search by a plan's rarest words only
-    db.execute("CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')")
-
-
-MIGRATIONS = [m001_initial, m002_vocabulary]
 RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
 
 
@@ -94,7 +24,15 @@ def fts5_query(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
+def _is_failure(e: BaseException) -> bool:
+    """The library failed (locked, corrupt, disk full, a table missing): the user's to see as a StoreError.
+    A programming error or a broken constraint is ours, and keeps its type."""
+    ours = (sqlite3.ProgrammingError, sqlite3.IntegrityError)
+    return isinstance(e, sqlite3.DatabaseError) and not isinstance(e, ours)
+
+
 class SQLiteStore(SQLStore):
+    kind = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path):
@@ -116,14 +54,11 @@ class SQLiteStore(SQLStore):
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.location} is not a usable story library: {e}") from None
 
-    def _migrate(self) -> None:
-        with self._tx() as x:
-            version = x("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.location} was written by a newer recurrentgpt (schema {version})")
-            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-                migration(self.db)
-                x(f"PRAGMA user_version = {number}")
+    def _schema_version(self, execute: Execute) -> int:
+        return execute("PRAGMA user_version").fetchone()[0]
+
+    def _set_schema_version(self, execute: Execute, version: int) -> None:
+        execute(f"PRAGMA user_version = {int(version)}")
 
     @contextmanager
     def _tx(self, story_id: str | None = None) -> Iterator[Execute]:
@@ -135,8 +70,11 @@ class SQLiteStore(SQLStore):
                 raise StoreError(f"the story library is busy: {e}") from None
             try:
                 yield self.db.execute
-            except BaseException:
-                self.db.execute("ROLLBACK")
+            except BaseException as e:
+                if self.db.in_transaction:  # some failures (a full disk) have rolled it back already
+                    self.db.execute("ROLLBACK")
+                if _is_failure(e):
+                    raise StoreError(f"the story library {self.location} failed: {e}") from None
                 raise
             else:
                 self.db.execute("COMMIT")
@@ -145,22 +83,25 @@ class SQLiteStore(SQLStore):
         with self._lock:
             try:
                 return self.db.execute(sql, params).fetchall()
-            except sqlite3.DatabaseError as e:  # one error tree, as PostgreSQL's store does
-                raise StoreError(f"the story library failed: {e}") from None
+            except sqlite3.DatabaseError as e:
+                if not _is_failure(e):
+                    raise
+                raise StoreError(f"the story library {self.location} failed: {e}") from None
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
 
-    def _index_paragraph(self, x: Execute, seq: int, node: Node) -> None:
-        x("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)", (seq, node.paragraph, node.story_id))
+    def _index_paragraph(self, execute: Execute, seq: int, node: Node) -> None:
+        execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?,?,?)",
+                (seq, node.paragraph, node.story_id))
 
-    def _forget_paragraphs(self, x: Execute, story_id: str) -> None:
-        x("DELETE FROM paragraphs_fts WHERE story_id=?", (story_id,))
+    def _forget_paragraphs(self, execute: Execute, story_id: str) -> None:
+        execute("DELETE FROM paragraphs_fts WHERE story_id=?", (story_id,))
 
-    def _delete_nodes(self, x: Execute, story_id: str) -> None:
-        x("PRAGMA defer_foreign_keys=ON")  # parents and children go in one statement
-        super()._delete_nodes(x, story_id)
+    def _delete_nodes(self, execute: Execute, story_id: str) -> None:
+        execute("PRAGMA defer_foreign_keys=ON")  # parents and children go in one statement
+        super()._delete_nodes(execute, story_id)
 
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:
         terms = self._rarest(terms)

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 
 from .. import __version__
 from .. import config as user_config
-from ..errors import ConflictError, NotFoundError
+from ..errors import NotFoundError
 from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
-from ..story import StoryInfo
+from ..story import MAX_TEXT_CHARS
 from .schemas import BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
 from .streaming import Jobs
 
@@ -37,15 +37,6 @@ def get_jobs(request: Request) -> Jobs:
 LoomDep = Annotated[Loom, Depends(get_loom)]
 
 
-def check_head(info: StoryInfo, expected: str | None) -> None:
-    """409 before any work if another tab moved the story since this page loaded it."""
-    if expected is not None and expected != info.head_id:
-        raise ConflictError(
-            f"story {info.id} has moved on elsewhere (another tab or window): its head is now node "
-            f"{(info.head_id or '?')[:8]}, this page shows {expected[:8]}. Reload to see the latest version."
-        )
-
-
 def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
     info = loom.story(story_id)
     path = loom.path(info.id) if info.head_id else []
@@ -53,7 +44,7 @@ def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
     return {
         "story": info.to_dict(),
         "path": [n.to_dict(trace=False) for n in path],  # a node's prompt is fetched with the node
-        "bookmarks": loom.store.bookmarks(info.id),
+        "bookmarks": loom.bookmarks(info.id),
         "state": dataclasses.asdict(state) if state else None,
     }
 
@@ -94,7 +85,7 @@ def tree(story_id: str, loom: LoomDep) -> dict[str, Any]:
     info = loom.story(story_id)
     return {
         "head_id": info.head_id,
-        "bookmarks": loom.store.bookmarks(info.id),
+        "bookmarks": loom.bookmarks(info.id),
         "rows": [r.__dict__ for r in loom.tree(info.id)],
     }
 
@@ -108,7 +99,7 @@ def get_node(story_id: str, ref: str, loom: LoomDep) -> dict[str, Any]:
 def recall(
     story_id: str,
     loom: LoomDep,
-    plan: Annotated[str, Query(max_length=20_000)] = "",
+    plan: Annotated[str, Query(max_length=MAX_TEXT_CHARS)] = "",
     node: str = "head",
 ) -> list[dict[str, Any]]:
     info = loom.story(story_id)
@@ -120,7 +111,6 @@ def recall(
 @router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")
 def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str, Any]:
     info = loom.story(story_id)
-    check_head(info, body.expected_head)
     node = loom.edit(
         info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan,
         refresh=body.refresh, reattach=body.reattach, expected_head=body.expected_head,
@@ -143,16 +133,13 @@ def undo(story_id: str, loom: LoomDep) -> dict[str, Any]:
 @router.post("/stories/{story_id}/bookmarks", summary="Name a node")
 def bookmark(story_id: str, body: BookmarkRequest, loom: LoomDep) -> dict[str, Any]:
     node = loom.bookmark(story_id, body.name, body.node)
-    return {"name": body.name.strip(), "node_id": node.id, "bookmarks": loom.store.bookmarks(node.story_id)}
+    return {"name": body.name.strip(), "node_id": node.id, "bookmarks": loom.bookmarks(node.story_id)}
 
 
 @router.delete("/stories/{story_id}/bookmarks/{name}", summary="Remove a bookmark")
 def remove_bookmark(story_id: str, name: str, loom: LoomDep) -> dict[str, Any]:
-    info = loom.story(story_id)
-    if name not in loom.store.bookmarks(info.id):
-        raise NotFoundError(f"story {info.id} has no bookmark '{name}'")
-    loom.remove_bookmark(info.id, name)
-    return {"bookmarks": loom.store.bookmarks(info.id)}
+    loom.remove_bookmark(story_id, name)
+    return {"bookmarks": loom.bookmarks(story_id)}
 
 
 @router.post("/stories/{story_id}/prune", summary="Hide a branch (or restore it)")

@@ -8,7 +8,7 @@ Pages: /  (library)   /write/{story}  (writer)   /read/{story}  (interactive-fic
        /docs  (the API, read from /openapi.json)
 
 Several worker processes (``recurrentgpt serve --workers N``) each build their app with
-``app_from_env``, a factory for uvicorn that reads the options from the environment (``ENVIRONMENT``).
+``app_from_env``, a factory for uvicorn that reads the options from the environment.
 Nothing another worker needs lives in a worker's memory: stories live in the database; the only
 per-process state is the registry of running jobs (see streaming.py).
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, AsyncIterator, Iterable, Mapping
+from typing import Any, AsyncIterator, Iterable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ConfigError
+from ..library import LibraryOptions
 from ..loom import Loom
 from . import api, errors, generate
 from .security import Guard
@@ -37,19 +38,8 @@ MAX_BODY = 256 * 1024
 STATIC = resources.files("recurrentgpt.web") / "static"
 
 
-# The options of ``app_from_env``: option -> environment variable (the CLI reads the same names where it
-# has them). ``recurrentgpt serve --workers N`` sets them from its own options before starting the workers.
-ENVIRONMENT = {
-    "db": "RECURRENTGPT_DB",
-    "model": "RECURRENTGPT_MODEL",
-    "embedder": "RECURRENTGPT_EMBEDDER",
-    "base_url": "OPENAI_BASE_URL",
-    "api_key": "OPENAI_API_KEY",
-    "response_format": "RECURRENTGPT_RESPONSE_FORMAT",
-    "timeout": "RECURRENTGPT_TIMEOUT",
-    "retrieval": "RECURRENTGPT_RETRIEVAL",
-    "chunk_words": "RECURRENTGPT_CHUNK_WORDS",
-    "seed": "RECURRENTGPT_SEED",
+# What ``app_from_env`` reads besides the library's options (``library.ENVIRONMENT``).
+WEB_ENVIRONMENT = {
     "token": "RECURRENTGPT_TOKEN",
     "allowed_hosts": "RECURRENTGPT_ALLOWED_HOSTS",  # comma-separated; unset: create_app's default
 }
@@ -114,23 +104,24 @@ def _pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=static), name="static")
 
 
-def environment_for(options: Mapping[str, Any], *, token: str | None,
+def environment_for(options: LibraryOptions, *, token: str | None,
                     allowed_hosts: Iterable[str] | None) -> dict[str, str | None]:
-    """The environment ``app_from_env`` reads, from the CLI's global options (None: unset it)."""
-    values = {name: options.get(name) for name in ENVIRONMENT if name not in ("token", "allowed_hosts")}
-    values["token"] = token or None
-    values["allowed_hosts"] = None if allowed_hosts is None else ",".join(sorted(allowed_hosts))
-    return {ENVIRONMENT[name]: None if value is None else str(value) for name, value in values.items()}
+    """The environment ``app_from_env`` reads (None: unset it)."""
+    return {
+        **options.environment(),
+        WEB_ENVIRONMENT["token"]: token or None,
+        WEB_ENVIRONMENT["allowed_hosts"]: None if allowed_hosts is None else ",".join(sorted(allowed_hosts)),
+    }
 
 
 def app_from_env() -> FastAPI:
-    """The studio over a Loom built from the environment (``ENVIRONMENT``): a factory for uvicorn,
-    ``uvicorn --factory recurrentgpt.web.app:app_from_env``, which is how ``serve --workers N`` runs
-    each worker process. Unset variables take the config file's values, then the CLI's defaults."""
+    """The studio over a Loom built from the environment (``library.ENVIRONMENT`` and ``WEB_ENVIRONMENT``):
+    a factory for uvicorn, ``uvicorn --factory recurrentgpt.web.app:app_from_env``, which is how
+    ``serve --workers N`` runs each worker process. Unset variables take the config file's values, then the
+    CLI's defaults."""
     from .. import config as user_config
-    from ..cli.app import Env, default_db
+    from ..library import ENVIRONMENT, default_db
 
-    env = os.environ
     file = user_config.load()  # the user's config file: below the environment, above the defaults
 
     def value(name: str, default: Any = None) -> Any:
@@ -144,22 +135,24 @@ def app_from_env() -> FastAPI:
             raise ConfigError(f"${ENVIRONMENT[name]} must be a {kind.__name__}, not {raw!r}") from None
 
     timeout = number("timeout", float)
-    loom = Env(
+    options = LibraryOptions(
         db=value("db") or default_db(),
         model=value("model") or "smollm2",
         embedder=value("embedder") or "minilm",
         base_url=value("base_url") or None,
-        api_key=env.get(ENVIRONMENT["api_key"]) or None,  # keys come from the environment only
+        api_key=os.environ.get(ENVIRONMENT["api_key"]) or None,  # keys come from the environment only
         response_format=value("response_format") or None,  # None: auto, or the preset's
         timeout=120.0 if timeout is None else timeout,
         retrieval=value("retrieval") or "hybrid",
         chunk_words=number("chunk_words", int),
         seed=number("seed", int),
-    ).loom
-    hosts = env.get(ENVIRONMENT["allowed_hosts"])
+        threads=number("threads", int),
+    )
+    loom = options.open_loom()
+    hosts = os.environ.get(WEB_ENVIRONMENT["allowed_hosts"])
     return create_app(
         loom,
-        token=env.get(ENVIRONMENT["token"]) or None,
+        token=os.environ.get(WEB_ENVIRONMENT["token"]) or None,
         allowed_hosts=None if hosts is None else [h.strip() for h in hosts.split(",") if h.strip()],
         close_loom=True,
     )

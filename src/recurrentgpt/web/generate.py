@@ -9,48 +9,26 @@ the head is when the thread starts."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from ..errors import Cancelled, InputError
-from ..loom import validate_settings
 from ..simulator import Choice
 from ..story import Node, Settings
-from .api import LoomDep, check_head, get_jobs
+from .api import LoomDep, get_jobs
 from .schemas import AutoRequest, NewStory, RegenerateRequest, StepRequest
 from .streaming import Emit, event_stream, retry_sink, text_sink
 
 router = APIRouter(prefix="/api")
 
 
-def settings_from(raw: dict[str, Any]) -> Settings:
-    """Settings from a request: unknown names and wrong types are input errors, then the loom's checks."""
-    defaults = Settings()
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if not hasattr(defaults, name):
-            raise InputError(f"unknown setting '{name}'")
-        kind = type(getattr(defaults, name))
-        try:
-            if isinstance(value, bool) or isinstance(value, (list, dict)) or value is None:
-                raise TypeError
-            values[name] = kind(value)
-        except (TypeError, ValueError):
-            raise InputError(f"setting '{name}' must be a {kind.__name__}") from None
-    settings = dataclasses.replace(defaults, **values)
-    validate_settings(settings)
-    return settings
-
-
 @router.post("/stories", summary="Start a story (streams: text … of the opening paragraphs, done {story})")
-def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingResponse:
-    if not body.genre.strip() or not body.topic.strip():
-        raise InputError("a story needs a genre and a topic")
-    settings = settings_from(body.settings)
+def new_story(body: NewStory, request: Request, loom: LoomDep) -> EventSourceResponse:
+    settings = loom.check_new_story(body.genre, body.topic, premise=body.premise, outline=body.outline,
+                                    settings=Settings.from_dict(body.settings))
     profile = body.profile.model_dump() if body.profile and body.mode == "fiction" else None
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
@@ -65,11 +43,12 @@ def new_story(body: NewStory, request: Request, loom: LoomDep) -> StreamingRespo
 
 
 @router.post("/stories/{story_id}/step", summary="Write the next paragraph (streams: text …, done {node})")
-def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> StreamingResponse:
-    info = loom.story(story_id)
-    check_head(info, body.expected_head)  # a fast, plain-JSON 409; the loom checks again when it starts
-    parent = loom.node(info.id, body.node)
-    plan = _plan_text(parent, body)
+def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
+    if (body.plan is None) == (body.plan_index is None):
+        raise InputError("give either a plan or a plan_index")
+    # a fast, plain-JSON 400/404/409; the loom checks again when the work starts
+    chosen: str | int = body.plan if body.plan is not None else body.plan_index  # type: ignore[assignment]
+    info, parent, plan = loom.check_step(story_id, chosen, node=body.node, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit), on_retry=retry_sink(emit),
@@ -79,25 +58,10 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> S
     return event_stream(get_jobs(request), work)
 
 
-def _plan_text(parent: Node, body: StepRequest) -> str:
-    if (body.plan is None) == (body.plan_index is None):
-        raise InputError("give either a plan or a plan_index")
-    if body.plan_index is not None:
-        if body.plan_index >= len(parent.plans):
-            raise InputError(f"node {parent.id} has {len(parent.plans)} candidate plans; there is no plan {body.plan_index + 1}")
-        return parent.plans[body.plan_index]
-    if not body.plan or not body.plan.strip():
-        raise InputError("the plan for the next paragraph is empty")
-    return body.plan.strip()
-
-
 @router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")
-def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> StreamingResponse:
+def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
     info = loom.story(story_id)
-    check_head(info, body.expected_head)
-    head = loom.node(info.id)
-    if not head.plans:
-        raise InputError(f"node {head.id} has no candidate plans for the simulator to choose from; write a plan")
+    loom.check_auto(info.id, body.steps, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         written: list[Node] = []
@@ -124,12 +88,8 @@ def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> S
 
 
 @router.post("/stories/{story_id}/regenerate", summary="Write alternatives to a node as siblings (streams)")
-def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> StreamingResponse:
-    info = loom.story(story_id)
-    check_head(info, body.expected_head)
-    original = loom.node(info.id, body.node)
-    if original.parent_id is None:
-        raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
+def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
+    info, original = loom.check_regenerate(story_id, body.node, body.n, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         written: list[dict[str, Any]] = []
@@ -140,7 +100,7 @@ def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: L
 
         try:
             loom.regenerate(info.id, original.id, body.n, on_text=text_sink(emit), on_retry=retry_sink(emit),
-                            on_alternative=on_alternative, cancel=stop.is_set)
+                            on_alternative=on_alternative, expected_head=body.expected_head, cancel=stop.is_set)
         except Cancelled:
             pass  # the alternative in progress is dropped; saved ones stay
         return {"nodes": written, "node": written[-1] if written else None}

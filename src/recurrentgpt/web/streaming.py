@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from starlette.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ..errors import Cancelled, RecurrentGPTError
 from .errors import error_body
@@ -38,7 +38,8 @@ log = logging.getLogger("recurrentgpt.web")
 
 Emit = Callable[[str, dict[str, Any]], None]
 Work = Callable[[Emit, threading.Event], dict[str, Any]]
-KEEPALIVE_SECONDS = 15.0
+SEPARATOR = "\n"  # what the pages' parser (common.js) splits on
+KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 
 
 class Jobs:
@@ -107,11 +108,11 @@ def retry_sink(emit: Emit) -> Callable[[int, Exception], None]:
     return lambda attempt, error: emit("retry", {"attempt": attempt, "error": str(error)})
 
 
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(event=event, data=json.dumps(data, ensure_ascii=False), sep=SEPARATOR)
 
 
-def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
+def event_stream(jobs: Jobs, work: Work) -> EventSourceResponse:
     """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``.
 
     The work passes ``cancel=stop.is_set`` to the loom, which then raises ``Cancelled`` at the next
@@ -146,11 +147,7 @@ def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
         jobs.run(run, job_id)
         try:
             while True:
-                try:
-                    event, data = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-                except asyncio.TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
+                event, data = await queue.get()
                 if event == "end":
                     break
                 yield sse(event, data)
@@ -158,8 +155,5 @@ def event_stream(jobs: Jobs, work: Work) -> StreamingResponse:
             stop.set()  # the client went away or we are done: a running model call stops at its next token
             jobs.finish(job_id)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(events(), ping=KEEPALIVE_SECONDS, sep=SEPARATOR,
+                               headers={"Cache-Control": "no-cache, no-store"})
