@@ -13,7 +13,7 @@ from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt import prompts
 from recurrentgpt.cell import memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
-from recurrentgpt.shape import clean, leak, tidy
+from recurrentgpt.shape import leak, tidy
 from recurrentgpt.structured import Field, parse_answer
 
 from .conftest import SMALL
@@ -255,10 +255,17 @@ def test_a_model_that_keeps_repeating_itself_is_kept_after_the_retries_with_a_wa
     assert node.meta["trace"]["warning"] == node.meta["warning"]
 
 
-def test_prose_that_holds_json_debris_every_time_ends_in_output_format_error_and_writes_nothing(loom):
+def test_prose_that_holds_json_debris_every_time_is_kept_tidied_with_a_warning(loom):
+    info = new(loom)
+    loom.model.enqueue(*[step_answer("Mara wrote {{json}} narrative_template: [ the numbers down at last.")] * 4)
+    node = loom.step(info.id, 0)
+    assert "{{json}}" not in node.paragraph and "field name" in node.meta["warning"]
+
+
+def test_an_answer_that_never_parses_ends_in_output_format_error_and_writes_nothing(loom):
     info = new(loom)
     before = len(loom.tree(info.id))
-    loom.model.enqueue(*[step_answer("Mara wrote {{json}} narrative_template: [ the numbers down at last.")] * 4)
+    loom.model.enqueue(*[{"paragraph": "Mara wrote the numbers down on a ration card and stared at them."}] * 4)
     with pytest.raises(OutputFormatError, match="wrong shape 4 times"):
         loom.step(info.id, 0)
     assert len(loom.tree(info.id)) == before
@@ -270,8 +277,7 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
     assert tidy('It was night."}') == "It was night."
     assert leak("The plan: escape at dawn.") is None  # prose may use the words, not the shapes
     assert leak("Her choice was made.") is None
-    with pytest.raises(OutputFormatError, match="field name"):
-        clean("paragraph", "Lives_onMars_5279861403 } the end")
+    assert "field name" in leak("Lives_onMars_5279861403 } the end")
 
 
 def test_a_model_that_splits_its_paragraph_still_gives_one_paragraph_in_the_export(loom):

@@ -147,9 +147,9 @@ class RecurrentCell:
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
+            answer, problems = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
                                  *[f.name for f in synopsis_fields]])
-            return _weak_if(answer, shape.note_problems("summary", answer["short_memory"])
+            return _weak_if(answer, problems + shape.note_problems("summary", answer["short_memory"])
                             + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
                             + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
                                                   title=answer["title"]))
@@ -212,8 +212,8 @@ class RecurrentCell:
         )
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
-            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+            answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            return _weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
                             + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
                             + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
@@ -263,8 +263,8 @@ class RecurrentCell:
         paragraph_trace: list[Trace] = []
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, ["paragraph"], [])
-            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+            answer, problems = self._clean(answer, ["paragraph"], [])
+            return _weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         written, usage = self._ask(
             template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
@@ -274,8 +274,8 @@ class RecurrentCell:
         paragraph = written["paragraph"]
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, [], ["rationale", "short_memory"])
-            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+            answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
+            return _weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
                             + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
@@ -318,7 +318,7 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field=None,
             cancel=cancel,
-            check=lambda a: self._clean(a, [], [f.name for f in fields]),
+            check=lambda a: self._clean(a, [], [f.name for f in fields])[0],
             trace=trace,
         )
         return ChapterEnd(answer["summary"], answer["rationale"], answer["outline"], answer["beats"], usage, trace[-1])
@@ -332,8 +332,8 @@ class RecurrentCell:
         fields = [f for f in STEP_FIELDS if f.name != "paragraph"]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, [], ["rationale", "short_memory"])
-            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
+            answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
+            return _weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -363,8 +363,8 @@ class RecurrentCell:
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = self._clean(answer, [], ["outline", "short_memory"])
-            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
+            answer, problems = self._clean(answer, [], ["outline", "short_memory"])
+            return _weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
                                                         title=title))
 
         trace: list[Trace] = []
@@ -386,17 +386,21 @@ class RecurrentCell:
     # -- plumbing -------------------------------------------------------------------------
 
     @staticmethod
-    def _clean(answer: dict[str, Any], prose: list[str], notes: list[str]) -> dict[str, Any]:
-        """Story text and plans must be story: repaired where that needs no guessing, else asked again.
-        Memories and rationales are the model's notes: tidied, never refused for their wording."""
-        out = dict(answer)
+    def _clean(answer: dict[str, Any], prose: list[str], notes: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """Story text and plans must be story: tidied (one paragraph, no echoed label or JSON debris at
+        the ends), and whatever prompt or JSON is left inside them is a problem that makes the answer weak
+        (asked again). Memories and rationales are the model's notes: tidied, never refused for wording."""
+        out, problems = dict(answer), []
         for name in prose:
-            out[name] = shape.clean("paragraph", answer[name])
+            problem = shape.leak(answer[name])
+            problems += [f"the paragraph holds {problem}"] if problem else []
+            out[name] = shape.tidy(answer[name])
         for name in notes:
             out[name] = shape.tidy(answer[name])
         if "plans" in answer:
-            out["plans"] = [shape.clean("plan", p) for p in answer["plans"]]
-        return out
+            problems += [f"plan {i} holds {p}" for i, p in enumerate(map(shape.leak, answer["plans"]), 1) if p]
+            out["plans"] = [shape.tidy(p) for p in answer["plans"]]
+        return out, problems
 
     def _budget(self, paragraphs: int, extra_words: int = 0) -> int:
         """A token ceiling generous enough for the requested lengths, so runaway output ends."""

@@ -804,6 +804,9 @@ class Loom:
     def import_tree(self, raw: bytes) -> StoryInfo:
         """Import a tree exported with ``export(fmt="tree")``; ids are renewed if they are taken here."""
         info, nodes, bookmarks = parse_tree(raw)
+        for name in bookmarks:  # refused before anything is written: an import is all or nothing
+            if not str(name).strip():
+                raise InputError("the tree file has a bookmark with no name")
         if self._taken(info.id, nodes):
             mapping = {n.id: new_id() for n in nodes}
             info = replace(info, id=new_id(), head_id=mapping.get(info.head_id or ""))
@@ -829,11 +832,13 @@ class Loom:
             return True
         except NotFoundError:
             pass
-        try:
-            self.store.get_node(nodes[0].id)
-            return True
-        except NotFoundError:
-            return False
+        for node in nodes:  # any one id already here means renewing them all
+            try:
+                self.store.get_node(node.id)
+                return True
+            except NotFoundError:
+                continue
+        return False
 
     @staticmethod
     def usage(nodes: list[Node]) -> Usage:

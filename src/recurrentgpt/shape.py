@@ -3,8 +3,9 @@
 A small model often returns valid JSON whose content is not story: three identical plans, a plan that
 is the title, the previous paragraph again, a field label (``short_memory(30) {``) or a JSON fragment
 (``}``, ``{{json}}``) inside the prose. ``tidy`` repairs what can be repaired without guessing (one
-paragraph per paragraph, labels echoed at the start, stray brackets at the ends); ``check`` then raises
-``OutputFormatError`` for what cannot, so ``structured.ask`` asks again like for any malformed answer.
+paragraph per paragraph, labels echoed at the start, stray brackets at the ends); ``leak`` and the
+``*_problems`` functions name what cannot, and the cell then raises ``WeakAnswer``: ``structured.ask``
+asks again like for a malformed answer, and if every try is weak keeps the last one, with a warning.
 
 Every check is a cheap string test: no model call, microseconds per answer.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from .errors import OutputFormatError
 
 # Names the prompts use for their fields and words of our own instructions: story text never needs them
 # in these shapes, so finding one in a paragraph or a plan means the model echoed the prompt or the JSON.
@@ -71,14 +71,6 @@ def leak(text: str) -> str | None:
         if m:
             return f"{what} ({m.group(0).strip()[:40]!r})"
     return None
-
-
-def clean(name: str, text: str) -> str:
-    """``text`` tidied, or ``OutputFormatError`` if it holds something that is not story."""
-    problem = leak(text)
-    if problem:
-        raise OutputFormatError(f"the {name} holds {problem}")
-    return tidy(text)
 
 
 def same(a: str, b: str) -> bool:

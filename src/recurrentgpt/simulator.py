@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import prompts, shape
+from .errors import WeakAnswer
 from .models.base import Model
 from .story import Mode, Settings, Usage
 from .structured import Field, ask
@@ -69,9 +70,11 @@ class HumanSimulator:
             )
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer = {**answer, "plan": shape.clean("plan", answer["plan"]), "reason": shape.tidy(answer["reason"])}
-            if expand:
-                answer["paragraph"] = shape.clean("paragraph", answer["paragraph"])
+            texts = {"plan": answer["plan"], **({"paragraph": answer["paragraph"]} if expand else {})}
+            problems = [f"the {name} holds {p}" for name, p in ((n, shape.leak(t)) for n, t in texts.items()) if p]
+            answer = {**answer, **{name: shape.tidy(t) for name, t in texts.items()}, "reason": shape.tidy(answer["reason"])}
+            if problems:
+                raise WeakAnswer("; ".join(problems), answer)
             return answer
 
         extended_words = len(previous_paragraph.split()) * 2 if expand else 0
