@@ -70,6 +70,8 @@ def code_version() -> dict[str, Any]:
     marker = SRC / "COMMIT"  # written next to an exported snapshot
     if marker.exists():
         return {"src": str(SRC), "commit": marker.read_text().strip(), "dirty": []}
+    if SRC != (ROOT / "src").resolve():  # another copy, not an exported snapshot: its commit is unknown
+        return {"src": str(SRC), "commit": None}
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()

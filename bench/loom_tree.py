@@ -11,13 +11,12 @@ bench/results/loom_tree.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import wait_for_quiet, write_results  # first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
+from _common import median, pct, wait_for_quiet, write_results  # first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
 
 from recurrentgpt import Loom, ScriptedModel
 from recurrentgpt.embeddings.base import Embedder, normalise
@@ -81,9 +80,7 @@ def timed(fn, repeat: int) -> dict[str, float]:
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return {"median_ms": round(statistics.median(samples), 2), "p90_ms": round(samples[int(0.9 * (len(samples) - 1))], 2),
-            "min_ms": round(samples[0], 2)}
+    return {"median_ms": round(median(samples), 2), "p90_ms": round(pct(samples, 90), 2), "min_ms": round(min(samples), 2)}
 
 
 def main() -> None:
