@@ -1,8 +1,8 @@
 """Benchmark 3: does it remember? Planted facts in a long story, found by plans that paraphrase them.
 
 A story of 1,000 word-bank paragraphs (varied, repetitive prose full of captains, chapels, keys and
-bells, so there are plenty of near misses; the facts' names never occur in it: checked below) gets K=20 planted facts — a name, an object, a place — at
-known positions. Each fact has two queries, written as plans for a later paragraph:
+bells, so there are plenty of near misses; the facts' names never occur in it: checked below) gets
+K=20 planted facts — a name, an object, a place — at known positions. Each fact has two queries, written as plans for a later paragraph:
 
     paraphrase  needs the fact but shares no content word with it ("the navigation instrument the
                 captain concealed" for "Captain Ilse Marrow hid the brass astrolabe ...", minus 'captain')
