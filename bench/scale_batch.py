@@ -175,6 +175,9 @@ def main() -> None:
         server.shutdown()
     ideal = 60 / (results["calls_per_story"] * args.latency)
     results["ideal_stories_per_minute_per_concurrent_story"] = round(ideal, 1)
+    for rows in results["batch"].values():  # how close each level came to `concurrency` stories in flight all the time
+        for r in rows:
+            r["share_of_ideal"] = round(r["stories_per_minute"] / (ideal * r["concurrency"]), 3)
     print(f"ideal: {ideal:.1f} stories/min per story in flight")
     write_results("scale_batch", results)
 
