@@ -135,6 +135,8 @@ def main() -> None:
         rolling.append(overhead + kept)
         full.append(overhead + total)
 
+    cut = [t for t in range(steps) if rolling[t] < full[t]]  # steps whose rolling prompt had to drop text
+    first_cut = cut[0] + 1 if cut else None
     memory_words = [len(nd.short_memory.split()) for nd in path[opening:]]
     memory_sentences = [sentence_count(nd.short_memory) for nd in path[opening:]]
 
@@ -149,6 +151,7 @@ def main() -> None:
     print(f"short-term memory per step: {min(memory_words)}-{max(memory_words)} words, "
           f"{min(memory_sentences)}-{max(memory_sentences)} sentences (cap: {settings.memory_words} words, "
           f"{settings.memory_sentences} sentences)")
+    print(f"rolling: {window:,} tokens of text fit; it first drops text at step {first_cut}")
     write_results("prompt_size", {
         "quick": args.quick, "steps": steps, "settings": settings.to_dict(),
         "counting": "SmolLM2 tokenizer (LlamaCppModel.count_tokens) on system + user message; chat template not counted",
@@ -160,6 +163,8 @@ def main() -> None:
         "memory_sentences_min_median_max": [min(memory_sentences), int(np.median(memory_sentences)),
                                             max(memory_sentences)],
         "rolling_window_tokens": window,
+        "rolling_answer_room_tokens": answer_room,
+        "rolling_first_step_dropping_text": first_cut,
     })
 
     pyplot = plt()
