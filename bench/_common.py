@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "code": code_version(),
+        "code": {**code_version(), "imported_from": imported_from()},
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
 
@@ -70,6 +70,8 @@ def code_version() -> dict[str, Any]:
     marker = SRC / "COMMIT"  # written next to an exported snapshot
     if marker.exists():
         return {"src": str(SRC), "commit": marker.read_text().strip(), "dirty": []}
+    if SRC != (ROOT / "src").resolve():  # another copy, not an exported snapshot: its commit is unknown
+        return {"src": str(SRC), "commit": None}
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
@@ -80,9 +82,19 @@ def code_version() -> dict[str, Any]:
     return {"src": str(SRC), "commit": commit, "dirty": [d[3:] for d in dirty if d.strip()]}
 
 
-def wait_for_quiet(threshold: float = 1.5, max_wait: float = 240.0) -> list[float]:
+def imported_from() -> str | None:
+    """Where this process actually imported recurrentgpt from (None if it has not): shows that
+    RECURRENTGPT_SRC / --snapshot took effect rather than an installed copy."""
+    module = sys.modules.get("recurrentgpt")
+    return str(Path(module.__file__).resolve().parent) if module and module.__file__ else None
+
+
+def wait_for_quiet(threshold: float = 1.5, max_wait: float | None = None) -> list[float]:
     """Wait (bounded) until the 1-minute load average drops below ``threshold``: the machine is shared.
-    Returns the load averages when the benchmark starts, to be recorded with its results."""
+    Returns the load averages when the benchmark starts, to be recorded with its results.
+    The bound is 240 s, or $RECURRENTGPT_BENCH_MAX_WAIT seconds."""
+    if max_wait is None:
+        max_wait = float(os.environ.get("RECURRENTGPT_BENCH_MAX_WAIT", "240"))
     started = time.perf_counter()
     while os.getloadavg()[0] >= threshold and time.perf_counter() - started < max_wait:
         time.sleep(10)
@@ -129,12 +141,17 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def write_results(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_results(name: str, data: dict[str, Any], path: Path | str | None = None) -> Path:
+    """Write ``data`` with the machine, its load and the commit measured (see ``machine``) to
+    ``path``, by default bench/results/<name>.json, or <name>_quick.json when ``data["quick"]`` is true
+    (a short run never replaces the full run's file). Also for scripts outside bench/ (e.g.
+    scripts/stress_crash.py): put bench/ on sys.path and import this module."""
+    path = Path(path) if path is not None else RESULTS / f"{name}{'_quick' if data.get('quick') else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"benchmark": name, "machine": machine(), **data}
     path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    print(f"\nwrote {shown}")
     return path
 
 
@@ -276,6 +293,15 @@ class Probe:
     def take(self) -> dict[str, float]:
         out, self.totals = self.totals, {}
         return out
+
+
+def save_plot(fig: Any, name: str, quick: bool = False) -> Path:
+    """docs/bench/<name>.png, or <name>_quick.png for a short run (which never replaces the full run's plot)."""
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    path = PLOTS / f"{name}{'_quick' if quick else ''}.png"
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
 
 
 def plt():

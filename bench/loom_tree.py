@@ -5,19 +5,18 @@ stored like MiniLM's), then times the operations a writer does all the time. Pri
 bench/results/loom_tree.json.
 
     .venv/bin/python bench/loom_tree.py [--depth 10000] [--repeat 20]
+    .venv/bin/python bench/loom_tree.py --quick     # depth 2,000, 10 repeats
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import median, pct, wait_for_quiet, write_results  # first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
 
 from recurrentgpt import Loom, ScriptedModel
 from recurrentgpt.embeddings.base import Embedder, normalise
@@ -81,50 +80,63 @@ def timed(fn, repeat: int) -> dict[str, float]:
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return {"median_ms": round(statistics.median(samples), 2), "p90_ms": round(samples[int(0.9 * (len(samples) - 1))], 2),
-            "min_ms": round(samples[0], 2)}
+    return {"median_ms": round(median(samples), 2), "p90_ms": round(pct(samples, 90), 2), "min_ms": round(min(samples), 2)}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--depth", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=20)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--depth", type=int, default=None, help="main-line depth (default 10,000; --quick: 2,000)")
+    ap.add_argument("--repeat", type=int, default=None, help="samples per operation (default 20; --quick: 10)")
+    ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    depth = args.depth or (2_000 if args.quick else 10_000)
+    repeat = args.repeat or (10 if args.quick else 20)
+    load_before = wait_for_quiet()
     with tempfile.TemporaryDirectory() as tmp:
         loom = Loom.open(Path(tmp) / "bench.db", ScriptedModel(), RandomEmbedder())
         t = time.perf_counter()
-        story_id, deep = build(loom, args.depth)
+        story_id, deep = build(loom, depth)
         build_s = time.perf_counter() - t
         rows = loom.tree(story_id)
-        mid = [r.id for r in rows if r.depth == args.depth // 2][0]
+        mid = [r.id for r in rows if r.depth == depth // 2][0]
+        # what the checkout timing does, checked once: the head goes to the middle node and back
+        loom.checkout(story_id, mid)
+        there = loom.story(story_id).head_id == mid
+        loom.checkout(story_id, deep)
+        back = loom.story(story_id).head_id == deep
+        path_len = len(loom.path(story_id, deep))
         results = {
+            "quick": args.quick,
+            "load_average_before": load_before,
             "nodes": len(rows),
-            "depth": args.depth,
+            "depth": depth,
+            "path_length": path_len,
+            "repeat": repeat,
             "build_seconds": round(build_s, 1),
-            "checkout deep node": timed(lambda: (loom.checkout(story_id, mid), loom.checkout(story_id, deep)), args.repeat),
-            "path reconstruction (10k nodes)": timed(lambda: loom.path(story_id, deep), args.repeat),
-            "path ids only": timed(lambda: loom.store.path_seqs(deep), args.repeat),
+            "checkout moves the head there and back": there and back,
+            "checkout deep node (there and back)": timed(
+                lambda: (loom.checkout(story_id, mid), loom.checkout(story_id, deep)), repeat),
+            "path reconstruction (full nodes)": timed(lambda: loom.path(story_id, deep), repeat),
+            "path ids only": timed(lambda: loom.store.path_seqs(deep), repeat),
             "tree rendering": timed(
-                lambda: render_tree(loom.tree(story_id), deep, loom.store.bookmarks(story_id)), args.repeat),
+                lambda: render_tree(loom.tree(story_id), deep, loom.store.bookmarks(story_id)), repeat),
         }
         t = time.perf_counter()
         loom.recall(story_id, "the lantern in the harbor", deep)
         results["retrieval, first call (loads vectors)"] = {"median_ms": round((time.perf_counter() - t) * 1000, 2)}
-        results["retrieval over the 10k path (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), args.repeat)
+        results["hybrid retrieval over the path (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), repeat)
         loom.memory.mode = "dense"
-        results["dense-only retrieval (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), args.repeat)
-        results["checkout is two operations (there and back)"] = True
-        results["machine"] = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+        results["dense-only retrieval (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), repeat)
         loom.close()
     print(f"{'operation':45} {'median ms':>10} {'p90 ms':>10}")
     for key, value in results.items():
         if isinstance(value, dict) and "median_ms" in value:
             print(f"{key:45} {value['median_ms']:>10} {value.get('p90_ms', ''):>10}")
-    print(f"nodes: {results['nodes']}, built in {results['build_seconds']} s")
-    out = Path(__file__).parent / "results" / "loom_tree.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"nodes: {results['nodes']} (path {path_len}), built in {results['build_seconds']} s; "
+          f"checkout moves the head there and back: {results['checkout moves the head there and back']}")
+    write_results("loom_tree", results)
+    if not results["checkout moves the head there and back"] or path_len != depth:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ generated, and — from llama.cpp's own performance counters — the millisecond
 prompt vs generating. Per step: the tokens of each field of the answer (paragraph, rationale +
 memory, plans; the rest is JSON syntax), and the simulator's call (`loom.choose`, auto mode).
 
-    nice -n 10 .venv/bin/python bench/model_time.py             # opening + 5 steps (~3 min)
-    nice -n 10 .venv/bin/python bench/model_time.py --quick     # opening + 2 steps
+The headline is the median over steps of (seconds per 1,000 story words of that step) / (seconds per
+1,000 words of free text): each step is one sample, none is picked by hand.
+
+    nice -n 10 .venv/bin/python bench/model_time.py             # opening + 5 steps (~3 min quiet)
+    nice -n 10 .venv/bin/python bench/model_time.py --quick     # opening + 2 steps (or --steps N)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 
 import numpy as np
 
-from _common import PLOTS, WORK, median, plt, table, wait_for_quiet, write_results
+from _common import WORK, median, plt, save_plot, table, wait_for_quiet, write_results
 
 TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
 
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0)
     args = parser.parse_args()
     steps = args.steps or (2 if args.quick else 5)
+    short = args.quick or steps < 5  # a short run is written beside the full one, never over it
 
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.loom import Loom
@@ -164,6 +168,10 @@ def main() -> None:
     story_s_per_kw = sum(step_walls) / sum(step_words) * 1000
     with_init = (sum(step_walls) + init_wall) / (sum(step_words) + opening_words) * 1000
     free_s_per_kw = free_wall / free_words * 1000
+    # one sample per step: how much slower than free text per word of story; the headline is their median
+    step_s_per_kw = [wall / max(words, 1) * 1000 for wall, words in zip(step_walls, step_words)]
+    step_vs_free = [x / free_s_per_kw for x in step_s_per_kw]
+    headline = median(step_vs_free)
     print()
     print(table(["what", "words", "wall s", "s per 1,000 words", "vs free text"], [
         ["RecurrentGPT auto mode, steps only", sum(step_words), round(sum(step_walls), 1), story_s_per_kw,
@@ -172,8 +180,14 @@ def main() -> None:
          round(sum(step_walls) + init_wall, 1), with_init, f"{with_init / free_s_per_kw:.1f}x"],
         ["free text (the limit)", free_words, round(free_wall, 1), free_s_per_kw, "1.0x"],
     ]))
+    print()
+    print(table(["step", "words", "wall s", "s per 1,000 words", "vs free text"], [
+        [i + 1, step_words[i], round(step_walls[i], 1), step_s_per_kw[i], f"{step_vs_free[i]:.1f}x"]
+        for i in range(len(step_walls))]))
+    print(f"\nheadline: a step is {headline:.1f}x slower than free text per word of story "
+          f"(median over {len(step_vs_free)} steps; range {min(step_vs_free):.1f}-{max(step_vs_free):.1f}x)")
     write_results("model_time", {
-        "quick": args.quick, "steps": steps, "settings": settings.to_dict(), "model": model.name,
+        "quick": short, "steps": steps, "settings": settings.to_dict(), "model": model.name,
         "load_average_before": load_before,
         "calls": call_summary,
         "per_call": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in c.items()} for c in calls if c["kind"] != "free text"],
@@ -181,6 +195,9 @@ def main() -> None:
         "step_words": step_words, "init_wall_s": round(init_wall, 1), "opening_words": opening_words,
         "s_per_1000_words": {"recurrentgpt_steps": round(story_s_per_kw, 1), "recurrentgpt_with_opening": round(with_init, 1),
                              "free_text": round(free_s_per_kw, 1)},
+        "step_s_per_1000_words": [round(x, 1) for x in step_s_per_kw],
+        "step_vs_free_text": [round(x, 2) for x in step_vs_free],
+        "headline_step_vs_free_text_median": round(headline, 1),
         "free_text": {"words": free_words, "wall_s": round(free_wall, 1), "calls": free_calls},
         "median_step_wall_s": round(median(step_walls), 1),
         "sample_paragraph": nodes[-1].paragraph,
@@ -201,8 +218,7 @@ def main() -> None:
     ax.set_title("Where SmolLM2-135M's time goes (2 cores)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(PLOTS / "model_time.png", dpi=110)
-    print(f"wrote {PLOTS / 'model_time.png'}")
+    save_plot(fig, "model_time", short)
     loom.close()
 
 

@@ -1,8 +1,8 @@
 """Benchmark 3: does it remember? Planted facts in a long story, found by plans that paraphrase them.
 
 A story of 1,000 word-bank paragraphs (varied, repetitive prose full of captains, chapels, keys and
-wells, so there are plenty of near misses) gets K=20 planted facts — a name, an object, a place — at
-known positions. Each fact has two queries, written as plans for a later paragraph:
+bells, so there are plenty of near misses; the facts' names never occur in it: checked below) gets
+K=20 planted facts — a name, an object, a place — at known positions. Each fact has two queries, written as plans for a later paragraph:
 
     paraphrase  needs the fact but shares no content word with it ("the navigation instrument the
                 captain concealed" for "Captain Ilse Marrow hid the brass astrolabe ...", minus 'captain')
@@ -13,10 +13,11 @@ recalls top-k; recall@k = the fact's paragraph is among them (k=2 as in the pape
 bm25, hybrid. For comparison, a rolling baseline keeps only the most recent text that fits a prompt
 budget: the fact is "recalled" if its paragraph is still inside that window. Two budgets: the tokens of
 our own step prompt at k=2 (same budget), and SmolLM2's whole 8,192-token context. Tokens are counted
-with the bundled model's tokenizer.
+with the bundled model's tokenizer; a rolling prompt's own tokens (its system message and rolling.j2
+without text) are counted too and taken off the budget.
 
-    nice -n 10 .venv/bin/python bench/needle.py            # 1,000 paragraphs (~1.5 min)
-    nice -n 10 .venv/bin/python bench/needle.py --quick    # 1,000 paragraphs, modes only (no change)
+    nice -n 10 .venv/bin/python bench/needle.py            # 1,000 paragraphs, 5 modes (~5 min)
+    nice -n 10 .venv/bin/python bench/needle.py --quick    # 300 paragraphs, whole-paragraph modes only (~1 min)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 import numpy as np
 
 import wordbank
-from _common import PLOTS, WORK, plt, table, timed, wait_for_quiet, write_results
+from _common import WORK, plt, save_plot, table, timed, wait_for_quiet, write_results
 
 # (fact, paraphrase plan, by-name plan). The checks below keep the paraphrases honest.
 FACTS = [
@@ -118,8 +119,12 @@ def _chunked_embedder():
 
 
 def check_queries() -> None:
-    """Paraphrases share no content word with their fact; by-name plans share only the name."""
+    """Paraphrases share no content word with their fact; by-name plans share only the name; no name
+    of a fact (a capitalised word after its first) is a word of the bank, so only the fact carries it."""
+    bank = wordbank.vocabulary()
     for fact, para, named in FACTS:
+        names = {w.lower() for w in re.findall(r"[A-Z][a-z]+", fact)[1:]}
+        assert not names & bank, f"the word bank contains the fact's names {names & bank}: {fact}"
         shared = wordbank.content_words(fact) & wordbank.content_words(para)
         assert not shared, f"paraphrase repeats {shared}: {para}"
         name = set(re.findall(r"[A-Z][a-z]+ [A-Z][a-z]+", named)[0].lower().split())
@@ -142,13 +147,17 @@ def build_story(n: int) -> tuple[list[str], dict[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="same as the full run (it is already short)")
-    parser.add_argument("--paragraphs", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true",
+                        help="300 paragraphs and the whole-paragraph modes only (no 40-word chunks)")
+    parser.add_argument("--paragraphs", type=int, default=None, help="story length (default 1,000; --quick: 300)")
     args = parser.parse_args()
     check_queries()
+    modes = [m for m in MODES if not (args.quick and "chunks" in m)]
 
+    from recurrentgpt import prompts
     from recurrentgpt.cell import CellInput, RecurrentCell
     from recurrentgpt.embeddings import get_embedder
+    from recurrentgpt.evaluate import ROLLING_SYSTEM
     from recurrentgpt.loom import new_id
     from recurrentgpt.memory import LongTermMemory
     from recurrentgpt.models import ScriptedModel
@@ -158,7 +167,7 @@ def main() -> None:
 
     load_before = wait_for_quiet()
     Chunked = _chunked_embedder()
-    n = args.paragraphs
+    n = args.paragraphs or (300 if args.quick else 1000)
     texts, where = build_story(n)
     folder = WORK / "needle"
     shutil.rmtree(folder, ignore_errors=True)
@@ -181,16 +190,18 @@ def main() -> None:
     print(f"{n} paragraphs embedded with MiniLM in {embed_s:.0f} s ({n / embed_s:.0f}/s)")
     # the same memory with smaller chunks (a paragraph still scores as its best chunk)
     chunked = Chunked(embedder, CHUNK_WORDS)
-    chunk_s, chunk_vectors = timed(lambda: LongTermMemory(store, chunked).embed({nd.id: nd.paragraph for nd in nodes}))
-    store.add_vectors(chunk_vectors, chunked.name)
-    print(f"... and again in {CHUNK_WORDS}-word chunks in {chunk_s:.0f} s")
+    chunk_s = None
+    if any("chunks" in m for m in modes):
+        chunk_s, chunk_vectors = timed(lambda: LongTermMemory(store, chunked).embed({nd.id: nd.paragraph for nd in nodes}))
+        store.add_vectors(chunk_vectors, chunked.name)
+        print(f"... and again in {CHUNK_WORDS}-word chunks in {chunk_s:.0f} s")
 
     head = nodes[-1]
     path = store.path_seqs(head.id)
     kinds = {"paraphrase": 1, "by name": 2}
-    hits: dict[str, dict[str, dict[int, list[bool]]]] = {m: {k: {kk: [] for kk in KS} for k in kinds} for m in MODES}
+    hits: dict[str, dict[str, dict[int, list[bool]]]] = {m: {k: {kk: [] for kk in KS} for k in kinds} for m in modes}
     per_fact = []
-    for mode in MODES:
+    for mode in modes:
         base_mode = mode.split(",")[0]
         mem = LongTermMemory(store, chunked if "chunks" in mode else embedder, base_mode)
         for f, fact in enumerate(FACTS):
@@ -220,8 +231,12 @@ def main() -> None:
         request = recorder.requests[-1]
         budgets.append(tokenizer.count_tokens(request.system) + tokenizer.count_tokens(request.prompt))
     same_budget = int(np.median(budgets))
-    rolling_instructions = 40  # rolling.j2's own words, about 40 tokens
-    windows = {"rolling, same budget": same_budget - rolling_instructions, "rolling, 8,192-token context": 8192 - 512 - rolling_instructions}
+    # what a rolling prompt costs before any story text: its system message and rolling.j2 without text
+    rolling_overhead = tokenizer.count_tokens(ROLLING_SYSTEM) + tokenizer.count_tokens(prompts.render(
+        settings.language, "rolling", genre=info.genre, title=info.title,
+        paragraph_sentences=settings.paragraph_sentences, text=""))
+    windows = {"rolling, same budget": same_budget - rolling_overhead,
+               "rolling, 8,192-token context": 8192 - 512 - rolling_overhead}
     rolling = {}
     for label, window in windows.items():
         inside = [bool(from_end[where[f]] <= window) for f in range(len(FACTS))]
@@ -229,7 +244,7 @@ def main() -> None:
                           "paragraphs_in_window": int(np.sum(from_end <= window))}
 
     rows, summary = [], {}
-    for mode in MODES:
+    for mode in modes:
         summary[mode] = {}
         for kind in kinds:
             summary[mode][kind] = {f"recall@{k}": float(np.mean(hits[mode][kind][k])) for k in KS}
@@ -244,17 +259,20 @@ def main() -> None:
     print(table(["system", "paraphrase R@2", "paraphrase R@5", "by name R@2", "by name R@5", "all R@2", "all R@5"], rows))
 
     write_results("needle", {
-        "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS), "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
-        "our_step_prompt_tokens_median": same_budget, "memory": summary, "rolling": rolling,
+        "quick": args.quick, "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS),
+        "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
+        "chunk_embed_s": round(chunk_s, 1) if chunk_s is not None else None,
+        "our_step_prompt_tokens_median": same_budget, "rolling_prompt_overhead_tokens": rolling_overhead,
+        "memory": summary, "rolling": rolling,
         "fact_depths": [where[f] for f in range(len(FACTS))],
         "misses": [r for r in per_fact if r["depth"] not in r["top5_depths"][:2]],
     })
 
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(8.5, 4.2))
-    labels = [f"LTM {m}".replace(", ", "\n") for m in MODES] + ["rolling\n(same budget)", "rolling\n(8k context)"]
-    r2 = [summary[m]["all"]["recall@2"] for m in MODES] + [r["recall"] for r in rolling.values()]
-    r5 = [summary[m]["all"]["recall@5"] for m in MODES] + [r["recall"] for r in rolling.values()]
+    labels = [f"LTM {m}".replace(", ", "\n") for m in modes] + ["rolling\n(same budget)", "rolling\n(8k context)"]
+    r2 = [summary[m]["all"]["recall@2"] for m in modes] + [r["recall"] for r in rolling.values()]
+    r5 = [summary[m]["all"]["recall@5"] for m in modes] + [r["recall"] for r in rolling.values()]
     x = np.arange(len(labels))
     ax.bar(x - 0.2, r2, 0.4, label="recall@2 (rolling: fact in window)")
     ax.bar(x + 0.2, r5, 0.4, label="recall@5")
@@ -264,8 +282,7 @@ def main() -> None:
     ax.set_title(f"Planted facts found from the end of a {n:,}-paragraph story")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(PLOTS / "needle.png", dpi=110)
-    print(f"wrote {PLOTS / 'needle.png'}")
+    save_plot(fig, "needle", args.quick)
     store.close()
 
 

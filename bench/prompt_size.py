@@ -3,8 +3,9 @@
 Ours: a 1,000-step story is written in auto mode by the real Loom and RecurrentCell with the paper's
 settings (20-sentence paragraphs, memory of at most 20 sentences / 500 words, 5-sentence plans, top-2
 long-term paragraphs), driven by a scripted model that records every request and answers with
-word-bank text of the requested lengths (paragraph: 20 sentences ≈ 270 words; short-term memory:
-20 sentences cut to 500 words; plans: 5 sentences each). The embedder is the toy hashing one (which
+word-bank text of the requested lengths (paragraph: 20 sentences ≈ 270 words; short-term memory at
+its cap, the worst case: exactly 500 words in 20 sentences; plans: 5 sentences each). The memory's
+words and sentences are counted from the stored story and reported. The embedder is the toy hashing one (which
 paragraphs are recalled does not change how long the prompt is). The recorded prompts (system +
 user message) are counted with the bundled SmolLM2 tokenizer (`LlamaCppModel().count_tokens`; the
 chat template adds a few more tokens per call, not counted).
@@ -20,14 +21,36 @@ rolling prompt would need to keep the whole story.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 
 import numpy as np
 
 import wordbank
-from _common import PLOTS, WORK, plt, table, write_results
+from _common import WORK, plt, save_plot, table, write_results
 
 CONTEXT = 8192
+
+
+def sentence_count(text: str) -> int:
+    return len(re.findall(r"[.!?](?=\s|$)", text))
+
+
+def memory_at_cap(n: int, words: int, sentences: int) -> str:
+    """Short-term memory at its worst case: exactly ``words`` words in ``sentences`` sentences (word-bank
+    sentences run together, their own full stops turned into semicolons, so the sentence cap holds too)."""
+    bank: list[str] = []
+    i = 0
+    while len(bank) < words:
+        bank += re.sub(r"[.!?](?=\s|$)", ";", wordbank.paragraph(n * 100 + i, 4, seed=4)).split()
+        i += 1
+    bank = bank[:words]
+    cuts = np.linspace(0, words, sentences + 1).astype(int)
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        part = " ".join(bank[a:b]).rstrip(";,")
+        out.append(part[0].upper() + part[1:] + ".")
+    return " ".join(out)
 
 
 def realistic_model(settings):
@@ -50,8 +73,7 @@ def realistic_model(settings):
                     part = int(key.rpartition("_")[2]) if "_" in key else 0  # init asks for paragraph_1..3
                     answer[key] = wordbank.paragraph(n * 10 + part, s.paragraph_sentences, seed=3)
                 elif key == "short_memory":
-                    words = wordbank.paragraph(n, s.memory_sentences, seed=4).split()[: s.memory_words]
-                    answer[key] = " ".join(words)
+                    answer[key] = memory_at_cap(n, s.memory_words, s.memory_sentences)
                 elif key == "plan":
                     answer[key] = wordbank.paragraph(n, s.plan_sentences, seed=5)
                 elif key in ("outline",):
@@ -113,6 +135,11 @@ def main() -> None:
         rolling.append(overhead + kept)
         full.append(overhead + total)
 
+    cut = [t for t in range(steps) if rolling[t] < full[t]]  # steps whose rolling prompt had to drop text
+    first_cut = cut[0] + 1 if cut else None
+    memory_words = [len(nd.short_memory.split()) for nd in path[opening:]]
+    memory_sentences = [sentence_count(nd.short_memory) for nd in path[opening:]]
+
     marks = [m for m in (1, 10, 100, 1000) if m <= steps]
     rows = []
     for m in marks:
@@ -121,6 +148,10 @@ def main() -> None:
                  "rolling, full history"], rows))
     print(f"ours: min {min(step_tokens)}, median {int(np.median(step_tokens))}, max {max(step_tokens)} tokens "
           f"over {steps} steps; paragraphs are {int(np.median(para_tokens))} tokens (median)")
+    print(f"short-term memory per step: {min(memory_words)}-{max(memory_words)} words, "
+          f"{min(memory_sentences)}-{max(memory_sentences)} sentences (cap: {settings.memory_words} words, "
+          f"{settings.memory_sentences} sentences)")
+    print(f"rolling: {window:,} tokens of text fit; it first drops text at step {first_cut}")
     write_results("prompt_size", {
         "quick": args.quick, "steps": steps, "settings": settings.to_dict(),
         "counting": "SmolLM2 tokenizer (LlamaCppModel.count_tokens) on system + user message; chat template not counted",
@@ -128,7 +159,12 @@ def main() -> None:
                         "rolling": rolling[m - 1], "rolling_full_history": full[m - 1]} for m in marks},
         "ours_step_min_median_max": [min(step_tokens), int(np.median(step_tokens)), max(step_tokens)],
         "paragraph_tokens_median": int(np.median(para_tokens)),
+        "memory_words_min_median_max": [min(memory_words), int(np.median(memory_words)), max(memory_words)],
+        "memory_sentences_min_median_max": [min(memory_sentences), int(np.median(memory_sentences)),
+                                            max(memory_sentences)],
         "rolling_window_tokens": window,
+        "rolling_answer_room_tokens": answer_room,
+        "rolling_first_step_dropping_text": first_cut,
     })
 
     pyplot = plt()
@@ -146,8 +182,7 @@ def main() -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(PLOTS / "prompt_size.png", dpi=110)
-    print(f"wrote {PLOTS / 'prompt_size.png'}")
+    save_plot(fig, "prompt_size", args.quick)
     loom.close()
 
 

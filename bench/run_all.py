@@ -1,10 +1,12 @@
-"""Run every benchmark, one after another (never two heavy jobs at once), and the small eval.
+"""Run every benchmark (sections 1-9 of BENCHMARKS.md), one after another (never two heavy jobs at once).
 
-    nice -n 10 .venv/bin/python bench/run_all.py              # full (~25 min on 2 cores)
-    nice -n 10 .venv/bin/python bench/run_all.py --quick      # ~8 min
+    nice -n 10 .venv/bin/python bench/run_all.py              # full (~25 min on 2 cores, quiet)
+    nice -n 10 .venv/bin/python bench/run_all.py --quick      # each benchmark's --quick
     nice -n 10 .venv/bin/python bench/run_all.py --snapshot   # measure a clean export of HEAD, not the work tree
 
-Each benchmark writes bench/results/<name>.json and its plot under docs/bench/.
+Each benchmark writes bench/results/<name>.json (sections 1-5 also a plot under docs/bench/).
+Section 8 measures PostgreSQL too when $RECURRENTGPT_TEST_PG is set; section 9 runs on SQLite.
+Exits non-zero if any benchmark did.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ["memory_cost", "retrieval", "needle", "prompt_size", "model_time"]
+# in BENCHMARKS.md's order: section 6 is quality_eval.py (the `recurrentgpt eval` command)
+BENCHMARKS = ["memory_cost", "retrieval", "needle", "prompt_size", "model_time", "quality_eval", "loom_tree",
+              "scale_batch", "load_web"]
 
 
 def snapshot() -> Path:
@@ -38,31 +42,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--snapshot", action="store_true", help="measure a clean export of HEAD")
-    parser.add_argument("--only", nargs="*", choices=BENCHMARKS + ["eval"], help="run only these")
-    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--skip", nargs="*", choices=BENCHMARKS, default=[], help="run all but these")
     args = parser.parse_args()
     env = dict(os.environ)
     if args.snapshot:
         env["RECURRENTGPT_SRC"] = str(snapshot())
         print(f"measuring {env['RECURRENTGPT_SRC']}")
-    chosen = args.only or BENCHMARKS + ([] if args.skip_eval else ["eval"])
+    chosen = [name for name in (args.only or BENCHMARKS) if name not in args.skip]
     started = time.perf_counter()
+    failed = []
     for name in chosen:
         t = time.perf_counter()
         print(f"\n===== {name} =====", flush=True)
-        if name == "eval":
-            src = env.get("RECURRENTGPT_SRC", str(ROOT / "src"))
-            cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {src!r}); from recurrentgpt.cli import run; run()",
-                   "--seed", "7", "eval", "--genres", "horror", "--stories", "2", "--words", "100" if args.quick else "150",
-                   "--against", "rolling,no-long-term",
-                   "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",
-                   "--plan-sentences", "2", "--opening-paragraphs", "2",
-                   "--out", str(HERE / "results" / "eval.json"), "--report", str(HERE / "results" / "eval-report.md")]
-        else:
-            cmd = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if args.quick else [])
+        cmd = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if args.quick else [])
         code = subprocess.call(cmd, env=env, cwd=ROOT)
         print(f"===== {name}: exit {code}, {time.perf_counter() - t:.0f} s", flush=True)
-    print(f"\nall done in {(time.perf_counter() - started) / 60:.1f} min")
+        if code:
+            failed.append(name)
+    print(f"\nall done in {(time.perf_counter() - started) / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

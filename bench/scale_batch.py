@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+from _common import wait_for_quiet, write_results  # first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
 
 from recurrentgpt import Loom, ScriptedModel, Settings
 from recurrentgpt.batch import read_jobs, run_batch
@@ -150,12 +151,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int, default=2)
     args = ap.parse_args()
+    load_before = wait_for_quiet()
     server, url = start_server(args.latency)
     dbs = Databases(args.pg)
     kinds = ["sqlite"] + (["postgres"] if args.pg else [])
     levels = [1, 8] if args.quick else [1, 8, 32, 64]
-    results: dict = {"latency_s": args.latency, "steps_per_story": args.steps, "calls_per_story": 1 + 2 * args.steps,
-                     "cpus": os.cpu_count(), "batch": {}, "store": {}}
+    results: dict = {"quick": args.quick, "load_average_before": load_before, "latency_s": args.latency,
+                     "steps_per_story": args.steps, "calls_per_story": 1 + 2 * args.steps, "batch": {}, "store": {}}
     try:
         for kind in kinds:
             rows = []
@@ -173,9 +175,11 @@ def main() -> None:
         server.shutdown()
     ideal = 60 / (results["calls_per_story"] * args.latency)
     results["ideal_stories_per_minute_per_concurrent_story"] = round(ideal, 1)
-    out = Path(__file__).parent / "results" / "scale_batch.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"ideal: {ideal:.1f} stories/min per story in flight; wrote {out}")
+    for rows in results["batch"].values():  # how close each level came to `concurrency` stories in flight all the time
+        for r in rows:
+            r["share_of_ideal"] = round(r["stories_per_minute"] / (ideal * r["concurrency"]), 3)
+    print(f"ideal: {ideal:.1f} stories/min per story in flight")
+    write_results("scale_batch", results)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ places and objects, a few hundred words of vocabulary, sentence templates of dif
 not meant to be good prose; it is meant to give an embedder and BM25 realistic, overlapping material
 (the same captains, wells and chapels come back again and again), so retrieval has distractors.
 
-Words used by the planted facts of the needle benchmark (bench/needle.py) are kept out of the bank.
+The planted facts of the needle benchmark (bench/needle.py) share common words with the bank on
+purpose (captain, doctor, widow, chapel, key, bell, hid, buried, …: near misses), but none of their
+names of people and places is a word of the bank (``vocabulary()``), so only a fact's own paragraph
+carries its names; needle.py refuses to run otherwise and tests/test_bench_wordbank.py checks it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ TEMPLATES = [
     "{name} wrote a long letter about {topic} and burned it {time}.",
 ]
 
+PLAN_TEMPLATE = "{name} goes to the {place} to ask about {topic}. They find a {adj} {obj} and must decide what to do with it."
+
 STOPWORDS = set(
     "a an and are as at be but by for from has have he her his in into is it its of on or she that the their "
     "them then there they this to was were will with you your what when where which who why how not no".split()
@@ -114,10 +119,17 @@ def paragraph(i: int, sentences: int = 8, seed: int = 0) -> str:
 def plan(i: int, seed: int = 0) -> str:
     """A plan-like query: two sentences about what the next paragraph should do."""
     rng = random.Random(seed * 1_000_003 + 10_000_000 + i)
-    return (
-        f"{name(rng)} goes to the {rng.choice(PLACE)} to ask about {rng.choice(TOPIC)}. "
-        f"They find a {rng.choice(ADJ)} {rng.choice(OBJECT)} and must decide what to do with it."
-    )
+    return PLAN_TEMPLATE.format(name=name(rng), place=rng.choice(PLACE), topic=rng.choice(TOPIC), adj=rng.choice(ADJ),
+                                obj=rng.choice(OBJECT))
+
+
+def vocabulary() -> set[str]:
+    """Every word (lower case) the bank can put into a paragraph or a plan: its lists and its templates."""
+    import re
+
+    parts = [FIRST, LAST, ROLE, PLACE, OBJECT, ADJ, WEATHER, TIME, VERB_PAST, FEEL, TOPIC, TEMPLATES, [PLAN_TEMPLATE]]
+    text = " ".join(" ".join(part) for part in parts)
+    return set(re.findall(r"[a-z]+", re.sub(r"\{\w+\}", " ", text).lower()))
 
 
 def content_words(text: str) -> set[str]:
