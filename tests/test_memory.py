@@ -118,3 +118,65 @@ def test_the_vector_cache_grows_without_copying_and_keeps_old_views(tmp_path):
     assert cache.size == 103 and cache.matrix.shape == (103, 4) and list(cache.seqs[:4]) == [0, 1, 2, 10]
     assert first.shape == (3, 4) and (first == 1).all()
     assert len(cache._seqs) < 2 * 103 + 64
+
+
+def test_changing_the_chunk_size_re_embeds_and_never_mixes_vectors(tmp_path):
+    """Vectors are keyed by embedder and chunk size (issue 12: --chunk-words used to reuse the old vectors).
+    Checked failing with vector_key returning the embedder's name alone: nothing was re-embedded."""
+    from recurrentgpt import Loom
+
+    db = tmp_path / "k.db"
+    long_paragraph = " ".join(f"Sentence {i} has five words." for i in range(8))  # 40 words
+    first = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    info = first.new_story("fantasy", "x", settings=SMALL)
+    first.edit(info.id, "head", paragraph=long_paragraph)
+    first.close()
+
+    fine = Loom.open(db, ScriptedModel(), HashingEmbedder(), chunk_words=10)
+    assert fine.memory.vector_key != first.memory.vector_key
+    path = fine.store.path_seqs(fine.node(info.id).id)
+    assert fine.embed_story(info.id) == len(path)  # every paragraph again, cut finer
+    assert fine.recall(info.id, "sentence", k=5) and fine.memory.embedded_paragraphs == len(path)
+    rows = dict(fine.store._query("SELECT embedder, count(*) FROM vectors GROUP BY embedder"))
+    assert rows[fine.memory.vector_key] > rows[first.memory.vector_key]  # 4 chunks for the long one, not 1
+    assert first.memory.vector_key == HashingEmbedder().name  # the default key is what older libraries used
+    fine.close()
+
+
+def test_recall_returns_k_paragraphs_when_asked(loom, story):
+    loom.auto(story.id, steps=8)
+    assert len(loom.recall(story.id, "the dragon", k=5)) == 5
+    assert len(loom.recall(story.id, "the dragon", k=1)) == 1
+    assert len(loom.recall(story.id, "the dragon")) == story.settings.top_k
+
+
+def test_recall_refuses_a_k_below_one(loom, story):
+    import pytest
+
+    from recurrentgpt.errors import InputError
+
+    with pytest.raises(InputError):
+        loom.recall(story.id, "the dragon", k=0)
+
+
+def test_importing_and_re_embedding_report_progress(tmp_path):
+    """import_manuscript and embed_story call on_progress(done, total) per batch; what is stored is not redone."""
+    from recurrentgpt import Loom
+    from recurrentgpt.memory import EMBED_BATCH
+
+    db = tmp_path / "p.db"
+    n = EMBED_BATCH + 6
+    text = "\n\n".join(f"Paragraph {i} of the imported manuscript, which is long enough." for i in range(n))
+    seen: list[tuple[int, int]] = []
+    writer = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    info = writer.import_manuscript(text, genre="fantasy", title="Imported", on_progress=lambda a, b: seen.append((a, b)))
+    writer.close()
+    assert seen == [(EMBED_BATCH, n), (n, n)]
+    assert Loom.open(db, ScriptedModel(), HashingEmbedder()).embed_story(info.id) == 0  # all stored already
+
+    seen.clear()
+    finer = Loom.open(db, ScriptedModel(), HashingEmbedder(), chunk_words=5)  # a new chunk size: embed again
+    assert finer.embed_story(info.id, on_progress=lambda a, b: seen.append((a, b))) == n
+    assert seen == [(EMBED_BATCH, n), (n, n)]
+    assert finer.embed_story(info.id) == 0
+    finer.close()

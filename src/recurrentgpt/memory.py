@@ -7,13 +7,15 @@ in the prompt, and fuses dense similarity with BM25 keyword search (dense MiniLM
 names of characters and places, which is where keywords are strongest).
 
 Paragraphs longer than the embedder reads are cut into chunks; a paragraph scores as its best chunk.
+Vectors are stored under a key naming the embedder *and* the chunk size (``vector_key``): a library
+embedded one way is re-embedded, never mixed, when either changes.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -21,7 +23,10 @@ from .embeddings.base import Embedder
 from .story import Retrieved
 from .store.base import StoryStore
 
-RetrievalMode = Literal["hybrid", "dense", "bm25"]
+RetrievalMode = Literal["hybrid", "dense", "bm25", "rrf"]
+#: called as embedding proceeds, with (paragraphs done, paragraphs to do)
+OnProgress = Callable[[int, int], None]
+EMBED_BATCH = 64  # paragraphs per embedder call when reporting progress
 
 _SENTENCE = re.compile(r"(?<=[.!?…。！？])\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -119,24 +124,50 @@ class LongTermMemory:
         # 40-word chunks) at ~1.5x embedding time and 3-4x vectors; the default is what the embedder reads.
         self.chunk_words = min(chunk_words or embedder.max_words, embedder.max_words)
         self.embedded_paragraphs = 0  # how many paragraphs this process has embedded (tests, benchmarks)
+        self.on_progress: OnProgress | None = None  # reports lazy backfills (an imported story's first recall)
         self._cache: dict[str, _Vectors] = {}
         self._lock = threading.Lock()
         self._embed_lock = threading.Lock()
 
-    def embed(self, paragraphs: dict[str, str]) -> dict[str, np.ndarray]:
-        """Vectors for new paragraphs (node id -> chunk matrix), in one embedder call."""
+    @property
+    def vector_key(self) -> str:
+        """What the store files this memory's vectors under: the embedder, and the chunk size when it is
+        not the embedder's own (so the key of a default library is unchanged)."""
+        if self.chunk_words == self.embedder.max_words:
+            return self.embedder.name
+        return f"{self.embedder.name}/chunks-{self.chunk_words}"
+
+    def embed(self, paragraphs: dict[str, str], on_progress: OnProgress | None = None) -> dict[str, np.ndarray]:
+        """Vectors for new paragraphs (node id -> chunk matrix): one embedder call, or batches of
+        EMBED_BATCH paragraphs with ``on_progress(done, total)`` after each."""
         if not paragraphs:
             return {}
-        ids, texts, owners = list(paragraphs), [], []
-        for i, node_id in enumerate(ids):
-            for chunk in chunk_paragraph(paragraphs[node_id], self.chunk_words):
-                texts.append(chunk)
-                owners.append(i)
-        with self._embed_lock:  # local embedders are not safe to call from several threads at once
-            matrix = self.embedder.embed(texts)
-            self.embedded_paragraphs += len(ids)
-        owners_arr = np.asarray(owners)
-        return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(ids)}
+        ids = list(paragraphs)
+        step = EMBED_BATCH if on_progress else len(ids)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), step):
+            batch = ids[start : start + step]
+            texts, owners = [], []
+            for i, node_id in enumerate(batch):
+                for chunk in chunk_paragraph(paragraphs[node_id], self.chunk_words):
+                    texts.append(chunk)
+                    owners.append(i)
+            with self._embed_lock:  # local embedders are not safe to call from several threads at once
+                matrix = self.embedder.embed(texts)
+                self.embedded_paragraphs += len(batch)
+            owners_arr = np.asarray(owners)
+            out.update({node_id: matrix[owners_arr == i] for i, node_id in enumerate(batch)})
+            if on_progress:
+                on_progress(start + len(batch), len(ids))
+        return out
+
+    def backfill(self, seqs: np.ndarray, on_progress: OnProgress | None = None) -> int:
+        """Embed, once, any of these paragraphs that has no vector under ``vector_key`` yet (an imported
+        tree, a story written with another embedder or chunk size). Returns how many were embedded."""
+        missing = self.store.missing_vectors(seqs, self.vector_key)
+        if missing:
+            self.store.add_vectors(self.embed(dict(missing), on_progress or self.on_progress), self.vector_key)
+        return len(missing)
 
     def recall(
         self, story_id: str, path_seqs: np.ndarray, query: str, k: int, exclude_seqs: np.ndarray | None = None
@@ -169,7 +200,7 @@ class LongTermMemory:
         vectors = self._vectors(story_id)
         missing = allowed[~_members(vectors.seqs, allowed)]
         if len(missing):
-            self._backfill(missing)
+            self.backfill(missing)  # seqs not in this process's cache; the store knows which truly lack one
             vectors = self._vectors(story_id)
         if len(vectors.seqs) == 0:
             return [], {}
@@ -177,7 +208,7 @@ class LongTermMemory:
         if not mask.any():
             return [], {}
         with self._embed_lock:
-            q = self.embedder.embed([query])[0]
+            q = self.embedder.embed_query(query)
         # score every row (one matmul, no copy of the matrix), then drop the rows off the path
         scores = vectors.matrix @ q
         scores[~mask] = -np.inf
@@ -201,16 +232,9 @@ class LongTermMemory:
         """This story's vectors, loaded once and then topped up with rows added since (by any process)."""
         with self._lock:
             cached = self._cache.setdefault(story_id, _Vectors())
-            batch = self.store.load_vectors(story_id, self.embedder.name, cached.last_rowid)
+            batch = self.store.load_vectors(story_id, self.vector_key, cached.last_rowid)
             cached.append(batch.seqs, batch.matrix, batch.last_rowid)
             return cached
-
-    def _backfill(self, seqs: np.ndarray) -> None:
-        """Embed, once, any paragraph on the path that has no vector for this embedder yet
-        (an imported tree, or a story written with another embedder)."""
-        missing = self.store.missing_vectors(seqs, self.embedder.name)  # seqs: not in this process's cache
-        if missing:
-            self.store.add_vectors(self.embed(dict(missing)), self.embedder.name)
 
     # -- keywords ---------------------------------------------------------------------------
 
