@@ -180,3 +180,44 @@ def test_importing_and_re_embedding_report_progress(tmp_path):
     assert seen == [(EMBED_BATCH, n), (n, n)]
     assert finer.embed_story(info.id) == 0
     finer.close()
+
+
+def test_keyword_search_ranks_only_the_story_asked_for(db_url):
+    """Both stores: a word that occurs only in another story finds nothing here (SQLite names the story
+    inside the FTS5 MATCH since schema 3)."""
+    from recurrentgpt import Loom
+
+    loom = Loom.open(db_url, ScriptedModel(), HashingEmbedder())
+    here = loom.new_story("fantasy", "x", settings=SMALL)
+    there = loom.new_story("fantasy", "y", settings=SMALL)
+    loom.model.enqueue(_answer("Quillibrand the ferryman rowed across."))
+    loom.step(there.id, "on")
+    there_seqs = set(loom.store.path_seqs(loom.node(there.id).id).tolist())
+    assert loom.store.keyword_search(there.id, ["quillibrand"], 10)
+    assert loom.store.keyword_search(here.id, ["quillibrand"], 10) == []
+    hits = loom.store.keyword_search(there.id, ["ferryman", "paragraph", "quillibrand"], 50)
+    assert hits and {seq for seq, _ in hits} <= there_seqs
+    loom.close()
+
+
+def test_an_old_library_keeps_its_keyword_index_when_upgraded(tmp_path):
+    """A schema-2 library (story id unindexed) is re-indexed by migration 3 from its nodes."""
+    from recurrentgpt import Loom
+    from recurrentgpt.store import sqlite as sqlite_store
+
+    path = tmp_path / "old.db"
+    old = sqlite_store.MIGRATIONS
+    sqlite_store.MIGRATIONS = old[:2]
+    try:
+        loom = Loom.open(path, ScriptedModel(), HashingEmbedder())
+        info = loom.new_story("fantasy", "x", settings=SMALL)
+        loom.model.enqueue(_answer("Quillibrand the ferryman rowed across."))
+        loom.step(info.id, "on")
+        loom.close()
+    finally:
+        sqlite_store.MIGRATIONS = old
+    store = open_store(str(path))
+    assert store._query("PRAGMA user_version")[0][0] == len(old)
+    assert store.keyword_search(info.id, ["quillibrand"], 10)
+    assert store._query("SELECT doc FROM paragraphs_vocab WHERE term='quillibrand'") == [(1,)]
+    store.close()

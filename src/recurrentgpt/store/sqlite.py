@@ -85,13 +85,37 @@ def m002_vocabulary(db: sqlite3.Connection) -> None:
     db.execute("CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')")
 
 
-MIGRATIONS = [m001_initial, m002_vocabulary]
+def m003_fts_by_story(db: sqlite3.Connection) -> None:
+    # The story id becomes an indexed column so that a search names it inside MATCH: FTS5 then ranks only
+    # that story's rows instead of every story's matches (the old `AND story_id = ?` filtered afterwards).
+    _run_script(
+        db,
+        """
+        DROP TABLE paragraphs_vocab;
+        DROP TABLE paragraphs_fts;
+        CREATE VIRTUAL TABLE paragraphs_fts USING fts5(paragraph, story_id);
+        INSERT INTO paragraphs_fts (rowid, paragraph, story_id) SELECT seq, paragraph, story_id FROM nodes;
+        CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_vocabulary, m003_fts_by_story]
 RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 def fts5_query(terms: list[str]) -> str:
     """Quoted terms joined by OR: no FTS5 syntax can leak in from a plan."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return " OR ".join(_quote(t) for t in terms)
+
+
+def fts5_story_query(story_id: str, terms: list[str]) -> str:
+    """The terms, in the paragraphs of one story only."""
+    return f"story_id : {_quote(story_id)} AND paragraph : ({fts5_query(terms)})"
 
 
 class SQLiteStore(SQLStore):
@@ -164,10 +188,10 @@ class SQLiteStore(SQLStore):
         if not terms:
             return []
         try:
-            return self._query(
-                "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
-                "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
-                (fts5_query(terms), story_id, limit),
+            return self._query(  # weight 0 for the story id column: only the paragraph scores
+                "SELECT rowid, bm25(paragraphs_fts, 1.0, 0.0) AS score FROM paragraphs_fts "
+                "WHERE paragraphs_fts MATCH ? ORDER BY score LIMIT ?",
+                (fts5_story_query(story_id, terms), limit),
             )
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse finds nothing rather than failing the step
