@@ -222,20 +222,44 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict) -> d
             "prepare_s": round(prepare_s, 1), "passages_embedded_now": cached.embedded, "found": found}
 
 
-def default_modes() -> list[Mode]:
-    return [
+def default_modes(extra_embedders: list[str]) -> list[Mode]:
+    modes = [
         Mode("dense (MiniLM)", "dense"),
         Mode("bm25", "bm25"),
+        Mode("rrf (the hybrid before)", "rrf"),
         Mode("hybrid (default)", "hybrid"),
         Mode("hybrid, 40-word chunks", "hybrid", chunk_words=40),
     ]
+    for spec in extra_embedders:  # e.g. st:/path/to/all-mpnet-base-v2 (see BENCHMARKS.md)
+        name = Path(spec.split(":", 1)[-1]).name
+        modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"hybrid ({name})", "hybrid", embedder=spec)]
+    return modes
+
+
+def query_threads(targets: list[dict]) -> dict:
+    """Query embedding with one torch thread vs torch's default, on the same plans (issue 12)."""
+    from recurrentgpt.embeddings.sentence_transformers import SentenceTransformerEmbedder
+
+    out = {}
+    plans = [t[kind] for t in targets for kind in ("paraphrase", "by_name")]
+    for label, threads in (("1 thread", 1), ("torch default", None)):
+        embedder = SentenceTransformerEmbedder(query_threads=threads)
+        embedder.embed_query("warm up")
+        times = []
+        for plan in plans:
+            started = time.perf_counter()
+            embedder.embed_query(plan)
+            times.append(time.perf_counter() - started)
+        out[label] = {"p50_ms": ms(median(times)), "mean_ms": ms(float(np.mean(times)))}
+    return out
 
 
 def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", help="comma-separated labels to run (default: all)")
+    parser.add_argument("--embedder", action="append", default=[], help="also measure this embedder spec (repeatable)")
     args = parser.parse_args()
-    modes = modes or default_modes()
+    modes = modes or default_modes(args.embedder)
     if args.modes:
         wanted = {m.strip() for m in args.modes.split(",")}
         modes = [m for m in modes if m.label in wanted]
@@ -255,6 +279,8 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
         s = r["recall"]
         print(f"  {mode.label}: all R@5 {s['all']['R@5']:.2f}, paraphrase R@5 {s['paraphrase']['R@5']:.2f} "
               f"(p50 {r['recall_p50_ms']:.0f} ms; prepared in {r['prepare_s']} s)")
+    threads = query_threads(targets)
+    print("query embedding (MiniLM):", threads)
     rows = []
     for r in results:
         row = [r["label"]]
@@ -270,6 +296,7 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     write_results(name, {
         "load_average_before": load_before, "text": "Jane Austen, Emma (r-cran-janeaustenr)",
         "paragraphs": len(paragraphs), "min_words": MIN_WORDS, "targets": len(targets), "modes": results,
+        "query_embedding_threads": threads,
     })
 
 

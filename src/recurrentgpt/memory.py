@@ -23,7 +23,7 @@ from .embeddings.base import Embedder
 from .story import Retrieved
 from .store.base import StoryStore
 
-RetrievalMode = Literal["hybrid", "dense", "bm25", "rrf"]
+RetrievalMode = Literal["hybrid", "dense", "bm25", "rrf"]  # rrf: the hybrid before issue 12
 #: called as embedding proceeds, with (paragraphs done, paragraphs to do)
 OnProgress = Callable[[int, int], None]
 EMBED_BATCH = 64  # paragraphs per embedder call when reporting progress
@@ -34,7 +34,8 @@ _STOPWORDS = set(
     "a an and are as at be but by for from has have he her his in into is it its of on or she that the their "
     "them then there they this to was were will with you your what when where which who why how not no".split()
 )
-RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009)
+RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009), for retrieval="rrf"
+BM25_WEIGHT = 0.1  # hybrid: a rare name's BM25 (~ log N) adds ~0.1 to a cosine; measured in bench/retrieval_prose.py
 
 
 def chunk_paragraph(text: str, max_words: int) -> list[str]:
@@ -178,35 +179,54 @@ class LongTermMemory:
         allowed = np.setdiff1d(path_seqs, exclude_seqs if exclude_seqs is not None else [], assume_unique=False)
         if len(allowed) == 0:
             return []
-        rankings: list[list[int]] = []
-        dense_scores: dict[int, float] = {}
-        if self.mode in ("hybrid", "dense"):
-            ranked, dense_scores = self._dense(story_id, allowed, query, limit=max(k * 4, 20))
-            rankings.append(ranked)
-        if self.mode in ("hybrid", "bm25"):
-            rankings.append(self._keyword(story_id, allowed, query, limit=max(k * 4, 20)))
-        fused: dict[int, float] = {}
-        for ranked in rankings:
-            for rank, seq in enumerate(ranked):
-                fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+        limit = max(k * 4, 20)
+        if self.mode == "hybrid":
+            fused, dense_scores = self._weighted(story_id, allowed, query, limit)
+        else:
+            rankings: list[list[int]] = []
+            dense_scores = {}
+            if self.mode in ("rrf", "dense"):
+                ranked, dense_scores, _ = self._dense(story_id, allowed, query, limit)
+                rankings.append(ranked)
+            if self.mode in ("rrf", "bm25"):
+                rankings.append([seq for seq, _ in self._keyword(story_id, allowed, query, limit)])
+            fused = {}
+            for ranked in rankings:
+                for rank, seq in enumerate(ranked):
+                    fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=lambda s: (-fused[s], -dense_scores.get(s, 0.0)))[:k]
         rows = self.store.seq_to_node(best)
         score = dense_scores if self.mode == "dense" else fused
         return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4)) for s in best if s in rows]
 
+    def _weighted(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Dense similarity plus BM25 scaled by a constant, not fused by rank: BM25 sums its terms' IDF, so a
+        name found in 3 paragraphs moves a paragraph up a lot and a name found in 300 barely at all.
+        (Reciprocal-rank fusion gave both the same vote, and on real prose common names outvoted dense.)"""
+        ranked, dense_scores, score_of = self._dense(story_id, allowed, query, limit)
+        hits = dict(self._keyword(story_id, allowed, query, limit))
+        scale = BM25_WEIGHT / np.log(max(len(allowed), 2))  # BM25 of a term in one paragraph ~ log(paragraphs)
+        dense_scores.update(score_of([s for s in hits if s not in dense_scores]))
+        fused = {s: dense_scores.get(s, 0.0) + scale * hits.get(s, 0.0) for s in set(ranked) | set(hits)}
+        return fused, dense_scores
+
     # -- dense ------------------------------------------------------------------------------
 
-    def _dense(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> tuple[list[int], dict[int, float]]:
+    def _dense(
+        self, story_id: str, allowed: np.ndarray, query: str, limit: int
+    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]]]:
+        """The ``limit`` best paragraphs by their best vector, their scores, and a scorer for any others."""
+        nothing: Callable[[list[int]], dict[int, float]] = lambda seqs: {}
         vectors = self._vectors(story_id)
         missing = allowed[~_members(vectors.seqs, allowed)]
         if len(missing):
             self.backfill(missing)  # seqs not in this process's cache; the store knows which truly lack one
             vectors = self._vectors(story_id)
         if len(vectors.seqs) == 0:
-            return [], {}
+            return [], {}, nothing
         mask = _members(allowed, vectors.seqs)
         if not mask.any():
-            return [], {}
+            return [], {}, nothing
         with self._embed_lock:
             q = self.embedder.embed_query(query)
         # score every row (one matmul, no copy of the matrix), then drop the rows off the path
@@ -226,7 +246,16 @@ class LongTermMemory:
                 ranked.append(seq)
                 if len(ranked) == limit:
                     break
-        return ranked, best
+
+        def score_of(seqs: list[int]) -> dict[int, float]:
+            out: dict[int, float] = {}
+            if seqs:
+                for i in np.flatnonzero(_members(np.asarray(seqs, dtype=np.int64), vectors.seqs) & mask):
+                    seq = int(vectors.seqs[i])
+                    out[seq] = max(out.get(seq, -np.inf), float(scores[i]))
+            return out
+
+        return ranked, best, score_of
 
     def _vectors(self, story_id: str) -> _Vectors:
         """This story's vectors, loaded once and then topped up with rows added since (by any process)."""
@@ -238,10 +267,12 @@ class LongTermMemory:
 
     # -- keywords ---------------------------------------------------------------------------
 
-    def _keyword(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> list[int]:
+    def _keyword(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> list[tuple[int, float]]:
+        """(seq, BM25 score, larger is better) of the best keyword matches on the path."""
         terms = keyword_terms(query)
         if not terms:
             return []
         allowed_set = set(allowed.tolist())
         hits = self.store.keyword_search(story_id, terms, limit=limit * 10)
-        return [seq for seq, _ in hits if seq in allowed_set][:limit]
+        # SQLite's bm25() is negative (smaller is better); PostgreSQL's ts_rank is positive
+        return [(seq, abs(float(score))) for seq, score in hits if seq in allowed_set][:limit]

@@ -68,7 +68,7 @@ class Env:
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a server.")
 @click.option("--embedder", "-e", envvar="RECURRENTGPT_EMBEDDER", default="minilm", show_default=True,
               help="minilm (bundled, offline), st:NAME_OR_PATH, openai:MODEL, or hash.")
-@click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True,
+@click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25", "rrf"]), default="hybrid", show_default=True,
               help="How the long-term memory is searched.")
 @click.option("--chunk-words", type=click.IntRange(10, 1000), default=None,
               help="Embed paragraphs in chunks of this many words (default: what the embedder reads; "
