@@ -258,6 +258,8 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", help="comma-separated labels to run (default: all)")
     parser.add_argument("--embedder", action="append", default=[], help="also measure this embedder spec (repeatable)")
+    parser.add_argument("--out", default=name, help="results file name in bench/results (default: %(default)s)")
+    parser.add_argument("--max-wait", type=float, default=240, help="seconds to wait for a quieter machine")
     args = parser.parse_args()
     modes = modes or default_modes(args.embedder)
     if args.modes:
@@ -266,7 +268,7 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
 
     paragraphs = cut_paragraphs(load_novel())
     targets = load_targets(paragraphs)
-    load_before = wait_for_quiet()
+    load_before = wait_for_quiet(max_wait=args.max_wait)
     print(f"Emma: {len(paragraphs)} paragraphs, {np.mean([len(p.split()) for p in paragraphs]):.0f} words on average; "
           f"{len(targets)} targets x 2 plans")
     embedders: dict = {}
@@ -279,7 +281,7 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
         s = r["recall"]
         print(f"  {mode.label}: all R@5 {s['all']['R@5']:.2f}, paraphrase R@5 {s['paraphrase']['R@5']:.2f} "
               f"(p50 {r['recall_p50_ms']:.0f} ms; prepared in {r['prepare_s']} s)")
-    threads = query_threads(targets)
+    threads = query_threads(targets) if any(m.embedder == "minilm" for m in modes) else {}
     print("query embedding (MiniLM):", threads)
     rows = []
     for r in results:
@@ -293,7 +295,7 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     print("R@k (±1: the target or a neighbour)")
     print(table(["mode", "para R@1", "para R@2", "para R@5", "name R@1", "name R@2", "name R@5",
                  "all R@1", "all R@2", "all R@5", "p50 ms"], rows))
-    write_results(name, {
+    write_results(args.out, {
         "load_average_before": load_before, "text": "Jane Austen, Emma (r-cran-janeaustenr)",
         "paragraphs": len(paragraphs), "min_words": MIN_WORDS, "targets": len(targets), "modes": results,
         "query_embedding_threads": threads,
