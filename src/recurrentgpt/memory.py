@@ -180,15 +180,15 @@ class LongTermMemory:
         if len(allowed) == 0:
             return []
         limit = max(k * 4, 20)
-        if self.mode == "hybrid":
+        if self.mode == "hybrid" and self.store.keyword_scores_are_bm25:
             fused, dense_scores = self._weighted(story_id, allowed, query, limit)
         else:
             rankings: list[list[int]] = []
             dense_scores = {}
-            if self.mode in ("rrf", "dense"):
+            if self.mode in ("hybrid", "rrf", "dense"):
                 ranked, dense_scores, _ = self._dense(story_id, allowed, query, limit)
                 rankings.append(ranked)
-            if self.mode in ("rrf", "bm25"):
+            if self.mode in ("hybrid", "rrf", "bm25"):
                 rankings.append([seq for seq, _ in self._keyword(story_id, allowed, query, limit)])
             fused = {}
             for ranked in rankings:

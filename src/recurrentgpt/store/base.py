@@ -34,6 +34,9 @@ class VectorBatch:
 
 
 class StoryStore(ABC):
+    #: keyword_search scores are BM25 (they sum the matched terms' IDF); if not, hybrid retrieval fuses by rank
+    keyword_scores_are_bm25: bool = False
+
     # stories
     @abstractmethod
     def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:

@@ -120,6 +120,7 @@ def fts5_story_query(story_id: str, terms: list[str]) -> str:
 
 class SQLiteStore(SQLStore):
     integrity_errors = (sqlite3.IntegrityError,)
+    keyword_scores_are_bm25 = True  # FTS5 bm25(); PostgreSQL's ts_rank has no IDF
 
     def __init__(self, path: str | Path):
         super().__init__()
