@@ -1,6 +1,6 @@
 import numpy as np
 
-from recurrentgpt import HashingEmbedder, ScriptedModel
+from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
 from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms
 from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
@@ -221,3 +221,43 @@ def test_an_old_library_keeps_its_keyword_index_when_upgraded(tmp_path):
     assert store.keyword_search(info.id, ["quillibrand"], 10)
     assert store._query("SELECT doc FROM paragraphs_vocab WHERE term='quillibrand'") == [(1,)]
     store.close()
+
+
+class _ConceptEmbedder(Embedder):
+    """A stand-in for a semantic embedder: texts about flowers (any wording) point one way, others another."""
+
+    name = "concepts"
+    max_words = 1000
+
+    def embed(self, texts):
+        flowers = ("flower", "blossom", "bloom", "petal")
+        rows = [[1.0, 0.1] if any(w in t.lower() for w in flowers) else [0.1, 1.0] for t in texts]
+        return np.asarray(rows, np.float32) / np.linalg.norm(rows, axis=1, keepdims=True).astype(np.float32)
+
+    def embed_query(self, text):
+        return self.embed([text])[0]
+
+
+def test_a_name_in_every_paragraph_does_not_outvote_the_meaning(tmp_path):
+    """Hybrid adds BM25 scaled by a constant: a term found everywhere has ~no IDF and moves nothing, while the
+    paragraph that means what the plan means wins. With rank fusion (retrieval="rrf", the old hybrid) the
+    paragraphs that repeat the name most win instead: checked, that mode fails this assertion."""
+    from recurrentgpt.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "n.db")
+    loom_texts = [f"Emma spoke with Emma's friend about the weather, and Emma laughed, day {i}." for i in range(30)]
+    loom_texts[12] = "In the orchard the trees were white with petals."
+    from recurrentgpt import Loom
+
+    loom = Loom(store, ScriptedModel(), HashingEmbedder())
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    for text in loom_texts:
+        loom.model.enqueue(_answer(text))
+        loom.step(info.id, "on")
+    path = store.path_seqs(loom.node(info.id).id)
+    plan = "Emma admires the blossom"
+    hybrid = LongTermMemory(store, _ConceptEmbedder(), "hybrid").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
+    assert "petals" in hybrid[0].paragraph
+    rrf = LongTermMemory(store, _ConceptEmbedder(), "rrf").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
+    assert "petals" not in rrf[0].paragraph  # what the old fusion did: the name outvoted the meaning
+    loom.close()
