@@ -125,7 +125,6 @@ class LongTermMemory:
         # 40-word chunks) at ~1.5x embedding time and 3-4x vectors; the default is what the embedder reads.
         self.chunk_words = min(chunk_words or embedder.max_words, embedder.max_words)
         self.embedded_paragraphs = 0  # how many paragraphs this process has embedded (tests, benchmarks)
-        self.on_progress: OnProgress | None = None  # reports lazy backfills (an imported story's first recall)
         self._cache: dict[str, _Vectors] = {}
         self._lock = threading.Lock()
         self._embed_lock = threading.Lock()
@@ -167,7 +166,7 @@ class LongTermMemory:
         tree, a story written with another embedder or chunk size). Returns how many were embedded."""
         missing = self.store.missing_vectors(seqs, self.vector_key)
         if missing:
-            self.store.add_vectors(self.embed(dict(missing), on_progress or self.on_progress), self.vector_key)
+            self.store.add_vectors(self.embed(dict(missing), on_progress), self.vector_key)
         return len(missing)
 
     def recall(
