@@ -1,6 +1,6 @@
 import numpy as np
 
-from recurrentgpt import HashingEmbedder, ScriptedModel
+from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
 from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms
 from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
@@ -133,3 +133,146 @@ def test_the_vector_cache_grows_without_copying_and_keeps_old_views(tmp_path):
     assert cache.size == 103 and cache.matrix.shape == (103, 4) and list(cache.seqs[:4]) == [0, 1, 2, 10]
     assert first.shape == (3, 4) and (first == 1).all()
     assert len(cache._seqs) < 2 * 103 + 64
+
+
+def test_changing_the_chunk_size_re_embeds_and_never_mixes_vectors(tmp_path):
+    """Vectors are keyed by embedder and chunk size (issue 12: --chunk-words used to reuse the old vectors).
+    Checked failing with vector_key returning the embedder's name alone: nothing was re-embedded."""
+    from recurrentgpt import Loom
+
+    db = tmp_path / "k.db"
+    long_paragraph = " ".join(f"Sentence {i} has five words." for i in range(8))  # 40 words
+    first = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    info = first.new_story("fantasy", "x", settings=SMALL)
+    first.edit(info.id, "head", paragraph=long_paragraph)
+    first.close()
+
+    fine = Loom.open(db, ScriptedModel(), HashingEmbedder(), chunk_words=10)
+    assert fine.memory.vector_key != first.memory.vector_key
+    path = fine.store.path_seqs(fine.node(info.id).id)
+    assert fine.embed_story(info.id) == len(path)  # every paragraph again, cut finer
+    assert fine.recall(info.id, "sentence", k=5) and fine.memory.embedded_paragraphs == len(path)
+    rows = dict(fine.store._query("SELECT embedder, count(*) FROM vectors GROUP BY embedder"))
+    assert rows[fine.memory.vector_key] > rows[first.memory.vector_key]  # 4 chunks for the long one, not 1
+    assert first.memory.vector_key == HashingEmbedder().name  # the default key is what older libraries used
+    fine.close()
+
+
+def test_recall_returns_k_paragraphs_when_asked(loom, story):
+    loom.auto(story.id, steps=8)
+    assert len(loom.recall(story.id, "the dragon", k=5)) == 5
+    assert len(loom.recall(story.id, "the dragon", k=1)) == 1
+    assert len(loom.recall(story.id, "the dragon")) == story.settings.top_k
+
+
+def test_recall_refuses_a_k_below_one(loom, story):
+    import pytest
+
+    from recurrentgpt.errors import InputError
+
+    with pytest.raises(InputError):
+        loom.recall(story.id, "the dragon", k=0)
+
+
+def test_importing_and_re_embedding_report_progress(tmp_path):
+    """import_manuscript and embed_story call on_progress(done, total) per batch; what is stored is not redone."""
+    from recurrentgpt import Loom
+    from recurrentgpt.memory import EMBED_BATCH
+
+    db = tmp_path / "p.db"
+    n = EMBED_BATCH + 6
+    text = "\n\n".join(f"Paragraph {i} of the imported manuscript, which is long enough." for i in range(n))
+    seen: list[tuple[int, int]] = []
+    writer = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    info = writer.import_manuscript(text, genre="fantasy", title="Imported", on_progress=lambda a, b: seen.append((a, b)))
+    writer.close()
+    assert seen == [(EMBED_BATCH, n), (n, n)]
+    assert Loom.open(db, ScriptedModel(), HashingEmbedder()).embed_story(info.id) == 0  # all stored already
+
+    seen.clear()
+    finer = Loom.open(db, ScriptedModel(), HashingEmbedder(), chunk_words=5)  # a new chunk size: embed again
+    assert finer.embed_story(info.id, on_progress=lambda a, b: seen.append((a, b))) == n
+    assert seen == [(EMBED_BATCH, n), (n, n)]
+    assert finer.embed_story(info.id) == 0
+    finer.close()
+
+
+def test_keyword_search_ranks_only_the_story_asked_for(db_url):
+    """Both stores: a word that occurs only in another story finds nothing here (SQLite names the story
+    inside the FTS5 MATCH since schema 3)."""
+    from recurrentgpt import Loom
+
+    loom = Loom.open(db_url, ScriptedModel(), HashingEmbedder())
+    here = loom.new_story("fantasy", "x", settings=SMALL)
+    there = loom.new_story("fantasy", "y", settings=SMALL)
+    loom.model.enqueue(_answer("Quillibrand the ferryman rowed across."))
+    loom.step(there.id, "on")
+    there_seqs = set(loom.store.path_seqs(loom.node(there.id).id).tolist())
+    assert loom.store.keyword_search(there.id, ["quillibrand"], 10)
+    assert loom.store.keyword_search(here.id, ["quillibrand"], 10) == []
+    hits = loom.store.keyword_search(there.id, ["ferryman", "paragraph", "quillibrand"], 50)
+    assert hits and {seq for seq, _ in hits} <= there_seqs
+    loom.close()
+
+
+def test_an_old_library_keeps_its_keyword_index_when_upgraded(tmp_path):
+    """A schema-2 library (story id unindexed) is re-indexed by migration 3 from its nodes."""
+    from recurrentgpt import Loom
+    from recurrentgpt.store import sql as sql_store
+
+    path = tmp_path / "old.db"
+    old = sql_store.MIGRATIONS
+    sql_store.MIGRATIONS = old[:2]  # the code as it was before migration 3
+    try:
+        loom = Loom.open(path, ScriptedModel(), HashingEmbedder())
+        info = loom.new_story("fantasy", "x", settings=SMALL)
+        loom.model.enqueue(_answer("Quillibrand the ferryman rowed across."))
+        loom.step(info.id, "on")
+        loom.close()
+    finally:
+        sql_store.MIGRATIONS = old
+    store = open_store(str(path))
+    assert store._query("PRAGMA user_version")[0][0] == len(old)
+    assert store.keyword_search(info.id, ["quillibrand"], 10)
+    assert store._query("SELECT doc FROM paragraphs_vocab WHERE term='quillibrand'") == [(1,)]
+    store.close()
+
+
+class _ConceptEmbedder(Embedder):
+    """A stand-in for a semantic embedder: texts about flowers (any wording) point one way, others another."""
+
+    name = "concepts"
+    max_words = 1000
+
+    def embed(self, texts):
+        flowers = ("flower", "blossom", "bloom", "petal")
+        rows = [[1.0, 0.1] if any(w in t.lower() for w in flowers) else [0.1, 1.0] for t in texts]
+        return np.asarray(rows, np.float32) / np.linalg.norm(rows, axis=1, keepdims=True).astype(np.float32)
+
+    def embed_query(self, text):
+        return self.embed([text])[0]
+
+
+def test_a_name_in_every_paragraph_does_not_outvote_the_meaning(tmp_path):
+    """"weighted" adds BM25 scaled by a constant: a term found everywhere has ~no IDF and moves nothing, while
+    the paragraph that means what the plan means wins. With rank fusion (retrieval="hybrid", the default) the
+    paragraphs that repeat the name most win instead: checked, that mode fails this assertion."""
+    from recurrentgpt.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "n.db")
+    loom_texts = [f"Emma spoke with Emma's friend about the weather, and Emma laughed, day {i}." for i in range(30)]
+    loom_texts[12] = "In the orchard the trees were white with petals."
+    from recurrentgpt import Loom
+
+    loom = Loom(store, ScriptedModel(), HashingEmbedder())
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    for text in loom_texts:
+        loom.model.enqueue(_answer(text))
+        loom.step(info.id, "on")
+    path = store.path_seqs(loom.node(info.id).id)
+    plan = "Emma admires the blossom"
+    weighted = LongTermMemory(store, _ConceptEmbedder(), "weighted").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
+    assert "petals" in weighted[0].paragraph
+    fused = LongTermMemory(store, _ConceptEmbedder(), "hybrid").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
+    assert "petals" not in fused[0].paragraph  # what rank fusion does: the name outvotes the meaning
+    loom.close()

@@ -502,6 +502,15 @@ def test_recall_lists_scored_ancestors(client, loom, story):
     assert client.get(f"/api/stories/{story.id}/recall", params={"plan": "x", "node": "nope"}).status_code == 404
 
 
+def test_recall_takes_k(client, loom, story):
+    for _ in range(5):
+        loom.step(story.id, 0)
+    url = f"/api/stories/{story.id}/recall"
+    assert len(client.get(url, params={"plan": "dragon fire", "k": 4}).json()) == 4
+    assert len(client.get(url, params={"plan": "dragon fire"}).json()) == story.settings.top_k
+    assert client.get(url, params={"plan": "dragon fire", "k": 0}).status_code == 422
+
+
 def test_prune_and_export(client, loom, story):
     head = loom.node(story.id)
     (alt,) = loom.regenerate(story.id, head.id, 1)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .loom import Loom
 
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "text")  # how to ask a server for structured answers
-RETRIEVAL_MODES = ("hybrid", "dense", "bm25")  # how the long-term memory is searched
+RETRIEVAL_MODES = ("hybrid", "weighted", "dense", "bm25")  # how the long-term memory is searched
 
 # option -> environment variable
 ENVIRONMENT = {

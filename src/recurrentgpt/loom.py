@@ -258,10 +258,12 @@ class Loom:
             )
         return nodes
 
-    def _save_new_story(self, info: StoryInfo, nodes: list[Node]) -> StoryInfo:
+    def _save_new_story(
+        self, info: StoryInfo, nodes: list[Node], on_progress: Callable[[int, int], None] | None = None
+    ) -> StoryInfo:
         """The story, its first nodes and their vectors, in one transaction."""
-        vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
-        self.store.create_story(info, nodes, vectors, self.embedder.name)
+        vectors = self.memory.embed({n.id: n.paragraph for n in nodes}, on_progress)
+        self.store.create_story(info, nodes, vectors, self.memory.vector_key)
         return self.store.get_story(info.id)
 
     def story(self, story_id: str) -> StoryInfo:
@@ -282,13 +284,19 @@ class Loom:
         """The long-term paragraphs the next step from ``node`` would see for ``plan`` (``k``: how many;
         the story's ``top_k`` by default)."""
         info = self.story(story_id)
+        if k is not None and k < 1:
+            raise InputError(f"k must be at least 1, not {k}")
         parent = self.node(info.id, node)
         path = self.store.path_seqs(parent.id)
         # the previous paragraph is already in the prompt: do not spend a memory slot on it
-        k = info.settings.top_k if k is None else k
-        if not 0 <= k <= 100:
-            raise InputError("k must be between 0 and 100")
-        return self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1])
+        return self.memory.recall(info.id, path, plan, k or info.settings.top_k, exclude_seqs=path[:1])
+
+    def embed_story(self, story_id: str, node: str = "head", on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed now the paragraphs on the path to ``node`` that have no vectors yet (an imported manuscript,
+        or a new embedder or chunk size), reporting ``on_progress(done, total)``; otherwise the first recall
+        does it silently. Returns how many paragraphs were embedded."""
+        info = self.story(story_id)
+        return self.memory.backfill(self.store.path_seqs(self.node(info.id, node).id), on_progress)
 
     def state(self, story_id: str, node: str = "head") -> "StoryState":
         """The slow-changing part of the recurrent state at ``node``: the book's arc, the chapter, its beats
@@ -445,7 +453,7 @@ class Loom:
     def _commit(self, info: StoryInfo, nodes: list[Node], head_before: str | None, move_head: bool = True) -> None:
         vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
         moved = self.store.add_nodes(
-            info.id, nodes, vectors, self.embedder.name, move_head_from=head_before if move_head else None
+            info.id, nodes, vectors, self.memory.vector_key, move_head_from=head_before if move_head else None
         )
         if move_head and not moved:
             raise ConflictError(
@@ -746,9 +754,11 @@ class Loom:
         title: str = "",
         settings: Settings | None = None,
         on_retry: OnRetry | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> StoryInfo:
         """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
-        memory; the model reads the last of them to write the first short-term memory and plans."""
+        memory; the model reads the last of them to write the first short-term memory and plans.
+        ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a novel)."""
         paragraphs = split_paragraphs(text)
         title = title.strip() or manuscript_title(text)  # the writer's own "# Title" beats a made-up one
         if not genre.strip():
@@ -780,7 +790,7 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="")
-        return self._save_new_story(info, nodes)
+        return self._save_new_story(info, nodes, on_progress)
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
         """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""

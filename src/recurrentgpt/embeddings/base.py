@@ -15,7 +15,12 @@ class Embedder(ABC):
 
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Return float32 vectors of shape (len(texts), dim), L2-normalised."""
+        """Return float32 vectors of shape (len(texts), dim), L2-normalised (passages: paragraphs, chunks)."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one search query (a plan). Retrieval models that embed queries differently
+        (a prefix, fewer threads for a single short text) override this."""
+        return self.embed([text])[0]
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:

@@ -47,6 +47,9 @@ class StoryStore(ABC):
     def describe(self) -> StoreDescription:
         return StoreDescription(self.kind, self.location)
 
+    #: keyword_search scores are BM25 (they sum the matched terms' IDF); if not, hybrid retrieval fuses by rank
+    keyword_scores_are_bm25: bool = False
+
     # stories
     @abstractmethod
     def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:

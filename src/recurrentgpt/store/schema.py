@@ -96,4 +96,16 @@ MIGRATIONS = [
         # (PostgreSQL ranks all of a plan's words with ts_rank: it needs nothing here)
         sqlite=("CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')",),
     ),
+    Migration(
+        "fts_by_story",
+        # the story id becomes an indexed column so that a search names it inside MATCH: FTS5 then ranks only
+        # that story's rows instead of every story's matches (`AND story_id = ?` filtered them afterwards)
+        sqlite=(
+            "DROP TABLE paragraphs_vocab",
+            "DROP TABLE paragraphs_fts",
+            "CREATE VIRTUAL TABLE paragraphs_fts USING fts5(paragraph, story_id)",
+            "INSERT INTO paragraphs_fts (rowid, paragraph, story_id) SELECT seq, paragraph, story_id FROM nodes",
+            "CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')",
+        ),
+    ),
 ]

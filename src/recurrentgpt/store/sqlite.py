@@ -19,9 +19,18 @@ from .sql import Execute, SQLStore
 RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
 
 
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 def fts5_query(terms: list[str]) -> str:
     """Quoted terms joined by OR: no FTS5 syntax can leak in from a plan."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return " OR ".join(_quote(t) for t in terms)
+
+
+def fts5_story_query(story_id: str, terms: list[str]) -> str:
+    """The terms, in the paragraphs of one story only."""
+    return f"story_id : {_quote(story_id)} AND paragraph : ({fts5_query(terms)})"
 
 
 def _is_failure(e: BaseException) -> bool:
@@ -34,6 +43,7 @@ def _is_failure(e: BaseException) -> bool:
 class SQLiteStore(SQLStore):
     kind = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
+    keyword_scores_are_bm25 = True  # FTS5 bm25(); PostgreSQL's ts_rank has no IDF
 
     def __init__(self, path: str | Path):
         super().__init__()
@@ -107,11 +117,11 @@ class SQLiteStore(SQLStore):
         terms = self._rarest(terms)
         if not terms:
             return []
-        # fts5_query quotes every term, so the query is always valid: an error here is a real one
-        return self._query(
-            "SELECT rowid, bm25(paragraphs_fts) AS score FROM paragraphs_fts "
-            "WHERE paragraphs_fts MATCH ? AND story_id = ? ORDER BY score LIMIT ?",
-            (fts5_query(terms), story_id, limit),
+        # fts5_story_query quotes every term, so the query is always valid: an error here is a real one
+        return self._query(  # weight 0 for the story id column: only the paragraph scores
+            "SELECT rowid, bm25(paragraphs_fts, 1.0, 0.0) AS score FROM paragraphs_fts "
+            "WHERE paragraphs_fts MATCH ? ORDER BY score LIMIT ?",
+            (fts5_story_query(story_id, terms), limit),
         )
 
     def _rarest(self, terms: list[str]) -> list[str]:

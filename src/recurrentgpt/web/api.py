@@ -101,11 +101,12 @@ def recall(
     loom: LoomDep,
     plan: Annotated[str, Query(max_length=MAX_TEXT_CHARS)] = "",
     node: str = "head",
+    k: Annotated[int | None, Query(ge=1, le=50, description="how many (default: the story's top_k)")] = None,
 ) -> list[dict[str, Any]]:
     info = loom.story(story_id)
     current = loom.node(info.id, node)
     query = plan.strip() or (current.plans[0] if current.plans else current.paragraph)
-    return [r.__dict__ for r in loom.recall(info.id, query, current.id)]
+    return [r.__dict__ for r in loom.recall(info.id, query, current.id, k=k)]
 
 
 @router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")
