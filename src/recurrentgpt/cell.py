@@ -85,6 +85,9 @@ class CellInput:
     chapter: int = 1
     beats: str = ""  # the current chapter's beats
     chapter_summaries: list[str] = field(default_factory=list)  # earlier chapters, recalled for this plan
+    canon: list[str] = field(default_factory=list)  # the story bible's entries chosen for this step, one line each
+    canon_used: list[str] = field(default_factory=list)  # their names, recorded on the node
+    constraints: list[str] = field(default_factory=list)  # conflicts a first attempt had with the canon
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class StepOutput:
     trace: Trace | None = None
     memory_kept: float | None = None  # share of the old memory's words the new one keeps (the forget gate)
     new_character: bool = False  # whether the paper's new-character nudge was in the prompt
+    canon_used: list[str] = field(default_factory=list)  # the bible entries the prompt showed
+    conflicts: list[dict[str, Any]] | None = None  # with the canon, filled in by the loom's continuity check
+    redrafted: list[dict[str, Any]] | None = None  # the conflicts of a first draft that was written again
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,8 @@ class RecurrentCell:
             plan=x.plan,
             new_character=new_character,
             profile=x.profile or {},
+            canon=x.canon,
+            constraints=x.constraints,
         )
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +250,7 @@ class RecurrentCell:
             trace=trace[-1],
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
+            canon_used=list(x.canon_used),
         )
 
     def end_chapter(

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from . import bible as canon
+from . import continuity
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, get_embedder
@@ -36,7 +38,8 @@ from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage
 from .store import StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end")  # node meta that is story state, not provenance
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
+SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 
 
@@ -81,6 +84,8 @@ class Loom:
         self.retrieval = retrieval
         self.chunk_words = chunk_words
         self.rng = random.Random(seed)
+        self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible (nodes are immutable: never stale)
+        self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None, **kw: Any) -> "Loom":
@@ -328,7 +333,24 @@ class Loom:
         cancel: Cancel | None = None, ended: ChapterEnd | None = None,
     ) -> tuple[StepOutput, list[Retrieved]]:
         x, retrieved = self._cell_input(info, parent, plan, ended)
-        return RecurrentCell(self.model, info.settings, self.rng).step(x, on_text, on_retry, cancel), retrieved
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        out = self._checked(info, parent, cell.step(x, on_text, on_retry, cancel))
+        severe = [c for c in out.conflicts or [] if c["severity"] == "severe"]
+        if severe and info.settings.bible == "auto":  # one more draft, told what the first one contradicted
+            if on_text:
+                on_text("\n\n(the paragraph contradicts the story bible; writing it once more)\n\n")
+            constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
+            second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel))
+            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
+        return out, retrieved
+
+    def _checked(self, info: StoryInfo, parent: Node, out: StepOutput) -> StepOutput:
+        """``out`` with its conflicts with the canon the prompt showed (the deterministic pass)."""
+        if info.settings.bible == "off" or not out.canon_used:
+            return replace(out, conflicts=[])
+        bible = self._bible(parent)
+        used = [e for name in out.canon_used if (e := canon.find(bible, name))]
+        return replace(out, conflicts=[c.to_dict() for c in continuity.check(out.paragraph, bible, used)])
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
@@ -357,7 +379,109 @@ class Loom:
             beats=beats,
             chapter_summaries=self._recall_chapters(plan, summaries, k),
         )
+        if info.settings.bible != "off":
+            chosen = self._select_canon(info, parent, plan, x, retrieved)
+            x = replace(x, canon=[s.entry.render() for s in chosen.entries],
+                        canon_used=[s.entry.name for s in chosen.entries])
         return x, retrieved
+
+    # -- the story bible -----------------------------------------------------------------------
+
+    def _bible(self, node: Node) -> canon.Bible:
+        """The bible as of ``node``: the changes stored on the nodes of its path, applied root first. A
+        child of a node already materialised costs its own changes only; otherwise the path is read once
+        and every node on it is cached."""
+        cached = self._bibles.get(node.id)
+        if cached is not None:
+            return cached
+        if node.parent_id and node.parent_id in self._bibles:
+            out = canon.materialise([node.meta], self._bibles[node.parent_id])
+        else:
+            out = canon.EMPTY
+            for n in self.store.path(node.id):
+                out = self._bibles.get(n.id) or canon.materialise([n.meta], out)
+                self._remember_bible(n.id, out)
+        self._remember_bible(node.id, out)
+        return out
+
+    def _remember_bible(self, node_id: str, bible: canon.Bible) -> None:
+        if len(self._bibles) > 50_000:  # a long session: start over rather than grow without end
+            self._bibles.clear()
+        self._bibles[node_id] = bible
+
+    def bible(self, story_id: str, node: str = "head") -> list[canon.Entry]:
+        """The story bible (canon) as of ``node``, in the order its entries were added."""
+        info = self.story(story_id)
+        return list(self._bible(self.node(info.id, node)).values())
+
+    def bible_entry(self, story_id: str, name: str, node: str = "head") -> canon.Entry:
+        entry = canon.find(self._bible(self.node(self.story(story_id).id, node)), name)
+        if entry is None:
+            raise NotFoundError(f"no bible entry called {name!r} at this node")
+        return entry
+
+    def change_bible(self, story_id: str, changes: list[canon.Change], node: str = "head",
+                     expected_head: str | None = None) -> Node:
+        """The writer's changes to the bible, as a new version of ``node`` (a sibling with the same
+        paragraph, memory and plans, like ``edit``); the head moves to it. Each change is checked
+        against the bible as it stands: one ``InputError`` names everything wrong, and nothing is saved."""
+        if not changes:
+            raise InputError("no change to the bible was given")
+        info = self.story(story_id)
+        head = self._expect_head(info, expected_head)
+        original = self.node(info.id, node)
+        bible = self._bible(original)
+        checked = []
+        for c in changes:
+            c = canon.check_writer(bible, c)
+            checked.append(c)
+            bible = canon.apply(bible, [c])
+        kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
+        ops = [*original.meta.get("bible", []), *(c.to_dict() for c in checked)]
+        edited = replace(original, id=new_id(), kind="edit", meta={**kept, "bible": ops, "edited_from": original.id},
+                         created_at=time.time(), pruned=False)
+        self._commit(info, [edited], head)
+        return edited
+
+    def bible_history(self, story_id: str, name: str, node: str = "head") -> list[tuple[Node, canon.Change]]:
+        """How an entry changed along the path to ``node``: each change with the node that made it."""
+        info = self.story(story_id)
+        path = self.store.path(self.store.resolve(info.id, node))
+        wanted = {canon.key(name)}
+        current = canon.find(self._bible(path[-1]), name) if path else None
+        if current:
+            wanted |= {canon.key(n) for n in current.names()}
+        out = []
+        for n in path:
+            for c in canon.changes_of(n.meta):
+                if canon.key(c.name) in wanted or (c.rename and canon.key(c.rename) in wanted):
+                    wanted.add(canon.key(c.name))
+                    out.append((n, c))
+        return out
+
+    def _select_canon(self, info: StoryInfo, parent: Node, plan: str, x: CellInput,
+                      retrieved: list[Retrieved]) -> canon.Selection:
+        """The entries for this step: pinned, named in the plan / previous paragraph / memory / recalled
+        paragraphs, then the closest to the plan in meaning, within the story's token budget."""
+        bible = self._bible(parent)
+        if not bible:
+            return canon.Selection()
+        sources = {"plan": plan, "previous paragraph": x.previous_paragraph, "short-term memory": x.short_memory,
+                   "recalled paragraphs": "\n".join(x.long_term)}
+        return canon.select(bible, sources, budget=info.settings.bible_budget,
+                            similar=self._similar_entries(bible, plan))
+
+    def _similar_entries(self, bible: canon.Bible, plan: str) -> dict[str, float]:
+        """Each entry's closeness to the plan (cosine); entry vectors are computed once and cached."""
+        import numpy as np
+
+        texts = {k: e.render() for k, e in bible.items()}
+        missing = [t for t in texts.values() if t not in self._entry_vectors]
+        if missing:
+            self._entry_vectors.update(zip(missing, self.embedder.embed(missing)))
+        matrix = np.stack([self._entry_vectors[t] for t in texts.values()])
+        scores = matrix @ self.embedder.embed([plan])[0]
+        return {k: float(v) for k, v in zip(texts, scores.tolist()) if v > SIMILAR_ENOUGH}
 
     def _recall_chapters(self, plan: str, summaries: list[str], k: int) -> list[str]:
         """The summaries of earlier chapters most related to the plan, in story order: all of them while
@@ -381,6 +505,16 @@ class Loom:
         }
         if out.new_character:
             meta["new_character"] = True
+        if out.canon_used:
+            meta["bible_used"] = list(out.canon_used)
+        conflicts = out.conflicts
+        if conflicts is None and out.canon_used:  # written outside _write (regenerate): check it here
+            parent_info = self.story(parent.story_id)
+            conflicts = self._checked(parent_info, parent, out).conflicts
+        if conflicts:
+            meta["conflicts"] = conflicts
+        if out.redrafted:
+            meta["redrafted"] = out.redrafted
         if ended:
             meta |= {
                 "chapter": meta["chapter"] + 1,
