@@ -212,6 +212,8 @@ def validate(bible: Bible, change: Change) -> list[str]:
         return [f"unknown change {change.op!r} (use add, update or remove)"]
     if not k:
         return ["the entry has no name"]
+    if change.op == "add" and all(w in COMMON_WORDS for w in k.split()):
+        return [f"{change.name!r} is too common a word to name an entry: it would match nearly every paragraph"]
     if len(change.name) > MAX_NAME_CHARS:
         problems.append(f"the name is {len(change.name)} characters long; the limit is {MAX_NAME_CHARS}")
     if change.op == "add" and k in bible:
@@ -288,8 +290,8 @@ def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[st
             continue
         c = dataclasses.replace(c, by="model", name=c.name.strip()[:MAX_NAME_CHARS], reason=c.reason[:MAX_REASON_CHARS])
         k = key(c.name)
-        if c.op == "add" and k in current:  # the model re-adds what exists: it means an update
-            c = dataclasses.replace(c, op="update", add_facts=tuple(c.facts or ()) + c.add_facts, facts=None)
+        if c.op == "add" and (k in current or find(current, c.name)):  # re-adding what exists means an update
+            c = dataclasses.replace(c, op="update", add_facts=tuple(c.facts or ()) + c.add_facts, facts=None, kind=None)
         if c.op == "update" and k not in current and find(current, c.name):  # named by an alias
             c = dataclasses.replace(c, name=find(current, c.name).name)  # type: ignore[union-attr]
         if c.kind is not None and c.kind not in KINDS:
@@ -409,3 +411,50 @@ def select(
         out.entries.append(s)
         out.tokens += cost
     return out
+
+
+# -- what a model proposes ---------------------------------------------------------------------------
+
+_LINE = re.compile(
+    r"^\s*(?:[-*•\d.)\s]+)?(?P<name>[^():：\n]{1,120}?)\s*(?:[(（](?P<tags>[^)）]*)[)）])?\s*[:：]\s*(?P<rest>.*)$"
+)
+_REASON = re.compile(r"\s+(?:—|--|–)\s+|\s*\b[Rr]eason\s*[:：]\s*|\s*理由\s*[:：]\s*")
+LABELS = frozenset({"reason", "rationale", "bible", "story bible", "changes", "paragraph", "note", "理由", "设定"})
+NONE_WORDS = frozenset({"none", "no change", "no changes", "nothing", "n/a", "无", "没有"})
+
+
+def parse_proposals(text: str) -> list[dict[str, Any]]:
+    """A model's proposed changes, written one entry a line in the shape the prompt shows the canon in:
+    ``Name (kind, status): fact. fact. — reason``. Lines that are not entries are skipped; ``repair``
+    then decides, against the bible, what each one means (a new entry, or facts and a status for an
+    existing one)."""
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        line = line.strip().strip("*").strip()
+        if not line or line.casefold().strip(". ") in NONE_WORDS:
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        name = m.group("name").strip(" *\"'")
+        rest, _, reason = _split_reason(m.group("rest"))
+        kind, status = None, None
+        for tag in (t.strip() for t in re.split(r"[,，;]", m.group("tags") or "") if t.strip()):
+            if tag.casefold() in KINDS and kind is None:
+                kind = tag.casefold()
+            elif status is None:
+                status = tag
+        facts = [f.strip() for f in re.findall(r"[^.!?。！？]+[.!?。！？]?", rest) if len(f.strip()) > 2]
+        change: dict[str, Any] = {"op": "add", "name": name, "facts": facts, "reason": reason}
+        if kind:
+            change["kind"] = kind
+        if status:
+            change["status"] = status
+        if name.casefold() not in NONE_WORDS | LABELS:
+            out.append(change)
+    return out
+
+
+def _split_reason(rest: str) -> tuple[str, str, str]:
+    parts = _REASON.split(rest, maxsplit=1)
+    return parts[0].strip(), "", (parts[1].strip() if len(parts) > 1 else "")

@@ -46,6 +46,7 @@ STEP_FIELDS = [
     Field("short_memory", "Short-term memory", min_chars=40),
     Field("plans", "Plan", items=3, min_chars=15),
 ]
+BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class CellInput:
     canon: list[str] = field(default_factory=list)  # the story bible's entries chosen for this step, one line each
     canon_used: list[str] = field(default_factory=list)  # their names, recorded on the node
     constraints: list[str] = field(default_factory=list)  # conflicts a first attempt had with the canon
+    propose_bible: bool = False  # ask for the bible's changes in the step's own answer (measured, not the default)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,18 @@ class StepOutput:
     canon_used: list[str] = field(default_factory=list)  # the bible entries the prompt showed
     conflicts: list[dict[str, Any]] | None = None  # with the canon, filled in by the loom's continuity check
     redrafted: list[dict[str, Any]] | None = None  # the conflicts of a first draft that was written again
+    bible: str = ""  # the bible's changes as the model proposed them (in this answer or a second call)
+    bible_trace: Trace | None = None  # the second call's prompt and answer
+    bible_warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The story bible's changes as a model wrote them (``bible.parse_proposals`` reads them)."""
+
+    text: str
+    usage: Usage
+    trace: Trace | None = None
 
 
 @dataclass(frozen=True)
@@ -216,10 +230,13 @@ class RecurrentCell:
             profile=x.profile or {},
             canon=x.canon,
             constraints=x.constraints,
+            propose_bible=x.propose_bible,
         )
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            if "bible" in answer:  # one entry a line: keep the lines
+                answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             shape.check_paragraphs([answer["paragraph"]], previous=x.previous_paragraph)
             shape.check_plans(answer["plans"], paragraph=answer["paragraph"], title=x.title)
             return answer
@@ -228,10 +245,10 @@ class RecurrentCell:
         trace: list[Trace] = []
         answer, usage = self._ask(
             template,
-            STEP_FIELDS,
+            [*STEP_FIELDS, BIBLE_FIELD] if x.propose_bible else STEP_FIELDS,
             variables,
             mode=x.mode,
-            max_tokens=self._budget(paragraphs=1),
+            max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
             on_text=on_text,
             on_retry=on_retry,
             stream_field="paragraph",
@@ -251,7 +268,36 @@ class RecurrentCell:
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
             canon_used=list(x.canon_used),
+            bible=answer.get("bible", ""),
         )
+
+    def propose_bible(
+        self, step: Trace, *, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> Proposal:
+        """The bible's changes after a step, in a second call whose prompt starts with the step's own
+        prompt and answer (``step``: its trace), so an engine that keeps its KV cache reads only the new
+        instruction. The step's answer is already saved when this runs: its failure costs no paragraph."""
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_update", [BIBLE_FIELD], dict(step_prompt=step["prompt"].rstrip(), step_answer=step["answer"].strip()),
+            mode="writer", max_tokens=400, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
+            check=None, trace=trace,
+        )
+        return Proposal(answer["bible"], usage, trace[-1])
+
+    def first_bible(
+        self, *, genre: str, title: str, outline: str, paragraphs: list[str], max_entries: int = 12,
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> Proposal:
+        """The first entries of the bible, read from the opening (``new``) or a manuscript (``import``)."""
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_init", [BIBLE_FIELD],
+            dict(genre=genre, title=title, outline=outline, paragraphs=paragraphs, max_entries=max_entries),
+            mode="writer", max_tokens=60 * max_entries + 100, on_text=None, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=None, trace=trace,
+        )
+        return Proposal(answer["bible"], usage, trace[-1])
 
     def end_chapter(
         self, *, genre: str, title: str, outline: str, chapter: int, beats: str, short_memory: str,

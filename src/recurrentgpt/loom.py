@@ -28,7 +28,7 @@ from . import continuity
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, get_embedder
-from .errors import ConflictError, InputError, NotFoundError
+from .errors import Cancelled, ConflictError, InputError, ModelError, NotFoundError
 from .importing import parse_tree, split_paragraphs
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
@@ -39,6 +39,7 @@ from .store import StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
 STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
+BIBLE_MODES = ("manual", "review", "auto", "off")
 SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 
@@ -181,6 +182,9 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening", first_plan=outline or premise or topic)
+        first = self._first_bible(info, opening, opening.paragraphs, on_retry, cancel)
+        if first:
+            nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
         return self._save_new_story(info, nodes)
 
     def _chain(self, story_id: str, paragraphs: list[str], opening: Opening, *, kind: str, first_plan: str) -> list[Node]:
@@ -288,23 +292,25 @@ class Loom:
         expected_head: str | None = None,
         cancel: Cancel | None = None,
         new_chapter: bool = False,
+        bible: str | None = None,
     ) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
-        paragraph opens. The new node becomes the head if the head has not moved meanwhile; if another
+        paragraph opens. ``bible`` overrides the story's bible mode for this step (manual, review, auto,
+        off). The new node becomes the head if the head has not moved meanwhile; if another
         writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
-        info = self.story(story_id)
+        info = self._with_bible_mode(self.story(story_id), bible)
         head_before = self._expect_head(info, expected_head)
         parent = self.node(info.id, node)
         plan_text = self._plan_text(parent, plan)
         ended = self._end_chapter(info, parent, on_retry, cancel) if new_chapter else None
         output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended)
-        child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended)
+        child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended, info=info)
         if meta:
             child = replace(child, meta={**child.meta, **meta})
         self._commit(info, [child], head_before)
@@ -319,6 +325,14 @@ class Loom:
             short_memory=last.short_memory, plans=plans, last_paragraph=last.paragraph, on_retry=on_retry,
             cancel=cancel,
         )
+
+    @staticmethod
+    def _with_bible_mode(info: StoryInfo, mode: str | None) -> StoryInfo:
+        if mode is None or mode == info.settings.bible:
+            return info
+        if mode not in BIBLE_MODES:
+            raise InputError(f"the bible mode must be one of {', '.join(BIBLE_MODES)}")
+        return replace(info, settings=replace(info.settings, bible=mode))
 
     @staticmethod
     def _expect_head(info: StoryInfo, expected_head: str | None) -> str | None:
@@ -342,7 +356,22 @@ class Loom:
             constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
             second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel))
             out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
-        return out, retrieved
+        return self._proposed(info, cell, out, on_retry, cancel), retrieved
+
+    @staticmethod
+    def _proposed(info: StoryInfo, cell: RecurrentCell, out: StepOutput, on_retry: OnRetry | None,
+                  cancel: Cancel | None) -> StepOutput:
+        """In review and auto modes, the model's changes to the bible after the step (a second call that
+        reuses the step's prompt as its prefix). A failure here never costs the paragraph: it is a warning."""
+        if info.settings.bible not in ("review", "auto") or out.bible or not out.trace:
+            return out
+        try:
+            p = cell.propose_bible(out.trace, on_retry=on_retry, cancel=cancel)
+        except Cancelled:
+            raise
+        except ModelError as e:
+            return replace(out, bible_warnings=[f"no bible changes: {e}"])
+        return replace(out, bible=p.text, bible_trace=p.trace, usage=out.usage + p.usage)
 
     def _checked(self, info: StoryInfo, parent: Node, out: StepOutput) -> StepOutput:
         """``out`` with its conflicts with the canon the prompt showed (the deterministic pass)."""
@@ -386,6 +415,55 @@ class Loom:
         return x, retrieved
 
     # -- the story bible -----------------------------------------------------------------------
+
+    @staticmethod
+    def _bible_meta(info: StoryInfo, bible: canon.Bible, proposed: str, trace: dict[str, str] | None,
+                    warnings: list[str]) -> dict[str, Any]:
+        """What a node records of the model's proposed changes: applied (auto) or kept for review."""
+        meta: dict[str, Any] = {}
+        if proposed:
+            changes, more = canon.repair(bible, canon.parse_proposals(proposed))
+            warnings = [*warnings, *more]
+            if changes:
+                meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
+        if trace:
+            meta["bible_trace"] = trace
+        if warnings:
+            meta["bible_warnings"] = warnings
+        return meta
+
+    def _first_bible(self, info: StoryInfo, opening: Opening, paragraphs: list[str],
+                     on_retry: OnRetry | None, cancel: Cancel | None) -> dict[str, Any]:
+        """init and import: the model's first entries (review and auto modes), for the last opening node."""
+        if info.settings.bible not in ("review", "auto"):
+            return {}
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        try:
+            p = cell.first_bible(genre=info.genre, title=info.title, outline=opening.outline,
+                                 paragraphs=paragraphs, on_retry=on_retry, cancel=cancel)
+        except Cancelled:
+            raise
+        except ModelError as e:
+            return {"bible_warnings": [f"no first bible: {e}"]}
+        meta = self._bible_meta(info, canon.EMPTY, p.text, p.trace, [])
+        meta["bible_usage"] = p.usage.to_dict()
+        return meta
+
+    def accept_bible(self, story_id: str, node: str = "head", names: list[str] | None = None) -> Node:
+        """Review mode: apply the changes the model proposed at ``node`` (all, or those for ``names``) as
+        the writer's own, in a new version of the node."""
+        info = self.story(story_id)
+        target = self.node(info.id, node)
+        proposed = canon.changes_of({"bible": target.meta.get("bible_proposed", [])})
+        if names:
+            wanted = {canon.key(n) for n in names}
+            proposed = [c for c in proposed if canon.key(c.name) in wanted]
+        if not proposed:
+            raise InputError(f"node {target.id} has no proposed bible changes" + (" for those names" if names else ""))
+        changes, _ = canon.repair(self._bible(target), proposed)
+        if not changes:
+            raise InputError("none of the proposed changes fits the bible as it is now")
+        return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id)
 
     def _bible(self, node: Node) -> canon.Bible:
         """The bible as of ``node``: the changes stored on the nodes of its path, applied root first. A
@@ -494,7 +572,7 @@ class Loom:
         return [summaries[i] for i in sorted(best)]
 
     def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str,
-               ended: ChapterEnd | None = None) -> Node:
+               ended: ChapterEnd | None = None, info: StoryInfo | None = None) -> Node:
         meta: dict[str, Any] = {
             "model": self.model.name,
             "usage": out.usage.to_dict(),
@@ -507,14 +585,15 @@ class Loom:
             meta["new_character"] = True
         if out.canon_used:
             meta["bible_used"] = list(out.canon_used)
+        info = info or self.story(parent.story_id)
         conflicts = out.conflicts
         if conflicts is None and out.canon_used:  # written outside _write (regenerate): check it here
-            parent_info = self.story(parent.story_id)
-            conflicts = self._checked(parent_info, parent, out).conflicts
+            conflicts = self._checked(info, parent, out).conflicts
         if conflicts:
             meta["conflicts"] = conflicts
         if out.redrafted:
             meta["redrafted"] = out.redrafted
+        meta |= self._bible_meta(info, self._bible(parent), out.bible, out.bible_trace, out.bible_warnings)
         if ended:
             meta |= {
                 "chapter": meta["chapter"] + 1,
@@ -589,6 +668,7 @@ class Loom:
         should_stop: Callable[[], bool] | None = None,
         expected_head: str | None = None,
         cancel: Cancel | None = None,
+        bible: str | None = None,
     ) -> list[Node]:
         """Auto mode: the human simulator chooses and revises each plan; every step is saved as it ends.
 
@@ -608,7 +688,8 @@ class Loom:
             if choice.extended_paragraph:  # the reference simulator rewrote the latest paragraph, longer
                 head = self._extend(story_id, head, choice.extended_paragraph).id
             node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
-                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id))
+                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id),
+                             bible=bible)
             head = node.id
             written.append(node)
             if on_step:
@@ -867,6 +948,9 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="")
+        first = self._first_bible(info, opening, recent, on_retry, None)
+        if first:
+            nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
         return self._save_new_story(info, nodes)
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
@@ -934,6 +1018,8 @@ def validate_settings(s: Settings) -> None:
         (0.0 <= s.temperature <= 2.0, "temperature must be between 0 and 2"),
         (0 <= s.retries <= 10, "retries must be between 0 and 10"),
         (s.person in ("first", "second", "third"), "person must be first, second or third"),
+        (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
+        (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
     ]
     for ok, message in checks:
         if not ok:

@@ -38,9 +38,10 @@ class Settings:
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
     chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
-    bible: str = "review"  # the story bible (canon): "review" feeds the chosen entries to every step, checks
-    # each paragraph against them and keeps the model's proposed changes for the writer to accept; "auto" applies
-    # them and writes a paragraph with a severe conflict once more; "off" leaves the bible out of the steps
+    bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each
+    # paragraph is checked against them (no model call); "review": the model also proposes changes after each
+    # step, kept on the node until the writer accepts them; "auto": applied at once, and a paragraph with a
+    # severe conflict is written once more; "off": the bible stays out of the steps
     bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
 
     def to_dict(self) -> dict[str, Any]:
