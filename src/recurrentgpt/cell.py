@@ -88,6 +88,7 @@ class CellInput:
     chapter_summaries: list[str] = field(default_factory=list)  # earlier chapters, recalled for this plan
     canon: list[str] = field(default_factory=list)  # the story bible's entries chosen for this step, one line each
     canon_used: list[str] = field(default_factory=list)  # their names, recorded on the node
+    canon_why: list[str] = field(default_factory=list)  # why each was chosen ("named in the plan" …)
     constraints: list[str] = field(default_factory=list)  # conflicts a first attempt had with the canon
     propose_bible: bool = False  # ask for the bible's changes in the step's own answer (measured, not the default)
 
@@ -104,6 +105,7 @@ class StepOutput:
     memory_kept: float | None = None  # share of the old memory's words the new one keeps (the forget gate)
     new_character: bool = False  # whether the paper's new-character nudge was in the prompt
     canon_used: list[str] = field(default_factory=list)  # the bible entries the prompt showed
+    canon_why: list[str] = field(default_factory=list)
     conflicts: list[dict[str, Any]] | None = None  # with the canon, filled in by the loom's continuity check
     redrafted: list[dict[str, Any]] | None = None  # the conflicts of a first draft that was written again
     bible: str = ""  # the bible's changes as the model proposed them (in this answer or a second call)
@@ -268,6 +270,7 @@ class RecurrentCell:
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
             canon_used=list(x.canon_used),
+            canon_why=list(x.canon_why),
             bible=answer.get("bible", ""),
         )
 

@@ -411,7 +411,7 @@ class Loom:
         if info.settings.bible != "off":
             chosen = self._select_canon(info, parent, plan, x, retrieved)
             x = replace(x, canon=[s.entry.render() for s in chosen.entries],
-                        canon_used=[s.entry.name for s in chosen.entries])
+                        canon_used=[s.entry.name for s in chosen.entries], canon_why=[s.why for s in chosen.entries])
         return x, retrieved
 
     # -- the story bible -----------------------------------------------------------------------
@@ -585,6 +585,7 @@ class Loom:
             meta["new_character"] = True
         if out.canon_used:
             meta["bible_used"] = list(out.canon_used)
+            meta["bible_why"] = list(out.canon_why)
         info = info or self.story(parent.story_id)
         conflicts = out.conflicts
         if conflicts is None and out.canon_used:  # written outside _write (regenerate): check it here

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import RecurrentGPTError
-from . import batch, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
+from . import batch, bible, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
 from .app import cli
 
 __all__ = ["cli", "main"]
