@@ -254,3 +254,21 @@ def test_the_cli_lists_adds_pins_shows_and_retires(tmp_path, capsys):
     assert run("history", "Mara") == 0 and capsys.readouterr().out.count("writer") == 3
     assert run("remove", "Mara") == 0 and run("show", "Mara") == 6
     assert "no bible entry" in capsys.readouterr().err
+
+
+def test_the_model_checker_keeps_only_conflicts_that_quote_the_paragraph(tmp_path):
+    paragraph = ("The tower stood in the dust at noon. Mara opened the sea gate without the brass key. "
+                 "Nobody saw her go.")
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model, bible_check="model")
+    loom.change_bible(sid, [canon.Change("add", "The Sea Gate", kind="place",
+                                         facts=("The sea gate opens only with the brass key.",))])
+    model.enqueue(step_answer(paragraph), {"conflicts": (
+        "The Sea Gate | opened the sea gate without the brass key | it opens only with the brass key | severe\n"
+        "The Sea Gate | She flew over the gate on a dragon. | invented | severe\n"
+        "Nobody Known | The tower stood in the dust at noon. | not an entry | minor")})
+    node = loom.step(sid, "Mara goes through the sea gate.")
+    assert node.meta["conflicts"] == [{"entry": "The Sea Gate", "severity": "severe", "by": "scripted",
+                                       "sentence": "Mara opened the sea gate without the brass key.",
+                                       "canon": "it opens only with the brass key"}]
+    assert "The sea gate opens only with the brass key." in model.requests[-1].prompt  # the checker saw the canon

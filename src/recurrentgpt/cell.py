@@ -288,6 +288,21 @@ class RecurrentCell:
         )
         return Proposal(answer["bible"], usage, trace[-1])
 
+    def check_continuity(
+        self, *, genre: str, paragraph: str, canon: list[str], retrieved: list[str],
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> tuple[str, Usage, Trace]:
+        """The model checker: the paragraph's conflicts with the canon and the recalled paragraphs, one a
+        line (``continuity.parse_model_conflicts`` keeps only those that quote the paragraph)."""
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_check", [Field("conflicts", "Conflicts", min_chars=2)],
+            dict(genre=genre, paragraph=paragraph, canon=canon, retrieved=retrieved),
+            mode="writer", max_tokens=400, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
+            check=None, trace=trace,
+        )
+        return answer["conflicts"], usage, trace[-1]
+
     def first_bible(
         self, *, genre: str, title: str, outline: str, paragraphs: list[str], max_entries: int = 12,
         on_retry: OnRetry | None = None, cancel: Cancel | None = None,

@@ -175,3 +175,25 @@ def _unique(conflicts: list[Conflict]) -> list[Conflict]:
             seen.add((c.entry, c.sentence))
             out.append(c)
     return out
+
+
+def parse_model_conflicts(text: str, paragraph: str, names: Iterable[str], by: str) -> list[Conflict]:
+    """A checking model's lines ``entry | sentence | canon | severity``. A conflict must quote the paragraph:
+    a quote found inside one of its sentences is widened to that sentence; one that is not there at all
+    is the model's invention and is dropped, and so is an entry the canon does not have."""
+    known = {" ".join(tokens(n)): n for n in names}
+    out = []
+    for line in text.splitlines():
+        parts = [p.strip().strip('"“”') for p in line.strip().strip("-*• ").split("|")]
+        if len(parts) < 3:
+            continue
+        entry = known.get(" ".join(tokens(parts[0])))
+        quote = parts[1]
+        if not entry or len(quote) < 8:
+            continue
+        sentence = next((s for s in sentences(paragraph) if quote in s or s in quote), None)
+        if sentence is None:
+            continue
+        severity = "severe" if len(parts) > 3 and "severe" in parts[3].lower() else "minor"
+        out.append(Conflict(entry, sentence, parts[2], severity, by))
+    return out

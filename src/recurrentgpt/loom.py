@@ -348,13 +348,14 @@ class Loom:
     ) -> tuple[StepOutput, list[Retrieved]]:
         x, retrieved = self._cell_input(info, parent, plan, ended)
         cell = RecurrentCell(self.model, info.settings, self.rng)
-        out = self._checked(info, parent, cell.step(x, on_text, on_retry, cancel))
+        out = self._checked(info, parent, cell.step(x, on_text, on_retry, cancel), x.long_term)
         severe = [c for c in out.conflicts or [] if c["severity"] == "severe"]
         if severe and info.settings.bible == "auto":  # one more draft, told what the first one contradicted
             if on_text:
                 on_text("\n\n(the paragraph contradicts the story bible; writing it once more)\n\n")
             constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
-            second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel))
+            second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel),
+                                   x.long_term)
             out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
         return self._proposed(info, cell, out, on_retry, cancel), retrieved
 
@@ -373,13 +374,25 @@ class Loom:
             return replace(out, bible_warnings=[f"no bible changes: {e}"])
         return replace(out, bible=p.text, bible_trace=p.trace, usage=out.usage + p.usage)
 
-    def _checked(self, info: StoryInfo, parent: Node, out: StepOutput) -> StepOutput:
+    def _checked(self, info: StoryInfo, parent: Node, out: StepOutput, recalled: list[str] | None = None) -> StepOutput:
         """``out`` with its conflicts with the canon the prompt showed (the deterministic pass)."""
         if info.settings.bible == "off" or not out.canon_used:
             return replace(out, conflicts=[])
         bible = self._bible(parent)
         used = [e for name in out.canon_used if (e := canon.find(bible, name))]
-        return replace(out, conflicts=[c.to_dict() for c in continuity.check(out.paragraph, bible, used)])
+        found = continuity.check(out.paragraph, bible, used)
+        usage, warnings = out.usage, list(out.bible_warnings)
+        if info.settings.bible_check == "model":
+            try:
+                text, more, _ = RecurrentCell(self.model, info.settings, self.rng).check_continuity(
+                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in used], retrieved=recalled or [])
+                usage = usage + more
+                seen = {(c.entry, c.sentence) for c in found}
+                found += [c for c in continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in used],
+                                                                      self.model.name) if (c.entry, c.sentence) not in seen]
+            except ModelError as e:  # the paragraph stands; the check is a warning
+                warnings.append(f"the model checker failed: {e}")
+        return replace(out, conflicts=[c.to_dict() for c in found], usage=usage, bible_warnings=warnings)
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
@@ -1021,6 +1034,7 @@ def validate_settings(s: Settings) -> None:
         (s.person in ("first", "second", "third"), "person must be first, second or third"),
         (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
         (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
+        (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
     ]
     for ok, message in checks:
         if not ok:

@@ -42,6 +42,8 @@ class Settings:
     # paragraph is checked against them (no model call); "review": the model also proposes changes after each
     # step, kept on the node until the writer accepts them; "auto": applied at once, and a paragraph with a
     # severe conflict is written once more; "off": the bible stays out of the steps
+    bible_check: str = "rules"  # continuity check after each step: "rules" (no model call) or "model" (rules, then
+    # one more call asking the model for conflicts that need reading: a rule broken, a secret known too soon)
     bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
 
     def to_dict(self) -> dict[str, Any]:

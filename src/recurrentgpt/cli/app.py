@@ -116,6 +116,8 @@ def settings_options(command: Callable) -> Callable:
         ("--chapter-paragraphs", "chapter_paragraphs", int, "Auto mode ends a chapter after this many paragraphs (0: you decide)."),
         ("--bible", "bible", BIBLE_CHOICE, BIBLE_HELP),
         ("--bible-budget", "bible_budget", int, "Most prompt tokens the story bible's entries may add to a step."),
+        ("--bible-check", "bible_check", click.Choice(["rules", "model"]),
+         "Check each paragraph against the bible by rules only, or also ask the model (one more call a step)."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
