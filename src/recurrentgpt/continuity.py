@@ -4,7 +4,8 @@ The first pass needs no model and costs microseconds: it reads the paragraph sen
 against the entries' status and facts and reports what a rule can see for certain enough —
 
 - a character whose status is dead (or gone) acts or speaks, outside a memory, a dream or a grave;
-- an object the canon says someone holds is held by another entry;
+- an object the canon says someone holds is held by another entry, or one it puts in a place is
+  described in another;
 - an eye or hair colour that differs from the one in the entry's facts.
 
 What needs reading (a place's rule broken, a secret known before it was learned) is left to the
@@ -93,6 +94,7 @@ def check(paragraph: str, bible: Bible, entries: Iterable[Entry] | None = None) 
             e = by_key[k]
             out += _dead_acts(e, sentence, words)
             out += _held_by_another(e, sentence, words, bible, everyone)
+            out += _elsewhere(e, sentence, words, bible, everyone)
             out += _colour_changed(e, sentence, words)
     return _unique(out)
 
@@ -144,7 +146,32 @@ def _held_by_another(e: Entry, sentence: str, words: tuple[str, ...], bible: Bib
             # "Mara clutched the key": the other character, a holding verb, then the object, close together
             verb = [i for i in range(end, min(end + 3, len(words))) if words[i] in HOLDS]
             if verb and any(0 <= s - verb[0] <= 4 for s, _ in obj):
-                return [Conflict(e.name, sentence, f"the {e.name} is {e.status}", "severe")]
+                return [Conflict(e.name, sentence, f"{e.name}: {e.status}", "severe")]
+    return []
+
+
+MOVES = frozenset(
+    """carried carries brought brings took takes moved moves sent sends stole steals fetched fetches dragged drags
+    hauled hauls smuggled smuggles returned returns left leaves remembered remembers""".split()
+)
+IN_PLACE = re.compile(r"(?i)^\s*(?:in|at|inside|kept in|locked in|hidden in|hangs in|lies in)\s+(?:the\s+)?(?P<where>.+)$")
+
+
+def _elsewhere(e: Entry, sentence: str, words: tuple[str, ...], bible: Bible, everyone: Index) -> list[Conflict]:
+    """An object the canon puts in one place, described as being in another (and not being moved there)."""
+    m = IN_PLACE.match(e.status) if e.kind == "object" and e.status else None
+    if not m or any(w in MOVES for w in words):
+        return []
+    home = " ".join(tokens(m.group("where")))
+    obj = _positions(e, words)
+    for other_key in everyone.mentioned(sentence):
+        other = bible.get(other_key)
+        if not other or other.kind != "place" or other_key == home or home in other_key or other_key in home:
+            continue
+        for start, _ in _positions(other, words):
+            between = words[min(s for s, _ in obj): start] if obj and min(s for s, _ in obj) < start else ()
+            if between and len(between) <= 8 and any(w in ("in", "at", "inside", "on") for w in between):
+                return [Conflict(e.name, sentence, f"{e.name}: {e.status}", "minor")]
     return []
 
 

@@ -87,6 +87,7 @@ class Loom:
         self.rng = random.Random(seed)
         self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible (nodes are immutable: never stale)
         self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
+        self._bible_aux: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None, **kw: Any) -> "Loom":
@@ -559,20 +560,30 @@ class Loom:
             return canon.Selection()
         sources = {"plan": plan, "previous paragraph": x.previous_paragraph, "short-term memory": x.short_memory,
                    "recalled paragraphs": "\n".join(x.long_term)}
-        return canon.select(bible, sources, budget=info.settings.bible_budget,
-                            similar=self._similar_entries(bible, plan))
+        index, keys, matrix = self._bible_search(bible)
+        scores = matrix @ self.embedder.embed([plan])[0]
+        similar = {keys[i]: float(scores[i]) for i in (scores > SIMILAR_ENOUGH).nonzero()[0]}
+        return canon.select(bible, sources, budget=info.settings.bible_budget, index=index, similar=similar)
 
-    def _similar_entries(self, bible: canon.Bible, plan: str) -> dict[str, float]:
-        """Each entry's closeness to the plan (cosine); entry vectors are computed once and cached."""
+    def _bible_search(self, bible: canon.Bible) -> tuple[canon.Index, list[str], Any]:
+        """The name index and the entry vectors of one bible, built once: the nodes of a path share a bible
+        object until a change makes a new one, so consecutive steps reuse them. Entry vectors are cached
+        by the entry's text, so a change re-embeds only the entries it touched."""
         import numpy as np
 
+        cached = self._bible_aux.get(id(bible))
+        if cached is not None and cached[0] is bible:
+            return cached[1], cached[2], cached[3]
         texts = {k: e.render() for k, e in bible.items()}
         missing = [t for t in texts.values() if t not in self._entry_vectors]
         if missing:
             self._entry_vectors.update(zip(missing, self.embedder.embed(missing)))
+        keys = list(texts)
         matrix = np.stack([self._entry_vectors[t] for t in texts.values()])
-        scores = matrix @ self.embedder.embed([plan])[0]
-        return {k: float(v) for k, v in zip(texts, scores.tolist()) if v > SIMILAR_ENOUGH}
+        if len(self._bible_aux) > 64:
+            self._bible_aux.clear()
+        self._bible_aux[id(bible)] = (bible, canon.Index(bible), keys, matrix)
+        return self._bible_aux[id(bible)][1], keys, matrix
 
     def _recall_chapters(self, plan: str, summaries: list[str], k: int) -> list[str]:
         """The summaries of earlier chapters most related to the plan, in story order: all of them while
