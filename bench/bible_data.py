@@ -218,6 +218,13 @@ PARAGRAPHS = [
          text="At the foot of the tower the wind dropped for a moment. Nell Farrow held the Brass Key up to the "
               "moonlight and smiled. Mara was asleep in the keeper's cottage, and the iron door at the top had only one "
               "lock."),
+    dict(plan="Crane studies the compass.",
+         concerns=["Silas Crane", "Vane's Compass", "Tobin Ash"],
+         planted=dict(kind="object in two hands", entry="Vane's Compass",
+                      sentence="At that same hour, up in the lamp room, Crane slipped Vane's Compass into his coat."),
+         text="Tobin sat on the mole at noon with the compass open in his palm, as he did every day now. At that same "
+              "hour, up in the lamp room, Crane slipped Vane's Compass into his coat. Then he went down the ninety-one "
+              "steps without a sound."),
     dict(plan="A bell rings in the market.",
          concerns=["Tide Bell", "Tide Market"],
          planted=dict(kind="object in two places", entry="Tide Bell",

@@ -481,18 +481,16 @@ class Loom:
 
     def _bible(self, node: Node) -> canon.Bible:
         """The bible as of ``node``: the changes stored on the nodes of its path, applied root first. A
-        child of a node already materialised costs its own changes only; otherwise the path is read once
-        and every node on it is cached."""
+        child of a node already materialised costs its own changes only (the common case: writing goes
+        down the tree); otherwise only the path's nodes that carry changes are read, and applied at once."""
         cached = self._bibles.get(node.id)
         if cached is not None:
             return cached
         if node.parent_id and node.parent_id in self._bibles:
             out = canon.materialise([node.meta], self._bibles[node.parent_id])
         else:
-            out = canon.EMPTY
-            for n in self.store.path(node.id):
-                out = self._bibles.get(n.id) or canon.materialise([n.meta], out)
-                self._remember_bible(n.id, out)
+            changes = [c for meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
+            out = canon.apply(canon.EMPTY, changes)
         self._remember_bible(node.id, out)
         return out
 
