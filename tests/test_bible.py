@@ -272,3 +272,32 @@ def test_the_model_checker_keeps_only_conflicts_that_quote_the_paragraph(tmp_pat
                                        "sentence": "Mara opened the sea gate without the brass key.",
                                        "canon": "it opens only with the brass key"}]
     assert "The sea gate opens only with the brass key." in model.requests[-1].prompt  # the checker saw the canon
+
+
+def test_markdown_export_can_end_with_the_canon(tmp_path):
+    loom, sid = new_loom(tmp_path)
+    assert "Story bible" not in loom.export(sid, "md", canon_appendix=True)  # an empty bible adds nothing
+    loom.change_bible(sid, [AHAB, canon.Change("add", "Saltmere", kind="place", facts=("A harbour town.",))])
+    text = loom.export(sid, "md", canon_appendix=True)
+    assert text.startswith(loom.export(sid, "md"))
+    assert "## Story bible" in text and "- **Captain Ahab** (also the old Captain) — *dead*: Ahab lost a leg" in text
+    assert "### Places" in text and "Story bible" not in loom.export(sid, "md")
+
+
+def test_the_web_api_returns_the_bible_as_of_a_node(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from recurrentgpt.web import create_app
+
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model)
+    before = loom.node(sid).id
+    loom.change_bible(sid, [AHAB])
+    model.enqueue(step_answer("The deck was quiet. Captain Ahab laughed at the rain and paced the deck all night long."))
+    node = loom.step(sid, "The old captain paces.")
+    with TestClient(create_app(loom), base_url="http://127.0.0.1:8765", headers={"X-Requested-With": "test"}) as c:
+        body = c.get(f"/api/stories/{sid}/bible").json()
+        assert body["node"] == node.id and body["entries"][0]["name"] == "Captain Ahab"
+        assert body["used"] == ["Captain Ahab"] and body["conflicts"][0]["severity"] == "severe"
+        assert c.get(f"/api/stories/{sid}/bible", params={"node": before}).json()["entries"] == []

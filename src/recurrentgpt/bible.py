@@ -413,6 +413,24 @@ def select(
     return out
 
 
+def appendix_markdown(entries: Iterable[Entry]) -> str:
+    """The canon as a Markdown appendix, by kind."""
+    entries = list(entries)
+    if not entries:
+        return ""
+    lines = ["", "## Story bible", ""]
+    for kind in KINDS:
+        group = [e for e in entries if e.kind == kind]
+        if group:
+            lines += [f"### {kind.capitalize()}s" if kind != "thread" else "### Open threads", ""]
+            for e in group:
+                aka = f" (also {', '.join(e.aliases)})" if e.aliases else ""
+                status = f" — *{e.status}*" if e.status else ""
+                lines.append(f"- **{e.name}**{aka}{status}: {' '.join(e.facts)}".rstrip(": "))
+            lines.append("")
+    return "\n".join(lines)
+
+
 # -- what a model proposes ---------------------------------------------------------------------------
 
 _LINE = re.compile(

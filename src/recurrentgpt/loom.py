@@ -976,8 +976,12 @@ class Loom:
             nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
         return self._save_new_story(info, nodes)
 
-    def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
-        """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""
+    def export(self, story_id: str, fmt: str = "md", node: str = "head", *, canon_appendix: bool = False) -> str:
+        """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips.
+        ``canon_appendix`` ends a Markdown export with the story bible as of ``node``."""
+        if canon_appendix and fmt == "md":
+            info = self.story(story_id)
+            return self.export(info.id, fmt, node) + canon.appendix_markdown(self.bible(info.id, node))
         if fmt not in export.FORMATS:
             raise InputError(f"unknown export format '{fmt}' (use {', '.join(export.FORMATS)})")
         info = self.story(story_id)

@@ -33,11 +33,12 @@ def list_stories(env: Env) -> None:
               help="md/txt/json: the path to --node; tree: the whole tree as JSON (re-importable).")
 @click.option("--node", "-n", default="head", show_default=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
+@click.option("--canon", is_flag=True, help="md: end with the story bible as an appendix.")
 @pass_env
-def export(env: Env, story: str, fmt: str, node: str, out: str | None) -> None:
+def export(env: Env, story: str, fmt: str, node: str, out: str | None, canon: bool) -> None:
     """Export a story path or the whole tree."""
     info = env.loom.story(story)
-    text = env.loom.export(info.id, fmt, node)
+    text = env.loom.export(info.id, fmt, node, canon_appendix=canon)
     if out == "-":
         click.echo(text, nl=False)
         return
