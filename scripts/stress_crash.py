@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL a process at random moments while it writes, then prove nothing was lost or torn.
 
-A worker process loops one operation (step, regenerate, import a manuscript, export a tree) against a
+A worker process loops one operation (step, regenerate, import a manuscript, export a tree, a step with the
+story bible in auto mode and a writer's bible edit) against a
 library as fast as it can; it is killed with SIGKILL after a random delay. After each kill the checker
 proves: PRAGMA integrity_check is ok; every node has its full-text row and its vectors (no half step);
 every parent and head exists; an export file is either absent or complete; every story opens and
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-OPS = ("step", "regenerate", "import", "export")
+OPS = ("step", "regenerate", "import", "export", "bible")
 MANUSCRIPT = "\n\n".join(f"Paragraph {i} of an imported book, about the harbour at dawn." for i in range(60))
 
 
@@ -41,6 +42,11 @@ def worker(db: str, op: str, workdir: str) -> None:
             loom.regenerate(story_id, n=2)
         elif op == "import":
             loom.import_manuscript(MANUSCRIPT, genre="literary")
+        elif op == "bible":  # the model's bible changes are part of the step's node; a writer's edit is a node
+            from recurrentgpt.bible import Change
+
+            loom.step(story_id, i % 3, bible="auto")
+            loom.change_bible(story_id, [Change("add", f"Keeper {os.getpid()} {i}", facts=("Keeps the lamp.",))])
         elif op == "export":
             from recurrentgpt.cli.write import write_atomically
 
@@ -80,6 +86,7 @@ def check(db: str, workdir: str) -> list[str]:
     # the first story (written by every step/regenerate/export worker) and the newest ones (imports)
     for story in stories[:1] + stories[-3:]:
         try:
+            loom.bible(story.id)  # the canon materialises from whatever changes the nodes hold
             before = len(loom.path(story.id))
             loom.step(story.id, "After the crash, the story goes on.")
             if len(loom.path(story.id)) != before + 1:
