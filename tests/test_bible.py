@@ -272,6 +272,7 @@ def test_the_model_checker_keeps_only_conflicts_that_quote_the_paragraph(tmp_pat
                                        "sentence": "Mara opened the sea gate without the brass key.",
                                        "canon": "it opens only with the brass key"}]
     assert "The sea gate opens only with the brass key." in model.requests[-1].prompt  # the checker saw the canon
+    assert node.meta["check_trace"]["prompt"] == model.requests[-1].prompt  # and what it saw is kept
 
 
 def test_markdown_export_can_end_with_the_canon(tmp_path):

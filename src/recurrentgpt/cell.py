@@ -111,6 +111,7 @@ class StepOutput:
     bible: str = ""  # the bible's changes as the model proposed them (in this answer or a second call)
     bible_trace: Trace | None = None  # the second call's prompt and answer
     bible_warnings: list[str] = field(default_factory=list)
+    check_trace: Trace | None = None  # the model checker's prompt and answer (bible_check="model")
 
 
 @dataclass(frozen=True)

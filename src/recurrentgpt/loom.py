@@ -382,10 +382,10 @@ class Loom:
         bible = self._bible(parent)
         used = [e for name in out.canon_used if (e := canon.find(bible, name))]
         found = continuity.check(out.paragraph, bible, used)
-        usage, warnings = out.usage, list(out.bible_warnings)
+        usage, warnings, trace = out.usage, list(out.bible_warnings), out.check_trace
         if info.settings.bible_check == "model":
             try:
-                text, more, _ = RecurrentCell(self.model, info.settings, self.rng).check_continuity(
+                text, more, trace = RecurrentCell(self.model, info.settings, self.rng).check_continuity(
                     genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in used], retrieved=recalled or [])
                 usage = usage + more
                 seen = {(c.entry, c.sentence) for c in found}
@@ -393,7 +393,8 @@ class Loom:
                                                                       self.model.name) if (c.entry, c.sentence) not in seen]
             except ModelError as e:  # the paragraph stands; the check is a warning
                 warnings.append(f"the model checker failed: {e}")
-        return replace(out, conflicts=[c.to_dict() for c in found], usage=usage, bible_warnings=warnings)
+        return replace(out, conflicts=[c.to_dict() for c in found], usage=usage, bible_warnings=warnings,
+                       check_trace=trace)
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
@@ -575,6 +576,9 @@ class Loom:
         texts = {k: e.render() for k, e in bible.items()}
         missing = [t for t in texts.values() if t not in self._entry_vectors]
         if missing:
+            if len(self._entry_vectors) + len(missing) > 200_000:  # a very long session: start over
+                self._entry_vectors.clear()
+                missing = list(texts.values())
             self._entry_vectors.update(zip(missing, self.embedder.embed(missing)))
         keys = list(texts)
         matrix = np.stack([self._entry_vectors[t] for t in texts.values()])
@@ -616,6 +620,8 @@ class Loom:
             meta["conflicts"] = conflicts
         if out.redrafted:
             meta["redrafted"] = out.redrafted
+        if out.check_trace:
+            meta["check_trace"] = out.check_trace
         meta |= self._bible_meta(info, self._bible(parent), out.bible, out.bible_trace, out.bible_warnings)
         if ended:
             meta |= {

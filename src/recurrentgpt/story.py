@@ -91,7 +91,7 @@ class Node:
         d = dataclasses.asdict(self)
         d["plans"] = list(self.plans)
         if not trace:
-            d["meta"] = {k: v for k, v in d["meta"].items() if k != "trace"}
+            d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("trace", "bible_trace", "check_trace")}
             if "chapter_end" in d["meta"]:
                 d["meta"]["chapter_end"] = {k: v for k, v in d["meta"]["chapter_end"].items() if k != "trace"}
         return d
