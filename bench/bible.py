@@ -144,14 +144,23 @@ def selection(bible: canon.Bible, embedder_spec: str) -> dict[str, Any]:
                               similar=similar)
         names = {s.entry.name for s in chosen.entries}
         relevant = set(p["concerns"])
+        why = {}
+        for s in chosen.entries:
+            if s.entry.name not in relevant:
+                why[s.why] = why.get(s.why, 0) + 1
         rows.append({"relevant": len(relevant), "selected_relevant": len(names & relevant),
-                     "unrelated": len(names - relevant), "tokens": chosen.tokens})
+                     "unrelated": len(names - relevant), "tokens": chosen.tokens, "unrelated_why": why})
     total = sum(r["relevant"] for r in rows)
+    unrelated_why: dict[str, float] = {}
+    for r in rows:
+        for k, v in r["unrelated_why"].items():
+            unrelated_why[k] = unrelated_why.get(k, 0) + v / len(rows)
     return {
         "embedder": embedder.name, "paragraphs": len(rows),
         "relevant_selected": round(sum(r["selected_relevant"] for r in rows) / total, 3),
         "unrelated_per_step": round(sum(r["unrelated"] for r in rows) / len(rows), 2),
         "median_tokens_added": median([r["tokens"] for r in rows]),
+        "unrelated_per_step_by_reason": {k: round(v, 2) for k, v in unrelated_why.items()},
     }
 
 
