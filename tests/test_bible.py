@@ -302,3 +302,18 @@ def test_the_web_api_returns_the_bible_as_of_a_node(tmp_path):
         assert body["node"] == node.id and body["entries"][0]["name"] == "Captain Ahab"
         assert body["used"] == ["Captain Ahab"] and body["conflicts"][0]["severity"] == "severe"
         assert c.get(f"/api/stories/{sid}/bible", params={"node": before}).json()["entries"] == []
+
+
+def test_regenerate_can_be_told_what_the_paragraph_contradicted(tmp_path):
+    bad = "Night fell over the bay and the lamps were lit. Captain Ahab laughed at the storm, loud and long."
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model)
+    loom.change_bible(sid, [AHAB])
+    model.enqueue(step_answer(bad))
+    node = loom.step(sid, "Captain Ahab and the storm.")
+    assert node.meta["conflicts"]
+    [alt] = loom.regenerate(sid, node.id, fix_conflicts=True)
+    assert alt.parent_id == node.parent_id
+    assert "do not write:\n- Captain Ahab laughed at the storm, loud and long. (Captain Ahab is dead)" in model.requests[-1].prompt
+    with pytest.raises(InputError, match="no continuity conflicts"):
+        loom.regenerate(sid, alt.id, fix_conflicts=True)

@@ -750,12 +750,14 @@ class Loom:
         on_retry: OnRetry | None = None,
         on_alternative: Callable[[int, Node], None] | None = None,
         cancel: Cancel | None = None,
+        fix_conflicts: bool = False,
     ) -> list[Node]:
         """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays.
 
         On a server backend the alternatives are written in parallel (not streamed) and saved together;
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
-        is called for each saved one."""
+        is called for each saved one. ``fix_conflicts`` gives the model the conflicts the continuity check
+        found in ``node``'s paragraph, as things not to write."""
         if not 1 <= n <= 16:
             raise InputError("regenerate makes between 1 and 16 alternatives")
         info = self.story(story_id)
@@ -764,6 +766,11 @@ class Loom:
             raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
         parent = self.store.get_node(original.parent_id)
         x, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
+        if fix_conflicts:
+            conflicts = original.meta.get("conflicts") or []
+            if not conflicts:
+                raise InputError(f"node {original.id} has no continuity conflicts to fix")
+            x = replace(x, constraints=[f'{c["sentence"]} ({c["canon"]})' for c in conflicts])
         cell = RecurrentCell(self.model, info.settings, self.rng)
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
