@@ -317,3 +317,19 @@ def test_regenerate_can_be_told_what_the_paragraph_contradicted(tmp_path):
     assert "do not write:\n- Captain Ahab laughed at the storm, loud and long. (Captain Ahab is dead)" in model.requests[-1].prompt
     with pytest.raises(InputError, match="no continuity conflicts"):
         loom.regenerate(sid, alt.id, fix_conflicts=True)
+
+
+def test_import_in_review_mode_proposes_the_first_bible_from_the_manuscript(tmp_path):
+    model = ScriptedModel()
+    model.enqueue({"title": "Salt", "outline": "A keeper and a smuggler fight over the harbour of Saltmere for a year.",
+                   "short_memory": "Mara keeps the tower; Nell runs the marsh channels at night and owes her money.",
+                   "plans": PLANS},
+                  {"bible": "Nell Farrow (character, alive): Runs the Night Ferrymen. — a main character"})
+    loom = Loom.open(tmp_path / "library.db", model, HashingEmbedder())
+    info = loom.import_manuscript("Mara kept the tower.\n\nNell Farrow ran the channels at night.", genre="fantasy",
+                                  settings=replace(SMALL, bible="review"))
+    head = loom.node(info.id)
+    assert loom.bible(info.id) == [] and head.meta["bible_proposed"][0]["name"] == "Nell Farrow"
+    assert "Nell Farrow ran the channels at night." in model.requests[-1].prompt  # read from the manuscript
+    loom.accept_bible(info.id)
+    assert [e.name for e in loom.bible(info.id)] == ["Nell Farrow"]
