@@ -149,7 +149,7 @@ def test_review_mode_keeps_proposals_until_accepted(tmp_path):
                   {"bible": "- Mara (character, alive): Keeper of the last lighthouse. — main character"})
     node = loom.step(sid, PLANS[0])
     assert loom.bible(sid) == [] and node.meta["bible_proposed"][0]["name"] == "Mara"
-    assert node.meta["bible_trace"]["prompt"].startswith(node.meta["trace"]["prompt"].rstrip())  # the prefix is reused
+    assert node.meta["bible_trace"]["history"] == [[node.meta["trace"]["prompt"], node.meta["trace"]["answer"]]]
     accepted = loom.accept_bible(sid)
     assert accepted.id != node.id and [e.name for e in loom.bible(sid)] == ["Mara"]
 

@@ -228,6 +228,8 @@ BAD_STEPS = [
     ("JSON fragment", step_answer("Mara wrote the numbers down. {{json}} narrative_template: [ more text here")),
     ("plan is the title", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
      | {"plans": ["The Lamp at Tharsis", "Mara sleeps.", "Mara wakes the colony."]}),
+    ("memory echoes its description", step_answer("Mara wrote the numbers down on a ration card and stared.",
+     memory="A summary of the story so far: the key characters, places and events, at most 4 sentences.")),
     ("field name in a plan", step_answer("Mara wrote the numbers down on a ration card and stared at them.")
      | {"plans": ["short_memory(30) {", "Mara sleeps through it.", "Mara wakes the colony."]}),
 ]
@@ -243,11 +245,21 @@ def test_an_answer_that_cannot_be_a_step_is_asked_again(loom, why, bad):
     assert node.paragraph == good["paragraph"] and len(retries) == 1
 
 
-def test_a_model_that_keeps_repeating_itself_ends_in_output_format_error_and_writes_nothing(loom):
+def test_a_model_that_keeps_repeating_itself_is_kept_after_the_retries_with_a_warning(loom):
+    """Weak (repeated paragraph, same plans) is asked again; when every try is weak, the step is kept and
+    says why, since a tiny model would otherwise never finish one. Prompt or JSON in the prose is never kept."""
+    info = new(loom)
+    loom.model.enqueue(*[step_answer(OPENING["paragraph_2"])] * 4)
+    node = loom.step(info.id, 0)
+    assert node.meta["warning"] == "the paragraph repeats the previous one" and node.meta["usage"]["calls"] == 4
+    assert node.meta["trace"]["warning"] == node.meta["warning"]
+
+
+def test_prose_that_holds_json_debris_every_time_ends_in_output_format_error_and_writes_nothing(loom):
     info = new(loom)
     before = len(loom.tree(info.id))
-    loom.model.enqueue(*[step_answer(OPENING["paragraph_2"])] * 4)
-    with pytest.raises(OutputFormatError, match="repeats the previous"):
+    loom.model.enqueue(*[step_answer("Mara wrote {{json}} narrative_template: [ the numbers down at last.")] * 4)
+    with pytest.raises(OutputFormatError, match="wrong shape 4 times"):
         loom.step(info.id, 0)
     assert len(loom.tree(info.id)) == before
 
@@ -319,7 +331,7 @@ def test_every_prompt_exists_and_renders_in_chinese():
                   n_paragraphs=2, paragraphs=["段落"], plans=["一", "二", "三"], last_paragraph="末段", paragraph="段",
                   mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="",
                   canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True, step_prompt="提示",
-                  step_answer="回答", max_entries=5)
+                  step_answer="回答", max_entries=5, two_phase=False)
     for name in sorted(zh - {"_format", "_reader", "_pacing"}):
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
@@ -349,3 +361,77 @@ def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
     tree = loom.export(info.id, "tree")
     again = Loom.open(tmp_path / "zh2.db", ScriptedModel(), HashingEmbedder()).import_tree(tree.encode())
     assert again.title == "火星灯塔"
+
+
+# -- the two-phase step (issue 13) ---------------------------------------------------------
+
+def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
+    paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
+    answer = step_answer(paragraph)
+    state = {k: v for k, v in answer.items() if k != "paragraph"}
+    stored = []
+    for two_phase, replies in ((False, [answer]), (True, [paragraph, state])):
+        model = ScriptedModel()
+        loom = Loom.open(tmp_path / f"{two_phase}.db", model, HashingEmbedder(), seed=1)
+        model.enqueue(OPENING)
+        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase))
+        model.enqueue(*replies)
+        streamed: list[str] = []
+        node = loom.step(info.id, 0, on_text=streamed.append)
+        assert "".join(streamed).strip() == paragraph
+        recalled = [loom.node(info.id, r).paragraph for r in node.meta["retrieved"]]  # ids differ by story
+        stored.append((node.paragraph, node.rationale, node.short_memory, node.plans, node.plan, recalled,
+                       {k: v for k, v in node.meta.items() if k not in ("trace", "usage", "retrieved")}))
+        if two_phase:
+            first, second = model.requests[-2:]
+            assert first.schema is None  # the prose is written without a grammar
+            assert second.history == ((first.prompt, paragraph),) and second.schema is not None
+            # the second call continues the first conversation: same system and prompt, then the paragraph
+            assert second.messages()[:2] == first.messages()[:2]
+            assert second.messages()[2] == {"role": "assistant", "content": paragraph}
+            assert node.meta["trace"]["answer_2"] and node.meta["usage"]["calls"] == 2
+    assert stored[0] == stored[1]
+
+
+class PhaseModel(ScriptedModel):
+    """Knows when the first (free-text) phase of a two-phase step has been answered."""
+
+    first_phase_done = False
+
+    def complete(self, request, on_text=None):
+        completion = super().complete(request, on_text)
+        if request.schema is None:
+            self.first_phase_done = True
+        return completion
+
+
+def test_a_cancel_between_the_two_phases_writes_nothing(tmp_path):
+    from recurrentgpt.errors import Cancelled
+
+    model = PhaseModel()
+    loom = Loom.open(tmp_path / "c.db", model, HashingEmbedder())
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
+    before = len(loom.tree(info.id))
+    model.enqueue("Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep.")
+    with pytest.raises(Cancelled):
+        loom.step(info.id, 0, cancel=lambda: model.first_phase_done)
+    assert model.first_phase_done and len(model.requests) == 2  # the second phase was never asked
+    assert len(loom.tree(info.id)) == before
+
+
+def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
+    from recurrentgpt.structured import LeadStripper
+
+    for chunks, expected in ((["Para", "graph: The ", "tide came in over the flats."], "The tide came in over the flats."),
+                             (["The tide came in over the flats, slowly."], "The tide came in over the flats, slowly."),
+                             (["Short."], "Short."),
+                             (["段落：", "潮水漫过了滩涂，一点一点地。"], "潮水漫过了滩涂，一点一点地。")):
+        out: list[str] = []
+        stripper = LeadStripper(out.append)
+        for chunk in chunks:
+            stripper.feed(chunk)
+        stripper.flush()
+        assert "".join(out) == expected
+    fields = [Field("paragraph", "Paragraph")]
+    assert parse_answer("The tide came in.", fields) == {"paragraph": "The tide came in."}

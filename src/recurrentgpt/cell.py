@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import prompts, shape
-from .errors import InputError, OutputFormatError
+from .errors import InputError, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
 from .structured import Field, ask
@@ -172,9 +172,10 @@ class RecurrentCell:
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
                                  *[f.name for f in synopsis_fields]])
-            shape.check_paragraphs([answer[f.name] for f in paragraph_fields])
-            shape.check_plans(answer["plans"], paragraph=answer[paragraph_fields[-1].name], title=answer["title"])
-            return answer
+            return _weak_if(answer, shape.note_problems("summary", answer["short_memory"])
+                            + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
+                            + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
+                                                  title=answer["title"]))
 
         template = "fiction_init" if premise.mode == "fiction" else "init"
         trace: list[Trace] = []
@@ -240,10 +241,18 @@ class RecurrentCell:
             answer = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
-            shape.check_paragraphs([answer["paragraph"]], previous=x.previous_paragraph)
-            shape.check_plans(answer["plans"], paragraph=answer["paragraph"], title=x.title)
-            return answer
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
+        if self.settings.two_phase:
+            answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+            return StepOutput(
+                paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
+                plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
+                memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
+                canon_used=list(x.canon_used), canon_why=list(x.canon_why),
+            )
         prompt_seen: list[str] = []
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -275,17 +284,60 @@ class RecurrentCell:
             bible=answer.get("bible", ""),
         )
 
+    def _step_in_two_phases(
+        self, template: str, variables: dict[str, Any], x: CellInput, on_text: OnText | None,
+        on_retry: OnRetry | None, cancel: Cancel | None,
+    ) -> tuple[dict[str, Any], Usage, Trace]:
+        """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
+        as the model writes prose, streamed as it comes), then the memory and plans, with the schema, in a
+        call whose prompt starts with the first call's prompt and answer, so the KV cache serves it and the
+        memory update reads the exact paragraph. Same inputs, same stored state as the one-call step."""
+        paragraph_trace: list[Trace] = []
+
+        def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, ["paragraph"], [])
+            return _weak_if(answer, shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+
+        written, usage = self._ask(
+            template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
+            max_tokens=self._budget(paragraphs=1), on_text=on_text, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+        )
+        paragraph = written["paragraph"]
+
+        def check_state(answer: dict[str, Any]) -> dict[str, Any]:
+            answer = self._clean(answer, [], ["rationale", "short_memory"])
+            return _weak_if(answer, shape.note_problems("memory", answer["short_memory"])
+                            + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
+
+        first = paragraph_trace[-1]
+        state_trace: list[Trace] = []
+        state, more = self._ask(
+            "step_state", STEP_FIELDS[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
+            on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
+            trace=state_trace, history=((first["prompt"], first["answer"]),),
+        )
+        second = state_trace[-1]
+        trace = {"system": first["system"], "prompt": first["prompt"], "answer": first["answer"],
+                 "prompt_2": second["prompt"], "answer_2": second["answer"]}
+        warnings = [t["warning"] for t in (first, second) if t.get("warning")]
+        if warnings:
+            trace["warning"] = "; ".join(warnings)
+        return {"paragraph": paragraph, **state}, usage + more, trace
+
     def propose_bible(
         self, step: Trace, *, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
     ) -> Proposal:
-        """The bible's changes after a step, in a second call whose prompt starts with the step's own
-        prompt and answer (``step``: its trace), so an engine that keeps its KV cache reads only the new
-        instruction. The step's answer is already saved when this runs: its failure costs no paragraph."""
+        """The bible's changes after a step, in a second call that continues the step's conversation
+        (``step``: its trace), so an engine that keeps its KV cache reads only the new instruction. The
+        step's answer is already written when this runs: its failure costs no paragraph."""
+        history = [(step["prompt"], step["answer"])]
+        if step.get("prompt_2"):  # a two-phase step: the memory and plans were a second turn
+            history.append((step["prompt_2"], step["answer_2"]))
         trace: list[Trace] = []
         answer, usage = self._ask(
-            "bible_update", [BIBLE_FIELD], dict(step_prompt=step["prompt"].rstrip(), step_answer=step["answer"].strip()),
-            mode="writer", max_tokens=400, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
-            check=None, trace=trace,
+            "bible_update", [BIBLE_FIELD], {}, mode="writer", max_tokens=400, on_text=None, on_retry=on_retry,
+            stream_field=None, cancel=cancel, check=None, trace=trace, history=tuple(history),
         )
         return Proposal(answer["bible"], usage, trace[-1])
 
@@ -358,8 +410,7 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["rationale", "short_memory"])
-            shape.check_plans(answer["plans"], paragraph=paragraph, title=title)
-            return answer
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -390,8 +441,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer = self._clean(answer, [], ["outline", "short_memory"])
-            shape.check_plans(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "", title=title)
-            return answer
+            return _weak_if(answer, shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
+                                                        title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -448,6 +499,8 @@ class RecurrentCell:
         cancel: Cancel | None = None,
         check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         trace: list[Trace] | None = None,
+        plain: bool = False,
+        history: tuple[tuple[str, str], ...] = (),
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         fields = prompts.localize(s.language, fields)
@@ -458,10 +511,11 @@ class RecurrentCell:
             plan_sentences=s.plan_sentences,
             person=s.person,
             fields=fields,
+            two_phase=False,
         )
 
         def render(json_output: bool) -> str:
-            text = prompts.render(s.language, template, json_output=json_output, **common, **variables)
+            text = prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
             if prompt_seen is not None:
                 prompt_seen.append(text)
             return text
@@ -480,7 +534,15 @@ class RecurrentCell:
             cancel=cancel,
             check=check,
             trace=trace,
+            plain=plain,
+            history=history,
         )
+
+
+def _weak_if(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    if problems:
+        raise WeakAnswer("; ".join(problems), answer)
+    return answer
 
 
 def memory_kept(old: str, new: str) -> float | None:

@@ -7,6 +7,8 @@
     │   ├── ModelConnectionError   server unreachable, timed out, stalled
     │   └── ModelAuthError         401/403 from a server
     ├── OutputFormatError      the model answered, but not in the required shape (after retries)
+    │   └── WeakAnswer             well-formed but weak (same plans, a repeated paragraph): asked again,
+    │                              and kept with a warning when the retries run out
     ├── Cancelled              the caller stopped a generation (nothing was saved)
     └── StoreError             the story library on disk
         ├── NotFoundError          unknown story, node or bookmark
@@ -44,6 +46,15 @@ class ModelAuthError(ModelError):
 
 class OutputFormatError(ModelError):
     exit_code = 4
+
+
+class WeakAnswer(OutputFormatError):
+    """An answer that parses and holds only story, but is weak: ask again, and if every try is weak,
+    keep the last one and say why (a tiny model would otherwise never finish a step)."""
+
+    def __init__(self, message: str, answer: dict | None = None):
+        super().__init__(message)
+        self.answer = answer
 
 
 class Cancelled(RecurrentGPTError):

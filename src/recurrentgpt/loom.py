@@ -206,6 +206,8 @@ class Loom:
                 meta |= {"model": self.model.name, "usage": opening.usage.to_dict()}
                 if opening.trace:
                     meta["trace"] = opening.trace
+                    if opening.trace.get("warning"):
+                        meta["warning"] = opening.trace["warning"]
             if i == last:
                 memory, plans = opening.short_memory, tuple(opening.plans)
             elif synopses:
@@ -609,6 +611,8 @@ class Loom:
         }
         if out.new_character:
             meta["new_character"] = True
+        if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
+            meta["warning"] = out.trace["warning"]
         if out.canon_used:
             meta["bible_used"] = list(out.canon_used)
             meta["bible_why"] = list(out.canon_why)

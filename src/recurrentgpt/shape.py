@@ -95,21 +95,36 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-def check_plans(plans: list[str], *, paragraph: str = "", title: str = "") -> None:
+def plan_problems(plans: list[str], *, paragraph: str = "", title: str = "") -> list[str]:
+    """What makes a set of candidate plans weak: a plan that is the title or the paragraph, two the same."""
+    problems = []
     for i, plan in enumerate(plans):
         if title and same(plan, title):
-            raise OutputFormatError(f"plan {i + 1} is the story's title")
+            problems.append(f"plan {i + 1} is the story's title")
         if paragraph and same(plan, paragraph):
-            raise OutputFormatError(f"plan {i + 1} repeats the paragraph")
-        for j in range(i):
-            if same(plan, plans[j]):
-                raise OutputFormatError(f"plans {j + 1} and {i + 1} are the same")
+            problems.append(f"plan {i + 1} repeats the paragraph")
+        problems += [f"plans {j + 1} and {i + 1} are the same" for j in range(i) if same(plan, plans[j])]
+    return problems
 
 
-def check_paragraphs(paragraphs: list[str], *, previous: str = "") -> None:
+def paragraph_problems(paragraphs: list[str], *, previous: str = "") -> list[str]:
+    """What makes new paragraphs weak: one that repeats the previous paragraph, or another new one."""
+    problems = []
     for i, paragraph in enumerate(paragraphs):
         if previous and same(paragraph, previous):
-            raise OutputFormatError("the paragraph repeats the previous one")
-        for j in range(i):
-            if same(paragraph, paragraphs[j]):
-                raise OutputFormatError(f"paragraphs {j + 1} and {i + 1} are the same")
+            problems.append("the paragraph repeats the previous one")
+        problems += [f"paragraphs {j + 1} and {i + 1} are the same" for j in range(i) if same(paragraph, paragraphs[j])]
+    return problems
+
+
+_ECHOED_DESCRIPTION = re.compile(
+    r"(?i)\bat most \d+ (?:sentences|words)\b|\bthe key characters, places and events\b|\bwhat to drop from\b|"
+    r"\bwhat the memory keeps\b|最多 ?\d+ ?[句字]"
+)
+
+
+def note_problems(name: str, text: str) -> list[str]:
+    """A memory or rationale that repeats the prompt's description of it instead of doing it is weak
+    (a small model's habit: "A summary of the paragraphs so far: the key characters, places and events")."""
+    m = _ECHOED_DESCRIPTION.search(text) or _INSTRUCTION.search(text)
+    return [f"the {name} repeats the prompt's instructions ({m.group(0)!r})"] if m else []

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import Cancelled, OutputFormatError
+from .errors import Cancelled, OutputFormatError, WeakAnswer
 from .models.base import Model, OnText, Request
 from .story import Usage
 
@@ -54,6 +54,8 @@ def parse_answer(text: str, fields: list[Field]) -> dict[str, Any]:
     data = _find_json_object(text)
     if data is None:
         data = _parse_labelled(text, fields)
+    if not data and len(fields) == 1 and not fields[0].is_list and fields[0].kind == "string":
+        data = {fields[0].name: text}  # a one-field answer asked for as plain text is the text itself
     return _validate(data, fields)
 
 
@@ -151,38 +153,53 @@ def ask(
     stream_field: str | list[str] | None = None,
     cancel: Callable[[], bool] | None = None,
     check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    trace: list[dict[str, str]] | None = None,
+    trace: list[dict[str, Any]] | None = None,
+    plain: bool = False,
+    history: tuple[tuple[str, str], ...] = (),
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
     ``check(answer)`` may repair the parsed answer and returns it, or raises ``OutputFormatError`` for
     an answer that parses but cannot be used (asked again, like a malformed one). ``trace`` receives the
-    exact system prompt, prompt and raw answer of the call whose answer was kept.
+    exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
+    free text with no schema or grammar (one field: the answer is the text, and so is its stream).
+    ``history`` holds earlier turns of the conversation that this call continues.
 
     ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
     is given, only that field's text is streamed to ``on_text`` (not the JSON around it); several
     fields stream one after another, separated by a blank line. ``cancel()`` is checked on every chunk
     the model produces; when it returns True the call ends with ``Cancelled``.
     """
-    json_output = model.supports_schema
+    json_output = model.supports_schema and not plain
     request = Request(
         system=system,
         prompt=render(json_output),
         schema=schema_for(fields) if json_output else None,
         max_tokens=max_tokens,
         temperature=temperature,
+        history=history,
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
+    weak: tuple[dict[str, Any], str, WeakAnswer] | None = None  # the last weak answer, kept as a fallback
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
-        completion = model.complete(request, _sink(on_text, stream_field, fields, json_output, cancel))
+        stripper = LeadStripper(on_text) if plain and on_text else None
+        if plain:
+            sink = _guard(stripper.feed if stripper else None, cancel)
+        else:
+            sink = _sink(on_text, stream_field, fields, json_output, cancel)
+        completion = model.complete(request, sink)
+        if stripper:
+            stripper.flush()
         usage = usage + completion.usage
         try:
             answer = parse_answer(completion.text, fields)
             answer = check(answer) if check else answer
         except OutputFormatError as e:
+            if isinstance(e, WeakAnswer) and e.answer is not None:
+                weak = (e.answer, completion.text, e)
             if completion.finish_reason == "length":
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
@@ -190,9 +207,22 @@ def ask(
                 on_retry(attempt + 1, e)
             continue
         if trace is not None:
-            trace.append({"system": request.system, "prompt": request.prompt, "answer": completion.text})
+            trace.append(_trace(request, completion.text, history))
+        return answer, usage
+    if weak is not None:  # every try was malformed or weak: the last weak one is still a step
+        answer, text, problem = weak
+        if trace is not None:
+            trace.append({**_trace(request, text, history), "warning": str(problem)})
         return answer, usage
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+def _trace(request: Request, answer: str, history: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """What the model was asked and what it answered, for the node (the paper's interpretability)."""
+    out: dict[str, Any] = {"system": request.system, "prompt": request.prompt, "answer": answer}
+    if history:
+        out["history"] = [list(turn) for turn in history]
+    return out
 
 
 def _sink(
@@ -209,6 +239,11 @@ def _sink(
         labels = [f.label for f in fields if f.name not in names]
         headings = {f.name: f.label for f in fields}
         sink = MultiFieldStreamer(names, on_text, json_output, labels, headings).feed
+    return _guard(sink, cancel)
+
+
+def _guard(sink: OnText | None, cancel: Callable[[], bool] | None) -> OnText | None:
+    """``sink`` with a cancel check on every chunk."""
     if cancel is None:
         return sink
 
@@ -219,6 +254,32 @@ def _sink(
             sink(chunk)
 
     return guarded
+
+
+class LeadStripper:
+    """Streams free text without the label a model may put before it ("Paragraph: …", "段落：…")."""
+
+    _LABEL = re.compile(r"^\s*[*_#>]*\s*(?:the next |next )?(?:paragraph|passage|段落)\s*\d*\s*[*_]*\s*[:：]\s*", re.I)
+
+    def __init__(self, sink: OnText):
+        self.sink, self.buffer, self.started = sink, "", False
+
+    def feed(self, chunk: str) -> None:
+        if self.started:
+            self.sink(chunk)
+            return
+        self.buffer += chunk
+        if len(self.buffer.lstrip()) < 24 and "\n" not in self.buffer.lstrip():
+            return  # not yet enough to tell a label from the first words
+        self.started = True
+        text = self._LABEL.sub("", self.buffer.lstrip(), count=1)
+        if text:
+            self.sink(text)
+
+    def flush(self) -> None:
+        if not self.started and self.buffer.strip():
+            self.started = True
+            self.sink(self._LABEL.sub("", self.buffer.lstrip(), count=1))
 
 
 class MultiFieldStreamer:

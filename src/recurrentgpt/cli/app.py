@@ -47,6 +47,7 @@ class Env:
                     "response_format": o["response_format"],
                     "timeout": o["timeout"],
                     "seed": o["seed"],
+                    "n_threads": o.get("threads"),
                 },
                 retrieval=o["retrieval"],
                 chunk_words=o["chunk_words"],
@@ -74,6 +75,8 @@ class Env:
               help="Embed paragraphs in chunks of this many words (default: what the embedder reads; "
                    "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable runs.")
+@click.option("--threads", type=click.IntRange(1, 256), envvar="RECURRENTGPT_THREADS", default=None,
+              help="CPU threads for the embedded model (default: see BENCHMARKS.md, threads).")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
@@ -122,7 +125,9 @@ def settings_options(command: Callable) -> Callable:
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
                                help=help_text)(command)
-    return command
+    return click.option("--two-phase/--one-call", "two_phase", default=defaults.two_phase, show_default=True,
+                        help="Write each paragraph as free text, then the memory and plans in a second call "
+                             "that reuses the first one's context.")(command)
 
 
 def settings_from(options: dict[str, Any]) -> Settings:

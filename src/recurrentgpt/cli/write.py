@@ -76,6 +76,8 @@ def step(env: Env, story: str, plan_number: int | None, plan_text: str | None, f
     if new_chapter:
         click.echo(f"\n\n(chapter {node.meta['chapter']} begins; the last one in brief: "
                    f"{node.meta['chapter_end']['summary']})", err=True)
+    if node.meta.get("warning"):
+        click.echo(f"\nwarning: kept after {node.meta['usage'].get('calls', 1)} tries: {node.meta['warning']}", err=True)
     click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\nNext plans:")
     show_plans(node)
 

@@ -22,7 +22,7 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
 
     spec = (spec or "smollm2").strip()
     openai_keys = {"base_url", "api_key", "response_format", "timeout", "max_retries"}
-    llama_keys = {"n_ctx", "seed", "n_threads"}
+    llama_keys = {"n_ctx", "seed", "n_threads", "prompt_cache_mb"}
     if spec.startswith("openai:") or spec == "openai":
         from .openai import OpenAIModel
 

@@ -18,6 +18,16 @@ class Request:
     schema: dict[str, Any] | None = None  # a JSON schema the answer must follow, if the backend can enforce it
     max_tokens: int = 1024
     temperature: float = 0.8
+    # earlier (user, assistant) turns of the same conversation, before ``prompt``: a second call that
+    # continues the first (the two-phase step) shares its whole prefix, so the KV cache serves it
+    history: tuple[tuple[str, str], ...] = ()
+
+    def messages(self) -> list[dict[str, str]]:
+        """The chat messages of this request, as every chat-template backend sends them."""
+        out = [{"role": "system", "content": self.system}]
+        for user, assistant in self.history:
+            out += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        return [*out, {"role": "user", "content": self.prompt}]
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class LlamaCppModel(Model):
         min_p: float = 0.05,
         repeat_penalty: float = 1.1,
         seed: int | None = None,
+        prompt_cache_mb: int = 0,
     ):
         self.path = Path(path).expanduser() if path else bundled_model_path()
         if not self.path.is_file():
@@ -52,6 +53,9 @@ class LlamaCppModel(Model):
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.sampling = dict(top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty)
         self.seed = seed
+        # >0: keep the KV state of recent prompts in RAM, so prompts that alternate (the simulator's and the
+        # step's in auto mode) each find their own prefix again instead of evaluating it anew
+        self.prompt_cache_mb = prompt_cache_mb
         self._llm: Any = None
         self._lock = threading.Lock()  # one llama context serves one call at a time
 
@@ -71,18 +75,16 @@ class LlamaCppModel(Model):
                 )
             except (ValueError, RuntimeError) as e:
                 raise ConfigError(f"cannot load {self.path}: {e}") from None
+            if self.prompt_cache_mb > 0:
+                self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
         return self._llm
 
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
         with self._lock:
             llm = self._load()
-            previous = list(llm._input_ids)  # what the KV cache holds now
-            messages = [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
-            ]
+            _reset_counters(llm)
             kwargs: dict[str, Any] = dict(
-                messages=messages,
+                messages=request.messages(),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
@@ -105,10 +107,9 @@ class LlamaCppModel(Model):
             except ValueError as e:  # e.g. the prompt does not fit the context window
                 raise ModelError(f"the embedded model failed: {e}") from None
             seconds = time.perf_counter() - started
-            current = list(llm._input_ids)
             completion_tokens = min(llm.n_tokens, _answer_tokens(parts, llm))
             prompt_tokens = llm.n_tokens - completion_tokens
-            cached = _common_prefix(previous, current[:prompt_tokens])
+            cached = _cached(llm, prompt_tokens)
         return Completion(
             text="".join(parts),
             usage=Usage(prompt_tokens, completion_tokens, cached, seconds, 1),
@@ -119,6 +120,7 @@ class LlamaCppModel(Model):
         """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
         with self._lock:
             llm = self._load()
+            _reset_counters(llm)
             started = time.perf_counter()
             out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
             usage = out.get("usage", {})
@@ -127,7 +129,7 @@ class LlamaCppModel(Model):
                 usage=Usage(
                     usage.get("prompt_tokens", 0),
                     usage.get("completion_tokens", 0),
-                    0,
+                    _cached(llm, usage.get("prompt_tokens", 0)),
                     time.perf_counter() - started,
                     1,
                 ),
@@ -144,10 +146,15 @@ def _answer_tokens(parts: list[str], llm: Any) -> int:
     return len(llm.tokenize("".join(parts).encode("utf-8"), add_bos=False, special=True)) if parts else 0
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+def _reset_counters(llm: Any) -> None:
+    import llama_cpp
+
+    llama_cpp.llama_perf_context_reset(llm.ctx)
+
+
+def _cached(llm: Any, prompt_tokens: int) -> int:
+    """Prompt tokens this call did not evaluate (served by the KV cache), from llama.cpp's own counters."""
+    import llama_cpp
+
+    evaluated = llama_cpp.llama_perf_context(llm.ctx).n_p_eval
+    return max(0, prompt_tokens - evaluated)

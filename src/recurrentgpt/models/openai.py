@@ -64,10 +64,7 @@ class OpenAIModel(Model):
     def _complete(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
-            ],
+            "messages": request.messages(),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,

@@ -8,6 +8,7 @@ of any length. ``requests`` records every request, so tests can read the exact p
 from __future__ import annotations
 
 import itertools
+import random
 import json
 import threading
 import time
@@ -91,6 +92,8 @@ class ScriptedModel(Model):
 
 
 def _sentence(n: int, label: str) -> str:
-    words = [_WORDS[(n * 7 + i * 3) % len(_WORDS)] for i in range(12)]
+    # a different draw of words for every n (a cyclic pick would repeat every few dozen answers, and two
+    # invented paragraphs alike but for their number would be a weak answer: the same text again)
+    words = random.Random(n).sample(_WORDS, 12)
     label = label.replace("_", " ")  # invented prose, not a field name: "Paragraph 2", not "paragraph_2"
     return f"{label.capitalize()} number {n}: the {' '.join(words)}."

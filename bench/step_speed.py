@@ -1,0 +1,167 @@
+"""Benchmark 10: what a step costs against writing the same words freely (the one-call step vs the
+two-phase step), on the bundled SmolLM2-135M, in one run so the ratios share the machine's state.
+
+For each setting (the demo's small one and the paper's: 20-sentence paragraphs, a 500-word memory, 5-sentence
+plans) and each way of stepping (one call with a JSON grammar; two phases: the paragraph as free text, then
+memory and plans in a call that continues the conversation), a story is started and ``--steps`` steps are
+written in writer mode (a fixed candidate plan, no simulator); ``--auto`` adds auto mode (the human
+simulator between steps). Per step: time to the paragraph's first streamed token, wall time, story words,
+tokens generated, prompt tokens and how many of them the KV cache served. The baseline, measured in the
+same run: the same model streaming a paragraph of free prose from a chat prompt of the same size (time to
+first token), and plain continuation until 1,000 words (seconds per 1,000 words). Headlines are medians
+over steps, computed here.
+
+    nice -n 10 .venv/bin/python bench/step_speed.py              # 3 steps per configuration (~15 min)
+    nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from dataclasses import replace
+
+from _common import WORK, median, table, wait_for_quiet, write_results
+
+TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
+
+
+def free_baseline(model, prompt_words: int) -> dict:
+    """Free prose: a chat prompt of about the step's size, answered without a grammar, streamed; then
+    plain continuation until 1,000 words."""
+    from recurrentgpt.models.base import Request
+
+    filler = ("The colony kept its records on paper after the servers failed, and the keeper read them at night. " * 60)
+    context = " ".join(filler.split()[:prompt_words])
+    first: list[float] = []
+    started = time.perf_counter()
+    out = model.complete(Request("You are a skilled novelist.", f"{context}\n\nWrite the next paragraph of the story.",
+                                 max_tokens=300, temperature=0.8),
+                         lambda chunk: first.append(time.perf_counter() - started) if not first else None)
+    ttft = first[0] if first else time.perf_counter() - started
+    text = "The lighthouse keeper on Mars had not spoken to anyone in three years. "
+    started = time.perf_counter()
+    words = calls = 0
+    while words < 1000 and calls < 150:  # the small model often stops after a sentence or two
+        piece = model.free_text(" ".join(text.split()[-150:]), max_tokens=400, temperature=0.8)
+        text += piece.text if piece.text.startswith((" ", "\n")) else " " + piece.text
+        words, calls = len(text.split()), calls + 1
+    wall = time.perf_counter() - started
+    return {"ttft_s": round(ttft, 3), "chat_answer_tokens": out.usage.completion_tokens,
+            "s_per_1000_words": round(wall / words * 1000, 2), "words": words, "calls": calls}
+
+
+def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
+    from recurrentgpt.loom import Loom
+
+    folder = WORK / "step-speed" / label
+    shutil.rmtree(folder, ignore_errors=True)
+    loom = Loom.open(folder / "library.db", model, embedder, seed=7)
+    story = loom.new_story("science fiction", TOPIC, settings=settings)
+    rows = []
+    for i in range(steps):
+        first: list[float] = []
+        started = time.perf_counter()
+
+        def on_text(chunk: str) -> None:
+            if not first and chunk.strip():
+                first.append(time.perf_counter() - started)
+
+        failed = None
+        try:
+            if auto:
+                [node] = loom.auto(story.id, 1, on_text=on_text)
+            else:
+                node = loom.step(story.id, 0, on_text=on_text)
+        except Exception as e:  # a step the tiny model could not produce counts as a failure, not a crash
+            failed = str(e)[:120]
+        wall = time.perf_counter() - started
+        if failed:
+            rows.append({"failed": failed, "wall_s": round(wall, 2)})
+            print(f"  {label} step {i + 1}: FAILED after {wall:.0f} s ({failed})", flush=True)
+            continue
+        u = node.meta["usage"]
+        sim = node.meta.get("simulator", {}).get("usage", {})
+        prompt = u["prompt_tokens"] + sim.get("prompt_tokens", 0)
+        cached = u["cached_tokens"] + sim.get("cached_tokens", 0)
+        words = len(node.paragraph.split())
+        rows.append({
+            "ttft_s": round(first[0], 3) if first else None, "wall_s": round(wall, 2), "words": words,
+            "completion_tokens": u["completion_tokens"] + sim.get("completion_tokens", 0),
+            "prompt_tokens": prompt, "cached_tokens": cached,
+            "evaluated_share": round(1 - cached / prompt, 3) if prompt else None,
+            "tokens_per_story_word": round((u["completion_tokens"] + sim.get("completion_tokens", 0)) / max(words, 1), 2),
+            "calls": u["calls"] + sim.get("calls", 0),
+        })
+        print(f"  {label} step {i + 1}: {words} words, {wall:.1f} s, first token {rows[-1]['ttft_s']} s", flush=True)
+    loom.close()
+    ok = [r for r in rows if "failed" not in r]
+    return {
+        "steps": rows, "failed": len(rows) - len(ok),
+        "median_ttft_s": median([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) if ok else None,
+        "s_per_1000_words": round(sum(r["wall_s"] for r in ok) / max(1, sum(r["words"] for r in ok)) * 1000, 2) if ok else None,
+        "median_s_per_1000_words": median([r["wall_s"] / max(r["words"], 1) * 1000 for r in ok]) if ok else None,
+        "median_tokens_per_story_word": median([r["tokens_per_story_word"] for r in ok]) if ok else None,
+        "median_evaluated_share": median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None]) if ok else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 steps, demo settings only")
+    parser.add_argument("--auto", action="store_true", help="also measure auto mode (with the human simulator)")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: the engine's default)")
+    args = parser.parse_args()
+    steps = 2 if args.quick else args.steps
+
+    from recurrentgpt.embeddings import get_embedder
+    from recurrentgpt.models.llamacpp import LlamaCppModel
+    from recurrentgpt.story import Settings
+
+    load_before = wait_for_quiet()
+    model = LlamaCppModel(seed=7, n_threads=args.threads or None)
+    embedder = get_embedder("minilm")
+    embedder.embed(["warm up"])
+    model.count_tokens("warm up")  # loads the model outside the timings
+    # the same engine keeping recent prompts' KV states in RAM (auto mode alternates two prompts)
+    cached_model = LlamaCppModel(seed=7, n_threads=args.threads or None, prompt_cache_mb=1024) if args.auto else None
+    if cached_model:
+        cached_model.count_tokens("warm up")
+
+    demo = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2,
+                    new_character_probability=0)
+    paper = Settings(new_character_probability=0)
+    configs = [("demo", demo)] if args.quick else [("demo", demo), ("paper", paper)]
+    results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name, "load_average_before": load_before,
+                     "baseline": {}, "runs": {}}
+    table_rows = []
+    for name, settings in configs:
+        words = settings.paragraph_sentences * 20 + settings.memory_words + 200  # about a step prompt's size
+        base = free_baseline(model, words)
+        results["baseline"][name] = base
+        print(f"{name}: free text first token {base['ttft_s']} s, {base['s_per_1000_words']} s per 1,000 words", flush=True)
+        modes = [("one call", False, False, model), ("two phases", True, False, model)]
+        if args.auto:
+            modes += [("one call, auto", False, True, model), ("two phases, auto", True, True, model),
+                      ("two phases, auto, RAM prompt cache", True, True, cached_model)]
+        for mode, two_phase, auto, engine in modes:
+            label = f"{name}, {mode}"
+            r = run(engine, embedder, replace(settings, two_phase=two_phase), label.replace(", ", "-").replace(" ", "-"),
+                    steps, auto)
+            r["ttft_vs_free"] = round(r["median_ttft_s"] / base["ttft_s"], 2) if r["median_ttft_s"] else None
+            r["s_per_1000_words_vs_free"] = (round(r["median_s_per_1000_words"] / base["s_per_1000_words"], 2)
+                                             if r["median_s_per_1000_words"] else None)
+            results["runs"][label] = r
+            table_rows.append([label, r["median_ttft_s"], r["ttft_vs_free"], r["median_s_per_1000_words"],
+                               r["s_per_1000_words_vs_free"], r["median_tokens_per_story_word"],
+                               r["median_evaluated_share"], r["failed"]])
+    print()
+    print(table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
+                 "prompt share evaluated", "failed steps"], table_rows))
+    write_results("step_speed", results)
+
+
+if __name__ == "__main__":
+    main()
