@@ -352,6 +352,17 @@ def main() -> None:
         print("model checker:", json.dumps(result))
     if args.design:
         data.setdefault("design", {})[args.design] = design(args.design, args.steps)
+    # each part says which commit and load it was measured at (a run updates only the parts it measured)
+    measured = data.setdefault("parts_measured_at", {})
+    at = {"commit": data["code"].get("commit"), "load_at_start": data["load_at_start"]}
+    for part in ("checker_rules", f"selection.{data['selection'] and list(data['selection'])[-1]}"):
+        measured[part] = at
+    if not args.skip_cost:
+        measured["cost"] = measured["materialise"] = at
+    if args.checker_model:
+        measured["checker_model"] = at
+    if args.design:
+        measured["design"] = at
     write_results("bible", data)
 
 
