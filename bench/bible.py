@@ -355,7 +355,7 @@ def main() -> None:
     # each part says which commit and load it was measured at (a run updates only the parts it measured)
     measured = data.setdefault("parts_measured_at", {})
     at = {"commit": data["code"].get("commit"), "load_at_start": data["load_at_start"]}
-    for part in ("checker_rules", f"selection.{data['selection'] and list(data['selection'])[-1]}"):
+    for part in ("checker_rules", f"selection.{args.embedder}"):
         measured[part] = at
     if not args.skip_cost:
         measured["cost"] = measured["materialise"] = at
