@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL a process at random moments while it writes, then prove nothing was lost or torn.
 
-A worker process loops one operation (step, regenerate, import a manuscript, export a tree) against a
+A worker process loops one operation (step, regenerate, import a manuscript, export a tree, a step with the
+story bible in auto mode and a writer's bible edit) against a
 library as fast as it can; it is killed with SIGKILL after a random delay. The worker reports the phase it
 is in (start-up, inside an operation, inside a write transaction or the export file's write, between
 operations), so each kill's landing phase is recorded and the run reports their distribution. After each
@@ -27,7 +28,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-OPS = ("step", "regenerate", "import", "export")
+OPS = ("step", "regenerate", "import", "export", "bible")
 PHASES = ("start-up", "operation", "write", "between")
 MANUSCRIPT = "\n\n".join(f"Paragraph {i} of an imported book, about the harbour at dawn." for i in range(60))
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,11 @@ def worker(db: str, op: str, workdir: str, story_id: str) -> None:
             loom.regenerate(story_id, n=2)
         elif op == "import":
             loom.import_manuscript(MANUSCRIPT, genre="literary")
+        elif op == "bible":  # the model's bible changes are part of the step's node; a writer's edit is a node
+            from recurrentgpt.bible import Change
+
+            loom.step(story_id, i % 3, bible="auto")
+            loom.change_bible(story_id, [Change("add", f"Keeper {os.getpid()} {i}", facts=("Keeps the lamp.",))])
         elif op == "export":
             text = loom.export(story_id, "tree")
             phase.set("write")
@@ -135,6 +141,7 @@ def check(db: str, workdir: str, story_id: str, op: str) -> list[str]:
     to_check = list(dict.fromkeys([written, stories[0].id, *(s.id for s in stories[-2:])]))
     for sid in to_check:
         try:
+            loom.bible(sid)  # the canon materialises from whatever changes the nodes hold
             before = len(loom.path(sid))
             loom.step(sid, "After the crash, the story goes on.")
             if len(loom.path(sid)) != before + 1:

@@ -61,6 +61,25 @@ def test_cli_writes_and_exports_a_story_with_the_bundled_model_and_embedder(tmp_
     assert embedded == 4
 
 
+def test_cli_new_and_step_with_the_story_bible_on_the_bundled_model(tmp_path):
+    """The bible's model calls on the real model: what holds whatever it writes is that nothing fails, the
+    calls were made (or their failure is a warning on the node), and the writer's entry reached the prompt."""
+    db = tmp_path / "lib.db"
+    new = cli("new", "science fiction", "a lighthouse keeper on Mars", *TINY, "--bible", "review", db=db)
+    assert new.returncode == 0, new.stderr
+    story_id = new.stdout.split("(story ")[1].split(")")[0]
+    opening = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"][-1]["meta"]
+    assert "bible_trace" in opening or "bible_warnings" in opening  # the first bible was asked for
+    assert cli("bible", story_id, "add", "Mara Quell", "-a", "the keeper", "-f", "Mara has green eyes.",
+               db=db).returncode == 0
+    step = cli("step", story_id, "--text", "Mara Quell climbs the tower in the storm.", "--bible", "auto", db=db)
+    assert step.returncode == 0, step.stderr
+    last = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"][-1]["meta"]
+    assert last["bible_used"] == ["Mara Quell"] and "Mara has green eyes." in last["trace"]["prompt"]
+    assert "bible_trace" in last or "bible_warnings" in last
+    assert cli("bible", story_id, db=db).returncode == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

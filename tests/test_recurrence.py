@@ -336,7 +336,9 @@ def test_every_prompt_exists_and_renders_in_chinese():
                   paragraph_sentences=3, memory_sentences=3, memory_words=60, plan_sentences=1, person="second",
                   n_paragraphs=2, paragraphs=["段落"], plans=["一", "二", "三"], last_paragraph="末段", paragraph="段",
                   mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="", two_phase=False,
-                  part=1, parts=3, before_1="前", before_2="前", sentences=3)
+                  part=1, parts=3, before_1="前", before_2="前", sentences=3,
+                  canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True, step_prompt="提示",
+                  step_answer="回答", max_entries=5)
     for name in sorted(zh - {"_format", "_reader", "_pacing"}):
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name

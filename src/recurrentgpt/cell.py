@@ -46,6 +46,7 @@ STEP_FIELDS = [
     Field("short_memory", "Short-term memory", min_chars=40),
     Field("plans", "Plan", items=3, min_chars=15),
 ]
+BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class CellInput:
     chapter: int = 1
     beats: str = ""  # the current chapter's beats
     chapter_summaries: list[str] = field(default_factory=list)  # earlier chapters, recalled for this plan
+    canon: list[str] = field(default_factory=list)  # the story bible's entries chosen for this step, one line each
+    canon_used: list[str] = field(default_factory=list)  # their names, recorded on the node
+    canon_why: list[str] = field(default_factory=list)  # why each was chosen ("named in the plan" …)
+    constraints: list[str] = field(default_factory=list)  # conflicts a first attempt had with the canon
+    propose_bible: bool = False  # ask for the bible's changes in the step's own answer (measured, not the default)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,23 @@ class StepOutput:
     trace: Trace | None = None
     memory_kept: float | None = None  # share of the old memory's words the new one keeps (the forget gate)
     new_character: bool = False  # whether the paper's new-character nudge was in the prompt
+    canon_used: list[str] = field(default_factory=list)  # the bible entries the prompt showed
+    canon_why: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] | None = None  # with the canon, filled in by the loom's continuity check
+    redrafted: list[dict[str, Any]] | None = None  # the conflicts of a first draft that was written again
+    bible: str = ""  # the bible's changes as the model proposed them (in this answer or a second call)
+    bible_trace: Trace | None = None  # the second call's prompt and answer
+    bible_warnings: list[str] = field(default_factory=list)
+    check_trace: Trace | None = None  # the model checker's prompt and answer (bible_check="model")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The story bible's changes as a model wrote them (``bible.parse_proposals`` reads them)."""
+
+    text: str
+    usage: Usage
+    trace: Trace | None = None
 
 
 @dataclass(frozen=True)
@@ -209,10 +232,15 @@ class RecurrentCell:
             plan=x.plan,
             new_character=new_character,
             profile=x.profile or {},
+            canon=x.canon,
+            constraints=x.constraints,
+            propose_bible=x.propose_bible,
         )
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            if "bible" in answer:  # one entry a line: keep the lines
+                answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             return _weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
                             + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
                             + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
@@ -223,15 +251,16 @@ class RecurrentCell:
                 paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
                 plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
                 memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
+                canon_used=list(x.canon_used), canon_why=list(x.canon_why),
             )
         prompt_seen: list[str] = []
         trace: list[Trace] = []
         answer, usage = self._ask(
             template,
-            STEP_FIELDS,
+            [*STEP_FIELDS, BIBLE_FIELD] if x.propose_bible else STEP_FIELDS,
             variables,
             mode=x.mode,
-            max_tokens=self._budget(paragraphs=1),
+            max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
             on_text=on_text,
             on_retry=on_retry,
             stream_field="paragraph",
@@ -250,6 +279,9 @@ class RecurrentCell:
             trace=trace[-1],
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
+            canon_used=list(x.canon_used),
+            canon_why=list(x.canon_why),
+            bible=answer.get("bible", ""),
         )
 
     def _step_in_two_phases(
@@ -292,6 +324,51 @@ class RecurrentCell:
         if warnings:
             trace["warning"] = "; ".join(warnings)
         return {"paragraph": paragraph, **state}, usage + more, trace
+
+    def propose_bible(
+        self, step: Trace, *, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> Proposal:
+        """The bible's changes after a step, in a second call that continues the step's conversation
+        (``step``: its trace), so an engine that keeps its KV cache reads only the new instruction. The
+        step's answer is already written when this runs: its failure costs no paragraph."""
+        history = [(step["prompt"], step["answer"])]
+        if step.get("prompt_2"):  # a two-phase step: the memory and plans were a second turn
+            history.append((step["prompt_2"], step["answer_2"]))
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_update", [BIBLE_FIELD], {}, mode="writer", max_tokens=400, on_text=None, on_retry=on_retry,
+            stream_field=None, cancel=cancel, check=None, trace=trace, history=tuple(history),
+        )
+        return Proposal(answer["bible"], usage, trace[-1])
+
+    def check_continuity(
+        self, *, genre: str, paragraph: str, canon: list[str], retrieved: list[str],
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> tuple[str, Usage, Trace]:
+        """The model checker: the paragraph's conflicts with the canon and the recalled paragraphs, one a
+        line (``continuity.parse_model_conflicts`` keeps only those that quote the paragraph)."""
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_check", [Field("conflicts", "Conflicts", min_chars=2)],
+            dict(genre=genre, paragraph=paragraph, canon=canon, retrieved=retrieved),
+            mode="writer", max_tokens=400, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
+            check=None, trace=trace,
+        )
+        return answer["conflicts"], usage, trace[-1]
+
+    def first_bible(
+        self, *, genre: str, title: str, outline: str, paragraphs: list[str], max_entries: int = 12,
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> Proposal:
+        """The first entries of the bible, read from the opening (``new``) or a manuscript (``import``)."""
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "bible_init", [BIBLE_FIELD],
+            dict(genre=genre, title=title, outline=outline, paragraphs=paragraphs, max_entries=max_entries),
+            mode="writer", max_tokens=60 * max_entries + 100, on_text=None, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=None, trace=trace,
+        )
+        return Proposal(answer["bible"], usage, trace[-1])
 
     def end_chapter(
         self, *, genre: str, title: str, outline: str, chapter: int, beats: str, short_memory: str,

@@ -23,10 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from . import bible as canon
+from . import continuity
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, embedder_name, get_embedder
-from .errors import ConflictError, InputError, NotFoundError
+from .errors import Cancelled, ConflictError, InputError, ModelError, NotFoundError
 from .importing import manuscript_title, parse_tree, split_paragraphs
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
@@ -36,8 +38,10 @@ from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_leng
 from .store import StoreDescription, StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end")  # node meta that is story state, not provenance
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
 MAX_ALTERNATIVES = 16  # regenerate's n
+BIBLE_MODES = ("manual", "review", "auto", "off")
+SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ class Loom:
         self.retrieval = retrieval
         self.chunk_words = chunk_words
         self.rng = random.Random(seed)
+        self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible (nodes are immutable: never stale)
+        self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
+        self._bible_aux: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None, **kw: Any) -> "Loom":
@@ -200,6 +207,9 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, opening.paragraphs, opening, kind="opening", first_plan=outline or premise or topic)
+        first = self._first_bible(info, opening, opening.paragraphs, on_retry, cancel)
+        if first:
+            nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
         return self._save_new_story(info, nodes)
 
     def check_new_story(self, genre: str, topic: str, *, premise: str = "", outline: str = "",
@@ -329,21 +339,24 @@ class Loom:
         expected_head: str | None = None,
         cancel: Cancel | None = None,
         new_chapter: bool = False,
+        bible: str | None = None,
     ) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
-        paragraph opens. The new node becomes the head if the head has not moved meanwhile; if another
+        paragraph opens. ``bible`` overrides the story's bible mode for this step (manual, review, auto,
+        off). The new node becomes the head if the head has not moved meanwhile; if another
         writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
         info, parent, plan_text = self.check_step(story_id, plan, node=node, expected_head=expected_head)
+        info = self._with_bible_mode(info, bible)
         head_before = info.head_id
         ended = self._end_chapter(info, parent, on_retry, cancel) if new_chapter else None
         output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended)
-        child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended)
+        child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended, info=info)
         if meta:
             child = replace(child, meta={**child.meta, **meta})
         self._commit(info, [child], head_before)
@@ -367,12 +380,67 @@ class Loom:
         parent = self.node(info.id, node)
         return info, parent, plan_text(parent, plan)
 
+    @staticmethod
+    def _with_bible_mode(info: StoryInfo, mode: str | None) -> StoryInfo:
+        if mode is None or mode == info.settings.bible:
+            return info
+        if mode not in BIBLE_MODES:
+            raise InputError(f"the bible mode must be one of {', '.join(BIBLE_MODES)}")
+        return replace(info, settings=replace(info.settings, bible=mode))
+
+
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
         cancel: Cancel | None = None, ended: ChapterEnd | None = None,
     ) -> tuple[StepOutput, list[Retrieved]]:
-        cell_input, retrieved = self._cell_input(info, parent, plan, ended)
-        return RecurrentCell(self.model, info.settings, self.rng).step(cell_input, on_text, on_retry, cancel), retrieved
+        x, retrieved = self._cell_input(info, parent, plan, ended)
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        out = self._checked(info, parent, cell.step(x, on_text, on_retry, cancel), x.long_term)
+        severe = [c for c in out.conflicts or [] if c["severity"] == "severe"]
+        if severe and info.settings.bible == "auto":  # one more draft, told what the first one contradicted
+            if on_text:
+                on_text("\n\n(the paragraph contradicts the story bible; writing it once more)\n\n")
+            constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
+            second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel),
+                                   x.long_term)
+            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
+        return self._proposed(info, cell, out, on_retry, cancel), retrieved
+
+    @staticmethod
+    def _proposed(info: StoryInfo, cell: RecurrentCell, out: StepOutput, on_retry: OnRetry | None,
+                  cancel: Cancel | None) -> StepOutput:
+        """In review and auto modes, the model's changes to the bible after the step (a second call that
+        reuses the step's prompt as its prefix). A failure here never costs the paragraph: it is a warning."""
+        if info.settings.bible not in ("review", "auto") or out.bible or not out.trace:
+            return out
+        try:
+            p = cell.propose_bible(out.trace, on_retry=on_retry, cancel=cancel)
+        except Cancelled:
+            raise
+        except ModelError as e:
+            return replace(out, bible_warnings=[f"no bible changes: {e}"])
+        return replace(out, bible=p.text, bible_trace=p.trace, usage=out.usage + p.usage)
+
+    def _checked(self, info: StoryInfo, parent: Node, out: StepOutput, recalled: list[str] | None = None) -> StepOutput:
+        """``out`` with its conflicts with the canon the prompt showed (the deterministic pass)."""
+        if info.settings.bible == "off" or not out.canon_used:
+            return replace(out, conflicts=[])
+        bible = self._bible(parent)
+        used = [e for name in out.canon_used if (e := canon.find(bible, name))]
+        found = continuity.check(out.paragraph, bible, used)
+        usage, warnings, trace = out.usage, list(out.bible_warnings), out.check_trace
+        if info.settings.bible_check == "model":
+            try:
+                text, more, trace = RecurrentCell(self.model, info.settings, self.rng).check_continuity(
+                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in used], retrieved=recalled or [])
+                usage = usage + more
+                seen = {(c.entry, c.sentence) for c in found}
+                found += [c for c in continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in used],
+                                                                      self.model.name) if (c.entry, c.sentence) not in seen]
+            except ModelError as e:  # the paragraph stands; the check is a warning
+                warnings.append(f"the model checker failed: {e}")
+        return replace(out, conflicts=[c.to_dict() for c in found], usage=usage, bible_warnings=warnings,
+                       check_trace=trace)
 
     def _cell_input(self, info: StoryInfo, parent: Node, plan: str,
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
@@ -401,7 +469,171 @@ class Loom:
             beats=beats,
             chapter_summaries=self._recall_chapters(plan, summaries, k),
         )
+        if info.settings.bible != "off":
+            chosen = self._select_canon(info, parent, plan, cell_input, retrieved)
+            cell_input = replace(cell_input, canon=[s.entry.render() for s in chosen.entries],
+                                 canon_used=[s.entry.name for s in chosen.entries],
+                                 canon_why=[s.why for s in chosen.entries])
         return cell_input, retrieved
+
+    # -- the story bible -----------------------------------------------------------------------
+
+    @staticmethod
+    def _bible_meta(info: StoryInfo, bible: canon.Bible, proposed: str, trace: dict[str, str] | None,
+                    warnings: list[str]) -> dict[str, Any]:
+        """What a node records of the model's proposed changes: applied (auto) or kept for review."""
+        meta: dict[str, Any] = {}
+        if proposed:
+            changes, more = canon.repair(bible, canon.parse_proposals(proposed))
+            warnings = [*warnings, *more]
+            if changes:
+                meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
+        if trace:
+            meta["bible_trace"] = trace
+        if warnings:
+            meta["bible_warnings"] = warnings
+        return meta
+
+    def _first_bible(self, info: StoryInfo, opening: Opening, paragraphs: list[str],
+                     on_retry: OnRetry | None, cancel: Cancel | None) -> dict[str, Any]:
+        """init and import: the model's first entries (review and auto modes), for the last opening node."""
+        if info.settings.bible not in ("review", "auto"):
+            return {}
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        try:
+            p = cell.first_bible(genre=info.genre, title=info.title, outline=opening.outline,
+                                 paragraphs=paragraphs, on_retry=on_retry, cancel=cancel)
+        except Cancelled:
+            raise
+        except ModelError as e:
+            return {"bible_warnings": [f"no first bible: {e}"]}
+        meta = self._bible_meta(info, canon.EMPTY, p.text, p.trace, [])
+        meta["bible_usage"] = p.usage.to_dict()
+        return meta
+
+    def accept_bible(self, story_id: str, node: str = "head", names: list[str] | None = None) -> Node:
+        """Review mode: apply the changes the model proposed at ``node`` (all, or those for ``names``) as
+        the writer's own, in a new version of the node."""
+        info = self.story(story_id)
+        target = self.node(info.id, node)
+        proposed = canon.changes_of({"bible": target.meta.get("bible_proposed", [])})
+        if names:
+            wanted = {canon.key(n) for n in names}
+            proposed = [c for c in proposed if canon.key(c.name) in wanted]
+        if not proposed:
+            raise InputError(f"node {target.id} has no proposed bible changes" + (" for those names" if names else ""))
+        changes, _ = canon.repair(self._bible(target), proposed)
+        if not changes:
+            raise InputError("none of the proposed changes fits the bible as it is now")
+        return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id)
+
+    def _bible(self, node: Node) -> canon.Bible:
+        """The bible as of ``node``: the changes stored on the nodes of its path, applied root first. A
+        child of a node already materialised costs its own changes only (the common case: writing goes
+        down the tree); otherwise only the path's nodes that carry changes are read, and applied at once."""
+        cached = self._bibles.get(node.id)
+        if cached is not None:
+            return cached
+        if node.parent_id and node.parent_id in self._bibles:
+            out = canon.materialise([node.meta], self._bibles[node.parent_id])
+        else:
+            changes = [c for meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
+            out = canon.apply(canon.EMPTY, changes)
+        self._remember_bible(node.id, out)
+        return out
+
+    def _remember_bible(self, node_id: str, bible: canon.Bible) -> None:
+        if len(self._bibles) > 50_000:  # a long session: start over rather than grow without end
+            self._bibles.clear()
+        self._bibles[node_id] = bible
+
+    def bible(self, story_id: str, node: str = "head") -> list[canon.Entry]:
+        """The story bible (canon) as of ``node``, in the order its entries were added."""
+        info = self.story(story_id)
+        return list(self._bible(self.node(info.id, node)).values())
+
+    def bible_entry(self, story_id: str, name: str, node: str = "head") -> canon.Entry:
+        entry = canon.find(self._bible(self.node(self.story(story_id).id, node)), name)
+        if entry is None:
+            raise NotFoundError(f"no bible entry called {name!r} at this node")
+        return entry
+
+    def change_bible(self, story_id: str, changes: list[canon.Change], node: str = "head",
+                     expected_head: str | None = None) -> Node:
+        """The writer's changes to the bible, as a new version of ``node`` (a sibling with the same
+        paragraph, memory and plans, like ``edit``); the head moves to it. Each change is checked
+        against the bible as it stands: one ``InputError`` names everything wrong, and nothing is saved."""
+        if not changes:
+            raise InputError("no change to the bible was given")
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        head = info.head_id
+        original = self.node(info.id, node)
+        bible = self._bible(original)
+        checked = []
+        for c in changes:
+            c = canon.check_writer(bible, c)
+            checked.append(c)
+            bible = canon.apply(bible, [c])
+        kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
+        ops = [*original.meta.get("bible", []), *(c.to_dict() for c in checked)]
+        edited = replace(original, id=new_id(), kind="edit", meta={**kept, "bible": ops, "edited_from": original.id},
+                         created_at=time.time(), pruned=False)
+        self._commit(info, [edited], head)
+        return edited
+
+    def bible_history(self, story_id: str, name: str, node: str = "head") -> list[tuple[Node, canon.Change]]:
+        """How an entry changed along the path to ``node``: each change with the node that made it."""
+        info = self.story(story_id)
+        path = self.store.path(self.store.resolve(info.id, node))
+        wanted = {canon.key(name)}
+        current = canon.find(self._bible(path[-1]), name) if path else None
+        if current:
+            wanted |= {canon.key(n) for n in current.names()}
+        out = []
+        for n in path:
+            for c in canon.changes_of(n.meta):
+                if canon.key(c.name) in wanted or (c.rename and canon.key(c.rename) in wanted):
+                    wanted.add(canon.key(c.name))
+                    out.append((n, c))
+        return out
+
+    def _select_canon(self, info: StoryInfo, parent: Node, plan: str, x: CellInput,
+                      retrieved: list[Retrieved]) -> canon.Selection:
+        """The entries for this step: pinned, named in the plan / previous paragraph / memory / recalled
+        paragraphs, then the closest to the plan in meaning, within the story's token budget."""
+        bible = self._bible(parent)
+        if not bible:
+            return canon.Selection()
+        sources = {"plan": plan, "previous paragraph": x.previous_paragraph, "short-term memory": x.short_memory,
+                   "recalled paragraphs": "\n".join(x.long_term)}
+        index, keys, matrix = self._bible_search(bible)
+        scores = matrix @ self.embedder.embed([plan])[0]
+        similar = {keys[i]: float(scores[i]) for i in (scores > SIMILAR_ENOUGH).nonzero()[0]}
+        return canon.select(bible, sources, budget=info.settings.bible_budget, index=index, similar=similar)
+
+    def _bible_search(self, bible: canon.Bible) -> tuple[canon.Index, list[str], Any]:
+        """The name index and the entry vectors of one bible, built once: the nodes of a path share a bible
+        object until a change makes a new one, so consecutive steps reuse them. Entry vectors are cached
+        by the entry's text, so a change re-embeds only the entries it touched."""
+        import numpy as np
+
+        cached = self._bible_aux.get(id(bible))
+        if cached is not None and cached[0] is bible:
+            return cached[1], cached[2], cached[3]
+        texts = {k: e.render() for k, e in bible.items()}
+        missing = [t for t in texts.values() if t not in self._entry_vectors]
+        if missing:
+            if len(self._entry_vectors) + len(missing) > 200_000:  # a very long session: start over
+                self._entry_vectors.clear()
+                missing = list(texts.values())
+            self._entry_vectors.update(zip(missing, self.embedder.embed(missing)))
+        keys = list(texts)
+        matrix = np.stack([self._entry_vectors[t] for t in texts.values()])
+        if len(self._bible_aux) > 64:
+            self._bible_aux.clear()
+        self._bible_aux[id(bible)] = (bible, canon.Index(bible), keys, matrix)
+        return self._bible_aux[id(bible)][1], keys, matrix
 
     def _recall_chapters(self, plan: str, summaries: list[str], k: int) -> list[str]:
         """The summaries of earlier chapters most related to the plan, in story order: all of them while
@@ -414,7 +646,7 @@ class Loom:
         return [summaries[i] for i in sorted(best)]
 
     def _child(self, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved], kind: str,
-               ended: ChapterEnd | None = None) -> Node:
+               ended: ChapterEnd | None = None, info: StoryInfo | None = None) -> Node:
         meta: dict[str, Any] = {
             "model": self.model.name,
             "usage": out.usage.to_dict(),
@@ -427,6 +659,20 @@ class Loom:
             meta["new_character"] = True
         if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
             meta["warning"] = out.trace["warning"]
+        if out.canon_used:
+            meta["bible_used"] = list(out.canon_used)
+            meta["bible_why"] = list(out.canon_why)
+        info = info or self.story(parent.story_id)
+        conflicts = out.conflicts
+        if conflicts is None and out.canon_used:  # written outside _write (regenerate): check it here
+            conflicts = self._checked(info, parent, out).conflicts
+        if conflicts:
+            meta["conflicts"] = conflicts
+        if out.redrafted:
+            meta["redrafted"] = out.redrafted
+        if out.check_trace:
+            meta["check_trace"] = out.check_trace
+        meta |= self._bible_meta(info, self._bible(parent), out.bible, out.bible_trace, out.bible_warnings)
         if ended:
             meta |= {
                 "chapter": meta["chapter"] + 1,
@@ -488,6 +734,7 @@ class Loom:
         should_stop: Callable[[], bool] | None = None,
         expected_head: str | None = None,
         cancel: Cancel | None = None,
+        bible: str | None = None,
     ) -> list[Node]:
         """Auto mode: the human simulator chooses and revises each plan; every step is saved as it ends.
 
@@ -505,7 +752,8 @@ class Loom:
             if choice.extended_paragraph:  # the reference simulator rewrote the latest paragraph, longer
                 head = self._extend(story_id, head, choice.extended_paragraph).id
             node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
-                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id))
+                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id),
+                             bible=bible)
             head = node.id
             written.append(node)
             if on_step:
@@ -548,15 +796,22 @@ class Loom:
         on_alternative: Callable[[int, Node], None] | None = None,
         expected_head: str | None = None,
         cancel: Cancel | None = None,
+        fix_conflicts: bool = False,
     ) -> list[Node]:
         """``n`` alternatives to ``node``: same parent, same plan, kept as siblings. The head stays.
 
         On a server backend the alternatives are written in parallel (not streamed) and saved together;
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
-        is called for each saved one."""
+        is called for each saved one. ``fix_conflicts`` gives the model the conflicts the continuity check
+        found in ``node``'s paragraph, as things not to write."""
         info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head)
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
         cell_input, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
+        if fix_conflicts:
+            conflicts = original.meta.get("conflicts") or []
+            if not conflicts:
+                raise InputError(f"node {original.id} has no continuity conflicts to fix")
+            cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})' for c in conflicts])
         cell = RecurrentCell(self.model, info.settings, self.rng)
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
@@ -790,10 +1045,17 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="")
+        first = self._first_bible(info, opening, recent, on_retry, None)
+        if first:
+            nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
         return self._save_new_story(info, nodes, on_progress)
 
-    def export(self, story_id: str, fmt: str = "md", node: str = "head") -> str:
-        """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips."""
+    def export(self, story_id: str, fmt: str = "md", node: str = "head", *, canon_appendix: bool = False) -> str:
+        """A path as Markdown, text or JSON; ``fmt="tree"`` gives the whole tree as JSON that round-trips.
+        ``canon_appendix`` ends a Markdown export with the story bible as of ``node``."""
+        if canon_appendix and fmt == "md":
+            info = self.story(story_id)
+            return self.export(info.id, fmt, node) + canon.appendix_markdown(self.bible(info.id, node))
         if fmt not in export.TEXT_FORMATS:
             if fmt in export.BINARY_FORMATS:
                 raise InputError(f"{fmt} is a binary format: use export_bytes")
@@ -873,6 +1135,9 @@ def validate_settings(s: Settings) -> None:
         (0.0 <= s.temperature <= 2.0, "temperature must be between 0 and 2"),
         (0 <= s.retries <= 10, "retries must be between 0 and 10"),
         (s.person in ("first", "second", "third"), "person must be first, second or third"),
+        (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
+        (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
+        (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
     ]
     for ok, message in checks:
         if not ok:

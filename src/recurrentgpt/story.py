@@ -43,6 +43,13 @@ class Settings:
     chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
     two_phase: bool = False  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
+    bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each
+    # paragraph is checked against them (no model call); "review": the model also proposes changes after each
+    # step, kept on the node until the writer accepts them; "auto": applied at once, and a paragraph with a
+    # severe conflict is written once more; "off": the bible stays out of the steps
+    bible_check: str = "rules"  # continuity check after each step: "rules" (no model call) or "model" (rules, then
+    # one more call asking the model for conflicts that need reading: a rule broken, a secret known too soon)
+    bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,7 +123,7 @@ class Node:
         d = dataclasses.asdict(self)
         d["plans"] = list(self.plans)
         if not trace:
-            d["meta"] = {k: v for k, v in d["meta"].items() if k != "trace"}
+            d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("trace", "bible_trace", "check_trace")}
             if "chapter_end" in d["meta"]:
                 d["meta"]["chapter_end"] = {k: v for k, v in d["meta"]["chapter_end"].items() if k != "trace"}
         return d

@@ -8,7 +8,7 @@ import click
 
 from .. import config as user_config
 from ..errors import RecurrentGPTError
-from . import batch, config, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
+from . import batch, bible, config, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
 from .app import cli
 
 __all__ = ["cli", "main"]

@@ -63,6 +63,12 @@ def cli(ctx: click.Context, **options: Any) -> None:
 pass_library = click.pass_obj
 
 
+BIBLE_CHOICE = click.Choice(["manual", "review", "auto", "off"])
+BIBLE_HELP = ("The story bible: manual (your entries feed every step; each paragraph is checked against them), "
+              "review (the model also proposes changes, you accept them), auto (applied at once; a severe "
+              "contradiction is written again once), off.")
+
+
 def settings_options(command: Callable) -> Callable:
     """Options that set a new story's Settings (defaults: the paper's)."""
     defaults = Settings()
@@ -81,6 +87,10 @@ def settings_options(command: Callable) -> Callable:
         ("--simulator", "simulator", click.Choice(["paper", "reference"]),
          "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),
         ("--chapter-paragraphs", "chapter_paragraphs", int, "Auto mode ends a chapter after this many paragraphs (0: you decide)."),
+        ("--bible", "bible", BIBLE_CHOICE, BIBLE_HELP),
+        ("--bible-budget", "bible_budget", int, "Most prompt tokens the story bible's entries may add to a step."),
+        ("--bible-check", "bible_check", click.Choice(["rules", "model"]),
+         "Check each paragraph against the bible by rules only, or also ask the model (one more call a step)."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,

@@ -36,11 +36,15 @@ def list_stories(library: Library) -> None:
 @click.option("--node", "-n", default="head", show_default=True, help="The node whose path is exported.")
 @click.option("--author", default="", help="Author name for the epub/docx title page.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
+@click.option("--canon", is_flag=True, help="md: end with the story bible as an appendix.")
 @pass_library
-def export(library: Library, story: str, fmt: str, node: str, author: str, out: str | None) -> None:
+def export(library: Library, story: str, fmt: str, node: str, author: str, out: str | None, canon: bool) -> None:
     """Export a story path or the whole tree (default file name: from the title, in this folder)."""
     info = library.loom.story(story)
-    data = library.loom.export_bytes(info.id, fmt, node, author=author)
+    if canon and fmt == "md":
+        data = library.loom.export(info.id, fmt, node, canon_appendix=True).encode("utf-8")
+    else:
+        data = library.loom.export_bytes(info.id, fmt, node, author=author)
     if out == "-":
         if fmt in BINARY_FORMATS:
             click.get_binary_stream("stdout").write(data)

@@ -138,13 +138,18 @@ def prune(library: Library, story: str, node: str, restore: bool) -> None:
 @click.argument("node", default="head")
 @click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True, help="How many alternatives.")
 @click.option("--checkout", "move", is_flag=True, help="Move the head to the last alternative.")
+@click.option("--fix-conflicts", is_flag=True, help="Tell the model what NODE's paragraph contradicted in the story bible.")
 @pass_library
-def regenerate(library: Library, story: str, node: str, count: int, move: bool) -> None:
+def regenerate(library: Library, story: str, node: str, count: int, move: bool, fix_conflicts: bool) -> None:
     """Write alternatives to NODE (same parent, same plan), kept as siblings."""
+    from .bible import show_conflicts
+
     for i in range(count):
         click.echo(click.style(f"alternative {i + 1}/{count}:", bold=True))
-        [alt] = library.loom.regenerate(story, node, 1, on_text=stream_to_stdout, on_retry=warn_retry)
+        [alt] = library.loom.regenerate(story, node, 1, on_text=stream_to_stdout, on_retry=warn_retry,
+                                        fix_conflicts=fix_conflicts)
         click.echo(f"\n(node {alt.id})\n")
+        show_conflicts(alt)
     if move:
         library.loom.checkout(story, alt.id)
         click.echo(f"head is now {alt.id}")

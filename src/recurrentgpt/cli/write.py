@@ -16,7 +16,9 @@ from ..library import Library
 from ..simulator import Choice
 from ..story import Node, Settings
 from . import progress
+from .bible import show_conflicts
 from .app import (
+    BIBLE_CHOICE,
     cli,
     describe_usage,
     pass_library,
@@ -59,8 +61,10 @@ def new(library: Library, genre: str, topic: str, premise: str, outline_file: st
 @click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
 @click.option("--new-chapter", is_flag=True,
               help="End the chapter first (its summary is remembered) and open the next one with this paragraph.")
+@click.option("--bible", "bible_mode", type=BIBLE_CHOICE, help="The story bible's mode for this step (default: the story's).")
 @pass_library
-def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool) -> None:
+def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool,
+         bible_mode: str | None) -> None:
     """Write one paragraph following a candidate plan or your own."""
     if (plan_number is None) == (plan_text is None):
         raise InputError("give either --plan N or --text PLAN")
@@ -68,7 +72,9 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
     if new_chapter:
         click.echo("Ending the chapter…", err=True)
     node = library.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry,
-                         new_chapter=new_chapter)
+                             new_chapter=new_chapter, bible=bible_mode)
+    click.echo("")
+    show_conflicts(node)
     if new_chapter:
         click.echo(f"\n\n(chapter {node.meta['chapter']} begins; the last one in brief: "
                    f"{node.meta['chapter_end']['summary']})", err=True)
@@ -82,8 +88,9 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
 @click.argument("story")
 @click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many paragraphs.")
 @click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself.")
+@click.option("--bible", "bible_mode", type=BIBLE_CHOICE, help="The story bible's mode for these steps (default: the story's).")
 @pass_library
-def write(library: Library, story: str, steps: int, interactive: bool) -> None:
+def write(library: Library, story: str, steps: int, interactive: bool, bible_mode: str | None = None) -> None:
     """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
 
     Every paragraph is saved as soon as it is written: interrupting loses at most the one in progress.
@@ -91,7 +98,7 @@ def write(library: Library, story: str, steps: int, interactive: bool) -> None:
     loom = library.loom
     info = loom.story(story)
     if interactive:
-        _interactive(library, info.id, steps)
+        _interactive(library, info.id, steps, bible_mode)
         return
     started = time.perf_counter()
 
@@ -105,12 +112,14 @@ def write(library: Library, story: str, steps: int, interactive: bool) -> None:
 
     def on_step(i: int, node: Node, choice: Choice | None) -> None:
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
+        show_conflicts(node)
 
-    loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry)
+    loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry,
+              bible=bible_mode)
     show_progress(steps)
 
 
-def _interactive(library: Library, story_id: str, steps: int) -> None:
+def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | None = None) -> None:
     loom = library.loom
     written = 0
     while written < steps:
@@ -139,8 +148,9 @@ def _interactive(library: Library, story_id: str, steps: int) -> None:
             plan = click.prompt("Edit the plan", default=head.plans[index])
         else:
             plan = _plan_index(action, head.plans)
-        node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry)
+        node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry, bible=bible_mode)
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})")
+        show_conflicts(node)
         written += 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -94,6 +96,11 @@ class StoryStore(ABC):
     @abstractmethod
     def path(self, node_id: str) -> list[Node]:
         """The nodes from the root to ``node_id``, inclusive."""
+
+    def path_meta(self, node_id: str, key: str) -> list[dict[str, Any]]:
+        """The meta of the nodes from the root to ``node_id`` that have ``key`` (root first): a state kept
+        as changes on a few nodes (the story bible) is read without loading every node of a deep path."""
+        return [n.meta for n in self.path(node_id) if key in n.meta]
 
     @abstractmethod
     def path_seqs(self, node_id: str) -> np.ndarray:

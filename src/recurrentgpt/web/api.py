@@ -109,6 +109,18 @@ def recall(
     return [r.__dict__ for r in loom.recall(info.id, query, current.id, k=k)]
 
 
+@router.get("/stories/{story_id}/bible", summary="The story bible (canon) as of a node, and what that node used and flagged")
+def get_bible(story_id: str, loom: LoomDep, node: str = "head") -> dict[str, Any]:
+    at = loom.node(story_id, node)
+    return {
+        "node": at.id,
+        "entries": [e.to_dict() for e in loom.bible(story_id, at.id)],
+        "used": at.meta.get("bible_used", []),
+        "conflicts": at.meta.get("conflicts", []),
+        "proposed": at.meta.get("bible_proposed", []),
+    }
+
+
 @router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")
 def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str, Any]:
     info = loom.story(story_id)
