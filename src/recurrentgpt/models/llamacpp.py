@@ -29,6 +29,13 @@ def bundled_model_path() -> Path:
     )
 
 
+def default_threads() -> int:
+    """Half the logical cores (about the physical ones), at least 1. Generation is memory-bound and
+    llama.cpp's threads wait for each other: on a 2-core machine with anything else running, 2 threads
+    generated half as fast as 1 (BENCHMARKS.md, threads). ``--threads`` overrides it."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class LlamaCppModel(Model):
     supports_schema = True
 
@@ -50,7 +57,7 @@ class LlamaCppModel(Model):
             raise ConfigError(f"model file not found: {self.path}")
         self.name = f"llamacpp:{self.path.name}"
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self.sampling = dict(top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty)
         self.seed = seed
         # >0: keep the KV state of recent prompts in RAM, so prompts that alternate (the simulator's and the
