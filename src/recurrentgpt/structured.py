@@ -160,8 +160,9 @@ def ask(
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
     ``check(answer)`` may repair the parsed answer and returns it, or raises ``OutputFormatError`` for
-    an answer that parses but cannot be used (asked again, like a malformed one). ``trace`` receives the
-    exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
+    an answer that parses but cannot be used (asked again, like a malformed one), or ``WeakAnswer`` for one
+    that parses and is story but weak: asked again once (``WEAK_RETRIES``), then kept with a warning.
+    ``trace`` receives the exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
     free text with no schema or grammar (one field: the answer is the text, and so is its stream).
     ``history`` holds earlier turns of the conversation that this call continues.
 
@@ -182,6 +183,7 @@ def ask(
     usage = Usage()
     last_error: OutputFormatError | None = None
     weak: tuple[dict[str, Any], str, WeakAnswer] | None = None  # the last weak answer, kept as a fallback
+    weak_count = 0
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
@@ -199,7 +201,9 @@ def ask(
             answer = check(answer) if check else answer
         except OutputFormatError as e:
             if isinstance(e, WeakAnswer) and e.answer is not None:
-                weak = (e.answer, completion.text, e)
+                weak, weak_count = (e.answer, completion.text, e), weak_count + 1
+                if weak_count > WEAK_RETRIES:
+                    break  # a model that answers weakly twice will mostly do so again: keep it, and say so
             if completion.finish_reason == "length":
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
@@ -215,6 +219,9 @@ def ask(
             trace.append({**_trace(request, text, history), "warning": str(problem)})
         return answer, usage
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
+
+
+WEAK_RETRIES = 1  # asks after a weak (well-formed) answer; malformed ones get the full ``retries``
 
 
 def _trace(request: Request, answer: str, history: tuple[tuple[str, str], ...]) -> dict[str, Any]:
