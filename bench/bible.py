@@ -328,6 +328,7 @@ def main() -> None:
     ap.add_argument("--design", help="measure both designs of the bible's upkeep with this model")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--skip-cost", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="(run_all's flag: this benchmark is quick already)")
     args = ap.parse_args()
     path = RESULTS / "bible.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}

@@ -20,9 +20,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# in BENCHMARKS.md's order: section 6 is quality_eval.py (the `recurrentgpt eval` command)
+# in BENCHMARKS.md's order: section 6 is quality_eval.py (the `recurrentgpt eval` command); 3a, the real-prose
+# set, needs Debian's r-cran-janeaustenr and runs on its own (bench/retrieval_prose.py)
 BENCHMARKS = ["memory_cost", "retrieval", "needle", "prompt_size", "model_time", "quality_eval", "loom_tree",
-              "scale_batch", "load_web"]
+              "scale_batch", "load_web", "bible", "threads", "step_speed"]
 
 
 def snapshot() -> Path:

@@ -53,7 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--quick", action="store_true", help="1 run per configuration")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     cores = os.cpu_count() or 1
     load_before = wait_for_quiet()
     rows, results = [], {}
