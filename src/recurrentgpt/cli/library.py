@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
 from ..library import Library
 from .app import cli, pass_library, pop_settings, read_file_arg, settings_options, show_plans, warn_retry
+from . import progress
 from .write import write_atomically
 
 
@@ -76,8 +77,20 @@ def import_(library: Library, file: str, genre: str | None, title: str, is_tree:
 
     text = read_text(raw, f"the manuscript {file}")
     click.echo("Reading the manuscript…", err=True)
-    info = library.loom.import_manuscript(text, genre=genre, title=title, settings=pop_settings(options),
-                                          on_retry=warn_retry)
+    meter = None
+
+    def on_progress(done: int, total: int) -> None:  # embedding a novel takes minutes: show it
+        nonlocal meter
+        if meter is None:
+            meter = progress.bar(total, "paragraph", "embedding")
+        meter.update(done - meter.n)
+
+    try:
+        info = library.loom.import_manuscript(text, genre=genre, title=title, settings=pop_settings(options),
+                                              on_retry=warn_retry, on_progress=on_progress)
+    finally:
+        if meter is not None:
+            meter.close()
     head = library.loom.node(info.id)
     click.echo(f"imported story {info.id}: {info.title} ({head.depth + 1} paragraphs)\n")
     click.echo(f"Short-term memory:\n  {head.short_memory}\n\nCandidate plans:")
