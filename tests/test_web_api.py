@@ -953,10 +953,17 @@ def test_real_bundled_model_writes_through_the_api(tmp_path):
             evts = events(c.post(f"/api/stories/{story.id}/step", json={"plan": "The keeper climbs to the lamp."}))
             seconds = time.perf_counter() - started
             assert evts[-1][0] == "done", evts[-1]
-            streamed = ""
-            for e, d in evts:  # a retry means: drop what was streamed so far, as the page does
-                streamed = "" if e == "retry" else streamed + d["text"] if e == "text" else streamed
-            assert streamed.strip() and streamed.strip() == evts[-1][1]["node"]["paragraph"]
+            tries = [""]
+            for e, d in evts:  # a retry starts a new try's stream (the page drops what it showed)
+                if e == "retry":
+                    tries.append("")
+                elif e == "text":
+                    tries[-1] += d["text"]
+            # what holds for any output: the stored paragraph is one try's streamed text, tidied (the cell
+            # drops JSON debris at its ends); which try depends on the model
+            from recurrentgpt.shape import tidy
+
+            assert evts[-1][1]["node"]["paragraph"] in {tidy(t) for t in tries if t.strip()}
             assert len(evts[-1][1]["node"]["plans"]) == 3
             retries = sum(e == "retry" for e, _ in evts)
             print(f"real model: one streamed step in {seconds:.1f} s ({retries} retries)")
