@@ -253,7 +253,6 @@ class RecurrentCell:
                 memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
                 canon_used=list(x.canon_used), canon_why=list(x.canon_why),
             )
-        prompt_seen: list[str] = []
         trace: list[Trace] = []
         answer, usage = self._ask(
             template,
@@ -264,7 +263,6 @@ class RecurrentCell:
             on_text=on_text,
             on_retry=on_retry,
             stream_field="paragraph",
-            prompt_seen=prompt_seen,
             cancel=cancel,
             check=check,
             trace=trace,
@@ -499,7 +497,6 @@ class RecurrentCell:
         on_text: OnText | None,
         on_retry: OnRetry | None,
         stream_field: str | list[str] | None,
-        prompt_seen: list[str] | None = None,
         cancel: Cancel | None = None,
         check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         trace: list[Trace] | None = None,
@@ -519,10 +516,7 @@ class RecurrentCell:
         )
 
         def render(json_output: bool) -> str:
-            text = prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
-            if prompt_seen is not None:
-                prompt_seen.append(text)
-            return text
+            return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
 
         return ask(
             self.model,

@@ -48,12 +48,17 @@ _LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"-]*(?:{_NAMES})\s*\d*[\s*_\"]*[:：
 SIMILAR = 0.9  # difflib ratio above which two texts are "the same" (catches copies with a word changed)
 
 
+def _without_wrapping(text: str) -> str:
+    """``text`` without template tokens, and without an echoed label or JSON debris at its ends."""
+    text = _TEMPLATE_TOKEN.sub(" ", text)
+    return _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
+
+
 def tidy(text: str) -> str:
     """One paragraph is one paragraph: line breaks and blank lines inside it collapse into single spaces;
     a label echoed at its start, template tokens and stray brackets or quotes at its ends go. Export,
     re-import and the tree then agree on how many paragraphs a story has."""
-    text = _TEMPLATE_TOKEN.sub(" ", text)
-    text = _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
+    text = _without_wrapping(text)
     # a line that is only punctuation (a lone "}" or "],") is JSON debris, not prose
     lines = [line.strip() for line in text.splitlines() if re.search(r"\w", line)]
     text = re.sub(r"\s+", " ", " ".join(lines)).strip()
@@ -64,7 +69,7 @@ def tidy(text: str) -> str:
 
 def leak(text: str) -> str | None:
     """What in ``text`` (as the model wrote it) looks like prompt or JSON rather than story, or None."""
-    body = _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", _TEMPLATE_TOKEN.sub(" ", text))))
+    body = _without_wrapping(text)
     for pattern, what in ((_LABEL_LINE, "a field label"), (_KEYLIKE, "a field name"), (_SNAKE_KEY, "a field name"),
                           (_INSTRUCTION, "instruction text"), (_BRACKETS, "a JSON fragment")):
         m = pattern.search(body)
