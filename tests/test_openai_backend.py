@@ -39,6 +39,37 @@ def test_streams_text_and_sends_the_key(server):
     assert server.bodies[0]["stream"] is True and server.bodies[0]["response_format"]["type"] == "json_schema"
 
 
+def _with_usage(text: str, usage: dict, **extra) -> list[bytes]:
+    """A stream as OpenAI sends it with ``include_usage``: the text, then a last chunk with no choices."""
+    tail = {"choices": [], "usage": usage, **extra}
+    chunks = sse_chunks(text)
+    return chunks[:-1] + [f"data: {json.dumps(tail)}\n\n".encode(), chunks[-1]]
+
+
+def test_streams_ask_for_usage_and_count_the_servers_tokens_not_chunks(server):
+    usage = {"prompt_tokens": 120, "completion_tokens": 9, "prompt_tokens_details": {"cached_tokens": 96}}
+    server.behaviours.append(stream("", raw=_with_usage('{"a": "a longer answer than one chunk"}', usage)))
+    out = model(server).complete(Request("s", "p", schema=SCHEMA))
+    assert server.bodies[0]["stream_options"] == {"include_usage": True}
+    assert (out.usage.prompt_tokens, out.usage.completion_tokens, out.usage.cached_tokens) == (120, 9, 96)
+
+
+def test_llama_cpp_servers_cache_count_is_read_from_their_timings(server):
+    raw = _with_usage('{"a": "x"}', {"prompt_tokens": 50, "completion_tokens": 3}, timings={"cache_n": 42})
+    server.behaviours.append(stream("", raw=raw))
+    assert model(server).complete(Request("s", "p", schema=SCHEMA)).usage.cached_tokens == 42
+
+
+def test_a_server_that_refuses_stream_options_is_asked_again_without_and_remembers(server):
+    server.behaviours += [status(400, "Unrecognized request argument supplied: stream_options"),
+                          stream('{"a": "x"}'), stream('{"a": "y"}')]
+    m = model(server)
+    assert m.complete(Request("s", "p", schema=SCHEMA)).text == '{"a": "x"}'
+    m.complete(Request("s", "p", schema=SCHEMA))
+    assert ["stream_options" in b for b in server.bodies] == [True, False, False]
+    assert [b["response_format"]["type"] for b in server.bodies] == ["json_schema"] * 3  # not a format refusal
+
+
 def test_falls_back_from_json_schema_to_json_object_to_text_and_remembers(server):
     server.behaviours += [
         status(400, "response_format json_schema is not supported"),

@@ -2,7 +2,9 @@
 
 Servers differ in how they constrain JSON. With ``response_format="auto"`` the backend
 tries ``json_schema``, then ``json_object`` with a schema, then plain text, and remembers what worked.
-Answers always stream (server-sent events); a server that ignores ``stream`` is read whole.
+Answers always stream (server-sent events); a server that ignores ``stream`` is read whole. Streams ask for
+the server's token counts (``stream_options.include_usage``) so usage is counted, not guessed from chunks; a
+server that refuses the option is asked again without it, and remembered.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class OpenAIModel(Model):
         # In text mode the prompt asks for labelled sections; in the others for JSON (parsed tolerantly).
         self.supports_schema = response_format != "text"
         self._working: str | None = None if response_format == "auto" else response_format
+        self._ask_usage = True  # until the server refuses ``stream_options``
 
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
         if request.schema is None:
@@ -53,7 +56,7 @@ class OpenAIModel(Model):
             candidates = list(FORMATS)
         for i, fmt in enumerate(candidates):
             try:
-                completion = self._complete(request, fmt, on_text)
+                completion = self._complete_with_usage(request, fmt, on_text)
             except RejectedRequest:
                 if i + 1 < len(candidates):
                     continue  # this server does not take that response_format: try a simpler one
@@ -63,7 +66,18 @@ class OpenAIModel(Model):
             return completion
         raise AssertionError("unreachable")
 
-    def _complete(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
+    def _complete_with_usage(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
+        if not self._ask_usage:
+            return self._complete(request, fmt, on_text, ask_usage=False)
+        try:
+            return self._complete(request, fmt, on_text, ask_usage=True)
+        except RejectedRequest as e:
+            if "stream_options" not in str(e) and "include_usage" not in str(e):
+                raise
+        self._ask_usage = False  # an older server that validates its fields strictly: count chunks instead
+        return self._complete(request, fmt, on_text, ask_usage=False)
+
+    def _complete(self, request: Request, fmt: str, on_text: OnText | None, ask_usage: bool) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages(),
@@ -71,6 +85,8 @@ class OpenAIModel(Model):
             "temperature": request.temperature,
             "stream": True,
         }
+        if ask_usage:
+            body["stream_options"] = {"include_usage": True}
         if fmt == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
@@ -82,6 +98,7 @@ class OpenAIModel(Model):
         parts: list[str] = []
         finish = "stop"
         usage: dict[str, Any] = {}
+        timings: dict[str, Any] = {}  # llama.cpp's server: ``cache_n`` = prompt tokens its KV cache served
         chunks = 0
         with self.client.stream("/chat/completions", body) as response:
             if "text/event-stream" not in response.headers.get("content-type", ""):  # it ignored "stream"
@@ -93,6 +110,7 @@ class OpenAIModel(Model):
                     on_text(text)
                 finish = choice.get("finish_reason") or "stop"
                 usage = data.get("usage") or {}
+                timings = data.get("timings") or {}
             else:
                 for event in EventSource(response).iter_sse():
                     if event.data.strip() == "[DONE]":
@@ -101,6 +119,7 @@ class OpenAIModel(Model):
                     if "error" in data:
                         raise ModelError(f"the model server failed mid-answer: {data['error']}")
                     usage = data.get("usage") or usage
+                    timings = data.get("timings") or timings
                     for choice in data.get("choices") or []:
                         delta = (choice.get("delta") or {}).get("content") or ""
                         if delta:
@@ -117,7 +136,7 @@ class OpenAIModel(Model):
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or chunks),
-                cached_tokens=int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0),
+                cached_tokens=_cached_tokens(usage, timings),
                 seconds=time.perf_counter() - started,
                 calls=1,
             ),
@@ -126,6 +145,13 @@ class OpenAIModel(Model):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _cached_tokens(usage: dict[str, Any], timings: dict[str, Any]) -> int:
+    """Prompt tokens the server's cache served: OpenAI's and vLLM's ``prompt_tokens_details``, else llama.cpp's
+    ``timings.cache_n``."""
+    details = usage.get("prompt_tokens_details") or {}
+    return int(details.get("cached_tokens") or timings.get("cache_n") or 0)
 
 
 def _json(payload: str) -> dict[str, Any]:
