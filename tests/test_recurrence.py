@@ -15,6 +15,8 @@ from recurrentgpt.cell import memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
 from recurrentgpt.shape import leak, tidy
 from recurrentgpt.structured import Field, parse_answer
+from recurrentgpt.models.base import Completion
+from recurrentgpt.story import Usage
 
 from .conftest import SMALL
 
@@ -426,6 +428,39 @@ def test_a_cancel_between_the_two_phases_writes_nothing(tmp_path):
         loom.step(info.id, 0, cancel=lambda: model.first_phase_done)
     assert model.first_phase_done and len(model.requests) == 2  # the second phase was never asked
     assert len(loom.tree(info.id)) == before
+
+
+class RunawayModel(ScriptedModel):
+    """Writes free text until the request's ceiling and is cut off there mid-sentence, as llama.cpp reports it."""
+
+    def complete(self, request, on_text=None):
+        if request.schema is not None:
+            return super().complete(request, on_text)
+        self.requests.append(request)
+        text = "The pumps ran all night. " * (request.max_tokens // 5) + "And then the"
+        return Completion(text, Usage(completion_tokens=request.max_tokens, calls=1), finish_reason="length")
+
+
+def test_a_runaway_free_text_paragraph_stops_at_a_paragraph_sized_ceiling_on_a_whole_sentence(tmp_path):
+    """Issue 13: the free-text phase of a two-phase step is bounded by the paragraph's own length (not the
+    memory's and plans' too: one step ran away to 1,010 words under the old ceiling), and a paragraph cut off
+    there ends at its last whole sentence. Seen failing with the old ceiling (``_budget(paragraphs=1)``): the
+    memory's 2,000 words raised it; and without the trim the paragraph ended in "And then the"."""
+    ceilings = []
+    for memory_words in (100, 2000):
+        model = RunawayModel()
+        loom = Loom.open(tmp_path / f"{memory_words}.db", model, HashingEmbedder(), seed=1)
+        model.enqueue(OPENING)
+        settings = replace(SMALL, two_phase=True, memory_words=memory_words)
+        info = loom.new_story("science fiction", "a lighthouse", settings=settings)
+        model.enqueue({k: v for k, v in step_answer("x").items() if k != "paragraph"})
+        node = loom.step(info.id, 0)
+        [free] = [r for r in model.requests if r.schema is None]
+        ceilings.append(free.max_tokens)
+        assert node.paragraph.endswith("The pumps ran all night.")
+        assert len(node.paragraph.split()) <= free.max_tokens
+    assert ceilings[0] == ceilings[1]  # the paragraph's ceiling does not grow with the memory
+    assert ceilings[0] <= SMALL.paragraph_sentences * 20 * 1.35 * 1.5 + 100
 
 
 def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():

@@ -298,8 +298,8 @@ class RecurrentCell:
 
         written, usage = self._ask(
             template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
-            max_tokens=self._budget(paragraphs=1), on_text=on_text, on_retry=on_retry, stream_field=None,
-            cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+            max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
+            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
         )
         paragraph = written["paragraph"]
 
@@ -477,13 +477,16 @@ class RecurrentCell:
             out["plans"] = [shape.tidy(p) for p in answer["plans"]]
         return out, problems
 
-    def _budget(self, paragraphs: int, extra_words: int = 0) -> int:
-        """A token ceiling generous enough for the requested lengths, so runaway output ends."""
+    def _budget(self, paragraphs: int, extra_words: int = 0, state: bool = True) -> int:
+        """A token ceiling generous enough for the requested lengths, so runaway output ends. ``state``:
+        the answer also holds the memory, the plans and the rationale (not so for a paragraph alone)."""
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
         # room for keys, the rationale and the title; then half again, because a capable model that writes
         # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
-        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 150 + extra_words
+        words = paragraphs * s.paragraph_sentences * 20 + extra_words
+        if state:
+            words += s.memory_words + 3 * s.plan_sentences * 20 + 150
         return int(words * 1.35 * 1.5) + 100
 
     def _ask(

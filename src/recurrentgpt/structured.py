@@ -196,8 +196,11 @@ def ask(
         if stripper:
             stripper.flush()
         usage = usage + completion.usage
+        text = completion.text
+        if plain and completion.finish_reason == "length":
+            text = whole_sentences(text)  # free text cut at the ceiling: a paragraph ends with its last sentence
         try:
-            answer = parse_answer(completion.text, fields)
+            answer = parse_answer(text, fields)
             answer = check(answer) if check else answer
         except OutputFormatError as e:
             if isinstance(e, WeakAnswer) and e.answer is not None:
@@ -221,6 +224,14 @@ def ask(
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
 
 
+def whole_sentences(text: str) -> str:
+    """``text`` up to the end of its last whole sentence (itself when no sentence ends in it)."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()].rstrip() if ends else text
+
+
+# a full stop followed by a space (or the end), or a CJK full stop, with any closing quotes
+_SENTENCE_END = re.compile(r"(?:[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f][\"'\u201d\u2019\u300d\u300f)]*)")
 WEAK_RETRIES = 1  # asks after a weak (well-formed) answer; malformed ones get the full ``retries``
 
 
