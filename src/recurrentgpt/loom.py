@@ -317,14 +317,15 @@ class Loom:
 
     def _state(self, info: StoryInfo, node: Node) -> "StoryState":
         outline, beats, chapter, summaries, chapter_start = info.outline, "", 1, [], 0
-        for n in self.store.path(node.id):
-            m = n.meta
+        # a chapter begins at the root or where one ended (the only place ``_child`` counts one up), so only
+        # the few nodes that carry an outline, beats or a chapter end are read, not the whole path
+        for depth, m in self.store.path_meta(node.id, "outline", "beats", "chapter_end"):
             outline = m.get("outline", outline)
             beats = m.get("beats", beats)
             if m.get("chapter_end"):
                 summaries.append(m["chapter_end"]["summary"])
-            if m.get("chapter", chapter) != chapter or n.parent_id is None:
-                chapter, chapter_start = m.get("chapter", chapter), n.depth
+            if depth == 0 or m.get("chapter_end"):
+                chapter, chapter_start = m.get("chapter", chapter), depth
         return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1)
 
     def step(
@@ -537,7 +538,7 @@ class Loom:
         if node.parent_id and node.parent_id in self._bibles:
             out = canon.materialise([node.meta], self._bibles[node.parent_id])
         else:
-            changes = [c for meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
+            changes = [c for _, meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
             out = canon.apply(canon.EMPTY, changes)
         self._remember_bible(node.id, out)
         return out

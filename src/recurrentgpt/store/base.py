@@ -97,10 +97,11 @@ class StoryStore(ABC):
     def path(self, node_id: str) -> list[Node]:
         """The nodes from the root to ``node_id``, inclusive."""
 
-    def path_meta(self, node_id: str, key: str) -> list[dict[str, Any]]:
-        """The meta of the nodes from the root to ``node_id`` that have ``key`` (root first): a state kept
-        as changes on a few nodes (the story bible) is read without loading every node of a deep path."""
-        return [n.meta for n in self.path(node_id) if key in n.meta]
+    def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
+        """``(depth, meta)`` of the nodes from the root to ``node_id`` whose meta has any of ``keys`` (root
+        first): a state kept as changes on a few nodes (the bible, the outline, chapter ends) is read without
+        loading every node of a deep path."""
+        return [(n.depth, n.meta) for n in self.path(node_id) if any(k in n.meta for k in keys)]
 
     @abstractmethod
     def path_seqs(self, node_id: str) -> np.ndarray:

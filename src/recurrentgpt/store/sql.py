@@ -204,19 +204,21 @@ class SQLStore(StoryStore):
                 rows[r[0]] = r[1:]
         return [node_from_row(rows[seq]) for seq in seqs]
 
-    def path_meta(self, node_id: str, key: str) -> list[dict[str, Any]]:
-        seqs = self.path_seqs(node_id)[::-1].tolist()  # root first
+    def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
+        seqs = self.path_seqs(node_id)[::-1].tolist()  # root first: a node's index is its depth
         found: dict[int, dict[str, Any]] = {}
-        pattern = f'%"{key}": %'  # json.dumps writes '"key": ' : only rows that may have the key are parsed
+        # json.dumps writes '"key": ': only rows that may have a key are parsed
+        patterns = [f'%"{key}": %' for key in keys]
+        likes = " OR ".join(["meta LIKE ?"] * len(keys))
         for i in range(0, len(seqs), 900):
             part = seqs[i : i + 900]
             marks = ",".join("?" * len(part))
-            for seq, meta in self._query(f"SELECT seq, meta FROM nodes WHERE seq IN ({marks}) AND meta LIKE ?",
-                                         [*part, pattern]):
+            for seq, meta in self._query(f"SELECT seq, meta FROM nodes WHERE seq IN ({marks}) AND ({likes})",
+                                         [*part, *patterns]):
                 data = json.loads(meta)
-                if key in data:
+                if any(key in data for key in keys):
                     found[seq] = data
-        return [found[seq] for seq in seqs if seq in found]
+        return [(depth, found[seq]) for depth, seq in enumerate(seqs) if seq in found]
 
     def path_seqs(self, node_id: str) -> np.ndarray:
         lineage = self._lineage_for(node_id)
