@@ -2,13 +2,20 @@ import json
 
 import pytest
 
-from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel, Settings
+from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel
+from recurrentgpt import story
 from recurrentgpt.errors import InputError
 from recurrentgpt.models.base import Completion, Model, Request
 from recurrentgpt.story import Usage
 
 ANSWER = {"paragraph": "Mara opened the gate.", "rationale": "Drop the storm; add the gate.",
           "short_memory": "Mara is at the gate.", "plans": ["Go in.", "Turn back.", "Call out."]}
+
+
+def Settings(**kw) -> story.Settings:
+    """The cell's one-call step: these tests script its one answer (tests/test_recurrence.py checks that the
+    default two-phase step stores exactly what it stores)."""
+    return story.Settings(**{"two_phase": False, **kw})
 
 
 def cell_input(**kw):
@@ -43,7 +50,7 @@ def test_step_prompt_carries_every_input_of_the_recurrence():
 def test_text_mode_asks_for_labelled_sections_and_parses_them():
     text = "Paragraph: It rained.\nRationale: r\nShort-term memory: m\nPlan 1: a\nPlan 2: b\nPlan 3: c"
     model = ScriptedModel([text], supports_schema=False)
-    out = RecurrentCell(model).step(cell_input())
+    out = RecurrentCell(model, Settings()).step(cell_input())
     assert out.paragraph == "It rained." and out.plans == ["a", "b", "c"]
     assert model.requests[0].schema is None
     assert "Plan 1:" in model.requests[0].prompt and "JSON" not in model.requests[0].prompt
@@ -117,7 +124,7 @@ def test_new_character_nudge_follows_its_probability():
 def test_empty_plan_is_refused_before_calling_the_model():
     model = ScriptedModel()
     with pytest.raises(InputError):
-        RecurrentCell(model).step(cell_input(plan="   "))
+        RecurrentCell(model, Settings()).step(cell_input(plan="   "))
     assert model.requests == []
 
 
@@ -132,7 +139,7 @@ def test_init_writes_the_requested_number_of_opening_paragraphs():
 def test_streaming_sends_only_the_paragraph_text():
     model = ScriptedModel([ANSWER], chunk_size=3)
     seen = []
-    RecurrentCell(model).step(cell_input(), on_text=seen.append)
+    RecurrentCell(model, Settings()).step(cell_input(), on_text=seen.append)
     assert "".join(seen) == ANSWER["paragraph"]
 
 

@@ -19,8 +19,9 @@ def test_reader_profile_and_second_person_reach_the_prompts(loom, model):
     init_prompt = model.requests[-1].prompt
     assert "Ada" in init_prompt and "gore" in init_prompt and "second person" in init_prompt
     assert "action" in init_prompt
+    asked = len(model.requests)
     loom.step(info.id, "I climb the stairs.")
-    step_prompt = model.requests[-1].prompt
+    step_prompt = model.requests[asked].prompt  # the passage's (a two-phase step asks for the memory after it)
     assert "The reader's action:\nI climb the stairs." in step_prompt and "eerie" in step_prompt
     assert loom.story(info.id).profile == {"name": "Ada", "tone": "eerie", "avoid": "gore"}
 

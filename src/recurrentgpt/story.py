@@ -41,7 +41,7 @@ class Settings:
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
     chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
-    two_phase: bool = False  # write the paragraph as free text first, then the memory and plans in a second
+    two_phase: bool = True  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
     bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each
     # paragraph is checked against them (no model call); "review": the model also proposes changes after each
