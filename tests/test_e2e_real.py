@@ -88,7 +88,7 @@ def test_cli_new_and_step_with_the_bible_on_auto_leave_a_whole_story_whatever_th
     node, and each warning is printed, not raised; the library holds no half step.
 
     Checked failing against a broken build: with `_child` recording `bible_used` only when the list is not
-    empty (as before this test), the bundled model's empty first bible left no `bible_used` and it failed."""
+    empty (as before this test), the step on that run chose no entry, left no `bible_used`, and it failed."""
     import sqlite3
 
     db = tmp_path / "lib.db"
