@@ -593,8 +593,11 @@ class Loom:
         writing. Empty when the story's bible is off."""
         info = self.story(story_id)
         parent = self.node(info.id, node)
-        x, _ = self._cell_input(info, parent, plan_text(parent, plan))
+        text = plan_text(parent, plan)
         bible = self._bible(parent)
+        if not bible or info.settings.bible == "off":  # nothing to choose: skip the recall's embedding
+            return []
+        x, _ = self._cell_input(info, parent, text)
         return [(e, why) for name, why in zip(x.canon_used, x.canon_why) if (e := canon.find(bible, name))]
 
     def bible_history(self, story_id: str, name: str, node: str = "head") -> list[tuple[Node, canon.Change]]:
