@@ -44,7 +44,7 @@ def test_an_entry_reaches_the_step_prompt_when_its_alias_is_in_the_plan_and_not_
     loom.change_bible(sid, [AHAB])
     loom.step(sid, "Quietly the pilgrims cross the canyon at dusk.")  # nothing names Ahab; not pinned
     assert "lost a leg to the white whale" not in model.requests[-1].prompt
-    assert "bible_used" not in loom.node(sid).meta
+    assert loom.node(sid).meta["bible_used"] == []  # the bible was on and chose nothing: recorded as such
     loom.step(sid, "The old captain climbs the mast.")  # the alias, in another case
     assert "Ahab lost a leg to the white whale." in model.requests[-1].prompt
     assert "Story bible" in model.requests[-1].prompt

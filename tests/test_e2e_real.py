@@ -81,6 +81,43 @@ def test_cli_new_and_step_with_the_story_bible_on_the_bundled_model(tmp_path):
     assert cli("bible", story_id, db=db).returncode == 0
 
 
+def test_cli_new_and_step_with_the_bible_on_auto_leave_a_whole_story_whatever_the_model_writes(tmp_path):
+    """`new` and one `step` with `--bible auto` on the bundled model, through the CLI. Only what holds for any
+    output: both exit 0 without a traceback; the step's node exists and records which entries it used (a list,
+    maybe empty, of entries the canon had before it); each bible call either left its trace or a warning on the
+    node, and each warning is printed, not raised; the library holds no half step.
+
+    Checked failing against a broken build: with `_child` recording `bible_used` only when the list is not
+    empty (as before this test), the step on that run chose no entry, left no `bible_used`, and it failed."""
+    import sqlite3
+
+    db = tmp_path / "lib.db"
+    new = cli("new", "science fiction", "a lighthouse keeper on Mars", *TINY, "--bible", "auto", db=db)
+    assert new.returncode == 0 and "Traceback" not in new.stderr, new.stderr
+    story_id = new.stdout.split("(story ")[1].split(")")[0]
+    step = cli("step", story_id, "--plan", "1", "--bible", "auto", db=db)
+    assert step.returncode == 0 and "Traceback" not in step.stderr, step.stderr
+    path = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"]
+    assert len(path) == 2 + 1 and all(n["paragraph"].strip() for n in path)
+    opening, node = path[-2]["meta"], path[-1]["meta"]
+    assert "bible_trace" in opening or "bible_warnings" in opening  # the first bible was asked for
+    assert "bible_trace" in node or "bible_warnings" in node  # and the step's upkeep
+    for warning in node.get("bible_warnings", []):
+        assert f"(bible: {warning})" in step.stderr  # shown to the writer, not raised
+    loom = Loom.open(db, "scripted", "hash")
+    try:
+        before = {e.name for e in loom.bible(story_id, path[-2]["id"])}
+        assert isinstance(node["bible_used"], list) and set(node["bible_used"]) <= before
+    finally:
+        loom.close()
+    con = sqlite3.connect(db)  # no half state: RELIABILITY §1's checks
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    assert q("PRAGMA integrity_check") == "ok"
+    assert q("SELECT count(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM paragraphs_fts f WHERE f.rowid = n.seq)") == 0
+    assert q("SELECT count(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.node_seq = n.seq)") == 0
+    assert q("SELECT count(*) FROM nodes") == 3 and q(f"SELECT head_id FROM stories WHERE id='{story_id}'") == path[-1]["id"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

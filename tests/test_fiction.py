@@ -1,6 +1,7 @@
 """Interactive fiction: the reader chooses, types actions, resumes and undoes."""
 
 import json
+import os
 import sys
 
 import pexpect
@@ -80,6 +81,65 @@ def test_play_refuses_a_writers_story(capsys):
     story_id = out.split("(story ")[1].split(")")[0]
     code, _, err = _run(capsys, "play", story_id)
     assert code == 2 and "interactive fiction only" in err
+
+
+def turn(paragraph: str, n: int = 0) -> dict:
+    return {"paragraph": paragraph, "rationale": "Keep the tower; add this turn.",
+            "short_memory": f"You are in the lighthouse at night ({n}).",
+            "plans": [f"You climb the stairs ({n}).", f"You open the door ({n}).", f"You call out ({n})."]}
+
+
+def test_what_the_reader_carries_meets_and_learns_is_recorded_and_feeds_the_next_turns(loom, model):
+    """Issue 16 §6: in fiction the step's bible upkeep asks what the reader carries, met and learned; those
+    entries are stored on the node, what is carried is pinned (in every later prompt, named or not) and unpinned
+    when it is used up; the person met reaches a turn that names her.
+
+    Checked failing against a broken build: without `pin_what_the_reader_carries` in the loom, the key is not
+    in the second turn's prompt (its plan does not name it) and the test fails."""
+    from dataclasses import replace
+
+    from tests.conftest import SMALL
+
+    info = loom.new_story("mystery", "a locked lighthouse", mode="fiction", settings=replace(SMALL, bible="auto"))
+    model.enqueue(turn("You find a brass key under the mat; on the stair a girl says she is the keeper's daughter."),
+                  {"bible": "The brass key (object, carried): Found under the mat. — picked up\n"
+                            "Nell (character, met): The keeper's daughter. — met on the stair\n"
+                            "The sealed door (thread, learned): The top door is locked. — learned"})
+    first = loom.step(info.id, "I look under the mat.")
+    upkeep = model.requests[-1].prompt
+    assert "carries" in upkeep and "has met" in upkeep and "learned" in upkeep  # the fiction upkeep asked
+    assert [c["name"] for c in first.meta["bible"]] == ["The brass key", "Nell", "The sealed door"]
+    key = loom.bible_entry(info.id, "the brass key")
+    assert key.pinned and key.status == "carried" and not loom.bible_entry(info.id, "Nell").pinned
+
+    model.enqueue(turn("The wind howls through the broken window while you wait.", 1), {"bible": "none"})
+    second = loom.step(info.id, "I wait by the window.")  # names nothing: only the pinned key is shown
+    step_prompt = next(r.prompt for r in reversed(model.requests) if "I wait by the window." in r.prompt)
+    assert "Found under the mat." in step_prompt and "The keeper's daughter." not in step_prompt
+    assert second.meta["bible_used"] == ["The brass key"]
+
+    model.enqueue(turn("You turn the brass key in the sealed door and it snaps off in the lock.", 2),
+                  {"bible": "The brass key (object, used): It broke in the lock. — used up"})
+    loom.step(info.id, "I ask Nell about the sealed door.")
+    named = next(r.prompt for r in reversed(model.requests) if "I ask Nell" in r.prompt)
+    assert "The keeper's daughter." in named and "The top door is locked." in named  # named in the action
+    assert not loom.bible_entry(info.id, "the brass key").pinned  # carried no more
+
+
+def test_play_starts_stories_with_the_bible_kept_and_shows_it(capsys):
+    code, out, err = _run(capsys, "play", "--name", "Ada", stdin="1\ni\nq\n")
+    assert code == 0, err
+    story_id = out.split("(story ")[1].split(":")[0]
+    loom = Loom.open(os.environ["RECURRENTGPT_DB"], ScriptedModel(), "hash")
+    try:
+        assert loom.story(story_id).settings.bible == "auto"
+        head = loom.node(story_id)
+        assert "bible_trace" in head.meta and "bible_used" in head.meta  # the upkeep ran; the turn recorded its canon
+        assert all(f"{e.name}" in out for e in loom.bible(story_id))  # `i` lists the entries
+    finally:
+        loom.close()
+    code, out, err = _run(capsys, "play", "--bible", "off", stdin="q\n")
+    assert code == 0 and "story " in out
 
 
 @pytest.mark.slow

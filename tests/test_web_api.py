@@ -20,6 +20,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from recurrentgpt import HashingEmbedder, Loom, ModelError, ScriptedModel, Settings  # noqa: E402
+from recurrentgpt import bible as canon  # noqa: E402
 from recurrentgpt.web import create_app  # noqa: E402
 from recurrentgpt.web.app import app_from_env  # noqa: E402
 
@@ -519,6 +520,105 @@ def test_prune_and_export(client, loom, story):
     md = client.get(f"/api/stories/{story.id}/export", params={"fmt": "md"})
     assert md.status_code == 200 and story.title in md.text
     assert client.get(f"/api/stories/{story.id}/export", params={"fmt": "doc"}).status_code == 400
+
+
+# -- the story bible (issue 16) ---------------------------------------------------------------------
+
+AHAB = {"op": "add", "name": "Captain Ahab", "kind": "character", "aliases": ["the old Captain"],
+        "facts": ["Ahab lost a leg to the white whale."], "status": "dead"}
+
+
+def test_bible_edits_through_the_api_are_new_nodes_like_the_cli(client, loom, story):
+    """Add, edit (clearing a status), pin and remove: each a new version of the head, read back by a fresh loom."""
+    url = f"/api/stories/{story.id}/bible"
+    head = loom.node(story.id)
+    r = client.post(url, json={"changes": [AHAB], "expected_head": head.id})
+    assert r.status_code == 200, r.text
+    added = r.json()["node"]
+    assert added["kind"] == "edit" and added["meta"]["edited_from"] == head.id and added["parent_id"] == head.parent_id
+    assert r.json()["path"][-1]["id"] == added["id"] and loom.story(story.id).head_id == added["id"]
+    change = {"op": "update", "name": "Captain Ahab", "status": "", "add_facts": ["He walks again."], "pinned": True}
+    assert client.post(url, json={"changes": [change]}).status_code == 200
+    fresh = Loom(loom.store, ScriptedModel(), HashingEmbedder())  # no cache: what was stored
+    [ahab] = fresh.bible(story.id)
+    assert (ahab.status, ahab.pinned, ahab.facts[-1]) == ("", True, "He walks again.")
+    listed = client.get(url).json()
+    assert listed["entries"][0]["name"] == "Captain Ahab" and "character" in listed["kinds"]
+    assert client.post(url, json={"changes": [{"op": "remove", "name": "Captain Ahab"}]}).status_code == 200
+    assert client.get(url).json()["entries"] == [] and loom.bible(story.id, added["id"])[0].name == "Captain Ahab"
+
+
+@pytest.mark.parametrize("change, status, says", [
+    ({"op": "update", "name": "Nobody Known", "status": "alive"}, 400, "no entry called 'Nobody Known'"),
+    ({"op": "remove", "name": "Nobody Known"}, 400, "no entry called"),
+    ({"op": "add", "name": "  "}, 400, "has no name"),
+    ({"op": "add", "name": "Mara", "facts": [f"Fact {i}." for i in range(20)]}, 400, "20 facts; the limit is 8"),
+    ({"op": "add", "name": "x" * 200}, 400, "the limit is 80"),
+    ({"op": "add", "name": "Mara", "aliases": ["he"]}, 400, "too common"),
+    ({"op": "add", "name": "Mara", "kind": "dragon"}, 422, "kind"),
+    ({"op": "explode", "name": "Mara"}, 422, "op"),
+    ({"op": "add", "name": "Mara", "colour": "red"}, 422, "colour"),
+])
+def test_bad_bible_edits_are_one_clear_error_and_write_nothing(client, loom, story, change, status, says):
+    """Checked failing against a broken build: with the loom's `check_writer` call removed from
+    `change_bible`, the unknown entry, empty name and over-the-limit cases were written (200)."""
+    before = len(loom.tree(story.id))
+    r = client.post(f"/api/stories/{story.id}/bible", json={"changes": [change]})
+    assert r.status_code == status and says in r.json()["error"], r.text
+    assert len(loom.tree(story.id)) == before and loom.bible(story.id) == []
+    two = client.post(f"/api/stories/{story.id}/bible", json={"changes": [AHAB, {**AHAB, "name": ""}]})
+    assert two.status_code == 400 and len(loom.tree(story.id)) == before  # all or nothing
+    assert client.post(f"/api/stories/{story.id}/bible", json={"changes": []}).status_code == 422
+    assert client.post("/api/stories/nope/bible", json={"changes": [AHAB]}).status_code == 404
+
+
+def test_the_next_steps_entries_are_the_steps_own_selection(client, loom, story, model):
+    """/bible/next names what the next step then uses: the same entries, in the same order, for the same plan."""
+    loom.change_bible(story.id, [canon.Change("add", "Captain Ahab", aliases=("the old Captain",)),
+                                 canon.Change("add", "Saltmere", kind="place", facts=("A harbour town.",)),
+                                 canon.Change("add", "The Rule", kind="rule", facts=("No fire at sea.",), pinned=True)])
+    plan = "The old captain climbs the mast."
+    preview = client.get(f"/api/stories/{story.id}/bible/next", params={"plan": plan}).json()
+    assert preview["plan"] == plan and preview["node"] == loom.node(story.id).id
+    assert [(e["name"], e["why"]) for e in preview["entries"]][:2] == [("The Rule", "pinned"),
+                                                                       ("Captain Ahab", "named in the plan")]
+    events(client.post(f"/api/stories/{story.id}/step", json={"plan": plan}))
+    assert loom.node(story.id).meta["bible_used"] == [e["name"] for e in preview["entries"]]
+    default = client.get(f"/api/stories/{story.id}/bible/next").json()  # no plan: the first candidate's
+    assert default["plan"] == loom.node(story.id).plans[0]
+    assert client.get(f"/api/stories/{story.id}/bible/next", params={"node": "nope"}).status_code == 404
+
+
+def test_regenerate_with_the_conflicts_as_constraints(client, loom, story, model):
+    loom.change_bible(story.id, [canon.Change(**{k: tuple(v) if isinstance(v, list) else v for k, v in AHAB.items()})])
+    model.enqueue({"paragraph": "The deck was quiet. Captain Ahab laughed at the rain and paced the deck all night.",
+                   "rationale": "r", "short_memory": "Ahab's ship at night.", "plans": ["a", "b", "c"]})
+    node = loom.step(story.id, "The old captain paces.")
+    assert node.meta["conflicts"]
+    r = client.post(f"/api/stories/{story.id}/regenerate", json={"node": node.id, "fix_conflicts": True})
+    alternative = last(events(r), "done")["node"]
+    assert alternative["parent_id"] == node.parent_id
+    assert "Captain Ahab laughed at the rain and paced the deck all night. (Captain Ahab is dead)" in model.requests[-1].prompt
+    calls = len(model.requests)
+    r = client.post(f"/api/stories/{story.id}/regenerate", json={"node": alternative["id"], "fix_conflicts": True})
+    if "conflicts" not in loom.node(story.id, alternative["id"]).meta:
+        assert r.status_code == 400 and "no continuity conflicts" in r.json()["error"]  # plain JSON, before streaming
+        assert len(model.requests) == calls
+
+
+def test_accepting_proposed_bible_changes(client, loom, story, model):
+    review = loom
+    head = review.node(story.id)
+    assert client.post(f"/api/stories/{story.id}/bible/accept", json={}).status_code == 400  # nothing proposed
+    model.enqueue({"paragraph": "The lantern hissed as Mara climbed the ninety-one steps to the lamp room tonight.",
+                   "rationale": "r", "short_memory": "Mara climbs.", "plans": ["a", "b", "c"]},
+                  {"bible": "Mara (character, alive): Keeper of the lamp. — main\nThe Lamp (object): It is old."})
+    node = review.step(story.id, "Mara climbs.", bible="review")
+    assert [p["name"] for p in client.get(f"/api/stories/{story.id}/bible").json()["proposed"]] == ["Mara", "The Lamp"]
+    stale = client.post(f"/api/stories/{story.id}/bible/accept", json={"expected_head": head.id})
+    assert stale.status_code == 409
+    r = client.post(f"/api/stories/{story.id}/bible/accept", json={"names": ["Mara"], "expected_head": node.id})
+    assert r.status_code == 200 and [e.name for e in review.bible(story.id)] == ["Mara"]
 
 
 # -- security ----------------------------------------------------------------------------------------

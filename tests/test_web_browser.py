@@ -98,6 +98,8 @@ def page(browser):
 
     def on_console(m):
         expected = "409" in m.text or "502" in m.text  # shown to the writer as alerts
+        # a bible edit the loom refused: shown in the entry's form
+        expected = expected or ("400" in m.text and "/bible" in (m.location or {}).get("url", ""))
         # a stop call that reached a worker without the job (the page then closes the stream)
         expected = expected or ("404" in m.text and "/api/jobs/" in (m.location or {}).get("url", ""))
         if m.type == "error" and not expected:
@@ -425,6 +427,121 @@ def test_reader_plays_interactive_fiction(page, studio):
     page.click("#undo")  # back to before the last choice
     expect(page.locator("#last-choice")).to_have_text(f"You: {choice}")
     assert loom.node(story.id).id == head.id
+
+
+AHAB = dict(kind="character", aliases=("the old Captain",), facts=("Ahab lost a leg to the white whale.",), status="dead")
+
+
+def test_the_bible_panel_shows_the_canon_highlights_the_next_steps_entries_and_edits_as_a_new_node(page, studio):
+    """Issue 16's panel: an entry is shown; the one the next step will use is highlighted (and is what the step
+    then uses); an edit through the panel is a new node and appears.
+
+    Checked failing against a broken build: with the panel's highlight keyed on the head's `bible_used` (what the
+    last step used) instead of /bible/next, no entry is highlighted and the test fails."""
+    from recurrentgpt import bible as canon
+
+    _, loom, _ = studio
+    story = loom.new_story("fantasy", "a whaling town", settings=SMALL)
+    loom.change_bible(story.id, [canon.Change("add", "Captain Ahab", **AHAB),
+                                 canon.Change("add", "Saltmere", kind="place", facts=("A harbour town.",))])
+    open_writer(page, studio, story.id)
+    ahab = page.locator("#bible .bible-entry[data-name='Captain Ahab']")
+    expect(ahab.locator(".bible-name")).to_have_text("Captain Ahab")
+    expect(ahab).to_contain_text("also: the old Captain")
+    expect(ahab).to_contain_text("Ahab lost a leg to the white whale.")
+    expect(ahab.locator(".bible-status")).to_have_text("dead")
+    expect(page.locator("#bible .bible-entry")).to_have_count(2)
+
+    page.locator(".plan-card[data-key='own'] textarea").fill("The old captain climbs the mast at dawn.")
+    expect(ahab).to_have_class(re.compile(r"\bnext\b"))
+    expect(ahab.locator(".bible-why")).to_have_text("next step: named in the plan")
+    highlighted = page.locator("#bible .bible-entry.next").evaluate_all("els => els.map(e => e.dataset.name)")
+    write_next(page, 3)
+    assert sorted(loom.node(story.id).meta["bible_used"]) == sorted(highlighted)  # what was highlighted was used
+
+    before = loom.node(story.id)
+    nodes = len(loom.tree(story.id))
+    page.locator("#bible .bible-entry[data-name='Captain Ahab'] button:has-text('Edit')").click()
+    form = page.locator("#bible .bible-entry.editing form")
+    form.locator("[name=status]").fill("alive")
+    form.locator("[name=facts]").fill("Ahab lost a leg to the white whale.\nAhab walks with an ivory leg.")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#bible .bible-entry[data-name='Captain Ahab'] .bible-status")).to_have_text("alive")
+    expect(page.locator("#bible .bible-entry[data-name='Captain Ahab']")).to_contain_text("Ahab walks with an ivory leg.")
+    edited = loom.node(story.id)
+    assert edited.id != before.id and edited.kind == "edit" and edited.meta["edited_from"] == before.id
+    assert len(loom.tree(story.id)) == nodes + 1 and edited.paragraph == before.paragraph
+    assert loom.bible_entry(story.id, "Captain Ahab").status == "alive"
+    assert loom.bible_entry(story.id, "Captain Ahab", before.id).status == "dead"  # the old node is unchanged
+    expect(page.locator(f".tree-row.head[data-id='{edited.id}']")).to_have_count(1)
+
+    page.click("#bible-add")  # a new entry, then pin it: two more nodes
+    form = page.locator("#bible .bible-entry.editing form")
+    form.locator("[name=name]").fill("The Pequod")
+    form.locator("[name=kind]").select_option("object")
+    form.locator("button[type=submit]").click()
+    pequod = page.locator("#bible .bible-entry[data-name='The Pequod']")
+    expect(pequod.locator(".bible-kind")).to_have_text("object")
+    pequod.locator("button:has-text('Pin')").click()
+    expect(pequod.locator(".bible-pinned")).to_have_text("pinned")
+    expect(pequod).to_have_class(re.compile(r"\bnext\b"))  # a pinned entry is in every step
+    assert loom.bible_entry(story.id, "The Pequod").pinned and len(loom.tree(story.id)) == nodes + 3
+
+    page.click("#bible-add")  # bad input: one clear error in the form, nothing written
+    page.locator("#bible .bible-entry.editing form [name=name]").fill("he")
+    page.locator("#bible .bible-entry.editing form button[type=submit]").click()
+    expect(page.locator("#bible .form-error")).to_contain_text("too common")
+    assert len(loom.tree(story.id)) == nodes + 3
+
+
+def test_a_stored_conflict_is_an_alert_with_the_sentence_highlighted_and_can_be_regenerated(page, studio):
+    """A node with a stored continuity conflict shows an alert on its paragraph with the quoted sentence marked
+    inside the text; "regenerate with these as constraints" sends the conflicts to the model; "open entry"
+    opens the entry; "keep" dismisses.
+
+    Checked failing against a broken build: with the page sending the regenerate request without
+    `fix_conflicts`, the prompt has no "do not write" constraint and the test fails."""
+    from recurrentgpt import bible as canon
+
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a whaling town", settings=SMALL)
+    loom.change_bible(story.id, [canon.Change("add", "Captain Ahab", **AHAB)])
+    sentence = "Captain Ahab said nothing for a while, then turned to the crew & the mate."
+    paragraph = f"The deck was silent under the stars. {sentence} The sea was black."
+    model.enqueue({"paragraph": paragraph, "rationale": "r", "short_memory": "Ahab's ship at night.",
+                   "plans": ["The crew sleeps.", "A storm comes.", "Land is sighted."]})
+    flagged = loom.step(story.id, "Captain Ahab addresses the crew.")
+    assert flagged.meta["conflicts"][0]["sentence"] == sentence
+    open_writer(page, studio, story.id)
+    block = page.locator(f"#story .para[data-id='{flagged.id}']")
+    alert = block.locator(".conflict-alert")
+    expect(alert).to_contain_text("Captain Ahab")
+    expect(alert).to_contain_text("the canon says: Captain Ahab is dead")
+    expect(block.locator(".para-text mark.conflict-mark")).to_have_text(sentence)  # exactly the sentence, as text
+    assert block.locator(".para-text").inner_text() == paragraph  # the rest of the paragraph is there, as text
+
+    alert.locator("button.conflict-open").click()  # open the entry to correct the canon
+    expect(page.locator("#bible .bible-entry.editing form [name=status]")).to_have_value("dead")
+    page.locator("#bible .bible-entry.editing button:has-text('Cancel')").click()
+
+    calls = len(model.requests)
+    alert.locator("button.conflict-regenerate").click()
+    expect(page.locator("#story .para").last).not_to_have_attribute("data-id", flagged.id)
+    page.wait_for_selector("#stop", state="hidden")
+    prompts = [r.prompt for r in model.requests[calls:]]
+    assert any("do not write:\n- " + sentence + " (Captain Ahab is dead)" in p for p in prompts), prompts
+    alternative = loom.node(story.id)
+    assert alternative.parent_id == flagged.parent_id and alternative.id != flagged.id
+
+    page.click(f".tree-row[data-id='{flagged.id}']")  # back to the flagged one: keep it
+    block = page.locator(f"#story .para[data-id='{flagged.id}']")
+    block.locator("button.conflict-keep").click()
+    expect(block.locator(".conflict-alert")).to_have_count(0)
+    expect(block.locator("mark")).to_have_count(0)
+    assert loom.node(story.id).id == flagged.id  # keeping writes nothing
+    page.reload()
+    page.wait_for_selector(f"#story .para[data-id='{flagged.id}']")
+    expect(page.locator(f"#story .para[data-id='{flagged.id}'] .conflict-alert")).to_have_count(0)
 
 
 def test_time_to_first_token(studio):

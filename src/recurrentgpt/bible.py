@@ -110,7 +110,8 @@ class Change:
         d: dict[str, Any] = {"op": self.op, "name": self.name}
         for f in dataclasses.fields(self)[2:]:
             value = getattr(self, f.name)
-            if value is not None and value != () and value != "":
+            # None is "not given"; an empty status or alias list given by a writer clears it, so it is kept
+            if value is not None and not (f.name in ("add_facts", "reason") and not value):
                 d[f.name] = list(value) if isinstance(value, tuple) else value
         return d
 
@@ -306,18 +307,18 @@ def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[st
                     continue
                 seen.add(key(a))
                 kept.append(a.strip()[:MAX_NAME_CHARS])
-            c = dataclasses.replace(c, aliases=tuple(kept[:MAX_ALIASES]))
+            c = dataclasses.replace(c, aliases=tuple(kept[:MAX_ALIASES]) or None)  # none usable: no change
         facts = tuple(f.strip()[:MAX_FACT_CHARS] for f in (c.facts or ()) if f.strip())
         add = tuple(f.strip()[:MAX_FACT_CHARS] for f in c.add_facts if f.strip())
         if c.op == "update" and c.facts is not None and not facts:  # an update that deletes everything
             warnings.append(f"{c.name}: an update that empties every fact was ignored")
             c = dataclasses.replace(c, facts=None)
         else:
-            c = dataclasses.replace(c, facts=facts[:MAX_FACTS] if c.facts is not None else None)
+            c = dataclasses.replace(c, facts=facts[:MAX_FACTS] or None if c.facts is not None else None)
         room = MAX_FACTS - (len(c.facts) if c.facts is not None else len(current[k].facts) if k in current else 0)
         c = dataclasses.replace(c, add_facts=add[: max(0, room)])
         if c.status is not None:
-            c = dataclasses.replace(c, status=c.status.strip()[:MAX_STATUS_CHARS])
+            c = dataclasses.replace(c, status=c.status.strip()[:MAX_STATUS_CHARS] or None)
         problems = validate(current, c)
         if problems:
             warnings.append(f"dropped {c.op} {c.name!r}: {'; '.join(problems)}")
@@ -325,6 +326,28 @@ def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[st
         changes.append(c)
         current = apply(current, [c])
     return changes, warnings
+
+
+CARRIED = re.compile(r"(?i)\b(carried|carrying|carries|held by (?:you|me)|in (?:your|my) (?:hands?|pocket|pack|bag))\b|携带|带着")
+
+
+def pin_what_the_reader_carries(bible: Bible, changes: list[Change]) -> list[Change]:
+    """Interactive fiction: what the reader carries is pinned (shown to every step, named or not, so the next
+    choices cannot forget it), and unpinned when its status says it is carried no more. Only the model's
+    changes: a writer's own pin stays as they set it."""
+    out, current = [], bible
+    for c in changes:
+        if c.by == "model" and c.op in ("add", "update") and c.status is not None:
+            before = current.get(key(c.name))
+            if (c.kind or (before.kind if before else None)) == "object":
+                pinned_as_carried = bool(before and before.pinned and CARRIED.search(before.status))
+                if CARRIED.search(c.status):
+                    c = dataclasses.replace(c, pinned=True)
+                elif pinned_as_carried:  # carried no more: back to being named to be shown
+                    c = dataclasses.replace(c, pinned=False)
+        out.append(c)
+        current = apply(current, [c])
+    return out
 
 
 # -- selection for the step prompt ---------------------------------------------------------------

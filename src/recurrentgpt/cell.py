@@ -324,17 +324,18 @@ class RecurrentCell:
         return {"paragraph": paragraph, **state}, usage + more, trace
 
     def propose_bible(
-        self, step: Trace, *, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+        self, step: Trace, *, mode: Mode = "writer", on_retry: OnRetry | None = None, cancel: Cancel | None = None,
     ) -> Proposal:
         """The bible's changes after a step, in a second call that continues the step's conversation
         (``step``: its trace), so an engine that keeps its KV cache reads only the new instruction. The
-        step's answer is already written when this runs: its failure costs no paragraph."""
+        step's answer is already written when this runs: its failure costs no paragraph. In interactive
+        fiction (``mode``) it also asks what the reader now carries, has met and has learned."""
         history = [(step["prompt"], step["answer"])]
         if step.get("prompt_2"):  # a two-phase step: the memory and plans were a second turn
             history.append((step["prompt_2"], step["answer_2"]))
         trace: list[Trace] = []
         answer, usage = self._ask(
-            "bible_update", [BIBLE_FIELD], {}, mode="writer", max_tokens=400, on_text=None, on_retry=on_retry,
+            "bible_update", [BIBLE_FIELD], {"mode": mode}, mode=mode, max_tokens=400, on_text=None, on_retry=on_retry,
             stream_field=None, cancel=cancel, check=None, trace=trace, history=tuple(history),
         )
         return Proposal(answer["bible"], usage, trace[-1])

@@ -415,7 +415,7 @@ class Loom:
         if info.settings.bible not in ("review", "auto") or out.bible or not out.trace:
             return out
         try:
-            p = cell.propose_bible(out.trace, on_retry=on_retry, cancel=cancel)
+            p = cell.propose_bible(out.trace, mode=info.mode, on_retry=on_retry, cancel=cancel)
         except Cancelled:
             raise
         except ModelError as e:
@@ -487,6 +487,8 @@ class Loom:
         if proposed:
             changes, more = canon.repair(bible, canon.parse_proposals(proposed))
             warnings = [*warnings, *more]
+            if info.mode == "fiction":
+                changes = canon.pin_what_the_reader_carries(bible, changes)
             if changes:
                 meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
         if trace:
@@ -512,10 +514,12 @@ class Loom:
         meta["bible_usage"] = p.usage.to_dict()
         return meta
 
-    def accept_bible(self, story_id: str, node: str = "head", names: list[str] | None = None) -> Node:
+    def accept_bible(self, story_id: str, node: str = "head", names: list[str] | None = None,
+                     expected_head: str | None = None) -> Node:
         """Review mode: apply the changes the model proposed at ``node`` (all, or those for ``names``) as
         the writer's own, in a new version of the node."""
         info = self.story(story_id)
+        check_head(info, expected_head)
         target = self.node(info.id, node)
         proposed = canon.changes_of({"bible": target.meta.get("bible_proposed", [])})
         if names:
@@ -526,7 +530,8 @@ class Loom:
         changes, _ = canon.repair(self._bible(target), proposed)
         if not changes:
             raise InputError("none of the proposed changes fits the bible as it is now")
-        return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id)
+        return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id,
+                                 expected_head=expected_head)
 
     def _bible(self, node: Node) -> canon.Bible:
         """The bible as of ``node``: the changes stored on the nodes of its path, applied root first. A
@@ -582,6 +587,19 @@ class Loom:
                          created_at=time.time(), pruned=False)
         self._commit(info, [edited], head)
         return edited
+
+    def next_canon(self, story_id: str, plan: str, node: str = "head") -> list[tuple[canon.Entry, str]]:
+        """The entries the next step from ``node`` would put in its prompt for ``plan``, each with why
+        (pinned, named in the plan …), most relevant first: the step's own input gathering, run without
+        writing. Empty when the story's bible is off."""
+        info = self.story(story_id)
+        parent = self.node(info.id, node)
+        text = plan_text(parent, plan)
+        bible = self._bible(parent)
+        if not bible or info.settings.bible == "off":  # nothing to choose: skip the recall's embedding
+            return []
+        x, _ = self._cell_input(info, parent, text)
+        return [(e, why) for name, why in zip(x.canon_used, x.canon_why) if (e := canon.find(bible, name))]
 
     def bible_history(self, story_id: str, name: str, node: str = "head") -> list[tuple[Node, canon.Change]]:
         """How an entry changed along the path to ``node``: each change with the node that made it."""
@@ -660,10 +678,11 @@ class Loom:
             meta["new_character"] = True
         if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
             meta["warning"] = out.trace["warning"]
-        if out.canon_used:
-            meta["bible_used"] = list(out.canon_used)
-            meta["bible_why"] = list(out.canon_why)
         info = info or self.story(parent.story_id)
+        if info.settings.bible != "off":  # even when empty: "the bible was on and chose nothing" is news
+            meta["bible_used"] = list(out.canon_used)
+            if out.canon_why:
+                meta["bible_why"] = list(out.canon_why)
         conflicts = out.conflicts
         if conflicts is None and out.canon_used:  # written outside _write (regenerate): check it here
             conflicts = self._checked(info, parent, out).conflicts
@@ -805,14 +824,13 @@ class Loom:
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
         is called for each saved one. ``fix_conflicts`` gives the model the conflicts the continuity check
         found in ``node``'s paragraph, as things not to write."""
-        info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head)
+        info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head,
+                                               fix_conflicts=fix_conflicts)
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
         cell_input, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
         if fix_conflicts:
-            conflicts = original.meta.get("conflicts") or []
-            if not conflicts:
-                raise InputError(f"node {original.id} has no continuity conflicts to fix")
-            cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})' for c in conflicts])
+            cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
+                                                          for c in original.meta["conflicts"]])
         cell = RecurrentCell(self.model, info.settings, self.rng)
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
@@ -831,7 +849,7 @@ class Loom:
         return alternatives
 
     def check_regenerate(self, story_id: str, node: str = "head", n: int = 1, *,
-                         expected_head: str | None = None) -> tuple[StoryInfo, Node]:
+                         expected_head: str | None = None, fix_conflicts: bool = False) -> tuple[StoryInfo, Node]:
         """What ``regenerate`` refuses before any model call; returns the story and the node to rewrite."""
         if not 1 <= n <= MAX_ALTERNATIVES:
             raise InputError(f"regenerate makes between 1 and {MAX_ALTERNATIVES} alternatives")
@@ -840,6 +858,8 @@ class Loom:
         original = self.node(info.id, node)
         if original.parent_id is None:
             raise InputError("the first paragraph has no parent to regenerate from; start a new story instead")
+        if fix_conflicts and not original.meta.get("conflicts"):
+            raise InputError(f"node {original.id} has no continuity conflicts to fix")
         return info, original
 
     def edit(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from ..bible import Entry
 from ..errors import InputError
 from ..library import Library
 from ..story import Node, Settings
-from .app import cli, pass_library, stream_to_stdout, warn_retry
+from .app import BIBLE_CHOICE, cli, pass_library, stream_to_stdout, warn_retry
 
-HELP = "[1-3] choose · or type what you do · u undo · r recap · q save and quit"
+HELP = "[1-3] choose · or type what you do · u undo · r recap · i what you carry and know · q save and quit"
 
 
 @cli.command()
@@ -23,10 +24,13 @@ HELP = "[1-3] choose · or type what you do · u undo · r recap · q save and q
 @click.option("--avoid", default="", help="Content the story must avoid.")
 @click.option("--person", type=click.Choice(["second", "third", "first"]), default="second", show_default=True)
 @click.option("--passage-sentences", type=int, default=6, show_default=True)
+@click.option("--bible", "bible_mode", type=BIBLE_CHOICE, default="auto", show_default=True,
+              help="For a new story: after each turn the model records what you carry, have met and have learned "
+                   "in the story bible, so later choices stay true to them (off: skip that call).")
 @click.option("--auto", "auto_turns", type=click.IntRange(1, 1000), help="Let the simulator play N turns (demo).")
 @pass_library
 def play(library: Library, story: str | None, genre: str, topic: str, name: str, tone: str, pace: str, avoid: str,
-         person: str, passage_sentences: int, auto_turns: int | None) -> None:
+         person: str, passage_sentences: int, bible_mode: str, auto_turns: int | None) -> None:
     """Play an interactive story: start a new one, or resume STORY where you left it."""
     loom = library.loom
     if story:
@@ -38,7 +42,7 @@ def play(library: Library, story: str | None, genre: str, topic: str, name: str,
     else:
         profile = {k: v for k, v in dict(name=name, tone=tone, pace=pace, avoid=avoid).items() if v}
         settings = Settings(paragraph_sentences=passage_sentences, memory_sentences=10, memory_words=200,
-                            plan_sentences=1, opening_paragraphs=1, person=person)
+                            plan_sentences=1, opening_paragraphs=1, person=person, bible=bible_mode)
         click.echo("Opening the story…", err=True)
         info = loom.new_story(genre, topic, mode="fiction", profile=profile, settings=settings, on_retry=warn_retry)
         click.echo(f"# {info.title}   (story {info.id}: resume with `recurrentgpt play {info.id}`)\n")
@@ -75,12 +79,24 @@ def play(library: Library, story: str | None, genre: str, topic: str, name: str,
         if answer in ("r", "recap"):
             recap(loom.path(info.id))
             continue
+        if answer in ("i", "inventory"):
+            inventory(loom.bible(info.id))
+            continue
         if not answer:
             continue
         action: str | int = int(answer) - 1 if answer.isdigit() and 1 <= int(answer) <= len(head.plans) else answer
         click.echo()
         loom.step(info.id, action, on_text=stream_to_stdout, on_retry=warn_retry)
         click.echo()
+
+
+def inventory(entries: list[Entry]) -> None:
+    """What the story bible says the reader carries, has met and has learned (and the rest of the canon)."""
+    if not entries:
+        click.echo("(nothing recorded yet)")
+    for e in entries:
+        status = f" [{e.status}]" if e.status else ""
+        click.echo(f"  {e.kind:<9} {e.name}{status}{': ' + ' '.join(e.facts) if e.facts else ''}")
 
 
 def recap(nodes: list[Node]) -> None:

@@ -19,8 +19,9 @@ from .. import config as user_config
 from ..errors import NotFoundError
 from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
-from ..story import MAX_TEXT_CHARS
-from .schemas import BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
+from ..story import MAX_TEXT_CHARS, Node
+from .. import bible as canon
+from .schemas import AcceptRequest, BibleRequest, BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
 from .streaming import Jobs
 
 router = APIRouter(prefix="/api")
@@ -105,8 +106,12 @@ def recall(
 ) -> list[dict[str, Any]]:
     info = loom.story(story_id)
     current = loom.node(info.id, node)
-    query = plan.strip() or (current.plans[0] if current.plans else current.paragraph)
-    return [r.__dict__ for r in loom.recall(info.id, query, current.id, k=k)]
+    return [r.__dict__ for r in loom.recall(info.id, preview_plan(current, plan), current.id, k=k)]
+
+
+def preview_plan(current: Node, plan: str) -> str:
+    """The plan a preview of the next step uses: the writer's, else the first candidate (the page's default)."""
+    return plan.strip() or (current.plans[0] if current.plans else current.paragraph)
 
 
 @router.get("/stories/{story_id}/bible", summary="The story bible (canon) as of a node, and what that node used and flagged")
@@ -118,7 +123,38 @@ def get_bible(story_id: str, loom: LoomDep, node: str = "head") -> dict[str, Any
         "used": at.meta.get("bible_used", []),
         "conflicts": at.meta.get("conflicts", []),
         "proposed": at.meta.get("bible_proposed", []),
+        "kinds": list(canon.KINDS),
     }
+
+
+@router.get("/stories/{story_id}/bible/next", summary="The bible entries the next step would use for a plan, and why")
+def next_canon(
+    story_id: str, loom: LoomDep, plan: Annotated[str, Query(max_length=MAX_TEXT_CHARS)] = "", node: str = "head",
+) -> dict[str, Any]:
+    """The step's own selection (pinned, named in the plan, the previous paragraph, the memory or the recalled
+    paragraphs, close to the plan in meaning, within the token budget), computed without writing."""
+    info = loom.story(story_id)
+    current = loom.node(info.id, node)
+    query = preview_plan(current, plan)
+    chosen = loom.next_canon(info.id, query, current.id)
+    return {"node": current.id, "plan": query, "entries": [{"name": e.name, "why": why} for e, why in chosen]}
+
+
+@router.post("/stories/{story_id}/bible", summary="Add, edit, pin or remove bible entries (a new version of the node)")
+def change_bible(story_id: str, body: BibleRequest, loom: LoomDep) -> dict[str, Any]:
+    """Like `recurrentgpt bible`: every change is checked against the bible as it stands; one 400 names
+    everything wrong and nothing is written. The head moves to the new version of the node."""
+    info = loom.story(story_id)
+    changes = [canon.Change.from_dict(c.model_dump(exclude_none=True)) for c in body.changes]
+    node = loom.change_bible(info.id, changes, body.node, expected_head=body.expected_head)
+    return {"node": node.to_dict(), **story_state(loom, info.id)}
+
+
+@router.post("/stories/{story_id}/bible/accept", summary="Accept the bible changes the model proposed (review mode)")
+def accept_bible(story_id: str, body: AcceptRequest, loom: LoomDep) -> dict[str, Any]:
+    info = loom.story(story_id)
+    node = loom.accept_bible(info.id, body.node, body.names or None, expected_head=body.expected_head)
+    return {"node": node.to_dict(), **story_state(loom, info.id)}
 
 
 @router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")

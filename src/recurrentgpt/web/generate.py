@@ -89,7 +89,8 @@ def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> E
 
 @router.post("/stories/{story_id}/regenerate", summary="Write alternatives to a node as siblings (streams)")
 def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
-    info, original = loom.check_regenerate(story_id, body.node, body.n, expected_head=body.expected_head)
+    info, original = loom.check_regenerate(story_id, body.node, body.n, expected_head=body.expected_head,
+                                           fix_conflicts=body.fix_conflicts)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         written: list[dict[str, Any]] = []
@@ -100,7 +101,8 @@ def regenerate(story_id: str, body: RegenerateRequest, request: Request, loom: L
 
         try:
             loom.regenerate(info.id, original.id, body.n, on_text=text_sink(emit), on_retry=retry_sink(emit),
-                            on_alternative=on_alternative, expected_head=body.expected_head, cancel=stop.is_set)
+                            on_alternative=on_alternative, expected_head=body.expected_head, cancel=stop.is_set,
+                            fix_conflicts=body.fix_conflicts)
         except Cancelled:
             pass  # the alternative in progress is dropped; saved ones stay
         return {"nodes": written, "node": written[-1] if written else None}

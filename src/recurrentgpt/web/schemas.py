@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bible import Kind
+
 Text = str  # any length up to the body limit; emptiness is judged by the loom (400, not 422)
 
 
@@ -51,6 +53,8 @@ class AutoRequest(Guarded):
 class RegenerateRequest(Guarded):
     node: str = "head"
     n: int = Field(1, ge=1, le=8)
+    fix_conflicts: bool = Field(False, description="Tell the model what the node's paragraph contradicted in the "
+                                                   "story bible (its stored conflicts), as things not to write.")
 
 
 class EditRequest(Guarded):
@@ -74,3 +78,28 @@ class BookmarkRequest(_Body):
 class PruneRequest(_Body):
     node: str
     restore: bool = False
+
+
+class BibleChange(_Body):
+    """One change to the story bible. The limits (name, aliases, facts, status) are the loom's: a change over
+    them is one 400 that names everything wrong, and nothing is written."""
+
+    op: Literal["add", "update", "remove"]
+    name: Text = Field(..., description="The entry's name (for update and remove: its current name).")
+    kind: Kind | None = None
+    aliases: list[Text] | None = Field(None, description="Replaces the aliases.")
+    facts: list[Text] | None = Field(None, description="Replaces the facts.")
+    add_facts: list[Text] = Field(default_factory=list, description="Appended to the facts.")
+    status: Text | None = None
+    pinned: bool | None = None
+    rename: Text | None = None
+
+
+class BibleRequest(Guarded):
+    changes: list[BibleChange] = Field(..., min_length=1, max_length=50)
+    node: str = Field("head", description="The node whose bible changes (a new version of it is written).")
+
+
+class AcceptRequest(Guarded):
+    node: str = "head"
+    names: list[str] | None = Field(None, description="Accept only the proposals for these entries (default: all).")

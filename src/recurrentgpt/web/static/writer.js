@@ -1,6 +1,8 @@
 // The writer page: the story along the current branch, memory, recall, plans, streaming steps,
-// auto mode, regenerate, edits as siblings, and the tree of branches.
+// auto mode, regenerate, edits as siblings, the tree of branches, the story bible and continuity alerts.
 import { $, api, Generation, h, showModel, storyIdFromPath, stream, toast } from "/static/common.js";
+import { BiblePanel } from "/static/bible.js";
+import { conflictAlert, isKept, keep, markedText } from "/static/conflicts.js";
 import { lineEnd, renderTree, siblingsOf } from "/static/tree.js";
 
 const storyId = storyIdFromPath();
@@ -12,6 +14,7 @@ let job = null;          // the running Generation (busy while set), for the sto
 let recallTimer = null;
 
 const head = () => (state && state.path.length ? state.path[state.path.length - 1] : null);
+const bible = new BiblePanel({ base, head, busy: () => job !== null, saved: (data) => refresh(data) });
 
 // -- loading and rendering -----------------------------------------------------------------
 
@@ -36,6 +39,7 @@ function render() {
   renderStory();
   renderPlans();
   renderMemory();
+  bible.load();
   const count = renderTree($("#tree"), treeData, pick);
   $("#tree-count").textContent = `${count} node${count === 1 ? "" : "s"}`;
   scheduleRecall(0);
@@ -56,7 +60,14 @@ function paragraphBlock(node, sibs) {
       h("button", { class: "link", type: "button", "aria-label": "Next alternative", disabled: index >= sibs.length - 1,
         onclick: () => pick(lineEnd(treeData.rows, sibs[index + 1])) }, "›"))
     : null;
-  const text = h("p", { class: "para-text" }, node.paragraph);
+  const conflicts = (node.meta && node.meta.conflicts) || [];
+  const flagged = conflicts.length && !isKept(node.id);
+  const text = h("p", { class: "para-text" }, flagged ? markedText(node.paragraph, conflicts) : node.paragraph);
+  const alert = flagged ? conflictAlert(conflicts, {
+    keep: () => { keep(node.id); block.replaceWith(paragraphBlock(node, sibs)); toast("Kept as written"); },
+    regenerate: () => fixConflicts(node),
+    open: (name) => bible.open(name),
+  }) : null;
   const plan = h("p", { class: "para-plan", hidden: true }, node.plan);
   const block = h("section", { class: `para kind-${node.kind}`, dataset: { id: node.id } },
     h("header", { class: "para-head" },
@@ -69,7 +80,8 @@ function paragraphBlock(node, sibs) {
         onclick: () => { plan.hidden = !plan.hidden; } }, "Plan") : null,
       h("button", { class: "link quiet-button edit-button", type: "button", onclick: () => editParagraph(block, node) }, "Edit")),
     plan,
-    text);
+    text,
+    alert);
   return block;
 }
 
@@ -175,6 +187,7 @@ function scheduleRecall(delay = 350) {
 async function loadRecall() {
   const current = head();
   if (!current) return;
+  bible.loadNext(chosenPlan());
   try {
     const query = new URLSearchParams({ plan: chosenPlan(), node: current.id });
     const hits = await api(`${base}/recall?${query}`);
@@ -254,6 +267,18 @@ async function regenerateLast() {
     const data = await api(`${base}/checkout`, { method: "POST", body: { node: done.node.id } });
     await refresh(data);
     toast("Alternative written; ‹ › above the paragraph switches between versions");
+  }
+}
+
+// Write a flagged paragraph again, told what it contradicted (the CLI's `regenerate --fix-conflicts`).
+async function fixConflicts(node) {
+  const done = await run(`${base}/regenerate`, { node: node.id, n: 1, fix_conflicts: true, expected_head: head().id }, {},
+    `¶ ${node.depth + 1} · writing it again, told what it contradicted…`);
+  if (done && done.stopped && !done.node) toast("Stopped before the new version was finished");
+  if (done && done.node) {
+    await refresh(await api(`${base}/checkout`, { method: "POST", body: { node: done.node.id } }));
+    toast(done.node.meta.conflicts ? "Written again; the check still flags it (see the alert)"
+      : "Written again; the check flags nothing. ‹ › above it switches between versions");
   }
 }
 
