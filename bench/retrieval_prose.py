@@ -266,7 +266,8 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
     ]
     for spec in extra_embedders:  # e.g. st:/path/to/all-mpnet-base-v2 (see BENCHMARKS.md)
         name = Path(spec.split(":", 1)[-1]).name
-        modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"weighted ({name})", "weighted", embedder=spec)]
+        modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"hybrid ({name})", "hybrid", embedder=spec),
+                  Mode(f"weighted ({name})", "weighted", embedder=spec)]
     return modes
 
 
