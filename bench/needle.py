@@ -159,7 +159,7 @@ def main() -> None:
     from recurrentgpt import prompts
     from recurrentgpt.cell import CellInput, RecurrentCell
     from recurrentgpt.embeddings import get_embedder
-    from recurrentgpt.evaluate import ROLLING_SYSTEM
+    from recurrentgpt.evaluation.systems import ROLLING_SYSTEM
     from recurrentgpt.loom import new_id
     from recurrentgpt.memory import LongTermMemory
     from recurrentgpt.models import ScriptedModel
