@@ -15,9 +15,15 @@ From the end of the novel, the long-term memory (SQLiteStore + LongTermMemory) r
 R@k = the target is among the first k; "±1" beside it = the target or a paragraph next to it is (a neighbour
 often carries the same scene). Each mode's recall p50 is timed warm over the same 84 queries.
 
+The defaults were chosen on Emma. `--novel persuasion` runs the held-out set, written afterwards by the same rules:
+*Persuasion* (same package and cutting, 558 paragraphs), 20 targets (bench/data/persuasion_targets.json).
+Modes "+ query expansion" add to each plan the sentences of a short-term memory (the targets file's
+`short_memory`: what it might hold at the end of the novel, where every recall is made) that name its people.
+
     apt-get install --no-install-recommends r-cran-janeaustenr   # the text (once)
     pip install snowballstemmer                                  # the stem check (the dev extra has it)
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/retrieval_prose.py   # ~2 min after the first run
+    ... bench/retrieval_prose.py --novel persuasion --embedder mpnet             # the held-out set, plus mpnet
 
 Passage embeddings are cached in $RECURRENTGPT_BENCH_WORK/embeddings (keyed by embedder and text); queries are
 embedded live so the latencies are real.
