@@ -51,7 +51,8 @@ def install(monkeypatch, parts: list[Path]) -> None:
 
 
 def test_mpnet_is_joined_from_its_parts_once_into_the_cache(tmp_path, cache, monkeypatch):
-    """(Seen failing with the parts joined in reverse order: the zip no longer opens.)"""
+    """(Seen failing with the parts joined in reverse order: the zip no longer opens; and with the embedder
+    joining the parts when it is built rather than when it first embeds: the naming test below failed.)"""
     parts = fake_parts(tmp_path)
     install(monkeypatch, parts)
     folder = packaged.mpnet_model_path()
@@ -88,7 +89,8 @@ def test_an_unknown_embedder_is_a_config_error_naming_the_choices():
 
 
 def test_mpnet_without_its_wheels_is_one_line_naming_the_install(tmp_path, cache, monkeypatch, capsys):
-    """The CLI, importing a manuscript with --embedder mpnet when the part wheels are missing."""
+    """The CLI, importing a manuscript with --embedder mpnet when the part wheels are missing. (Seen failing with
+    the lazy load raising a KeyError instead of a ConfigError: a traceback and exit 1.)"""
     def missing(dist_name, matches, hint):
         raise ConfigError(f"{dist_name} is not installed: {hint}")
 
