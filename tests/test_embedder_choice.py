@@ -51,8 +51,7 @@ def install(monkeypatch, parts: list[Path]) -> None:
 
 
 def test_mpnet_is_joined_from_its_parts_once_into_the_cache(tmp_path, cache, monkeypatch):
-    """(Seen failing with the parts joined in reverse order: the zip no longer opens; and with the embedder
-    joining the parts when it is built rather than when it first embeds: the naming test below failed.)"""
+    """(Seen failing with the parts joined in reverse order: the zip no longer opens.)"""
     parts = fake_parts(tmp_path)
     install(monkeypatch, parts)
     folder = packaged.mpnet_model_path()
@@ -75,6 +74,7 @@ def test_parts_that_do_not_join_are_a_config_error_and_leave_nothing(tmp_path, c
 
 
 def test_choosing_mpnet_names_its_vectors_and_loads_nothing_yet(cache):
+    """(Seen failing with the embedder joining the parts when it is built rather than when it first embeds.)"""
     embedder = get_embedder("mpnet")
     assert embedder.name == embedder_name("mpnet") == "st:all-mpnet-base-v2"
     # the same name as the folder measured with st:PATH, so vectors embedded either way are shared, never mixed
