@@ -25,7 +25,7 @@ def main() -> None:
     from recurrentgpt.memory import chunk_paragraph, keyword_terms
 
     spec = sys.argv[1] if len(sys.argv) > 1 else "minilm"
-    paras = rp.cut_paragraphs(rp.load_novel())
+    paras = rp.cut_paragraphs(rp.load_novel(rp.NOVELS["emma"]))
     targets = rp.load_targets(paras)
     n = len(paras)
     cached = rp.CachedEmbedder(get_embedder(spec))

@@ -98,7 +98,7 @@ FACTS = [
 
 SENTENCES = 8
 CHUNK_WORDS = 40
-MODES = ("dense", "bm25", "hybrid", f"dense, {CHUNK_WORDS}-word chunks", f"hybrid, {CHUNK_WORDS}-word chunks")
+MODES = ("dense", "bm25", "hybrid", "weighted", f"dense, {CHUNK_WORDS}-word chunks", f"hybrid, {CHUNK_WORDS}-word chunks")
 KS = (2, 5)
 
 
@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="300 paragraphs and the whole-paragraph modes only (no 40-word chunks)")
     parser.add_argument("--paragraphs", type=int, default=None, help="story length (default 1,000; --quick: 300)")
+    parser.add_argument("--embedder", default="minilm", help="embedder spec (default: %(default)s)")
+    parser.add_argument("--out", default="needle", help="results name in bench/results (default: %(default)s[_quick])")
     args = parser.parse_args()
     check_queries()
     modes = [m for m in MODES if not (args.quick and "chunks" in m)]
@@ -157,7 +159,7 @@ def main() -> None:
     from recurrentgpt import prompts
     from recurrentgpt.cell import CellInput, RecurrentCell
     from recurrentgpt.embeddings import get_embedder
-    from recurrentgpt.evaluate import ROLLING_SYSTEM
+    from recurrentgpt.evaluation.systems import ROLLING_SYSTEM
     from recurrentgpt.loom import new_id
     from recurrentgpt.memory import LongTermMemory
     from recurrentgpt.models import ScriptedModel
@@ -172,7 +174,7 @@ def main() -> None:
     folder = WORK / "needle"
     shutil.rmtree(folder, ignore_errors=True)
     store = SQLiteStore(folder / "library.db")
-    embedder = get_embedder("minilm")
+    embedder = get_embedder(args.embedder)
     memory = LongTermMemory(store, embedder, "hybrid")
     now = time.time()
     settings = Settings(paragraph_sentences=SENTENCES)
@@ -187,7 +189,7 @@ def main() -> None:
         parent = node.id
     embed_s, vectors = timed(lambda: memory.embed({nd.id: nd.paragraph for nd in nodes}))
     store.create_story(info, nodes, vectors, embedder.name)
-    print(f"{n} paragraphs embedded with MiniLM in {embed_s:.0f} s ({n / embed_s:.0f}/s)")
+    print(f"{n} paragraphs embedded with {embedder.name} in {embed_s:.0f} s ({n / embed_s:.0f}/s)")
     # the same memory with smaller chunks (a paragraph still scores as its best chunk)
     chunked = Chunked(embedder, CHUNK_WORDS)
     chunk_s = None
@@ -258,8 +260,8 @@ def main() -> None:
     print(f"{len(FACTS)} facts in {n} paragraphs ({int(from_end[0]):,} tokens); our step prompt: median {same_budget:,} tokens")
     print(table(["system", "paraphrase R@2", "paraphrase R@5", "by name R@2", "by name R@5", "all R@2", "all R@5"], rows))
 
-    write_results("needle", {
-        "quick": args.quick, "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS),
+    write_results(args.out, {
+        "quick": args.quick, "embedder": embedder.name, "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS),
         "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
         "chunk_embed_s": round(chunk_s, 1) if chunk_s is not None else None,
         "our_step_prompt_tokens_median": same_budget, "rolling_prompt_overhead_tokens": rolling_overhead,
@@ -282,7 +284,7 @@ def main() -> None:
     ax.set_title(f"Planted facts found from the end of a {n:,}-paragraph story")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_plot(fig, "needle", args.quick)
+    save_plot(fig, args.out, args.quick)
     store.close()
 
 

