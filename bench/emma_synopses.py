@@ -36,7 +36,6 @@ def subset(paragraphs: list[str], targets: list[dict], window: int | None, limit
 def open_library(indices: list[int], paragraphs: list[str], model: str):
     """The story of the chosen paragraphs (created once, then reused: the backfill resumes in it)."""
     from recurrentgpt import Loom
-    from recurrentgpt.loom import new_id
     from recurrentgpt.story import Node, Settings, StoryInfo
 
     folder = WORK / "emma_synopses"
@@ -80,8 +79,14 @@ def main() -> None:
         timeline.append((done, round(time.perf_counter() - started, 1)))
         print(f"  {done}/{total} paragraphs, {time.perf_counter() - started:.0f} s", flush=True)
 
-    report = loom.write_synopses(story_id, batch=args.batch, on_progress=progress,
-                                 cancel=lambda: time.monotonic() > deadline)
+    from recurrentgpt.errors import Cancelled
+    from recurrentgpt.synopses import SynopsisBackfill
+
+    try:
+        report = loom.write_synopses(story_id, batch=args.batch, on_progress=progress,
+                                     cancel=lambda: time.monotonic() > deadline)
+    except Cancelled:  # the deadline fell inside a call: what earlier calls wrote is committed
+        report = SynopsisBackfill(remaining=len(loom.store.missing_synopses(story_id)), calls=len(timeline))
     seconds = time.perf_counter() - started
     nodes = [n for n in loom.path(story_id, "head")]
     written = {int(n.id[1:]): n.synopsis for n in nodes if n.synopsis}
