@@ -92,12 +92,12 @@ def test_a_plan_finds_a_paragraph_through_its_synopsis(tmp_path, mode):
         if i == 9:
             model.enqueue(answer("She knelt where a wheel had stopped turning and pressed a heavy thing into "
                                  "wet earth, then covered it with her hands.",
-                                 "Quentin buries the silver compass beneath the old mill."))
+                                 "Quentin buries the silver thimble beneath the old granary."))
         else:
             model.enqueue(answer(filler(i), f"Nobody does anything in field {i} at dusk."))
         node = loom.step(info.id, "walk on")
         target = node if i == 9 else target
-    plan = "Quentin digs up the silver compass buried beneath the old mill."
+    plan = "Quentin digs up the silver thimble buried beneath the old granary."  # no word the scripted model invents
     assert not set(re.findall(r"\w+", plan.lower())) & set(re.findall(r"\w+", target.paragraph.lower()))
     assert loom.recall(info.id, plan, k=1)[0].node_id == target.id
     loom.close()
@@ -111,13 +111,13 @@ def test_a_synopsis_on_one_branch_is_never_recalled_on_another(db_url):
     info = loom.new_story("fantasy", "x", settings=SMALL)
     fork = loom.node(info.id)
     model.enqueue(answer("Rain fell on the roofs for an hour and the gutters sang.",
-                         "Quentin buries the silver compass beneath the old mill."),
+                         "Quentin buries the silver thimble beneath the old granary."),
                   *[answer(filler(i), f"Nobody moves in field {i}.") for i in range(3)])
     a = [loom.step(info.id, "on") for _ in range(4)]
     loom.checkout(info.id, fork.id)
     model.enqueue(*[answer(filler(10 + i), f"Nobody waits in meadow {i}.") for i in range(4)])
     b = [loom.step(info.id, "on") for _ in range(4)]
-    plan = "Quentin buries the silver compass beneath the old mill."
+    plan = "Quentin buries the silver thimble beneath the old granary."
     assert loom.recall(info.id, plan, a[-1].id, k=1)[0].node_id == a[0].id
     on_b = loom.recall(info.id, plan, b[-1].id, k=5)
     assert on_b and not {h.node_id for h in on_b} & {n.id for n in a}

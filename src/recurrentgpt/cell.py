@@ -532,7 +532,8 @@ class RecurrentCell:
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
         # room for keys, the rationale and the title; then half again, because a capable model that writes
         # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
-        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 150 + extra_words
+        # (+60: the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+        words = paragraphs * s.paragraph_sentences * 20 + s.memory_words + 3 * s.plan_sentences * 20 + 210 + extra_words
         return int(words * 1.35 * 1.5) + 100
 
     def _ask(
