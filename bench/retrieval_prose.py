@@ -27,6 +27,14 @@ Modes "+ query expansion" add to each plan the sentences of a short-term memory 
 
 Passage embeddings are cached in $RECURRENTGPT_BENCH_WORK/embeddings (keyed by embedder and text); queries are
 embedded live so the latencies are real.
+
+Synopses (issue 12, item 2): with ``--synopses`` the script measures, instead, the paragraphs that
+bench/data/emma_synopses.json has synopses for (written by a model through ``Loom.write_synopses``, see
+bench/emma_synopses.py: the targets and a window around each when the whole novel is too slow), as a library of
+those paragraphs only, each mode without and with the synopses indexed beside the paragraphs. Only that subset:
+synopses on some paragraphs of a larger library would favour exactly those.
+
+    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/retrieval_prose.py --synopses --out retrieval_prose_synopses
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ import numpy as np
 
 from _common import HERE, WORK, median, ms, table, wait_for_quiet, write_results
 
+SYNOPSES_FILE = HERE / "data" / "emma_synopses.json"
 MIN_WORDS = 80
 KS = (1, 2, 5)
 
@@ -188,6 +197,7 @@ def expand_query(plan: str, short_memory: str) -> str:
     names = {w for w in re.findall(r"\b[A-Z][a-z]+", plan) if w.lower() not in STOPWORDS | TITLES}
     about = [s for s in re.split(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<=[.!?])\s+", short_memory) if names & set(re.findall(r"\b[A-Z][a-z]+", s))]
     return " ".join([plan, *about])
+    synopses: bool = False  # index the cached synopses beside the paragraphs
 
 
 def as_embedder(cached: CachedEmbedder):
@@ -207,7 +217,9 @@ def as_embedder(cached: CachedEmbedder):
     return Dressed()
 
 
-def build_library(paragraphs: list[str]):
+def build_library(paragraphs: list[str], indices: list[int] | None = None, synopses: dict[int, str] | None = None):
+    """A library of the novel (or of the paragraphs ``indices``, in order), as one story; node depth i holds
+    paragraph ``indices[i]``, with its synopsis when ``synopses`` has one."""
     from recurrentgpt.loom import new_id
     from recurrentgpt.store import SQLiteStore
     from recurrentgpt.story import Node, Settings, StoryInfo
@@ -219,16 +231,18 @@ def build_library(paragraphs: list[str]):
     info = StoryInfo(id="emma", title="Emma", genre="novel of manners", topic="Highbury", premise="", outline="",
                      mode="writer", settings=Settings(), profile={}, head_id=None, created_at=now, updated_at=now)
     nodes, parent = [], None
-    for i, text in enumerate(paragraphs):
-        node = Node(id=new_id(), story_id="emma", parent_id=parent, depth=i, kind="step", plan="", paragraph=text,
-                    rationale="", short_memory="", plans=(), meta={}, created_at=now)
+    for depth, i in enumerate(indices if indices is not None else range(len(paragraphs))):
+        node = Node(id=new_id(), story_id="emma", parent_id=parent, depth=depth, kind="step", plan="",
+                    paragraph=paragraphs[i], rationale="", short_memory="", plans=(), meta={}, created_at=now,
+                    synopsis=(synopses or {}).get(i, ""))
         nodes.append(node)
         parent = node.id
     store.create_story(info, nodes, {}, "")  # vectors are added per embedder by the memory's own backfill
     return store, nodes
 
 
-def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, short_memory: str = "") -> dict:
+def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, short_memory: str = "",
+             indices: list[int] | None = None) -> dict:
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.memory import LongTermMemory
 
@@ -248,7 +262,7 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, shor
             started = time.perf_counter()
             got = memory.recall("emma", path, query, max(KS), exclude_seqs=path[:1])
             times.append(time.perf_counter() - started)
-            depths = [r.depth for r in got]
+            depths = [indices[r.depth] if indices else r.depth for r in got]  # paragraph numbers
             for k in KS:
                 hits[kind][f"R@{k}"].append(t["paragraph"] in depths[:k])
                 hits[kind][f"R@{k}±1"].append(any(abs(d - t["paragraph"]) <= 1 for d in depths[:k]))
@@ -277,6 +291,24 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
     return modes
 
 
+def synopsis_modes() -> list[Mode]:
+    return [Mode(f"{label}{' + synopses' if on else ''}", retrieval, synopses=on)
+            for label, retrieval in (("dense (MiniLM)", "dense"), ("hybrid (default)", "hybrid"), ("weighted", "weighted"))
+            for on in (False, True)]
+
+
+def load_synopses() -> tuple[list[int], dict[int, str], dict]:
+    if not SYNOPSES_FILE.exists():
+        sys.exit(f"error: no {SYNOPSES_FILE.name}: run bench/emma_synopses.py first")
+    data = json.loads(SYNOPSES_FILE.read_text())
+    synopses = {int(k): v for k, v in data["synopses"].items()}
+    about = {k: data[k] for k in ("how", "model", "batch", "subset_window", "commit", "paragraphs_chosen")}
+    about["paragraphs_with_a_synopsis"] = len(synopses)
+    about["seconds_writing"] = round(sum(r["seconds"] for r in data["runs"]), 1)
+    about["calls"] = sum(r["calls"] for r in data["runs"])
+    return data["chosen"], synopses, about
+
+
 def query_threads(targets: list[dict]) -> dict:
     """Query embedding with one torch thread vs torch's default, on the same plans (issue 12)."""
     from recurrentgpt.embeddings.sentence_transformers import SentenceTransformerEmbedder
@@ -303,8 +335,10 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
                         help="emma (the set the defaults were chosen on) or persuasion (held out)")
     parser.add_argument("--out", help=f"results file name in bench/results (default: {name}, {name}_persuasion)")
     parser.add_argument("--max-wait", type=float, default=240, help="seconds to wait for a quieter machine")
+    parser.add_argument("--synopses", action="store_true",
+                        help="measure the paragraphs of bench/data/emma_synopses.json without and with their synopses")
     args = parser.parse_args()
-    modes = modes or default_modes(args.embedder)
+    modes = modes or (synopsis_modes() if args.synopses else default_modes(args.embedder))
     if args.modes:
         wanted = {m.strip() for m in args.modes.split(",")}
         modes = [m for m in modes if m.label in wanted]
@@ -314,20 +348,28 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     paragraphs = cut_paragraphs(load_novel(novel), novel.heading)
     targets = load_targets(paragraphs, novel)
     short_memory = json.loads(novel.targets_file.read_text()).get("short_memory", "")
+    indices, synopses, synopses_about = load_synopses() if args.synopses else (None, {}, None)
+    if indices is not None:
+        assert novel.name == "emma", "the cached synopses are Emma's"
+        missing = [t["paragraph"] for t in targets if t["paragraph"] not in indices]
+        assert not missing, f"targets without a place in the subset: {missing}"
+        print(f"subset: {len(indices)} paragraphs, {len(synopses)} with a synopsis ({synopses_about['how']})")
     load_before = wait_for_quiet(max_wait=args.max_wait)
     print(f"{novel.title}: {len(paragraphs)} paragraphs, {np.mean([len(p.split()) for p in paragraphs]):.0f} words on average; "
           f"{len(targets)} targets x 2 plans")
     embedders: dict = {}
     results = []
     for mode in modes:
-        store, nodes = build_library(paragraphs)  # a fresh library per mode: no mode sees another's vectors
-        r = run_mode(store, store.path_seqs(nodes[-1].id), mode, targets, embedders, short_memory)
+        # a fresh library per mode: no mode sees another's vectors
+        store, nodes = build_library(paragraphs, indices, synopses if mode.synopses else None)
+        r = run_mode(store, store.path_seqs(nodes[-1].id), mode, targets, embedders, short_memory, indices)
         store.close()
         results.append(r)
         s = r["recall"]
         print(f"  {mode.label}: all R@5 {s['all']['R@5']:.2f}, paraphrase R@5 {s['paraphrase']['R@5']:.2f} "
               f"(p50 {r['recall_p50_ms']:.0f} ms; prepared in {r['prepare_s']} s)")
-    threads = query_threads(targets) if novel.name == "emma" and any(m.embedder == "minilm" for m in modes) else {}
+    threads = (query_threads(targets) if novel.name == "emma" and not args.synopses
+               and any(m.embedder == "minilm" for m in modes) else {})
     print("query embedding (MiniLM):", threads)
     rows = []
     for r in results:
@@ -343,8 +385,8 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
                  "all R@1", "all R@2", "all R@5", "p50 ms"], rows))
     write_results(out_name, {
         "load_average_before": load_before, "text": f"Jane Austen, {novel.title} (r-cran-janeaustenr)",
-        "paragraphs": len(paragraphs), "min_words": MIN_WORDS, "targets": len(targets), "modes": results,
-        "query_embedding_threads": threads,
+        "paragraphs": len(indices or paragraphs), "min_words": MIN_WORDS, "targets": len(targets), "modes": results,
+        "query_embedding_threads": threads, "subset": indices, "synopses": synopses_about,
     })
 
 

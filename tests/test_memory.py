@@ -216,24 +216,31 @@ def test_keyword_search_ranks_only_the_story_asked_for(db_url):
 
 
 def test_an_old_library_keeps_its_keyword_index_when_upgraded(tmp_path):
-    """A schema-2 library (story id unindexed) is re-indexed by migration 3 from its nodes."""
-    from recurrentgpt import Loom
+    """A schema-2 library (story id unindexed) is re-indexed by migration 3 from its nodes (and gains the
+    synopsis column of migration 4, empty). Its rows are written as schema 2 had them, in SQL: today's code
+    writes columns that schema lacks."""
     from recurrentgpt.store import sql as sql_store
 
     path = tmp_path / "old.db"
     old = sql_store.MIGRATIONS
-    sql_store.MIGRATIONS = old[:2]  # the code as it was before migration 3
+    sql_store.MIGRATIONS = old[:2]  # the schema as it was before migration 3
+    paragraph = "Quillibrand the ferryman rowed across."
     try:
-        loom = Loom.open(path, ScriptedModel(), HashingEmbedder())
-        info = loom.new_story("fantasy", "x", settings=SMALL)
-        loom.model.enqueue(_answer("Quillibrand the ferryman rowed across."))
-        loom.step(info.id, "on")
-        loom.close()
+        store = open_store(str(path))
+        with store._tx() as execute:
+            execute("INSERT INTO stories (id, title, genre, topic, created_at, updated_at) "
+                    "VALUES ('s1', 'T', 'fantasy', 'x', 0, 0)")
+            seq = execute("INSERT INTO nodes (id, story_id, parent_id, depth, kind, plan, paragraph, rationale, "
+                          "short_memory, plans, meta, created_at) VALUES ('n1', 's1', NULL, 0, 'step', '', ?, '', '', "
+                          "'[]', '{}', 0) RETURNING seq", (paragraph,)).fetchone()[0]
+            execute("INSERT INTO paragraphs_fts (rowid, paragraph, story_id) VALUES (?, ?, 's1')", (seq, paragraph))
+        store.close()
     finally:
         sql_store.MIGRATIONS = old
     store = open_store(str(path))
     assert store._query("PRAGMA user_version")[0][0] == len(old)
-    assert store.keyword_search(info.id, ["quillibrand"], 10)
+    assert store.keyword_search("s1", ["quillibrand"], 10)
+    assert store.get_node("n1").synopsis == ""
     assert store._query("SELECT doc FROM paragraphs_vocab WHERE term='quillibrand'") == [(1,)]
     store.close()
 

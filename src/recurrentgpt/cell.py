@@ -40,8 +40,12 @@ Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the 
 OnRetry = Callable[[int, OutputFormatError], None]
 Cancel = Callable[[], bool]  # checked on every chunk the model streams; True stops the call
 
+# the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
+# so a plan finds the paragraph it needs through it. Optional: a missing or bad one never costs the step.
+SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True)
 STEP_FIELDS = [
     Field("paragraph", "Paragraph", min_chars=80),
+    SYNOPSIS_FIELD,
     Field("rationale", "Rationale", min_chars=10),
     Field("short_memory", "Short-term memory", min_chars=40),
     Field("plans", "Plan", items=3, min_chars=15),
@@ -112,6 +116,8 @@ class StepOutput:
     bible_trace: Trace | None = None  # the second call's prompt and answer
     bible_warnings: list[str] = field(default_factory=list)
     check_trace: Trace | None = None  # the model checker's prompt and answer (bible_check="model")
+    synopsis: str = ""  # one or two sentences on the paragraph, for the long-term memory's index ("" if none)
+    synopsis_warning: str = ""  # why the model's synopsis was dropped
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,18 @@ class Refresh:
     rationale: str
     short_memory: str
     plans: list[str]
+    usage: Usage
+    trace: Trace | None = None
+    synopsis: str = ""  # of the rewritten paragraph
+    synopsis_warning: str = ""
+
+
+@dataclass(frozen=True)
+class Synopses:
+    """Synopses of several paragraphs written in one call (a backfill): "" where the model's was dropped."""
+
+    texts: list[str]
+    warnings: list[str]  # one per paragraph, "" when its synopsis was kept
     usage: Usage
     trace: Trace | None = None
 
@@ -247,11 +265,13 @@ class RecurrentCell:
 
         if self.settings.two_phase:
             answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+            synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], answer["paragraph"])
             return StepOutput(
                 paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
                 plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
                 memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
                 canon_used=list(x.canon_used), canon_why=list(x.canon_why),
+                synopsis=synopsis, synopsis_warning=synopsis_warning,
             )
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -267,6 +287,7 @@ class RecurrentCell:
             check=check,
             trace=trace,
         )
+        synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], answer["paragraph"])
         return StepOutput(
             paragraph=answer["paragraph"],
             rationale=answer["rationale"],
@@ -280,6 +301,8 @@ class RecurrentCell:
             canon_used=list(x.canon_used),
             canon_why=list(x.canon_why),
             bible=answer.get("bible", ""),
+            synopsis=synopsis,
+            synopsis_warning=synopsis_warning,
         )
 
     def _step_in_two_phases(
@@ -426,7 +449,33 @@ class RecurrentCell:
             check=check,
             trace=trace,
         )
-        return Refresh(answer["rationale"], answer["short_memory"], answer["plans"], usage, trace[-1])
+        synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], paragraph)
+        return Refresh(answer["rationale"], answer["short_memory"], answer["plans"], usage, trace[-1],
+                       synopsis, synopsis_warning)
+
+    def synopses(
+        self, *, genre: str, title: str, paragraphs: list[str], on_retry: OnRetry | None = None,
+        cancel: Cancel | None = None,
+    ) -> Synopses:
+        """One call for the synopses of several consecutive paragraphs (a story written before steps wrote
+        them, or an imported manuscript). Each is checked like a step's; a bad one (or a copy of another in
+        the batch) is dropped with its reason."""
+        fields = [Field(f"synopsis_{i}", f"Synopsis {i}", min_chars=10, about="synopsis", optional=True)
+                  for i in range(1, len(paragraphs) + 1)]
+        trace: list[Trace] = []
+        answer, usage = self._ask(
+            "synopses", fields, dict(genre=genre, title=title, paragraphs=paragraphs), mode="writer",
+            max_tokens=60 * len(paragraphs) + 100, on_text=None, on_retry=on_retry, stream_field=None,
+            cancel=cancel, check=None, trace=trace,
+        )
+        texts, warnings = [], []
+        for f, paragraph in zip(fields, paragraphs):
+            text, warning = shape.clean_synopsis(answer[f.name], paragraph)
+            if text and any(shape.same(text, earlier) for earlier in texts):
+                text, warning = "", "the synopsis repeats another paragraph's"
+            texts.append(text)
+            warnings.append(warning)
+        return Synopses(texts, warnings, usage, trace[-1])
 
     def resume(self, genre: str, title: str, paragraphs: list[str], on_retry: OnRetry | None = None) -> Opening:
         """Start the recurrence from an existing manuscript: read its last paragraphs and produce the
@@ -486,8 +535,8 @@ class RecurrentCell:
         # room for keys, the rationale and the title; then half again, because a capable model that writes
         # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
         words = paragraphs * s.paragraph_sentences * 20 + extra_words
-        if state:
-            words += s.memory_words + 3 * s.plan_sentences * 20 + 150
+        if state:  # (+60: the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+            words += s.memory_words + 3 * s.plan_sentences * 20 + 210
         return int(words * 1.35 * 1.5) + 100
 
     def _ask(

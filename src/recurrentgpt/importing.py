@@ -109,6 +109,7 @@ def _node(n: dict[str, Any], story_id: str) -> Node:
         meta=dict(n.get("meta") or {}),
         created_at=float(n.get("created_at", 0)),
         pruned=bool(n.get("pruned", False)),
+        synopsis=str(n.get("synopsis") or ""),
     )
 
 

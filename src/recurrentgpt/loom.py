@@ -35,6 +35,8 @@ from .models import Model, get_model
 from .models.base import OnText
 from .simulator import Choice, HumanSimulator
 from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_length
+from . import shape
+from .synopses import BATCH_PARAGRAPHS, SynopsisBackfill, batches
 from .store import StoreDescription, StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -236,6 +238,9 @@ class Loom:
         synopses = opening.synopses
         for i, paragraph in enumerate(paragraphs):
             meta: dict[str, Any] = {"chapter": 1}
+            synopsis, warning = shape.clean_synopsis(synopses[i], paragraph) if synopses else ("", "")
+            if warning:
+                meta["synopsis_warning"] = warning
             if i == 0:
                 meta |= {"outline": opening.outline, "beats": opening.beats}
             if i == last:
@@ -264,6 +269,7 @@ class Loom:
                     plans=plans,
                     meta=meta,
                     created_at=time.time(),
+                    synopsis=synopsis,
                 )
             )
         return nodes
@@ -273,7 +279,8 @@ class Loom:
     ) -> StoryInfo:
         """The story, its first nodes and their vectors, in one transaction."""
         vectors = self.memory.embed({n.id: n.paragraph for n in nodes}, on_progress)
-        self.store.create_story(info, nodes, vectors, self.memory.vector_key)
+        self.store.create_story(info, nodes, vectors, self.memory.vector_key,
+                                synopsis_vectors=self.memory.embed_synopses({n.id: n.synopsis for n in nodes}))
         return self.store.get_story(info.id)
 
     def story(self, story_id: str) -> StoryInfo:
@@ -307,6 +314,44 @@ class Loom:
         does it silently. Returns how many paragraphs were embedded."""
         info = self.story(story_id)
         return self.memory.backfill(self.store.path_seqs(self.node(info.id, node).id), on_progress)
+
+    def write_synopses(
+        self, story_id: str, *, batch: int = BATCH_PARAGRAPHS, on_progress: Callable[[int, int], None] | None = None,
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+    ) -> SynopsisBackfill:
+        """Have the model write the synopses the story's paragraphs lack (an imported manuscript, a story
+        older than synopses, a step whose synopsis was dropped), ``batch`` paragraphs per call, and index
+        them. Each call's synopses are committed when it returns, with ``on_progress(done, total)``: a crash
+        or Ctrl-C keeps them, and calling this again continues where it stopped. A synopsis the model gets
+        wrong is left out (counted in ``dropped``; the next run tries it again)."""
+        info = self.story(story_id)
+        if not 1 <= batch <= 32:
+            raise InputError(f"a batch is 1 to 32 paragraphs, not {batch}")
+        missing = self.store.missing_synopses(info.id)
+        if not missing:
+            return SynopsisBackfill()
+        self._check_backends()
+        import numpy as np
+
+        # paragraph vectors first: the memory takes a node with any vector for one whose paragraph is embedded
+        self.memory.backfill(np.asarray([self.store.path_seqs(node_id)[0] for node_id, _ in missing], dtype=np.int64))
+        cell = RecurrentCell(self.model, info.settings, self.rng)
+        written = dropped = calls = done = 0
+        warnings: list[str] = []
+        for part in batches(missing, batch):
+            if cancel and cancel():
+                break
+            out = cell.synopses(genre=info.genre, title=info.title, paragraphs=[p for _, p in part],
+                                on_retry=on_retry, cancel=cancel)
+            texts = {node_id: text for (node_id, _), text in zip(part, out.texts) if text}
+            written += self.store.set_synopses(info.id, texts, self.memory.embed_synopses(texts), self.memory.vector_key)
+            dropped += len(part) - len(texts)
+            warnings += [w for w in out.warnings if w and w not in warnings][: 5 - len(warnings)]
+            calls += 1
+            done += len(part)
+            if on_progress:
+                on_progress(done, len(missing))
+        return SynopsisBackfill(written, dropped, len(missing) - done, calls, warnings)
 
     def state(self, story_id: str, node: str = "head") -> "StoryState":
         """The slow-changing part of the recurrent state at ``node``: the book's arc, the chapter, its beats
@@ -678,6 +723,8 @@ class Loom:
             meta["new_character"] = True
         if out.trace and out.trace.get("warning"):  # kept after every retry was weak: the writer should know
             meta["warning"] = out.trace["warning"]
+        if out.synopsis_warning:  # the step is kept; only its index entry is missing (``write_synopses`` retries)
+            meta["synopsis_warning"] = out.synopsis_warning
         info = info or self.story(parent.story_id)
         if info.settings.bible != "off":  # even when empty: "the bible was on and chose nothing" is news
             meta["bible_used"] = list(out.canon_used)
@@ -714,12 +761,14 @@ class Loom:
             plans=tuple(out.plans),
             meta=meta,
             created_at=time.time(),
+            synopsis=out.synopsis,
         )
 
     def _commit(self, info: StoryInfo, nodes: list[Node], head_before: str | None, move_head: bool = True) -> None:
         vectors = self.memory.embed({n.id: n.paragraph for n in nodes})
         moved = self.store.add_nodes(
-            info.id, nodes, vectors, self.memory.vector_key, move_head_from=head_before if move_head else None
+            info.id, nodes, vectors, self.memory.vector_key, move_head_from=head_before if move_head else None,
+            synopsis_vectors=self.memory.embed_synopses({n.id: n.synopsis for n in nodes}),
         )
         if move_head and not moved:
             raise ConflictError(
@@ -907,6 +956,8 @@ class Loom:
         kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}  # the chapter and outline stay
         meta: dict[str, Any] = {**kept, "edited_from": original.id}
         rationale = original.rationale
+        # the old synopsis describes the old text: a new paragraph has the refresh's, or none until a backfill
+        synopsis = original.synopsis if paragraph is None else ""
         if refresh is None:
             refresh = paragraph is not None and short_memory is None and plans is None
         if refresh and paragraph is not None:
@@ -921,7 +972,10 @@ class Loom:
             short_memory = short_memory if short_memory is not None else fresh.short_memory
             plans = plans if plans is not None else fresh.plans
             rationale = fresh.rationale
+            synopsis = fresh.synopsis
             meta |= {"model": self.model.name, "usage": fresh.usage.to_dict(), "trace": fresh.trace}
+            if fresh.synopsis_warning:
+                meta["synopsis_warning"] = fresh.synopsis_warning
         edited = replace(
             original,
             id=new_id(),
@@ -934,6 +988,7 @@ class Loom:
             meta=meta,
             created_at=time.time(),
             pruned=False,
+            synopsis=synopsis,
         )
         below = self._line_below(info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it

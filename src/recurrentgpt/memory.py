@@ -6,7 +6,8 @@ paragraphs on the path to the current node (a sibling branch never leaks in), sk
 in the prompt, and fuses dense similarity with BM25 keyword search (dense MiniLM is weakest on the
 names of characters and places, which is where keywords are strongest).
 
-Paragraphs longer than the embedder reads are cut into chunks; a paragraph scores as its best chunk.
+Paragraphs longer than the embedder reads are cut into chunks; a paragraph's synopsis (one or two sentences,
+written by its step or a backfill) is embedded beside them; a paragraph scores as its best vector.
 Vectors are stored under a key naming the embedder *and* the chunk size (``vector_key``): a library
 embedded one way is re-embedded, never mixed, when either changes.
 """
@@ -167,6 +168,31 @@ class LongTermMemory:
         missing = self.store.missing_vectors(seqs, self.vector_key)
         if missing:
             self.store.add_vectors(self.embed(dict(missing), on_progress), self.vector_key)
+        self.backfill_synopses(seqs)  # after the paragraphs': a node in the cache has its paragraph's vectors
+        return len(missing)
+
+    # -- synopses: "who does what, where", indexed beside the paragraph (plans are written like them) --------
+
+    def embed_synopses(self, synopses: dict[str, str]) -> dict[str, np.ndarray]:
+        """Vectors of paragraphs' synopses (node id -> matrix), stored at the paragraph's negative chunks."""
+        ids = [node_id for node_id, text in synopses.items() if text.strip()]
+        if not ids:
+            return {}
+        texts, owners = [], []
+        for i, node_id in enumerate(ids):
+            for chunk in chunk_paragraph(synopses[node_id], self.chunk_words):
+                texts.append(chunk)
+                owners.append(i)
+        with self._embed_lock:
+            matrix = self.embedder.embed(texts)
+        owners_arr = np.asarray(owners)
+        return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(ids)}
+
+    def backfill_synopses(self, seqs: np.ndarray) -> int:
+        """Embed the synopses of these nodes that have none under ``vector_key`` yet; returns how many."""
+        missing = self.store.missing_synopsis_vectors(seqs, self.vector_key)
+        if missing:
+            self.store.add_synopsis_vectors(self.embed_synopses(dict(missing)), self.vector_key)
         return len(missing)
 
     def recall(

@@ -125,3 +125,34 @@ def note_problems(name: str, text: str) -> list[str]:
     (a small model's habit: "A summary of the paragraphs so far: the key characters, places and events")."""
     m = _ECHOED_DESCRIPTION.search(text) or _INSTRUCTION.search(text)
     return [f"the {name} repeats the prompt's instructions ({m.group(0)!r})"] if m else []
+
+
+SYNOPSIS_MAX_WORDS = 80  # "one or two sentences": longer is a second paragraph, not a synopsis
+
+
+def clean_synopsis(text: str, paragraph: str) -> tuple[str, str]:
+    """A paragraph's synopsis, tidied, and "" with the reason when it cannot be one (nothing, prompt or JSON
+    in it, the prompt's instructions, the paragraph copied, far too long). A synopsis is an index entry,
+    not story: a bad one is dropped, never a reason to ask for the step again."""
+    if not text.strip():
+        return "", "the model wrote no synopsis"
+    problem = leak(text)
+    if problem:
+        return "", f"the synopsis holds {problem}"
+    text = tidy(text)
+    words = _word_count(text)
+    if words < 3:
+        return "", f"the synopsis is {words} word(s) long"
+    if words > SYNOPSIS_MAX_WORDS:
+        return "", f"the synopsis is {words} words long (at most {SYNOPSIS_MAX_WORDS})"
+    if note_problems("synopsis", text):
+        return "", note_problems("synopsis", text)[0]
+    if paragraph and same(text, paragraph):
+        return "", "the synopsis repeats the paragraph"
+    return text, ""
+
+
+def _word_count(text: str) -> int:
+    """Words; in scripts written without spaces (Chinese), about one word per two characters."""
+    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
+    return len(re.findall(r"[^\W\u3400-\u9fff]+", text)) + cjk // 2

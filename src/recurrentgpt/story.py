@@ -7,6 +7,8 @@ checking out any node restores exactly what the next step will see:
     paragraph     o_t   the text written at this step
     short_memory  h_t   the summary rewritten at this step (with its rationale)
     plans               the 3 candidate plans proposed for the next step
+    synopsis            one or two sentences on the paragraph, indexed beside it in the long-term memory
+                        (derived: "" until a step or a backfill writes it, then never changed)
     (long-term memory c_t is implicit: the paragraphs of this node's ancestors)
 """
 
@@ -117,6 +119,7 @@ class Node:
     meta: dict[str, Any] = field(default_factory=dict)  # model, usage, retrieved ids …
     created_at: float = 0.0
     pruned: bool = False
+    synopsis: str = ""
 
     def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
         """``trace=False`` leaves out the recorded prompts and answers (kilobytes a node) for light views."""

@@ -26,6 +26,7 @@ class Field:
     kind: str = "string"  # "string" or "integer"
     min_chars: int = 1  # in the schema: keeps a constrained small model from answering " "
     about: str = ""  # which description in the prompt template applies (default: name)
+    optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
 
     @property
     def is_list(self) -> bool:
@@ -118,6 +119,8 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
             if len(items) < f.items:
                 raise OutputFormatError(f"the answer has {len(items)} of the {f.items} '{f.name}' required")
             out[f.name] = items[: f.items]
+        elif f.optional and not (isinstance(value, str) and value.strip()):
+            out[f.name] = ""  # a nice-to-have the model left out must not cost the answer
         else:
             if not isinstance(value, str) or not value.strip():
                 raise OutputFormatError(f"the answer has no '{f.name}'")

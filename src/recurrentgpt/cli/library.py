@@ -62,14 +62,20 @@ def export(library: Library, story: str, fmt: str, node: str, author: str, out: 
 @click.option("--genre", help="Genre of the manuscript (not needed for a tree file).")
 @click.option("--title", default="", help="Title (default: the model suggests one).")
 @click.option("--tree", "is_tree", is_flag=True, help="FILE is a tree exported with `export --format tree`.")
+@click.option("--synopses", "with_synopses", is_flag=True,
+              help="Then have the model write each paragraph's synopsis for the long-term memory "
+                   "(as the `synopses` command does; one call per few paragraphs).")
 @settings_options
 @pass_library
-def import_(library: Library, file: str, genre: str | None, title: str, is_tree: bool, **options: Any) -> None:
+def import_(library: Library, file: str, genre: str | None, title: str, is_tree: bool, with_synopses: bool,
+            **options: Any) -> None:
     """Import a manuscript (text/Markdown) to continue it, or an exported tree."""
     raw = read_file_arg(file, "import file")
     if is_tree:
         info = library.loom.import_tree(raw)
         click.echo(f"imported story {info.id}: {info.title} ({len(library.loom.tree(info.id))} nodes)")
+        if with_synopses:
+            write_synopses(library, info.id)
         return
     if not genre:
         raise InputError("importing a manuscript needs --genre")
@@ -93,8 +99,51 @@ def import_(library: Library, file: str, genre: str | None, title: str, is_tree:
             meter.close()
     head = library.loom.node(info.id)
     click.echo(f"imported story {info.id}: {info.title} ({head.depth + 1} paragraphs)\n")
+    if with_synopses:
+        write_synopses(library, info.id)
     click.echo(f"Short-term memory:\n  {head.short_memory}\n\nCandidate plans:")
     show_plans(head)
+
+
+@cli.command()
+@click.argument("story")
+@click.option("--batch", type=click.IntRange(1, 32), default=8, show_default=True, help="Paragraphs per model call.")
+@pass_library
+def synopses(library: Library, story: str, batch: int) -> None:
+    """Write the synopses the story's paragraphs lack, for the long-term memory.
+
+    Each step writes its own paragraph's synopsis ("who does what, where"), indexed beside the paragraph so
+    that a plan finds it; an imported manuscript or an older story has none until this runs. Interrupting
+    keeps the synopses written so far; running it again continues."""
+    write_synopses(library, library.loom.story(story).id, batch)
+
+
+def write_synopses(library: Library, story_id: str, batch: int = 8) -> None:
+    """The backfill with a bar (on a terminal) and a one-line summary."""
+    meter = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal meter
+        if meter is None:
+            meter = progress.bar(total, "paragraph", "synopses")
+        meter.update(done - meter.n)
+
+    try:
+        report = library.loom.write_synopses(story_id, batch=batch, on_progress=on_progress, on_retry=warn_retry)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the synopses written so far are saved; run `synopses` again to continue", err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        if meter is not None:
+            meter.close()
+    if not report.calls:
+        click.echo("every paragraph has a synopsis")
+        return
+    click.echo(f"{report.written} synopses written in {report.calls} call{'s' if report.calls != 1 else ''}"
+               + (f"; {report.dropped} paragraphs still have none (the model's answer was unusable: run "
+                  f"`synopses` again to retry them)" if report.dropped else ""))
+    for warning in report.warnings:
+        click.echo(f"  dropped: {warning}", err=True)
 
 
 @cli.command()

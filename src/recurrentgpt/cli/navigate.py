@@ -53,6 +53,13 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
     if state.beats:
         click.echo(f"Chapter {state.chapter} covers:\n  {state.beats}\n")
     click.echo(f"Plan that produced it:\n  {current.plan or '(none)'}\n")
+    if current.synopsis:
+        synopsis = current.synopsis
+    elif current.meta.get("synopsis_warning"):
+        synopsis = f"(none: {current.meta['synopsis_warning']}; `synopses STORY` tries again)"
+    else:
+        synopsis = "(none yet: `synopses STORY` writes it)"
+    click.echo(f"Synopsis (indexed in the long-term memory):\n  {synopsis}\n")
     click.echo(f"Short-term memory:\n  {current.short_memory or '(empty)'}\n")
     kept = current.meta.get("memory_kept")
     if kept is not None and kept < 0.3:

@@ -54,8 +54,9 @@ class StoryStore(ABC):
 
     # stories
     @abstractmethod
-    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
-        """Create a story with its first nodes (and their vectors) in one transaction."""
+    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str,
+                     synopsis_vectors: dict[str, np.ndarray] | None = None) -> None:
+        """Create a story with its first nodes (and their vectors, their synopses' too) in one transaction."""
 
     @abstractmethod
     def get_story(self, story_id: str) -> StoryInfo: ...
@@ -76,8 +77,9 @@ class StoryStore(ABC):
         embedder: str,
         *,
         move_head_from: str | None,
+        synopsis_vectors: dict[str, np.ndarray] | None = None,
     ) -> bool:
-        """Insert nodes (a chain or siblings) with their vectors in one transaction.
+        """Insert nodes (a chain or siblings) with their vectors (their synopses' too) in one transaction.
 
         When ``move_head_from`` is given, the head moves to the last node only if the head still is
         that node (compare-and-set); returns whether it moved. The nodes are kept either way.
@@ -134,6 +136,23 @@ class StoryStore(ABC):
     @abstractmethod
     def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
         """(node id, paragraph) of the given nodes that have no vector for ``embedder``."""
+
+    # synopses: one or two sentences per paragraph, indexed beside it (vectors at negative chunk numbers)
+    @abstractmethod
+    def missing_synopsis_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
+        """(node id, synopsis) of the given nodes that have a synopsis but no vector of it for ``embedder``."""
+
+    @abstractmethod
+    def add_synopsis_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None: ...
+
+    @abstractmethod
+    def missing_synopses(self, story_id: str) -> list[tuple[str, str]]:
+        """(node id, paragraph) of the story's nodes that have no synopsis yet, oldest first."""
+
+    @abstractmethod
+    def set_synopses(self, story_id: str, synopses: dict[str, str], vectors: dict[str, np.ndarray],
+                     embedder: str) -> int:
+        """Give nodes that have none their synopsis (and its vectors) in one transaction; returns how many."""
 
     @abstractmethod
     def keyword_search(self, story_id: str, terms: list[str], limit: int) -> list[tuple[int, float]]:

@@ -108,4 +108,10 @@ MIGRATIONS = [
             "CREATE VIRTUAL TABLE paragraphs_vocab USING fts5vocab(paragraphs_fts, 'row')",
         ),
     ),
+    Migration(
+        "synopses",
+        # a node's synopsis, written by its step or later by a backfill; its vectors are stored with the
+        # paragraph's under the same key, at negative chunk numbers (-1, -2 …)
+        shared=("ALTER TABLE nodes ADD COLUMN synopsis TEXT NOT NULL DEFAULT ''",),
+    ),
 ]

@@ -27,7 +27,8 @@ from .base import StoryStore, TreeRow, VectorBatch
 from .schema import MIGRATIONS
 
 NODE_COLUMNS = (
-    "id, story_id, parent_id, depth, kind, plan, paragraph, rationale, short_memory, plans, meta, created_at, pruned"
+    "id, story_id, parent_id, depth, kind, plan, paragraph, rationale, short_memory, plans, meta, created_at, pruned, "
+    "synopsis"
 )
 STORY_COLUMNS = (
     "id, title, genre, topic, premise, outline, mode, settings, profile, head_id, created_at, updated_at"
@@ -91,7 +92,8 @@ class SQLStore(StoryStore):
 
     # -- stories ---------------------------------------------------------------------------
 
-    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+    def create_story(self, info: StoryInfo, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str,
+                     synopsis_vectors: dict[str, np.ndarray] | None = None) -> None:
         with self._tx(info.id) as execute:
             execute(
                 f"INSERT INTO stories ({STORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -99,7 +101,7 @@ class SQLStore(StoryStore):
                  json.dumps(info.settings.to_dict()), json.dumps(info.profile), None, info.created_at,
                  info.updated_at),
             )
-            self._insert_nodes(execute, nodes, vectors, embedder)
+            self._insert_nodes(execute, nodes, vectors, embedder, synopsis_vectors or {})
             if nodes:
                 execute("UPDATE stories SET head_id=? WHERE id=?", (info.head_id or nodes[-1].id, info.id))
 
@@ -131,12 +133,12 @@ class SQLStore(StoryStore):
     # -- nodes -----------------------------------------------------------------------------
 
     def add_nodes(self, story_id: str, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str, *,
-                  move_head_from: str | None) -> bool:
+                  move_head_from: str | None, synopsis_vectors: dict[str, np.ndarray] | None = None) -> bool:
         with self._tx(story_id) as execute:
             row = execute("SELECT head_id FROM stories WHERE id=?", (story_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no story '{story_id}'")
-            self._insert_nodes(execute, nodes, vectors, embedder)
+            self._insert_nodes(execute, nodes, vectors, embedder, synopsis_vectors or {})
             moved = move_head_from is not None and row[0] == move_head_from
             if moved:
                 execute("UPDATE stories SET head_id=?, updated_at=? WHERE id=?", (nodes[-1].id, time.time(), story_id))
@@ -144,28 +146,35 @@ class SQLStore(StoryStore):
                 execute("UPDATE stories SET updated_at=? WHERE id=?", (time.time(), story_id))
             return moved
 
-    def _insert_nodes(self, execute: Execute, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str) -> None:
+    def _insert_nodes(self, execute: Execute, nodes: list[Node], vectors: dict[str, np.ndarray], embedder: str,
+                      synopsis_vectors: dict[str, np.ndarray]) -> None:
         for n in nodes:
             try:
                 seq = execute(
-                    f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
+                    f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
                     (n.id, n.story_id, n.parent_id, n.depth, n.kind, n.plan, n.paragraph, n.rationale,
-                     n.short_memory, json.dumps(list(n.plans)), json.dumps(n.meta), n.created_at, bool(n.pruned)),
+                     n.short_memory, json.dumps(list(n.plans)), json.dumps(n.meta), n.created_at, bool(n.pruned),
+                     n.synopsis),
                 ).fetchone()[0]
             except self.integrity_errors as e:
                 raise StoreError(f"cannot add node {n.id}: {e}") from None
             self._index_paragraph(execute, seq, n)
             if n.id in vectors:
                 self._insert_vectors(execute, seq, n.story_id, embedder, vectors[n.id])
+            if n.id in synopsis_vectors and n.synopsis:
+                self._insert_vectors(execute, seq, n.story_id, embedder, synopsis_vectors[n.id], synopsis=True)
 
     integrity_errors: tuple[type[Exception], ...] = ()
 
-    def _insert_vectors(self, execute: Execute, seq: int, story_id: str, embedder: str, matrix: np.ndarray) -> None:
+    def _insert_vectors(self, execute: Execute, seq: int, story_id: str, embedder: str, matrix: np.ndarray,
+                        synopsis: bool = False) -> None:
+        """A paragraph's chunk vectors at chunks 0, 1 …; its synopsis's at -1, -2 … (same key: a paragraph
+        scores as its best vector, whichever text it came from)."""
         rows = np.asarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
         for i, row in enumerate(rows):
             execute("INSERT INTO vectors (node_seq, story_id, embedder, chunk, vector) VALUES (?,?,?,?,?) "
               "ON CONFLICT (node_seq, embedder, chunk) DO UPDATE SET vector = excluded.vector",
-              (seq, story_id, embedder, i, row.tobytes()))
+              (seq, story_id, embedder, -(i + 1) if synopsis else i, row.tobytes()))
 
     def get_node(self, node_id: str, story_id: str | None = None) -> Node:
         rows = self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE id=?", (node_id,))
@@ -312,10 +321,51 @@ class SQLStore(StoryStore):
             marks = ",".join("?" * len(part))
             out += self._query(
                 f"SELECT n.id, n.paragraph FROM nodes n WHERE n.seq IN ({marks}) AND NOT EXISTS "
-                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ?) ORDER BY n.seq",
+                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ? AND v.chunk >= 0) ORDER BY n.seq",
                 [*part, embedder],
             )
         return [tuple(r) for r in out]  # type: ignore[misc]
+
+    # -- synopses --------------------------------------------------------------------------
+
+    def missing_synopsis_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        wanted = [int(s) for s in seqs]
+        for i in range(0, len(wanted), 900):
+            part = wanted[i : i + 900]
+            marks = ",".join("?" * len(part))
+            out += self._query(
+                f"SELECT n.id, n.synopsis FROM nodes n WHERE n.seq IN ({marks}) AND n.synopsis <> '' AND NOT EXISTS "
+                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ? AND v.chunk < 0) ORDER BY n.seq",
+                [*part, embedder],
+            )
+        return [tuple(r) for r in out]  # type: ignore[misc]
+
+    def add_synopsis_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        for node_id, matrix in vectors.items():
+            rows = self._query("SELECT seq, story_id FROM nodes WHERE id=? AND synopsis <> ''", (node_id,))
+            if rows:
+                with self._tx(rows[0][1]) as execute:
+                    self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix, synopsis=True)
+
+    def missing_synopses(self, story_id: str) -> list[tuple[str, str]]:
+        rows = self._query("SELECT id, paragraph FROM nodes WHERE story_id=? AND synopsis = '' ORDER BY seq", (story_id,))
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def set_synopses(self, story_id: str, synopses: dict[str, str], vectors: dict[str, np.ndarray],
+                     embedder: str) -> int:
+        written = 0
+        with self._tx(story_id) as execute:
+            for node_id, text in synopses.items():
+                # a node's synopsis is written once: a second writer (two backfills at once) changes nothing
+                row = execute("UPDATE nodes SET synopsis=? WHERE id=? AND story_id=? AND synopsis = '' RETURNING seq",
+                              (text, node_id, story_id)).fetchone()
+                if row is None or not text:
+                    continue
+                written += 1
+                if node_id in vectors:
+                    self._insert_vectors(execute, row[0], story_id, embedder, vectors[node_id], synopsis=True)
+        return written
 
     def seq_to_node(self, seqs: list[int]) -> dict[int, tuple[str, int, str]]:
         if not seqs:
@@ -329,7 +379,7 @@ def node_from_row(r: Any) -> Node:
     """A row of ``NODE_COLUMNS``: Node's fields in order, with plans and meta as JSON."""
     plans = tuple(json.loads(r[9])) if r[9] != "[]" else ()
     meta = json.loads(r[10]) if r[10] != "{}" else {}
-    return Node(*r[:9], plans=plans, meta=meta, created_at=r[11], pruned=bool(r[12]))
+    return Node(*r[:9], plans=plans, meta=meta, created_at=r[11], pruned=bool(r[12]), synopsis=r[13])
 
 
 def story_from_row(r: Any) -> StoryInfo:

@@ -151,6 +151,9 @@ function renderMemory() {
   $("#save-memory").disabled = true;
   $("#memory-note").textContent = "";
   $("#rationale").textContent = current && current.rationale ? current.rationale : "(the opening: no update yet)";
+  const dropped = current && current.meta ? current.meta.synopsis_warning : "";
+  $("#synopsis").textContent = current && current.synopsis ? current.synopsis
+    : dropped ? `(none: ${dropped})` : "(none yet: `recurrentgpt synopses STORY` writes it)";
   const kept = current && current.meta ? current.meta.memory_kept : null;
   $("#memory-kept").textContent = typeof kept === "number" && kept < 0.3
     ? `This update kept only ${Math.round(kept * 100)}% of the previous memory's words: it was rewritten, not updated.` : "";
