@@ -35,6 +35,12 @@ pytestmark = [
 ]
 
 
+def step_request(model):
+    """The request that wrote the last paragraph: a two-phase step (the default) asks for the memory and
+    plans afterwards, in a request that continues the paragraph's conversation."""
+    return next(r for r in reversed(model.requests) if not r.history)
+
+
 class StreamingModel(ScriptedModel):
     """The scripted model, streaming in small chunks with a pause, as a real model would."""
 
@@ -177,7 +183,7 @@ def test_write_a_step_with_a_chosen_and_edited_plan_streams(page, studio):
     expect(page.locator("#live-text")).to_have_text(re.compile(r"\w+"))  # tokens arrive live, before the end
     assert page.is_visible("#stop")
     expect_paragraphs(page, 3)
-    assert "PLAN-TWO-EDITED" in model.requests[-1].prompt
+    assert "PLAN-TWO-EDITED" in step_request(model).prompt
     head = loom.node(story.id)
     assert head.plan.endswith("(PLAN-TWO-EDITED).") and paragraphs(page)[-1] == head.paragraph
     assert page.input_value("#memory") == head.short_memory
@@ -197,7 +203,7 @@ def test_memory_edit_is_used_in_the_next_prompt(page, studio):
     assert loom.node(story.id).kind == "edit"
     page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
     write_next(page, 3)
-    assert "(MEMORY-EDIT)" in model.requests[-1].prompt
+    assert "(MEMORY-EDIT)" in step_request(model).prompt
 
 
 def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio):
@@ -210,8 +216,8 @@ def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio
     write_next(page, 3)
     page.click("#prompt-view summary")
     expect(page.locator("#prompt-user")).to_contain_text("Night falls over the mountain.")
-    assert page.locator("#prompt-user").text_content() == model.requests[-1].prompt  # byte for byte
-    assert page.locator("#prompt-system").text_content().strip() == model.requests[-1].system.strip()
+    assert page.locator("#prompt-user").text_content() == step_request(model).prompt  # byte for byte
+    assert page.locator("#prompt-system").text_content().strip() == step_request(model).system.strip()
 
 
 def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
@@ -421,7 +427,7 @@ def test_reader_plays_interactive_fiction(page, studio):
     page.fill("#action-form input", "I open the window (FREE-ACTION).")
     page.click("#action-form button")
     expect(page.locator("#last-choice")).to_have_text("You: I open the window (FREE-ACTION).")
-    assert "(FREE-ACTION)" in model.requests[-1].prompt
+    assert "(FREE-ACTION)" in step_request(model).prompt
     expect(page.locator("#so-far-label")).to_have_text("The story so far (3 paragraphs)")
 
     page.click("#undo")  # back to before the last choice
