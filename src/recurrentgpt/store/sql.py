@@ -314,14 +314,22 @@ class SQLStore(StoryStore):
                     self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix)
 
     def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
+        return self._missing(seqs, embedder, synopses=False)
+
+    def _missing(self, seqs: np.ndarray, embedder: str, synopses: bool) -> list[tuple[str, str]]:
+        """(id, text) of the nodes among ``seqs`` with no vectors under ``embedder`` for their paragraph
+        (chunks 0, 1 …) or, with ``synopses``, for their synopsis (chunks -1, -2 …)."""
+        # a node without a synopsis needs none; every paragraph is embedded, even an empty one
+        text, written, chunks = (("n.synopsis", "AND n.synopsis <> ''", "v.chunk < 0") if synopses
+                                 else ("n.paragraph", "", "v.chunk >= 0"))
         out: list[tuple[str, str]] = []
         wanted = [int(s) for s in seqs]
         for i in range(0, len(wanted), 900):
             part = wanted[i : i + 900]
             marks = ",".join("?" * len(part))
             out += self._query(
-                f"SELECT n.id, n.paragraph FROM nodes n WHERE n.seq IN ({marks}) AND NOT EXISTS "
-                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ? AND v.chunk >= 0) ORDER BY n.seq",
+                f"SELECT n.id, {text} FROM nodes n WHERE n.seq IN ({marks}) {written} AND NOT EXISTS "
+                f"(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ? AND {chunks}) ORDER BY n.seq",
                 [*part, embedder],
             )
         return [tuple(r) for r in out]  # type: ignore[misc]
@@ -329,17 +337,7 @@ class SQLStore(StoryStore):
     # -- synopses --------------------------------------------------------------------------
 
     def missing_synopsis_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        wanted = [int(s) for s in seqs]
-        for i in range(0, len(wanted), 900):
-            part = wanted[i : i + 900]
-            marks = ",".join("?" * len(part))
-            out += self._query(
-                f"SELECT n.id, n.synopsis FROM nodes n WHERE n.seq IN ({marks}) AND n.synopsis <> '' AND NOT EXISTS "
-                "(SELECT 1 FROM vectors v WHERE v.node_seq = n.seq AND v.embedder = ? AND v.chunk < 0) ORDER BY n.seq",
-                [*part, embedder],
-            )
-        return [tuple(r) for r in out]  # type: ignore[misc]
+        return self._missing(seqs, embedder, synopses=True)
 
     def add_synopsis_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
         for node_id, matrix in vectors.items():
