@@ -264,3 +264,28 @@ def test_changing_the_chunk_size_re_embeds_synopses_too(tmp_path):
     rows = finer.store.load_vectors(info.id, finer.memory.vector_key)
     assert np.isin(finer.store.path_seqs(node.id)[0], rows.seqs)
     finer.close()
+
+
+@pytest.mark.parametrize("two_phase", [False, True])
+def test_a_story_without_synopses_never_asks_for_one(two_phase, tmp_path):
+    """``--no-synopsis`` (``Settings.synopsis=False``) saves the field's tokens: no request of the step asks for
+    a synopsis (neither the schema nor the prompt), and the node has none and no warning about it. Seen failing
+    with the setting ignored (the schema still held "synopsis")."""
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "off.db", model, HashingEmbedder())
+    settings = Settings(**{**SMALL.to_dict(), "two_phase": two_phase, "synopsis": False})
+    info = loom.new_story("fantasy", "x", settings=settings)
+    paragraph = "Ada climbed the bell tower at midnight and rang the cracked bell until the town woke."
+    if two_phase:
+        state = answer(paragraph)
+        del state["paragraph"]
+        model.enqueue(paragraph, state)
+    else:
+        model.enqueue(answer(paragraph))
+    asked = len(model.requests)
+    node = loom.step(info.id, "ring the bell")
+    step_requests = model.requests[asked:]
+    assert step_requests
+    for request in step_requests:
+        assert "synopsis" not in json.dumps(request.schema or {}) and "synopsis" not in request.prompt.lower()
+    assert node.synopsis == "" and "synopsis_warning" not in node.meta

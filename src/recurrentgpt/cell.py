@@ -265,7 +265,7 @@ class RecurrentCell:
 
         if self.settings.two_phase:
             answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
-            synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], answer["paragraph"])
+            synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
             return StepOutput(
                 paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
                 plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
@@ -276,7 +276,7 @@ class RecurrentCell:
         trace: list[Trace] = []
         answer, usage = self._ask(
             template,
-            [*STEP_FIELDS, BIBLE_FIELD] if x.propose_bible else STEP_FIELDS,
+            [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(),
             variables,
             mode=x.mode,
             max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
@@ -287,7 +287,7 @@ class RecurrentCell:
             check=check,
             trace=trace,
         )
-        synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], answer["paragraph"])
+        synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
         return StepOutput(
             paragraph=answer["paragraph"],
             rationale=answer["rationale"],
@@ -320,7 +320,7 @@ class RecurrentCell:
             return _weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         written, usage = self._ask(
-            template, STEP_FIELDS[:1], {**variables, "two_phase": True}, mode=x.mode,
+            template, self._step_fields()[:1], {**variables, "two_phase": True}, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
             stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
         )
@@ -334,7 +334,7 @@ class RecurrentCell:
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
         state, more = self._ask(
-            "step_state", STEP_FIELDS[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
+            "step_state", self._step_fields()[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
             trace=state_trace, history=((first["prompt"], first["answer"]),),
         )
@@ -428,7 +428,7 @@ class RecurrentCell:
     ) -> Refresh:
         """A writer rewrote ``paragraph``: the memory and plans written for the old text no longer hold.
         One call updates the memory the paragraph's parent had, as a step would, and proposes new plans."""
-        fields = [f for f in STEP_FIELDS if f.name != "paragraph"]
+        fields = self._step_fields()[1:]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
@@ -449,7 +449,7 @@ class RecurrentCell:
             check=check,
             trace=trace,
         )
-        synopsis, synopsis_warning = shape.clean_synopsis(answer["synopsis"], paragraph)
+        synopsis, synopsis_warning = self._synopsis(answer, paragraph)
         return Refresh(answer["rationale"], answer["short_memory"], answer["plans"], usage, trace[-1],
                        synopsis, synopsis_warning)
 
@@ -527,6 +527,16 @@ class RecurrentCell:
             out["plans"] = [shape.tidy(p) for p in answer["plans"]]
         return out, problems
 
+    def _step_fields(self) -> list[Field]:
+        """A step's answer: the paragraph first, and its synopsis only when the story asks for one."""
+        return [f for f in STEP_FIELDS if f is not SYNOPSIS_FIELD or self.settings.synopsis]
+
+    def _synopsis(self, answer: dict[str, Any], paragraph: str) -> tuple[str, str]:
+        """The answer's synopsis and why it was dropped; nothing (and no warning) when none was asked for."""
+        if not self.settings.synopsis:
+            return "", ""
+        return shape.clean_synopsis(answer["synopsis"], paragraph)
+
     def _budget(self, paragraphs: int, extra_words: int = 0, state: bool = True) -> int:
         """A token ceiling generous enough for the requested lengths, so runaway output ends. ``state``:
         the answer also holds the memory, the plans and the rationale (not so for a paragraph alone)."""
@@ -535,8 +545,8 @@ class RecurrentCell:
         # room for keys, the rationale and the title; then half again, because a capable model that writes
         # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
         words = paragraphs * s.paragraph_sentences * 20 + extra_words
-        if state:  # (+60: the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
-            words += s.memory_words + 3 * s.plan_sentences * 20 + 210
+        if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+            words += s.memory_words + 3 * s.plan_sentences * 20 + 150 + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + 100
 
     def _ask(

@@ -45,6 +45,8 @@ class Settings:
     chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
     two_phase: bool = True  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
+    synopsis: bool = True  # each step also writes a one- or two-sentence synopsis of its paragraph, indexed beside
+    # it in the long-term memory (~43 generated tokens a step on the bundled model, whose synopses did not help)
     bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each
     # paragraph is checked against them (no model call); "review": the model also proposes changes after each
     # step, kept on the node until the writer accepts them; "auto": applied at once, and a paragraph with a

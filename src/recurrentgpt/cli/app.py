@@ -96,6 +96,9 @@ def settings_options(command: Callable) -> Callable:
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
                                help=help_text)(command)
+    command = click.option("--synopsis/--no-synopsis", "synopsis", default=defaults.synopsis, show_default=True,
+                           help="Each step also writes a short synopsis of its paragraph, indexed beside it in the "
+                                "long-term memory.")(command)
     return click.option("--two-phase/--one-call", "two_phase", default=defaults.two_phase, show_default=True,
                         help="Write each paragraph as free text, then the memory and plans in a second call "
                              "that reuses the first one's context.")(command)
