@@ -165,3 +165,14 @@ def test_web_export_takes_the_author_from_the_file(config_file, tmp_path, model,
         data = client.get(f"/api/stories/{info.id}/export", params={"fmt": "docx", "author": "Ada"}).content
         assert docx.Document(io.BytesIO(data)).core_properties.author == "Ada"
     loom.close()
+
+
+def test_the_config_file_takes_every_choice_the_command_line_does():
+    """The file's allowed values are the library's own (``RETRIEVAL_MODES``, ``RESPONSE_FORMATS``): seen failing
+    with the copy the config module kept, which refused ``retrieval = "weighted"``."""
+    from recurrentgpt.library import RESPONSE_FORMATS, RETRIEVAL_MODES
+
+    for mode in RETRIEVAL_MODES:
+        assert config.validate({"retrieval": mode}) == {"retrieval": mode}
+    for fmt in RESPONSE_FORMATS:
+        assert config.validate({"response_format": fmt}) == {"response_format": fmt}

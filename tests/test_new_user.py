@@ -155,3 +155,14 @@ def test_serve_with_workers_warns_about_an_embedded_model(capsys, monkeypatch, m
     err = capsys.readouterr().err
     assert code == 0 and started == [2]
     assert ("each of the 2 workers loads its own copy" in err) == warned
+
+
+def test_an_exported_title_reads_back_literally_on_import():
+    """The Markdown export escapes a title's punctuation (``export.escape_markdown``, ``&`` included); the
+    manuscript import must undo every such escape. Seen failing with the import's old list of characters,
+    which left ``\\&`` in "Tom \\& Jerry"."""
+    from recurrentgpt.export import escape_markdown
+    from recurrentgpt.importing import manuscript_title
+
+    for title in ('The *Candle* [Keeper] #2 <of> "Ash" & Ember', "Tom & Jerry: one_two {three} (four)!"):
+        assert manuscript_title(f"# {escape_markdown(title)}\n\nThe first paragraph.\n") == title

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import prompts, shape
-from .errors import InputError, OutputFormatError, WeakAnswer
+from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
-from .structured import Field, ask
+from .structured import Field, ask, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
@@ -190,10 +190,10 @@ class RecurrentCell:
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
                                  *[f.name for f in synopsis_fields]])
-            return _weak_if(answer, problems + shape.note_problems("summary", answer["short_memory"])
-                            + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
-                            + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
-                                                  title=answer["title"]))
+            return weak_if(answer, problems + shape.note_problems("summary", answer["short_memory"])
+                           + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
+                           + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
+                                                 title=answer["title"]))
 
         template = "fiction_init" if premise.mode == "fiction" else "init"
         trace: list[Trace] = []
@@ -259,34 +259,28 @@ class RecurrentCell:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
-            return _weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
-                            + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
-                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
+            return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
+                           + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                           + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
         if self.settings.two_phase:
-            answer, usage, trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
-            synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
-            return StepOutput(
-                paragraph=answer["paragraph"], rationale=answer["rationale"], short_memory=answer["short_memory"],
-                plans=answer["plans"], usage=usage, prompt=trace["prompt"], trace=trace,
-                memory_kept=memory_kept(x.short_memory, answer["short_memory"]), new_character=new_character,
-                canon_used=list(x.canon_used), canon_why=list(x.canon_why),
-                synopsis=synopsis, synopsis_warning=synopsis_warning,
+            answer, usage, step_trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+        else:
+            trace: list[Trace] = []
+            answer, usage = self._ask(
+                template,
+                [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(),
+                variables,
+                mode=x.mode,
+                max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
+                on_text=on_text,
+                on_retry=on_retry,
+                stream_field="paragraph",
+                cancel=cancel,
+                check=check,
+                trace=trace,
             )
-        trace: list[Trace] = []
-        answer, usage = self._ask(
-            template,
-            [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(),
-            variables,
-            mode=x.mode,
-            max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
-            on_text=on_text,
-            on_retry=on_retry,
-            stream_field="paragraph",
-            cancel=cancel,
-            check=check,
-            trace=trace,
-        )
+            step_trace = trace[-1]
         synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
         return StepOutput(
             paragraph=answer["paragraph"],
@@ -294,13 +288,13 @@ class RecurrentCell:
             short_memory=answer["short_memory"],
             plans=answer["plans"],
             usage=usage,
-            prompt=trace[-1]["prompt"],
-            trace=trace[-1],
+            prompt=step_trace["prompt"],
+            trace=step_trace,
             memory_kept=memory_kept(x.short_memory, answer["short_memory"]),
             new_character=new_character,
             canon_used=list(x.canon_used),
             canon_why=list(x.canon_why),
-            bible=answer.get("bible", ""),
+            bible=answer.get("bible", ""),  # a two-phase step leaves the bible to a later call
             synopsis=synopsis,
             synopsis_warning=synopsis_warning,
         )
@@ -317,7 +311,7 @@ class RecurrentCell:
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
-            return _weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         written, usage = self._ask(
             template, self._step_fields()[:1], {**variables, "two_phase": True}, mode=x.mode,
@@ -328,8 +322,8 @@ class RecurrentCell:
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
-            return _weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
-                            + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
+            return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
+                           + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
@@ -432,7 +426,7 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
-            return _weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
+            return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -489,8 +483,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["outline", "short_memory"])
-            return _weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
-                                                        title=title))
+            return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
+                                                      title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -598,12 +592,6 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
-
-
-def _weak_if(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    if problems:
-        raise WeakAnswer("; ".join(problems), answer)
-    return answer
 
 
 def memory_kept(old: str, new: str) -> float | None:

@@ -26,23 +26,24 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .library import RESPONSE_FORMATS, RETRIEVAL_MODES
 from .story import Settings
 
 # key -> (type, what it is); the global options of the CLI, plus the author of exported books
 KEYS: dict[str, tuple[type, str]] = {
     "model": (str, "the model (--model)"),
     "base_url": (str, "the server's address (--base-url)"),
-    "response_format": (str, "auto, json_schema, json_object or text (--response-format)"),
+    "response_format": (str, f"{', '.join(RESPONSE_FORMATS)} (--response-format)"),
     "timeout": (float, "seconds to wait for a server (--timeout)"),
     "embedder": (str, "the embedder (--embedder)"),
-    "retrieval": (str, "hybrid, dense or bm25 (--retrieval)"),
+    "retrieval": (str, f"{', '.join(RETRIEVAL_MODES)} (--retrieval)"),
     "chunk_words": (int, "embed paragraphs in chunks of this many words (--chunk-words)"),
     "seed": (int, "random seed (--seed)"),
     "threads": (int, "CPU threads for the embedded model (--threads)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
 }
-CHOICES = {"response_format": ("auto", "json_schema", "json_object", "text"), "retrieval": ("hybrid", "dense", "bm25")}
+CHOICES = {"response_format": RESPONSE_FORMATS, "retrieval": RETRIEVAL_MODES}
 SETTINGS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Settings)}
 SECRETS = ("api_key", "openai_api_key", "token", "password")
 ENV_PATH = "RECURRENTGPT_CONFIG"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, get_args
 
 from .errors import InputError
 from .export import TREE_FORMAT
-from .story import Node, Settings, StoryInfo, check_length
+from .story import Node, NodeKind, Settings, StoryInfo, check_length
 
 MAX_MANUSCRIPT_BYTES = 5_000_000  # ~ 10 novels; larger files are refused before anything is written
 
@@ -53,7 +53,8 @@ def manuscript_title(text: str) -> str:
             continue
         match = re.fullmatch(r"#\s+(.+?)(?:\s+#+)?", line)
         if match:
-            return re.sub(r"\\([\\`*_\[\]<>#!|~{}()+.-])", r"\1", match.group(1)).strip()[:200]
+            # CommonMark: a backslash before any ASCII punctuation escapes it (export.escape_markdown's included)
+            return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", match.group(1)).strip()[:200]
         if not re.fullmatch(r"#{2,6}\s.*|[-*_=]{3,}", line):
             return ""  # the text starts with prose: no title of its own
     return ""
@@ -114,7 +115,7 @@ def _node(n: dict[str, Any], story_id: str) -> Node:
 
 
 def _kind(kind: Any) -> Any:
-    if kind not in ("opening", "step", "edit", "import"):
+    if kind not in get_args(NodeKind):
         raise ValueError(f"unknown node kind {kind!r}")
     return kind
 

@@ -4,7 +4,7 @@
     loom = options.open_loom()
 
 Each option has one environment variable (``ENVIRONMENT``): the CLI's global options fall back to them,
-and the web's worker processes (``serve --workers N``) are built from them alone.
+and the web's worker processes (``serve --workers N``) are built from them (then the config file).
 Nothing heavy is imported here: the CLI imports this module to start.
 """
 
@@ -37,7 +37,6 @@ ENVIRONMENT = {
     "seed": "RECURRENTGPT_SEED",
     "threads": "RECURRENTGPT_THREADS",
 }
-DEFAULT_DB_SHOWN = "$RECURRENTGPT_DB or ~/.local/share/recurrentgpt/library.db"
 
 
 def default_db() -> str:
@@ -65,12 +64,17 @@ class LibraryOptions:
     threads: int | None = None  # the embedded model's CPU threads
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "LibraryOptions":
-        """Options from ``ENVIRONMENT``; an unset or empty variable takes the default."""
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         file: Mapping[str, Any] | None = None) -> "LibraryOptions":
+        """Options from ``ENVIRONMENT``; an unset or empty variable takes the config file's value (``file``:
+        its checked global options; never an API key, which comes from the environment only), then the
+        default."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(ENVIRONMENT[f.name], "").strip()
             if not raw:
+                if file and f.name != "api_key" and file.get(f.name) not in (None, ""):
+                    values[f.name] = file[f.name]
                 continue
             kind = {"timeout": float, "chunk_words": int, "seed": int, "threads": int}.get(f.name, str)
             try:

@@ -148,19 +148,24 @@ class LongTermMemory:
         out: dict[str, np.ndarray] = {}
         for start in range(0, len(ids), step):
             batch = ids[start : start + step]
-            texts, owners = [], []
-            for i, node_id in enumerate(batch):
-                for chunk in chunk_paragraph(paragraphs[node_id], self.chunk_words):
-                    texts.append(chunk)
-                    owners.append(i)
-            with self._embed_lock:  # local embedders are not safe to call from several threads at once
-                matrix = self.embedder.embed(texts)
-                self.embedded_paragraphs += len(batch)
-            owners_arr = np.asarray(owners)
-            out.update({node_id: matrix[owners_arr == i] for i, node_id in enumerate(batch)})
+            out.update(self._embed_chunks({node_id: paragraphs[node_id] for node_id in batch}, paragraphs=True))
             if on_progress:
                 on_progress(start + len(batch), len(ids))
         return out
+
+    def _embed_chunks(self, texts: dict[str, str], paragraphs: bool) -> dict[str, np.ndarray]:
+        """Node id -> the matrix of its text's chunks, in one embedder call (``paragraphs``: count them)."""
+        chunks, owners = [], []
+        for i, node_id in enumerate(texts):
+            for chunk in chunk_paragraph(texts[node_id], self.chunk_words):
+                chunks.append(chunk)
+                owners.append(i)
+        with self._embed_lock:  # local embedders are not safe to call from several threads at once
+            matrix = self.embedder.embed(chunks)
+            if paragraphs:
+                self.embedded_paragraphs += len(texts)
+        owners_arr = np.asarray(owners)
+        return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(texts)}
 
     def backfill(self, seqs: np.ndarray, on_progress: OnProgress | None = None) -> int:
         """Embed, once, any of these paragraphs that has no vector under ``vector_key`` yet (an imported
@@ -175,24 +180,14 @@ class LongTermMemory:
 
     def embed_synopses(self, synopses: dict[str, str]) -> dict[str, np.ndarray]:
         """Vectors of paragraphs' synopses (node id -> matrix), stored at the paragraph's negative chunks."""
-        ids = [node_id for node_id, text in synopses.items() if text.strip()]
-        if not ids:
-            return {}
-        texts, owners = [], []
-        for i, node_id in enumerate(ids):
-            for chunk in chunk_paragraph(synopses[node_id], self.chunk_words):
-                texts.append(chunk)
-                owners.append(i)
-        with self._embed_lock:
-            matrix = self.embedder.embed(texts)
-        owners_arr = np.asarray(owners)
-        return {node_id: matrix[owners_arr == i] for i, node_id in enumerate(ids)}
+        written = {node_id: text for node_id, text in synopses.items() if text.strip()}
+        return self._embed_chunks(written, paragraphs=False) if written else {}
 
     def backfill_synopses(self, seqs: np.ndarray) -> int:
         """Embed the synopses of these nodes that have none under ``vector_key`` yet; returns how many."""
         missing = self.store.missing_synopsis_vectors(seqs, self.vector_key)
         if missing:
-            self.store.add_synopsis_vectors(self.embed_synopses(dict(missing)), self.vector_key)
+            self.store.add_vectors(self.embed_synopses(dict(missing)), self.vector_key, synopsis=True)
         return len(missing)
 
     def recall(

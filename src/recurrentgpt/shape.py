@@ -145,8 +145,9 @@ def clean_synopsis(text: str, paragraph: str) -> tuple[str, str]:
         return "", f"the synopsis is {words} word(s) long"
     if words > SYNOPSIS_MAX_WORDS:
         return "", f"the synopsis is {words} words long (at most {SYNOPSIS_MAX_WORDS})"
-    if note_problems("synopsis", text):
-        return "", note_problems("synopsis", text)[0]
+    problems = note_problems("synopsis", text)
+    if problems:
+        return "", problems[0]
     if paragraph and same(text, paragraph):
         return "", "the synopsis repeats the paragraph"
     return text, ""

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import prompts, shape
-from .errors import WeakAnswer
 from .models.base import Model
 from .story import Mode, Settings, Usage
-from .structured import Field, ask
+from .structured import Field, ask, weak_if
 
 FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15)]
 EXTENDED = Field("paragraph", "Paragraph", min_chars=80)
@@ -73,9 +72,7 @@ class HumanSimulator:
             texts = {"plan": answer["plan"], **({"paragraph": answer["paragraph"]} if expand else {})}
             problems = [f"the {name} holds {p}" for name, p in ((n, shape.leak(t)) for n, t in texts.items()) if p]
             answer = {**answer, **{name: shape.tidy(t) for name, t in texts.items()}, "reason": shape.tidy(answer["reason"])}
-            if problems:
-                raise WeakAnswer("; ".join(problems), answer)
-            return answer
+            return weak_if(answer, problems)
 
         extended_words = len(previous_paragraph.split()) * 2 if expand else 0
         answer, usage = ask(

@@ -227,6 +227,13 @@ def ask(
     raise OutputFormatError(f"the model's answer had the wrong shape {1 + max(0, retries)} times: {last_error}")
 
 
+def weak_if(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """``answer`` for a ``check`` to return, or ``WeakAnswer`` naming its ``problems`` (``ask`` asks again once)."""
+    if problems:
+        raise WeakAnswer("; ".join(problems), answer)
+    return answer
+
+
 def whole_sentences(text: str) -> str:
     """``text`` up to the end of its last whole sentence (itself when no sentence ends in it)."""
     ends = list(_SENTENCE_END.finditer(text))

@@ -8,21 +8,14 @@ from typing import Any
 
 import click
 
-from ..errors import InputError, ModelError
+from ..errors import ModelError
 from ..library import Library
 from .app import cli, pass_library, pop_settings, settings_options
+from .write import write_atomically
 
 
 def _names(value: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
-
-
-def _write(path: str, text: str) -> None:
-    target = Path(path)
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot write {target}: {e.strerror}") from None
 
 
 @cli.command("eval")
@@ -113,8 +106,8 @@ def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: 
             judge.close()
     click.echo(f"\nModel {report['model']}, judge {report['judge']}; each pair judged in both orders.\n")
     click.echo(verdict_table(report["table"]) or "No comparison was judged.")
-    _write(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    _write(report_path, to_markdown(report, title))
+    write_atomically(Path(out), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_atomically(Path(report_path), to_markdown(report, title))
     click.echo(f"\nWrote {out} and {report_path} ({len(report['stories'])} openings, "
                f"{len(report['judgements'])} judgements, {report['seconds']:.0f} s)")
     if report["incomplete"]:

@@ -83,20 +83,12 @@ def import_(library: Library, file: str, genre: str | None, title: str, is_tree:
 
     text = read_text(raw, f"the manuscript {file}")
     click.echo("Reading the manuscript…", err=True)
-    meter = None
-
-    def on_progress(done: int, total: int) -> None:  # embedding a novel takes minutes: show it
-        nonlocal meter
-        if meter is None:
-            meter = progress.bar(total, "paragraph", "embedding")
-        meter.update(done - meter.n)
-
+    on_progress = progress.LazyBar("paragraph", "embedding")  # embedding a novel takes minutes: show it
     try:
         info = library.loom.import_manuscript(text, genre=genre, title=title, settings=pop_settings(options),
                                               on_retry=warn_retry, on_progress=on_progress)
     finally:
-        if meter is not None:
-            meter.close()
+        on_progress.close()
     head = library.loom.node(info.id)
     click.echo(f"imported story {info.id}: {info.title} ({head.depth + 1} paragraphs)\n")
     if with_synopses:
@@ -120,22 +112,14 @@ def synopses(library: Library, story: str, batch: int) -> None:
 
 def write_synopses(library: Library, story_id: str, batch: int = 8) -> None:
     """The backfill with a bar (on a terminal) and a one-line summary."""
-    meter = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal meter
-        if meter is None:
-            meter = progress.bar(total, "paragraph", "synopses")
-        meter.update(done - meter.n)
-
+    on_progress = progress.LazyBar("paragraph", "synopses")
     try:
         report = library.loom.write_synopses(story_id, batch=batch, on_progress=on_progress, on_retry=warn_retry)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the synopses written so far are saved; run `synopses` again to continue", err=True)
         raise click.exceptions.Exit(130) from None
     finally:
-        if meter is not None:
-            meter.close()
+        on_progress.close()
     if not report.calls:
         click.echo("every paragraph has a synopsis")
         return

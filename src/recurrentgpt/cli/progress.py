@@ -24,3 +24,21 @@ def bar(total: int, unit: str, desc: str = "") -> Any:
 
     return tqdm(total=total, unit=unit, desc=desc or None, file=sys.stderr, disable=not is_terminal(),
                 dynamic_ncols=True, leave=True)
+
+
+class LazyBar:
+    """An ``on_progress(done, total)`` callback that opens its bar at the first report (the total is known
+    only then); ``close()`` it in a ``finally``."""
+
+    def __init__(self, unit: str, desc: str):
+        self.unit, self.desc = unit, desc
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = bar(total, self.unit, self.desc)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

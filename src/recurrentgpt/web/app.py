@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, AsyncIterator, Iterable
+from typing import AsyncIterator, Iterable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +27,6 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..errors import ConfigError
 from ..library import LibraryOptions
 from ..loom import Loom
 from . import api, errors, generate
@@ -120,34 +119,8 @@ def app_from_env() -> FastAPI:
     ``serve --workers N`` runs each worker process. Unset variables take the config file's values, then the
     CLI's defaults."""
     from .. import config as user_config
-    from ..library import ENVIRONMENT, default_db
 
-    file = user_config.load()  # the user's config file: below the environment, above the defaults
-
-    def value(name: str, default: Any = None) -> Any:
-        return user_config.resolve(name, None, ENVIRONMENT[name], file=file, default=default)
-
-    def number(name: str, kind: type) -> Any:
-        raw = value(name)
-        try:
-            return kind(raw) if raw not in (None, "") else None
-        except ValueError:
-            raise ConfigError(f"${ENVIRONMENT[name]} must be a {kind.__name__}, not {raw!r}") from None
-
-    timeout = number("timeout", float)
-    options = LibraryOptions(
-        db=value("db") or default_db(),
-        model=value("model") or "smollm2",
-        embedder=value("embedder") or "minilm",
-        base_url=value("base_url") or None,
-        api_key=os.environ.get(ENVIRONMENT["api_key"]) or None,  # keys come from the environment only
-        response_format=value("response_format") or None,  # None: auto, or the preset's
-        timeout=120.0 if timeout is None else timeout,
-        retrieval=value("retrieval") or "hybrid",
-        chunk_words=number("chunk_words", int),
-        seed=number("seed", int),
-        threads=number("threads", int),
-    )
+    options = LibraryOptions.from_environment(file=user_config.load())  # the file: below the environment
     loom = options.open_loom()
     hosts = os.environ.get(WEB_ENVIRONMENT["allowed_hosts"])
     return create_app(

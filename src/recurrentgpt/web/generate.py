@@ -60,8 +60,7 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> E
 
 @router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")
 def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
-    info = loom.story(story_id)
-    loom.check_auto(info.id, body.steps, expected_head=body.expected_head)
+    head = loom.check_auto(story_id, body.steps, expected_head=body.expected_head)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         written: list[Node] = []
@@ -76,7 +75,7 @@ def auto(story_id: str, body: AutoRequest, request: Request, loom: LoomDep) -> E
 
         try:
             loom.auto(
-                info.id, body.steps, on_step=on_step, on_choice=on_choice, on_text=text_sink(emit),
+                head.story_id, body.steps, on_step=on_step, on_choice=on_choice, on_text=text_sink(emit),
                 on_retry=retry_sink(emit), should_stop=stop.is_set, expected_head=body.expected_head,
                 cancel=stop.is_set,
             )
