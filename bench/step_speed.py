@@ -3,7 +3,8 @@ two-phase step), on the bundled SmolLM2-135M, in one run so the ratios share the
 
 For each setting (the demo's small one and the paper's: 20-sentence paragraphs, a 500-word memory, 5-sentence
 plans) and each way of stepping (one call with a JSON grammar; two phases: the paragraph as free text, then
-memory and plans in a call that continues the conversation), a story is started and ``--steps`` steps are
+memory and plans in a call that continues the conversation, the memory either rewritten whole as the paper
+does or updated by edits, the default: sentences to forget and to add), a story is started and ``--steps`` steps are
 written in writer mode (a fixed candidate plan, no simulator); ``--auto`` adds auto mode (the human
 simulator between steps). Per step: time to the paragraph's first streamed token, wall time, story words,
 tokens generated, prompt tokens and how many of them the KV cache served. The baseline, measured in the
@@ -12,6 +13,7 @@ first token), and plain continuation until 1,000 words (seconds per 1,000 words)
 over steps, computed here.
 
     nice -n 10 .venv/bin/python bench/step_speed.py              # 3 steps per configuration (~15 min)
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 5 --auto --no-one-call   # §12's third run
     nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
 """
 
@@ -64,9 +66,12 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
         first: list[float] = []
         started = time.perf_counter()
 
+        last: list[float] = []
+
         def on_text(chunk: str) -> None:
             if not first and chunk.strip():
                 first.append(time.perf_counter() - started)
+            last[:] = [time.perf_counter() - started]
 
         failed = None
         try:
@@ -88,6 +93,9 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
         words = len(node.paragraph.split())
         rows.append({
             "ttft_s": round(first[0], 3) if first else None, "wall_s": round(wall, 2), "words": words,
+            # from the paragraph's last streamed token to the step's end: the memory, plans and synopsis (and
+            # in auto mode the simulator), what the step costs beyond the prose
+            "after_paragraph_s": round(wall - last[0], 2) if last else None,
             "completion_tokens": u["completion_tokens"] + sim.get("completion_tokens", 0),
             "prompt_tokens": prompt, "cached_tokens": cached,
             "evaluated_share": round(1 - cached / prompt, 3) if prompt else None,
@@ -103,6 +111,8 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
         "s_per_1000_words": round(sum(r["wall_s"] for r in ok) / max(1, sum(r["words"] for r in ok)) * 1000, 2) if ok else None,
         "median_s_per_1000_words": median([r["wall_s"] / max(r["words"], 1) * 1000 for r in ok]) if ok else None,
         "median_tokens_per_story_word": median([r["tokens_per_story_word"] for r in ok]) if ok else None,
+        "median_after_paragraph_share": median([r["after_paragraph_s"] / r["wall_s"] for r in ok
+                                                if r["after_paragraph_s"] is not None]) if ok else None,
         "median_evaluated_share": median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None]) if ok else None,
     }
 
@@ -112,6 +122,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2 steps, demo settings only")
     parser.add_argument("--auto", action="store_true", help="also measure auto mode (with the human simulator)")
+    parser.add_argument("--no-one-call", dest="one_call", action="store_false",
+                        help="leave out the one-call rows (the slowest; measured in earlier runs)")
+    parser.add_argument("--prompt-cache", action="store_true", help="with --auto: also auto mode with the RAM prompt cache")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: the engine's default)")
     args = parser.parse_args()
     steps = 2 if args.quick else args.steps
@@ -126,7 +139,8 @@ def main() -> None:
     embedder.embed(["warm up"])
     model.count_tokens("warm up")  # loads the model outside the timings
     # the same engine keeping recent prompts' KV states in RAM (auto mode alternates two prompts)
-    cached_model = LlamaCppModel(seed=7, n_threads=args.threads or None, prompt_cache_mb=1024) if args.auto else None
+    cached_model = (LlamaCppModel(seed=7, n_threads=args.threads or None, prompt_cache_mb=1024)
+                    if args.auto and args.prompt_cache else None)
     if cached_model:
         cached_model.count_tokens("warm up")
 
@@ -142,25 +156,30 @@ def main() -> None:
         base = free_baseline(model, words)
         results["baseline"][name] = base
         print(f"{name}: free text first token {base['ttft_s']} s, {base['s_per_1000_words']} s per 1,000 words", flush=True)
-        modes = [("one call", False, False, model), ("two phases", True, False, model)]
+        # (label, two phases, memory update, auto mode, engine): the paper's one call; two phases with the paper's
+        # memory rewrite (the default until the edit update); two phases with the memory as edits (the default)
+        modes = [("one call", False, "rewrite", False, model)] if args.one_call else []
+        modes += [("two phases, memory rewritten", True, "rewrite", False, model),
+                  ("two phases, memory edited", True, "edit", False, model)]
         if args.auto:
-            # auto mode with the two-phase step only (the one-call step's cost is the writer-mode rows' story)
-            modes += [("two phases, auto", True, True, model),
-                      ("two phases, auto, RAM prompt cache", True, True, cached_model)]
-        for mode, two_phase, auto, engine in modes:
+            # auto mode with the default step only (the one-call step's cost is the writer-mode rows' story)
+            modes += [("two phases, memory edited, auto", True, "edit", True, model)]
+            if cached_model:
+                modes += [("two phases, memory edited, auto, RAM prompt cache", True, "edit", True, cached_model)]
+        for mode, two_phase, memory_update, auto, engine in modes:
             label = f"{name}, {mode}"
-            r = run(engine, embedder, replace(settings, two_phase=two_phase), label.replace(", ", "-").replace(" ", "-"),
-                    steps, auto)
+            r = run(engine, embedder, replace(settings, two_phase=two_phase, memory_update=memory_update),
+                    label.replace(", ", "-").replace(" ", "-"), steps, auto)
             r["ttft_vs_free"] = round(r["median_ttft_s"] / base["ttft_s"], 2) if r["median_ttft_s"] else None
             r["s_per_1000_words_vs_free"] = (round(r["median_s_per_1000_words"] / base["s_per_1000_words"], 2)
                                              if r["median_s_per_1000_words"] else None)
             results["runs"][label] = r
             table_rows.append([label, r["median_ttft_s"], r["ttft_vs_free"], r["median_s_per_1000_words"],
                                r["s_per_1000_words_vs_free"], r["median_tokens_per_story_word"],
-                               r["median_evaluated_share"], r["failed"]])
+                               r["median_after_paragraph_share"], r["median_evaluated_share"], r["failed"]])
     print()
     print(table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
-                 "prompt share evaluated", "failed steps"], table_rows))
+                 "time after the paragraph", "prompt share evaluated", "failed steps"], table_rows))
     write_results("step_speed", results)
 
 

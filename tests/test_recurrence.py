@@ -11,7 +11,7 @@ import pytest
 
 from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt import prompts
-from recurrentgpt.cell import memory_kept
+from recurrentgpt.cell import RecurrentCell, memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
 from recurrentgpt.shape import leak, tidy
 from recurrentgpt.structured import Field, parse_answer
@@ -341,11 +341,12 @@ def test_every_prompt_exists_and_renders_in_chinese():
                   mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="", two_phase=False,
                   part=1, parts=3, before_1="前", before_2="前", sentences=3,
                   canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True, step_prompt="提示",
-                  step_answer="回答", max_entries=5)
+                  step_answer="回答", max_entries=5, memory_update="edit", memory_lines=["玛拉守着灯塔。", "信号来了。"])
     for name in sorted(zh - {"_format", "_reader", "_pacing"}):
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
     assert "段落：" in prompts.render("zh", "step", **common) and "计划 3：" in prompts.render("zh", "step", **common)  # the labels the parser reads, in Chinese
+    assert "\n2. 信号来了。\n" in prompts.render("zh", "step", **common)  # the memory, numbered for the edit update
 
 
 def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
@@ -376,6 +377,7 @@ def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
 # -- the two-phase step (issue 13) ---------------------------------------------------------
 
 def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
+    """With the paper's memory update (``rewrite``); the default, edits, has its own test below."""
     paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
     answer = step_answer(paragraph)
     state = {k: v for k, v in answer.items() if k != "paragraph"}
@@ -384,7 +386,7 @@ def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
         model = ScriptedModel()
         loom = Loom.open(tmp_path / f"{two_phase}.db", model, HashingEmbedder(), seed=1)
         model.enqueue(OPENING)
-        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase))
+        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase, memory_update="rewrite"))
         model.enqueue(*replies)
         streamed: list[str] = []
         node = loom.step(info.id, 0, on_text=streamed.append)
@@ -401,6 +403,56 @@ def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
             assert second.messages()[2] == {"role": "assistant", "content": paragraph}
             assert node.meta["trace"]["answer_2"] and node.meta["usage"]["calls"] == 2
     assert stored[0] == stored[1]
+
+
+def test_the_default_memory_update_keeps_the_memory_word_for_word_but_what_the_gates_forget_and_add(tmp_path):
+    """Two phases with ``memory_update="edit"`` (the default): the paragraph's prompt numbers the memory's
+    sentences; the second call asks for the sentences to forget and to add, not a rationale and a whole memory;
+    the node's memory is the old one minus the forgotten sentences plus the added ones, word for word, and its
+    rationale is that edit. Broken builds seen failing: the forgotten numbers ignored; the added sentences
+    dropped; the memory still asked for whole."""
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
+    assert Settings().memory_update == "edit"
+    paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
+    plans = step_answer(paragraph)["plans"]
+    model.enqueue(paragraph, {"forget": "2", "add": "The pulse hides coordinates forty kilometres east. Mara tells nobody.",
+                              "plans": plans})
+    node = loom.step(info.id, 0)
+    first, second = model.requests[-2:]
+    assert "1. Mara Voss keeps the lighthouse on Mars.\n2. In a storm, the receiver hears a pulse on the Earth band.\n" in first.prompt
+    assert list(second.schema["properties"]) == ["synopsis", "forget", "add", "plans"]
+    assert node.short_memory == ("Mara Voss keeps the lighthouse on Mars. The pulse hides coordinates forty kilometres "
+                                 "east. Mara tells nobody.")
+    assert node.rationale == ("- In a storm, the receiver hears a pulse on the Earth band.\n"
+                              "+ The pulse hides coordinates forty kilometres east.\n+ Mara tells nobody.")
+    assert list(node.plans) == plans and node.paragraph == paragraph
+
+
+def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
+    """The story's memory limits hold whatever the gates answer: over them, the oldest sentences go (and the
+    rationale says so); a number that is no sentence of the memory forgets nothing. Broken build seen failing:
+    the limit not applied."""
+    cell = RecurrentCell(ScriptedModel(), replace(SMALL, memory_sentences=3, memory_words=500))
+    lines = ["Anna is a spy.", "Tom lost the key.", "It rains on the harbour.", "The ship left at dawn."]
+    edited = cell._edit_memory(lines, [9], "Anna found the key. Tom is angry.")
+    assert edited["short_memory"] == "The ship left at dawn. Anna found the key. Tom is angry."
+    assert edited["rationale"].splitlines() == ["- Anna is a spy.", "- Tom lost the key.", "- It rains on the harbour.",
+                                                "+ Anna found the key.", "+ Tom is angry."]
+    assert cell._edit_memory(lines, [2, 3], "Anna boards the ship.")["short_memory"] == (
+        "Anna is a spy. The ship left at dawn. Anna boards the ship.")
+    assert cell._edit_memory(lines, [], "Anna is a spy.")["short_memory"] == " ".join(lines[1:])  # a repeat is not added
+
+
+@pytest.mark.parametrize("answer, numbers", [
+    ('{"forget": [2, 5]}', [2, 5]), ('{"forget": []}', []), ('{"forget": "none"}', []), ('{"forget": "3-5, 1"}', [3, 4, 5, 1]),
+    ("Forget: 2 and 4\n", [2, 4]), ("Forget: none\n", []), ('{"forget": [1, 99999999]}', [1, 99999999]),
+])
+def test_the_forget_gate_reads_the_numbers_a_model_lists_in_either_answer_format(answer, numbers):
+    """JSON lists, strings with ranges, labelled text; "none" is an answer, not a missing field."""
+    assert parse_answer(answer, [Field("forget", "Forget", kind="numbers")])["forget"] == numbers
 
 
 class PhaseModel(ScriptedModel):

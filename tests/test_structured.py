@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recurrentgpt.errors import OutputFormatError
-from recurrentgpt.structured import Field, FieldStreamer, parse_answer, schema_for
+from recurrentgpt.structured import Field, FieldStreamer, parse_answer, schema_for, sentences
 
 FIELDS = [
     Field("paragraph", "Paragraph"),
@@ -95,3 +95,12 @@ def test_text_mode_streamer_stops_at_the_next_heading():
     for chunk in ["PARAGR", "APH: The sea", " was calm.\nHe said: go.\n", "Rationale: x\n"]:
         streamer.feed(chunk)
     assert "".join(seen) == "The sea was calm.\nHe said: go.\n"
+
+
+def test_a_memory_is_cut_into_sentences_by_lines_and_full_stops_but_not_at_titles_or_initials():
+    """The edit update numbers the memory's sentences: a title's full stop ("Mr. Knightley") or an initial
+    ("J. Smith") does not end one, a list's bullet or number is not part of one, and Chinese full stops end one."""
+    text = "Mr. Knightley scolds Emma. J. Smith left!\n- The ball is on Friday.\n2. Harriet waits\n她走了。他留下。"
+    assert sentences(text) == ["Mr. Knightley scolds Emma.", "J. Smith left!", "The ball is on Friday.", "Harriet waits",
+                               "她走了。", "他留下。"]
+    assert sentences("") == [] and sentences("  \n ") == []

@@ -33,7 +33,7 @@ from . import prompts, shape
 from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
-from .structured import Field, ask, weak_if
+from .structured import Field, ask, sentences, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
@@ -50,6 +50,9 @@ STEP_FIELDS = [
     Field("short_memory", "Short-term memory", min_chars=40),
     Field("plans", "Plan", items=3, min_chars=15),
 ]
+# the two-phase step's memory update as edits (``Settings.memory_update == "edit"``): the forget gate names the
+# memory's numbered sentences to drop, the input gate writes the new ones; the rest stays word for word
+EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"), Field("add", "Add", min_chars=10)]
 BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
@@ -306,29 +309,40 @@ class RecurrentCell:
         """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
         as the model writes prose, streamed as it comes), then the memory and plans, with the schema, in a
         call whose prompt starts with the first call's prompt and answer, so the KV cache serves it and the
-        memory update reads the exact paragraph. Same inputs, same stored state as the one-call step."""
+        memory update reads the exact paragraph. Same inputs and the same state as the one-call step; with
+        ``memory_update == "edit"`` (the default) the memory comes as the gates' edits (``_edit_memory``)
+        instead of rewritten whole, and the rationale is that edit."""
         paragraph_trace: list[Trace] = []
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
+        if self.settings.memory_update == "edit":  # numbered, so the second call can name what to forget
+            variables = {**variables, "memory_lines": sentences(x.short_memory)}
         written, usage = self._ask(
             template, self._step_fields()[:1], {**variables, "two_phase": True}, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
             stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
         )
         paragraph = written["paragraph"]
+        edits = self.settings.memory_update == "edit"
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
-            answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
+            answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
+            if edits:
+                answer = {**answer, **self._edit_memory(variables["memory_lines"], answer.pop("forget"), answer.pop("add"))}
             return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
                            + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
+        fields = self._step_fields()[1:]
+        if edits:  # the rationale and the whole memory give way to the two gates
+            fields = [f for f in fields if f.name not in ("rationale", "short_memory")]
+            fields[-1:-1] = EDIT_FIELDS
         state, more = self._ask(
-            "step_state", self._step_fields()[1:], {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0),
+            "step_state", fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
             trace=state_trace, history=((first["prompt"], first["answer"]),),
         )
@@ -531,17 +545,34 @@ class RecurrentCell:
             return "", ""
         return shape.clean_synopsis(answer["synopsis"], paragraph)
 
-    def _budget(self, paragraphs: int, extra_words: int = 0, state: bool = True) -> int:
+    def _budget(self, paragraphs: int, extra_words: int = 0, state: bool = True, edits: bool = False) -> int:
         """A token ceiling generous enough for the requested lengths, so runaway output ends. ``state``:
-        the answer also holds the memory, the plans and the rationale (not so for a paragraph alone)."""
+        the answer also holds the memory, the plans and the rationale (not so for a paragraph alone);
+        ``edits``: the memory comes as edits (a few sentences), not whole."""
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
         # room for keys, the rationale and the title; then half again, because a capable model that writes
         # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
         words = paragraphs * s.paragraph_sentences * 20 + extra_words
         if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
-            words += s.memory_words + 3 * s.plan_sentences * 20 + 150 + (60 if s.synopsis else 0)
+            memory = ADDED_SENTENCES * 20 if edits else s.memory_words
+            words += memory + 3 * s.plan_sentences * 20 + 150 + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + 100
+
+    def _edit_memory(self, lines: list[str], forget: list[int], add: str) -> dict[str, str]:
+        """The new memory from the gates' edits: the numbered ``lines`` the model did not ``forget``, then
+        the sentences it added; over the story's limits, the oldest sentences go first. The rationale
+        the node keeps is the edit itself, one line a sentence: "- " forgotten, "+ " added."""
+        dropped = set(forget)  # numbers that are no sentence of the memory forget nothing
+        kept = [line for i, line in enumerate(lines, 1) if i not in dropped]
+        added = [new for new in sentences(add) if not any(shape.same(new, old) for old in kept)]
+        memory, overflow = kept + added, 0
+        while len(memory) > 1 and (len(memory) > self.settings.memory_sentences
+                                   or shape.word_count(" ".join(memory)) > self.settings.memory_words):
+            memory, overflow = memory[1:], overflow + 1
+        gone = [line for i, line in enumerate(lines, 1) if i in dropped] + kept[:overflow]
+        rationale = "\n".join([f"- {line}" for line in gone] + [f"+ {line}" for line in added])
+        return {"short_memory": " ".join(memory), "rationale": rationale or "(the memory is unchanged)"}
 
     def _ask(
         self,
@@ -570,6 +601,8 @@ class RecurrentCell:
             person=s.person,
             fields=fields,
             two_phase=False,
+            memory_update=s.memory_update,
+            memory_lines=[],  # the short-term memory numbered sentence by sentence (the edit update's prompts)
         )
 
         def render(json_output: bool) -> str:
@@ -592,6 +625,9 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
+
+
+ADDED_SENTENCES = 3  # what the input gate is asked for: one to three sentences a step
 
 
 def memory_kept(old: str, new: str) -> float | None:

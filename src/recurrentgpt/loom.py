@@ -34,7 +34,7 @@ from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
 from .models.base import OnText
 from .simulator import Choice, HumanSimulator
-from .story import Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_length
+from .story import MEMORY_UPDATES, Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_length
 from . import shape
 from .synopses import BATCH_PARAGRAPHS, SynopsisBackfill, batches
 from .store import StoreDescription, StoryStore, TreeRow, open_store
@@ -1214,6 +1214,7 @@ def validate_settings(s: Settings) -> None:
         (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
         (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
         (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
+        (s.memory_update in MEMORY_UPDATES, f"the memory update must be one of {', '.join(MEMORY_UPDATES)}"),
     ]
     for ok, message in checks:
         if not ok:

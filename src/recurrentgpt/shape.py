@@ -140,7 +140,7 @@ def clean_synopsis(text: str, paragraph: str) -> tuple[str, str]:
     if problem:
         return "", f"the synopsis holds {problem}"
     text = tidy(text)
-    words = _word_count(text)
+    words = word_count(text)
     if words < 3:
         return "", f"the synopsis is {words} word(s) long"
     if words > SYNOPSIS_MAX_WORDS:
@@ -153,7 +153,7 @@ def clean_synopsis(text: str, paragraph: str) -> tuple[str, str]:
     return text, ""
 
 
-def _word_count(text: str) -> int:
+def word_count(text: str) -> int:
     """Words; in scripts written without spaces (Chinese), about one word per two characters."""
     cjk = len(re.findall(r"[\u3400-\u9fff]", text))
     return len(re.findall(r"[^\W\u3400-\u9fff]+", text)) + cjk // 2

@@ -22,6 +22,7 @@ from .errors import InputError
 
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
+MEMORY_UPDATES = ("edit", "rewrite")
 NodeKind = Literal["opening", "step", "edit", "import"]
 
 
@@ -45,6 +46,10 @@ class Settings:
     chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
     two_phase: bool = True  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
+    memory_update: str = "edit"  # how the two-phase step updates the short-term memory. "edit": the model names the
+    # memory's sentences to forget and writes the ones to add (the paper's forget and input gates as edits: the
+    # kept sentences stay word for word, and the model writes a few sentences instead of the whole memory);
+    # "rewrite": the paper's rationale and whole new memory. The one-call step is the paper's: always "rewrite"
     synopsis: bool = True  # each step also writes a one- or two-sentence synopsis of its paragraph, indexed beside
     # it in the long-term memory (~43 generated tokens a step on the bundled model, whose synopses did not help)
     bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each

@@ -23,7 +23,7 @@ class Field:
     name: str  # JSON key
     label: str  # heading in the labelled-text format
     items: int = 0  # 0: one string; n > 0: a list of exactly n strings
-    kind: str = "string"  # "string" or "integer"
+    kind: str = "string"  # "string", "integer" or "numbers" (a list of whole numbers: "2, 5", "3-4", "none")
     min_chars: int = 1  # in the schema: keeps a constrained small model from answering " "
     about: str = ""  # which description in the prompt template applies (default: name)
     optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
@@ -45,6 +45,8 @@ def schema_for(fields: list[Field]) -> dict[str, Any]:
             }
         elif f.kind == "integer":
             props[f.name] = {"type": "integer"}
+        elif f.kind == "numbers":  # the grammar keeps a small model from writing prose where numbers belong
+            props[f.name] = {"type": "array", "items": {"type": "integer"}, "maxItems": MAX_NUMBERS}
         else:
             props[f.name] = {"type": "string", "minLength": f.min_chars}
     return {"type": "object", "properties": props, "required": [f.name for f in fields]}
@@ -109,7 +111,9 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
         value = data.get(f.name)
-        if f.kind == "integer":
+        if f.kind == "numbers":
+            out[f.name] = _numbers(value)  # none at all is an answer: "none"
+        elif f.kind == "integer":
             number = _integer(value)
             if number is None:
                 raise OutputFormatError(f"the answer has no number for '{f.name}'")
@@ -126,6 +130,19 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
                 raise OutputFormatError(f"the answer has no '{f.name}'")
             out[f.name] = value.strip()
     return out
+
+
+MAX_NUMBERS = 60
+
+
+def _numbers(value: Any) -> list[int]:
+    """[2, 5], "2, 5", "3-4", "none": the whole numbers a model listed, ranges spelled out, in order."""
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value if not isinstance(v, bool))
+    out: list[int] = []
+    for first, last in re.findall(r"(\d+)(?:\s*[-\u2013~]\s*(\d+))?", value if isinstance(value, str) else ""):
+        out += [n for n in range(int(first), min(int(last or first), int(first) + MAX_NUMBERS) + 1) if n not in out]
+    return out[:MAX_NUMBERS]
 
 
 def _integer(value: Any) -> int | None:
@@ -240,8 +257,24 @@ def whole_sentences(text: str) -> str:
     return text[: ends[-1].end()].rstrip() if ends else text
 
 
+def sentences(text: str) -> list[str]:
+    """``text`` cut into its sentences (lines first: a memory written as a list is one sentence a line)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", "", line)  # a list's bullet or number is not the sentence
+        start = 0
+        for end in _SENTENCE_END.finditer(line):
+            if _ABBREVIATION.search(line, 0, end.end()):
+                continue  # "Mr. Knightley", "J. Smith": a title or an initial, not a sentence's end
+            out.append(line[start : end.end()].strip())
+            start = end.end()
+        out.append(line[start:].strip())
+    return [s for s in out if s]
+
+
 # a full stop followed by a space (or the end), or a CJK full stop, with any closing quotes
 _SENTENCE_END = re.compile(r"(?:[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f][\"'\u201d\u2019\u300d\u300f)]*)")
+_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Sr|Jr|Capt|Col|Gen|Lt|Rev)|\b[A-Z])\.$")
 WEAK_RETRIES = 1  # asks after a weak (well-formed) answer; malformed ones get the full ``retries``
 
 

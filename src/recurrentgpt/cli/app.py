@@ -14,7 +14,7 @@ import click
 
 from ..errors import InputError
 from ..library import ENVIRONMENT, RESPONSE_FORMATS, RETRIEVAL_MODES, Library, LibraryOptions
-from ..story import Node, Settings
+from ..story import MEMORY_UPDATES, Node, Settings
 
 DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the library's is computed at run time)
 
@@ -92,6 +92,9 @@ def settings_options(command: Callable) -> Callable:
         ("--bible-budget", "bible_budget", int, "Most prompt tokens the story bible's entries may add to a step."),
         ("--bible-check", "bible_check", click.Choice(["rules", "model"]),
          "Check each paragraph against the bible by rules only, or also ask the model (one more call a step)."),
+        ("--memory-update", "memory_update", click.Choice(MEMORY_UPDATES),
+         "How a two-phase step updates the short-term memory: edit (name the sentences to forget, write the ones "
+         "to add) or rewrite (the paper's rationale and whole new memory)."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,

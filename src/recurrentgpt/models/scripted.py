@@ -73,7 +73,9 @@ class ScriptedModel(Model):
         schema = request.schema or {"properties": {"paragraph": {"type": "string"}}}
         answer: dict[str, Any] = {}
         for position, (key, spec) in enumerate(schema.get("properties", {}).items()):
-            if spec.get("type") == "array":
+            if spec.get("type") == "array" and spec.get("items", {}).get("type") == "integer":
+                answer[key] = []
+            elif spec.get("type") == "array":
                 count = spec.get("minItems", 3)
                 answer[key] = [_sentence(n * 10 + i, f"{key} {i + 1}") for i in range(count)]
             elif spec.get("type") == "integer":
