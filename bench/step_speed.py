@@ -20,13 +20,19 @@ over steps, computed here.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from _common import WORK, median, table, wait_for_quiet, write_results
+from recurrentgpt.story import Settings
 
 TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
+DEMO = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2, new_character_probability=0)
+PAPER = Settings(new_character_probability=0)
+REQUESTED_WORDS = {"demo": DEMO.paragraph_sentences * 20, "paper": PAPER.paragraph_sentences * 20}  # ~20 words a sentence
 
 
 def free_baseline(model, prompt_words: int) -> dict:
@@ -111,8 +117,6 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
         "s_per_1000_words": round(sum(r["wall_s"] for r in ok) / max(1, sum(r["words"] for r in ok)) * 1000, 2) if ok else None,
         "median_s_per_1000_words": median([r["wall_s"] / max(r["words"], 1) * 1000 for r in ok]) if ok else None,
         "median_tokens_per_story_word": median([r["tokens_per_story_word"] for r in ok]) if ok else None,
-        "median_after_paragraph_share": median([r["after_paragraph_s"] / r["wall_s"] for r in ok
-                                                if r["after_paragraph_s"] is not None]) if ok else None,
         "median_evaluated_share": median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None]) if ok else None,
     }
 
@@ -126,12 +130,15 @@ def main() -> None:
                         help="leave out the one-call rows (the slowest; measured in earlier runs)")
     parser.add_argument("--prompt-cache", action="store_true", help="with --auto: also auto mode with the RAM prompt cache")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: the engine's default)")
+    parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table of an earlier run's result file and stop")
     args = parser.parse_args()
+    if args.report:
+        print(summary(json.loads(Path(args.report).read_text())))
+        return
     steps = 2 if args.quick else args.steps
 
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.models.llamacpp import LlamaCppModel
-    from recurrentgpt.story import Settings
 
     load_before = wait_for_quiet()
     model = LlamaCppModel(seed=7, n_threads=args.threads or None)
@@ -144,13 +151,9 @@ def main() -> None:
     if cached_model:
         cached_model.count_tokens("warm up")
 
-    demo = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2,
-                    new_character_probability=0)
-    paper = Settings(new_character_probability=0)
-    configs = [("demo", demo)] if args.quick else [("demo", demo), ("paper", paper)]
+    configs = [("demo", DEMO)] if args.quick else [("demo", DEMO), ("paper", PAPER)]
     results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name, "load_average_before": load_before,
                      "baseline": {}, "runs": {}}
-    table_rows = []
     for name, settings in configs:
         words = settings.paragraph_sentences * 20 + settings.memory_words + 200  # about a step prompt's size
         base = free_baseline(model, words)
@@ -168,19 +171,36 @@ def main() -> None:
                 modes += [("two phases, memory edited, auto, RAM prompt cache", True, "edit", True, cached_model)]
         for mode, two_phase, memory_update, auto, engine in modes:
             label = f"{name}, {mode}"
-            r = run(engine, embedder, replace(settings, two_phase=two_phase, memory_update=memory_update),
-                    label.replace(", ", "-").replace(" ", "-"), steps, auto)
-            r["ttft_vs_free"] = round(r["median_ttft_s"] / base["ttft_s"], 2) if r["median_ttft_s"] else None
-            r["s_per_1000_words_vs_free"] = (round(r["median_s_per_1000_words"] / base["s_per_1000_words"], 2)
-                                             if r["median_s_per_1000_words"] else None)
-            results["runs"][label] = r
-            table_rows.append([label, r["median_ttft_s"], r["ttft_vs_free"], r["median_s_per_1000_words"],
-                               r["s_per_1000_words_vs_free"], r["median_tokens_per_story_word"],
-                               r["median_after_paragraph_share"], r["median_evaluated_share"], r["failed"]])
+            results["runs"][label] = run(engine, embedder, replace(settings, two_phase=two_phase, memory_update=memory_update),
+                                         label.replace(", ", "-").replace(" ", "-"), steps, auto)
     print()
-    print(table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
-                 "time after the paragraph", "prompt share evaluated", "failed steps"], table_rows))
+    print(summary(results))
     write_results("step_speed", results)
+
+
+def summary(results: dict) -> str:
+    """The headline table, from a run's steps (also for an earlier result file: ``--report``). "Per requested
+    paragraph" removes the tiny model's paragraph length from the ratio: 1 + the median time a step spends
+    after its paragraph, over the time free text takes for the paragraph length the step asks for."""
+    rows = []
+    for label, r in results["runs"].items():
+        name = label.split(",")[0]
+        base = results["baseline"][name]
+        ok = [step for step in r["steps"] if "failed" not in step]
+        afters = [step["after_paragraph_s"] for step in ok if step.get("after_paragraph_s") is not None]
+        after = median(afters) if afters else None  # (result files before the edit update do not have it)
+        free_paragraph_s = REQUESTED_WORDS[name] / 1000 * base["s_per_1000_words"]
+        rows.append([label, r["median_ttft_s"], _ratio(r["median_ttft_s"], base["ttft_s"]), r["median_s_per_1000_words"],
+                     _ratio(r["median_s_per_1000_words"], base["s_per_1000_words"]), r["median_tokens_per_story_word"],
+                     round(after, 1) if after is not None else None,
+                     round(1 + after / free_paragraph_s, 2) if after is not None else None,
+                     r["median_evaluated_share"], r["failed"]])
+    return table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
+                  "s after the paragraph", "vs free, per requested paragraph", "prompt share evaluated", "failed steps"], rows)
+
+
+def _ratio(value: float | None, baseline: float) -> float | None:
+    return round(value / baseline, 2) if value else None
 
 
 if __name__ == "__main__":

@@ -137,3 +137,16 @@ def test_public_api_is_sorted_and_importable():
     assert recurrentgpt.__all__ == sorted(recurrentgpt.__all__)
     for name in recurrentgpt.__all__:
         assert getattr(recurrentgpt, name) is not None
+
+
+def test_memory_shows_both_calls_of_a_two_phase_step_and_the_edit_it_made(capsys):
+    """`memory --prompt` shows what the model saw in both calls of the default step (the paragraph, then the
+    memory and plans), and `memory` shows the memory's edit, one indented line a sentence. Broken build seen
+    failing: the second call not shown."""
+    sid = new_story(capsys)
+    assert run(capsys, "step", sid, "--plan", "1")[0] == 0
+    code, out, _ = run(capsys, "memory", sid, "--prompt")
+    assert code == 0 and "=== prompt 2" in out and '"forget"' in out.split("=== answer 2")[1]
+    code, out, _ = run(capsys, "memory", sid)
+    rationale = out.split("Rationale of the last update:\n")[1].split("\n\n")[0].splitlines()
+    assert code == 0 and rationale and all(line.startswith(("  + ", "  - ")) for line in rationale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import textwrap
 
 import click
 
@@ -46,6 +47,8 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
         if not trace:
             raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)")
         click.echo(f"=== system\n{trace['system']}\n=== prompt\n{trace['prompt']}\n=== answer\n{trace['answer']}")
+        if trace.get("prompt_2"):  # a two-phase step: the memory and plans were the conversation's second turn
+            click.echo(f"=== prompt 2 (the same conversation)\n{trace['prompt_2']}\n=== answer 2\n{trace['answer_2']}")
         return
     state = loom.state(info.id, current.id)
     click.echo(f"Node {current.id} (depth {current.depth}, {current.kind}, chapter {state.chapter})\n")
@@ -65,7 +68,7 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
     if kept is not None and kept < 0.3:
         click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, not updated)\n")
     if current.rationale:
-        click.echo(f"Rationale of the last update:\n  {current.rationale}\n")
+        click.echo(f"Rationale of the last update:\n{textwrap.indent(current.rationale, '  ')}\n")
     click.echo("Candidate plans:")
     show_plans(current)
     query = plan or (current.plans[0] if current.plans else "")
