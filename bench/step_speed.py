@@ -194,9 +194,10 @@ def summary(results: dict) -> str:
                      _ratio(r["median_s_per_1000_words"], base["s_per_1000_words"]), r["median_tokens_per_story_word"],
                      round(after, 1) if after is not None else None,
                      round(1 + after / free_paragraph_s, 2) if after is not None else None,
-                     r["median_evaluated_share"], r["failed"]])
+                     r["median_evaluated_share"], "/".join(str(step["calls"]) for step in ok), r["failed"]])
     return table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
-                  "s after the paragraph", "vs free, per requested paragraph", "prompt share evaluated", "failed steps"], rows)
+                  "s after the paragraph", "vs free, per requested paragraph", "prompt share evaluated",
+                  "calls, step by step", "failed steps"], rows)
 
 
 def _ratio(value: float | None, baseline: float) -> float | None:
