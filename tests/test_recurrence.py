@@ -278,6 +278,8 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
     assert tidy("Paragraph: It was night.\n\nThe storm rose.\n}") == "It was night. The storm rose."
     assert tidy('"Go," she said. "Now."') == '"Go," she said. "Now."'  # dialogue keeps its quotes
     assert tidy('It was night."}') == "It was night."
+    assert tidy("1. It was night.") == "It was night."  # the numbered memory's shape, echoed (seen from the 135M model)
+    assert tidy("1984 was the year. 2. Not a list.") == "1984 was the year. 2. Not a list."
     assert leak("The plan: escape at dawn.") is None  # prose may use the words, not the shapes
     assert leak("Her choice was made.") is None
     assert "field name" in leak("Lives_onMars_5279861403 } the end")
@@ -444,6 +446,9 @@ def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
     assert cell._edit_memory(lines, [2, 3], "Anna boards the ship.")["short_memory"] == (
         "Anna is a spy. The ship left at dawn. Anna boards the ship.")
     assert cell._edit_memory(lines, [], "Anna is a spy.")["short_memory"] == " ".join(lines[1:])  # a repeat is not added
+    flood = cell._edit_memory(lines, [], "One. Two. Three. Four. Five.")  # more than the limit all by itself
+    assert flood["short_memory"] == "Three. Four. Five."
+    assert flood["rationale"].splitlines() == [f"- {line}" for line in lines] + ["+ Three.", "+ Four.", "+ Five."]
 
 
 @pytest.mark.parametrize("answer, numbers", [

@@ -318,7 +318,8 @@ class RecurrentCell:
             answer, problems = self._clean(answer, ["paragraph"], [])
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
-        if self.settings.memory_update == "edit":  # numbered, so the second call can name what to forget
+        edits = self.settings.memory_update == "edit"
+        if edits:  # numbered, so the second call can name what to forget
             variables = {**variables, "memory_lines": sentences(x.short_memory)}
         written, usage = self._ask(
             template, self._step_fields()[:1], {**variables, "two_phase": True}, mode=x.mode,
@@ -326,7 +327,6 @@ class RecurrentCell:
             stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
         )
         paragraph = written["paragraph"]
-        edits = self.settings.memory_update == "edit"
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
@@ -571,6 +571,7 @@ class RecurrentCell:
                                    or shape.word_count(" ".join(memory)) > self.settings.memory_words):
             memory, overflow = memory[1:], overflow + 1
         gone = [line for i, line in enumerate(lines, 1) if i in dropped] + kept[:overflow]
+        added = added[max(0, overflow - len(kept)):]  # (an addition longer than the memory's limits loses its start)
         rationale = "\n".join([f"- {line}" for line in gone] + [f"+ {line}" for line in added])
         return {"short_memory": " ".join(memory), "rationale": rationale or "(the memory is unchanged)"}
 

@@ -45,6 +45,8 @@ _EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
 _TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
 _LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"-]*(?:{_NAMES})\s*\d*[\s*_\"]*[:：]\s*")
 
+_LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
+
 SIMILAR = 0.9  # difflib ratio above which two texts are "the same" (catches copies with a word changed)
 
 
@@ -56,9 +58,9 @@ def _without_wrapping(text: str) -> str:
 
 def tidy(text: str) -> str:
     """One paragraph is one paragraph: line breaks and blank lines inside it collapse into single spaces;
-    a label echoed at its start, template tokens and stray brackets or quotes at its ends go. Export,
+    a label or a list number echoed at its start, template tokens and stray brackets or quotes at its ends go. Export,
     re-import and the tree then agree on how many paragraphs a story has."""
-    text = _without_wrapping(text)
+    text = _LIST_NUMBER.sub("", _without_wrapping(text), count=1)
     # a line that is only punctuation (a lone "}" or "],") is JSON debris, not prose
     lines = [line.strip() for line in text.splitlines() if re.search(r"\w", line)]
     text = re.sub(r"\s+", " ", " ".join(lines)).strip()
