@@ -233,6 +233,8 @@ def build_chain(
     ids = [f"{story_id}-{i:07d}" for i in range(n)]
     columns = " ".join(columns.split())
     marks = ",".join("?" * len(columns.split(",")))
+    # columns after ``pruned`` (the synopsis, since schema 4) are left empty
+    extra = ("",) * (len(columns.split(",")) - 13)
     db = store.db  # the sqlite3 connection; the store's own transaction wraps the whole build
     with store._tx():
         first_seq = (db.execute("SELECT COALESCE(MAX(seq), 0) FROM nodes").fetchone()[0]) + 1
@@ -243,7 +245,7 @@ def build_chain(
                 f"INSERT INTO nodes (seq, {columns}) VALUES (?, {marks})",
                 (
                     (first_seq + i, ids[i], story_id, ids[i - 1] if i else None, i, "step", "", texts[i - start],
-                     "", "", "[]", "{}", now, 0)
+                     "", "", "[]", "{}", now, 0, *extra)
                     for i in range(start, stop)
                 ),
             )
