@@ -281,8 +281,8 @@ class LongTermMemory:
             has = vectors.has(allowed_seqs)
         if len(vectors.seqs) == 0:
             return [], {}, nothing
-        # every cached paragraph is on the path (a story of one branch): no mask over all rows, only the rows of
-        # the few excluded paragraphs are dropped (at 1M rows a mask costs more than the matmul's tenth)
+        # every cached paragraph is on the path (a story of one branch): no mask over all rows (a gather and a
+        # masked write per row), only the rows of the few excluded paragraphs are dropped
         on_path = int(np.count_nonzero(has)) + int(np.count_nonzero(vectors.has(allowed.excluded)))
         if on_path == vectors.paragraphs:
             mask = None

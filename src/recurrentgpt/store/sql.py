@@ -50,6 +50,7 @@ class Lineage:
     paths: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
 
     def path(self, seq: int) -> np.ndarray:
+        """``seq`` and its ancestors, the node first (read-only)."""
         walked: list[int] = []
         while seq >= 0 and seq not in self.paths:
             walked.append(seq)
