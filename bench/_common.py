@@ -231,7 +231,8 @@ def build_chain(
     )
     store.create_story(info, [], {}, embedder_name)
     ids = [f"{story_id}-{i:07d}" for i in range(n)]
-    columns = " ".join(columns.split())
+    present = {row[1] for row in store.db.execute("PRAGMA table_info(nodes)")}  # an older schema has fewer
+    columns = ", ".join(c for c in (c.strip() for c in columns.split(",")) if c in present)
     marks = ",".join("?" * len(columns.split(",")))
     # columns after ``pruned`` (the synopsis, since schema 4) are left empty
     extra = ("",) * (len(columns.split(",")) - 13)
