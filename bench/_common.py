@@ -231,8 +231,11 @@ def build_chain(
     )
     store.create_story(info, [], {}, embedder_name)
     ids = [f"{story_id}-{i:07d}" for i in range(n)]
-    columns = " ".join(columns.split())
+    present = {row[1] for row in store.db.execute("PRAGMA table_info(nodes)")}  # an older schema has fewer
+    columns = ", ".join(c for c in (c.strip() for c in columns.split(",")) if c in present)
     marks = ",".join("?" * len(columns.split(",")))
+    # columns after ``pruned`` (the synopsis, since schema 4) are left empty
+    extra = ("",) * (len(columns.split(",")) - 13)
     db = store.db  # the sqlite3 connection; the store's own transaction wraps the whole build
     with store._tx():
         first_seq = (db.execute("SELECT COALESCE(MAX(seq), 0) FROM nodes").fetchone()[0]) + 1
@@ -243,7 +246,7 @@ def build_chain(
                 f"INSERT INTO nodes (seq, {columns}) VALUES (?, {marks})",
                 (
                     (first_seq + i, ids[i], story_id, ids[i - 1] if i else None, i, "step", "", texts[i - start],
-                     "", "", "[]", "{}", now, 0)
+                     "", "", "[]", "{}", now, 0, *extra)
                     for i in range(start, stop)
                 ),
             )

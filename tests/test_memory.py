@@ -283,3 +283,84 @@ def test_a_name_in_every_paragraph_does_not_outvote_the_meaning(tmp_path):
     fused = LongTermMemory(store, _ConceptEmbedder(), "hybrid").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
     assert "petals" not in fused[0].paragraph  # what rank fusion does: the name outvotes the meaning
     loom.close()
+
+
+def _story_of(texts, db):
+    from recurrentgpt import Loom
+
+    loom = Loom.open(db, ScriptedModel(), HashingEmbedder(dim=16), retrieval="hybrid")
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    for text in texts:
+        loom.model.enqueue(_answer(text))
+        loom.step(info.id, "walk on")
+    return loom, info
+
+
+def test_a_term_in_too_many_paragraphs_is_left_out_of_the_keyword_query(tmp_path, monkeypatch):
+    """SQLite: FTS5 ranks every row that matches any term, so terms are kept rarest first while the rows they
+    match add up to at most MAX_RANKED_ROWS (here 10 of 32): "wind", in every paragraph, is left out and only
+    the rare name ranks; when every term is that common, keyword search returns nothing and the hybrid recall
+    is dense alone. Checked failing with the budget ignored (every present term kept): "wind" rows came back."""
+    from recurrentgpt.store import sqlite
+
+    monkeypatch.setattr(sqlite, "MAX_RANKED_ROWS", 10)
+    texts = [f"The wind moved over field {i} at dusk." for i in range(30)]
+    texts[7] = "Zorbulax the tinker mended the bell while the wind moved."
+    loom, info = _story_of(texts, tmp_path / "common.db")
+    store = loom.store
+    zorbulax = [seq for seq, in store._query("SELECT seq FROM nodes WHERE paragraph LIKE 'Zorbulax%'")]
+    assert [seq for seq, _ in store.keyword_search(info.id, ["wind", "zorbulax"], 10)] == zorbulax
+    assert store.keyword_search(info.id, ["wind", "moved", "dusk"], 10) == []  # BM25 contributes nothing
+    path = store.path_seqs(loom.node(info.id).id)
+    assert len(loom.memory.recall(info.id, path, "the wind moved at dusk", 3)) == 3  # dense still answers
+    assert "Zorbulax" in loom.recall(info.id, "Zorbulax returns in the wind", "head")[0].paragraph
+    loom.close()
+
+
+def test_the_vector_cache_counts_each_paragraph_once(tmp_path):
+    """Recall skips the path mask when the path holds every cached paragraph, judged by this count: a
+    paragraph's several chunks, and its synopsis's vectors added later, are one paragraph. Checked failing with
+    the count taken as the number of rows (5, then 6)."""
+    from recurrentgpt.memory import _Vectors
+
+    cache = _Vectors()
+    cache.append(np.array([1, 1, 2, 5]), np.ones((4, 2), np.float32), 4)
+    cache.append(np.array([1]), np.ones((1, 2), np.float32), 5)  # paragraph 1's synopsis
+    assert cache.paragraphs == 3
+    assert cache.has(np.array([0, 1, 2, 3, 5, 999])).tolist() == [False, True, True, False, True, False]
+
+
+def test_paths_from_a_cached_path_stay_on_their_branch(db_url):
+    """Both stores: path_seqs reuses the nearest cached ancestor's path (nodes never move); whatever was asked
+    before, each node's path is its own ancestors, read-only. Checked failing with a walk that stops at any
+    cached node's path, not an ancestor's (branch B's path then ended in branch A)."""
+    from recurrentgpt import Loom
+    from recurrentgpt.store import sql
+
+    loom = Loom.open(db_url, ScriptedModel(), HashingEmbedder())
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    fork = loom.node(info.id)
+    branches = {}
+    for name in ("a", "b"):
+        loom.checkout(info.id, fork.id)
+        branches[name] = []
+        for i in range(sql.PATHS_KEPT + 2):
+            loom.model.enqueue(_answer(f"Branch {name}, paragraph {i}."))
+            branches[name].append(loom.step(info.id, "on").id)
+    store = loom.store
+
+    def walked(node_id):  # the ancestors, by parent links
+        seqs = []
+        while node_id:
+            node = store.get_node(node_id)
+            seqs.append(store._query("SELECT seq FROM nodes WHERE id=?", (node_id,))[0][0])
+            node_id = node.parent_id
+        return seqs
+
+    order = [branches["a"][-1], branches["b"][-1], branches["a"][2], branches["b"][3], fork.id, branches["a"][-1],
+             *branches["b"], *branches["a"][::-1]]
+    for node_id in order:
+        path = store.path_seqs(node_id)
+        assert path.tolist() == walked(node_id), node_id
+        assert not path.flags.writeable
+    loom.close()

@@ -69,14 +69,36 @@ def keyword_terms(text: str, max_terms: int = 32) -> list[str]:
     return terms[:max_terms]
 
 
-def _members(universe: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """For each of ``items``, whether it is in ``universe`` (non-negative ints): a bitmap, no sorting."""
-    if len(items) == 0:
-        return np.zeros(0, dtype=bool)
-    size = int(max(items.max(), universe.max() if len(universe) else 0)) + 1
-    bitmap = np.zeros(size, dtype=bool)
-    bitmap[universe] = True
-    return bitmap[items]
+def _lookup(bitmap: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """``bitmap[seqs]``, False for seqs past its end."""
+    seqs = np.asarray(seqs, dtype=np.int64)
+    inside = seqs < len(bitmap)
+    if inside.all():
+        return bitmap[seqs]
+    out = np.zeros(len(seqs), dtype=bool)
+    out[inside] = bitmap[seqs[inside]]
+    return out
+
+
+class _Allowed:
+    """The paragraphs a recall may return: on the path and not excluded, as a bitmap indexed by seq.
+    No sorting and no Python set: at 1M paragraphs each membership test is one numpy gather."""
+
+    def __init__(self, path_seqs: np.ndarray, exclude_seqs: np.ndarray | None) -> None:
+        path = np.asarray(path_seqs, dtype=np.int64)
+        self.bitmap = np.zeros(int(path.max()) + 1 if len(path) else 0, dtype=bool)
+        self.bitmap[path] = True
+        excluded = np.asarray(exclude_seqs if exclude_seqs is not None else [], dtype=np.int64)
+        self.excluded = np.unique(excluded[self.contains(excluded)]) if len(excluded) else excluded  # on the path
+        self.bitmap[self.excluded] = False
+        self.count = int(np.count_nonzero(self.bitmap))
+
+    def contains(self, seqs: np.ndarray) -> np.ndarray:
+        """For each of ``seqs`` (non-negative ints), whether it is allowed."""
+        return _lookup(self.bitmap, seqs)
+
+    def seqs(self) -> np.ndarray:
+        return np.flatnonzero(self.bitmap)
 
 
 class _Vectors:
@@ -88,6 +110,8 @@ class _Vectors:
         self._matrix = np.empty((0, 0), dtype=np.float32)
         self.size = 0
         self.last_rowid = 0
+        self._has = np.zeros(0, dtype=bool)  # _has[seq]: the paragraph has a row here (grows by doubling too)
+        self.paragraphs = 0  # how many distinct paragraphs have rows
 
     @property
     def seqs(self) -> np.ndarray:
@@ -96,6 +120,10 @@ class _Vectors:
     @property
     def matrix(self) -> np.ndarray:
         return self._matrix[: self.size]
+
+    def has(self, seqs: np.ndarray) -> np.ndarray:
+        """For each of ``seqs`` (non-negative ints), whether it has a vector here."""
+        return _lookup(self._has, seqs)
 
     def append(self, seqs: np.ndarray, matrix: np.ndarray, last_rowid: int) -> None:
         self.last_rowid = last_rowid
@@ -113,6 +141,13 @@ class _Vectors:
         self._seqs[self.size : self.size + n] = seqs
         self._matrix[self.size : self.size + n] = matrix
         self.size += n
+        top = int(seqs.max()) + 1
+        if top > len(self._has):
+            grown_has = np.zeros(max(2 * len(self._has), top), dtype=bool)
+            grown_has[: len(self._has)] = self._has
+            self._has = grown_has
+        self._has[seqs] = True
+        self.paragraphs = int(np.count_nonzero(self._has))  # a chunk or synopsis of a known paragraph adds none
 
 
 class LongTermMemory:
@@ -196,8 +231,8 @@ class LongTermMemory:
         """The ``k`` paragraphs on the path that are most related to ``query`` (usually the plan)."""
         if k <= 0 or not query.strip() or len(path_seqs) == 0:
             return []
-        allowed = np.setdiff1d(path_seqs, exclude_seqs if exclude_seqs is not None else [], assume_unique=False)
-        if len(allowed) == 0:
+        allowed = _Allowed(path_seqs, exclude_seqs)
+        if allowed.count == 0:
             return []
         limit = max(k * 4, 20)
         if self.mode == "weighted" and self.store.keyword_scores_are_bm25:
@@ -219,13 +254,13 @@ class LongTermMemory:
         score = dense_scores if self.mode == "dense" else fused
         return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4)) for s in best if s in rows]
 
-    def _weighted(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> tuple[dict[int, float], dict[int, float]]:
+    def _weighted(self, story_id: str, allowed: _Allowed, query: str, limit: int) -> tuple[dict[int, float], dict[int, float]]:
         """Dense similarity plus BM25 scaled by a constant, not fused by rank: BM25 sums its terms' IDF, so a
         name found in 3 paragraphs moves a paragraph up a lot and a name found in 300 barely at all.
         (Reciprocal-rank fusion gave both the same vote, and on real prose common names outvoted dense.)"""
         ranked, dense_scores, score_of = self._dense(story_id, allowed, query, limit)
         hits = dict(self._keyword(story_id, allowed, query, limit))
-        scale = BM25_WEIGHT / np.log(max(len(allowed), 2))  # BM25 of a term in one paragraph ~ log(paragraphs)
+        scale = BM25_WEIGHT / np.log(max(allowed.count, 2))  # BM25 of a term in one paragraph ~ log(paragraphs)
         dense_scores.update(score_of([s for s in hits if s not in dense_scores]))
         fused = {s: dense_scores.get(s, 0.0) + scale * hits.get(s, 0.0) for s in set(ranked) | set(hits)}
         return fused, dense_scores
@@ -233,27 +268,41 @@ class LongTermMemory:
     # -- dense ------------------------------------------------------------------------------
 
     def _dense(
-        self, story_id: str, allowed: np.ndarray, query: str, limit: int
+        self, story_id: str, allowed: _Allowed, query: str, limit: int
     ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]]]:
         """The ``limit`` best paragraphs by their best vector, their scores, and a scorer for any others."""
         nothing: Callable[[list[int]], dict[int, float]] = lambda seqs: {}
         vectors = self._vectors(story_id)
-        missing = allowed[~_members(vectors.seqs, allowed)]
-        if len(missing):
-            self.backfill(missing)  # seqs not in this process's cache; the store knows which truly lack one
+        allowed_seqs = allowed.seqs()
+        has = vectors.has(allowed_seqs)
+        if not has.all():
+            self.backfill(allowed_seqs[~has])  # not in this process's cache; the store knows which truly lack one
             vectors = self._vectors(story_id)
+            has = vectors.has(allowed_seqs)
         if len(vectors.seqs) == 0:
             return [], {}, nothing
-        mask = _members(allowed, vectors.seqs)
-        if not mask.any():
+        # every cached paragraph is on the path (a story of one branch): no mask over all rows (a gather and a
+        # masked write per row), only the rows of the few excluded paragraphs are dropped
+        on_path = int(np.count_nonzero(has)) + int(np.count_nonzero(vectors.has(allowed.excluded)))
+        if on_path == vectors.paragraphs:
+            mask = None
+            dropped = np.flatnonzero(np.isin(vectors.seqs, allowed.excluded)) if len(allowed.excluded) else []
+            rows = len(vectors.seqs) - len(dropped)
+        else:
+            mask = allowed.contains(vectors.seqs)
+            rows = int(np.count_nonzero(mask))
+        if rows == 0:
             return [], {}, nothing
         with self._embed_lock:
             q = self.embedder.embed_query(query)
-        # score every row (one matmul, no copy of the matrix), then drop the rows off the path
+        # score every row (one matmul, no copy of the matrix), then drop the rows not allowed
         scores = vectors.matrix @ q
-        scores[~mask] = -np.inf
-        n = min(limit * 4, int(mask.sum()))
-        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        if mask is None:
+            scores[dropped] = -np.inf
+        else:
+            scores[~mask] = -np.inf
+        n = min(limit * 4, rows)
+        top = np.argpartition(scores, len(scores) - n)[len(scores) - n :] if n < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top])]
         ranked: list[int] = []
         best: dict[int, float] = {}
@@ -270,7 +319,10 @@ class LongTermMemory:
         def score_of(seqs: list[int]) -> dict[int, float]:
             out: dict[int, float] = {}
             if seqs:
-                for i in np.flatnonzero(_members(np.asarray(seqs, dtype=np.int64), vectors.seqs) & mask):
+                wanted = np.zeros(len(allowed.bitmap), dtype=bool)
+                chosen = np.asarray(seqs, dtype=np.int64)
+                wanted[chosen[allowed.contains(chosen)]] = True
+                for i in np.flatnonzero(_lookup(wanted, vectors.seqs)):
                     seq = int(vectors.seqs[i])
                     out[seq] = max(out.get(seq, -np.inf), float(scores[i]))
             return out
@@ -287,12 +339,14 @@ class LongTermMemory:
 
     # -- keywords ---------------------------------------------------------------------------
 
-    def _keyword(self, story_id: str, allowed: np.ndarray, query: str, limit: int) -> list[tuple[int, float]]:
+    def _keyword(self, story_id: str, allowed: _Allowed, query: str, limit: int) -> list[tuple[int, float]]:
         """(seq, BM25 score, larger is better) of the best keyword matches on the path."""
         terms = keyword_terms(query)
         if not terms:
             return []
-        allowed_set = set(allowed.tolist())
         hits = self.store.keyword_search(story_id, terms, limit=limit * 10)
+        if not hits:
+            return []
+        on_path = allowed.contains(np.fromiter((seq for seq, _ in hits), dtype=np.int64, count=len(hits)))
         # SQLite's bm25() is negative (smaller is better); PostgreSQL's ts_rank is positive
-        return [(seq, abs(float(score))) for seq, score in hits if seq in allowed_set][:limit]
+        return [(seq, abs(float(score))) for (seq, score), ok in zip(hits, on_path) if ok][:limit]

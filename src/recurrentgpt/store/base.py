@@ -107,7 +107,8 @@ class StoryStore(ABC):
 
     @abstractmethod
     def path_seqs(self, node_id: str) -> np.ndarray:
-        """Sequence numbers of ``node_id`` and its ancestors, the node itself first (for vector masks)."""
+        """Sequence numbers of ``node_id`` and its ancestors, the node itself first (for vector masks). The array
+        is read-only: it may be shared."""
 
     @abstractmethod
     def tree(self, story_id: str) -> list[TreeRow]: ...
