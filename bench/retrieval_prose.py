@@ -186,6 +186,7 @@ class Mode:
     chunk_words: int | None = None
     options: dict = field(default_factory=dict)
     expand: bool = False  # the query is the plan plus the short-term memory's sentences about its people
+    synopses: bool = False  # index the cached synopses beside the paragraphs
 
 
 TITLES = {"mr", "mrs", "miss", "sir", "lady", "captain", "colonel", "admiral", "dr"}
@@ -197,7 +198,6 @@ def expand_query(plan: str, short_memory: str) -> str:
     names = {w for w in re.findall(r"\b[A-Z][a-z]+", plan) if w.lower() not in STOPWORDS | TITLES}
     about = [s for s in re.split(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<=[.!?])\s+", short_memory) if names & set(re.findall(r"\b[A-Z][a-z]+", s))]
     return " ".join([plan, *about])
-    synopses: bool = False  # index the cached synopses beside the paragraphs
 
 
 def as_embedder(cached: CachedEmbedder):
