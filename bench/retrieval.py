@@ -37,7 +37,6 @@ from _common import (
     Probe,
     build_chain,
     fill_vectors,
-    median,
     ms,
     pct,
     peak_rss_mib,

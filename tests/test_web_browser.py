@@ -5,7 +5,6 @@ Needs /usr/bin/chromium (Debian: apt-get install chromium); skipped with a reaso
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
