@@ -28,7 +28,7 @@ def generate(lib, model, threads: int, prompt: list[int], n_seq: int, tokens: in
     """Seconds to generate ``tokens`` tokens in each of ``n_seq`` sequences, decoded together, after one
     evaluation of ``prompt`` shared by all of them (prompt evaluation not timed)."""
     params = lib.llama_context_default_params()
-    params.n_ctx = len(prompt) + tokens + 16
+    params.n_ctx = len(prompt) + n_seq * tokens + 64  # one shared cache: the prompt once, then every sequence's tokens
     params.n_batch = max(len(prompt), n_seq)
     params.n_seq_max = n_seq
     params.kv_unified = True  # one cache: the sequences share the prompt's cells
