@@ -433,6 +433,30 @@ def test_the_default_memory_update_keeps_the_memory_word_for_word_but_what_the_g
     assert list(node.plans) == plans and node.paragraph == paragraph
 
 
+def test_an_edit_is_judged_by_what_it_adds_not_by_what_the_memory_already_held(tmp_path):
+    """A memory sentence that echoes the prompt (kept from a weak answer, or written so by the writer) was judged
+    when it came; an edit that keeps it is not a weak answer, one that adds such a sentence is, and is asked again.
+    Broken build seen failing: the whole new memory judged (every later step asked twice, in vain: the kept
+    sentence stays)."""
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
+    loom.edit(info.id, "head", short_memory="Mara keeps the lighthouse. It lists the key characters, places and events.")
+    paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
+    plans = step_answer(paragraph)["plans"]
+    model.enqueue(paragraph, {"forget": [], "add": "The pulse hides coordinates.", "plans": plans})
+    before = len(model.requests)
+    node = loom.step(info.id, 0)
+    assert len(model.requests) - before == 2 and "warning" not in node.meta
+    echo = {"forget": [], "add": "It names the key characters, places and events.", "plans": plans}
+    model.enqueue("At dawn the receiver fell silent, and Mara drove east across the red plain with the card on her knee.",
+                  echo, echo)
+    before = len(model.requests)
+    node = loom.step(info.id, 0)
+    assert len(model.requests) - before == 3 and "repeats the prompt" in node.meta["warning"]
+
+
 def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
     """The story's memory limits hold whatever the gates answer: over them, the oldest sentences go (and the
     rationale says so); a number that is no sentence of the memory forgets nothing. Broken build seen failing:

@@ -330,10 +330,12 @@ class RecurrentCell:
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
-            if edits:
+            if edits:  # only what this answer wrote is judged: a kept sentence was judged when it was added
+                problems += shape.note_problems("memory", answer["add"])
                 answer = {**answer, **self._edit_memory(variables["memory_lines"], answer.pop("forget"), answer.pop("add"))}
-            return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
-                           + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
+            else:
+                problems += shape.note_problems("memory", answer["short_memory"])
+            return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
