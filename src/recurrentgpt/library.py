@@ -58,7 +58,7 @@ class LibraryOptions:
     api_key: str | None = None
     response_format: str | None = None  # None: auto, or what a server preset supports
     timeout: float = 120.0
-    retrieval: str = "hybrid"
+    retrieval: str = "weighted"
     chunk_words: int | None = None
     seed: int | None = None
     threads: int | None = None  # the embedded model's CPU threads

@@ -97,7 +97,7 @@ class Loom:
         embedder: Embedder | str | None = None,
         *,
         model_options: dict[str, Any] | None = None,
-        retrieval: RetrievalMode = "hybrid",
+        retrieval: RetrievalMode = "weighted",
         chunk_words: int | None = None,
         seed: int | None = None,
     ):

@@ -152,7 +152,7 @@ class _Vectors:
 
 class LongTermMemory:
     def __init__(
-        self, store: StoryStore, embedder: Embedder, mode: RetrievalMode = "hybrid", chunk_words: int | None = None
+        self, store: StoryStore, embedder: Embedder, mode: RetrievalMode = "weighted", chunk_words: int | None = None
     ):
         self.store = store
         self.embedder = embedder
