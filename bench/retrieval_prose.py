@@ -278,8 +278,8 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
     modes = [
         Mode("dense (MiniLM)", "dense"),
         Mode("bm25", "bm25"),
-        Mode("hybrid: rank fusion (default)", "hybrid"),
-        Mode("weighted: cosine + IDF-weighted BM25", "weighted"),
+        Mode("hybrid: rank fusion", "hybrid"),
+        Mode("weighted: cosine + IDF-weighted BM25 (default)", "weighted"),
         Mode("hybrid, 40-word chunks", "hybrid", chunk_words=40),
         Mode("hybrid + query expansion", "hybrid", expand=True),
         Mode("weighted + query expansion", "weighted", expand=True),
@@ -293,7 +293,7 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
 
 def synopsis_modes() -> list[Mode]:
     return [Mode(f"{label}{' + synopses' if on else ''}", retrieval, synopses=on)
-            for label, retrieval in (("dense (MiniLM)", "dense"), ("hybrid (default)", "hybrid"), ("weighted", "weighted"))
+            for label, retrieval in (("dense (MiniLM)", "dense"), ("hybrid", "hybrid"), ("weighted (default)", "weighted"))
             for on in (False, True)]
 
 
