@@ -53,6 +53,7 @@ STEP_FIELDS = [
 # the two-phase step's memory update as edits (``Settings.memory_update == "edit"``): the forget gate names the
 # memory's numbered sentences to drop, the input gate writes the new ones; the rest stays word for word
 EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"), Field("add", "Add", min_chars=10)]
+ADDED_SENTENCES = 3  # what the input gate is asked for ("one to three" in step_state.j2): the token ceiling's share
 BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
@@ -628,9 +629,6 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
-
-
-ADDED_SENTENCES = 3  # what the input gate is asked for: one to three sentences a step
 
 
 def memory_kept(old: str, new: str) -> float | None:
