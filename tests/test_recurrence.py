@@ -14,7 +14,7 @@ from recurrentgpt import prompts
 from recurrentgpt.cell import RecurrentCell, memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
 from recurrentgpt.shape import leak, tidy
-from recurrentgpt.structured import Field, parse_answer
+from recurrentgpt.structured import Field, parse_answer, schema_for
 from recurrentgpt.models.base import Completion
 from recurrentgpt.story import Usage
 
@@ -460,7 +460,7 @@ def test_an_edit_is_judged_by_what_it_adds_not_by_what_the_memory_already_held(t
 def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
     """The story's memory limits hold whatever the gates answer: over them, the oldest sentences go (and the
     rationale says so); a number that is no sentence of the memory forgets nothing. Broken build seen failing:
-    the limit not applied."""
+    the sentence limit not applied; the word limit not applied."""
     cell = RecurrentCell(ScriptedModel(), replace(SMALL, memory_sentences=3, memory_words=500))
     lines = ["Anna is a spy.", "Tom lost the key.", "It rains on the harbour.", "The ship left at dawn."]
     edited = cell._edit_memory(lines, [9], "Anna found the key. Tom is angry.")
@@ -470,6 +470,9 @@ def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
     assert cell._edit_memory(lines, [2, 3], "Anna boards the ship.")["short_memory"] == (
         "Anna is a spy. The ship left at dawn. Anna boards the ship.")
     assert cell._edit_memory(lines, [], "Anna is a spy.")["short_memory"] == " ".join(lines[1:])  # a repeat is not added
+    by_words = RecurrentCell(ScriptedModel(), replace(SMALL, memory_sentences=10, memory_words=20))
+    assert by_words._edit_memory(lines, [], "Anna found the key under the old harbour stones.")["short_memory"] == (
+        "It rains on the harbour. The ship left at dawn. Anna found the key under the old harbour stones.")
     flood = cell._edit_memory(lines, [], "One. Two. Three. Four. Five.")  # more than the limit all by itself
     assert flood["short_memory"] == "Three. Four. Five."
     assert flood["rationale"].splitlines() == [f"- {line}" for line in lines] + ["+ Three.", "+ Four.", "+ Five."]
@@ -480,8 +483,11 @@ def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
     ("Forget: 2 and 4\n", [2, 4]), ("Forget: none\n", []), ('{"forget": [1, 99999999]}', [1, 99999999]),
 ])
 def test_the_forget_gate_reads_the_numbers_a_model_lists_in_either_answer_format(answer, numbers):
-    """JSON lists, strings with ranges, labelled text; "none" is an answer, not a missing field."""
-    assert parse_answer(answer, [Field("forget", "Forget", kind="numbers")])["forget"] == numbers
+    """JSON lists, strings with ranges, labelled text; "none" is an answer, not a missing field; under a grammar
+    the schema allows whole numbers only. Broken builds seen failing: ranges not spelled out; the schema a string."""
+    forget = Field("forget", "Forget", kind="numbers")
+    assert parse_answer(answer, [forget])["forget"] == numbers
+    assert schema_for([forget])["properties"]["forget"]["items"] == {"type": "integer"}
 
 
 class PhaseModel(ScriptedModel):
