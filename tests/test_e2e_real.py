@@ -204,3 +204,22 @@ def test_garbage_from_the_embedded_model_is_one_error_line_and_exit_4(tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT count(*) FROM stories").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0
+
+
+def test_plans_under_the_bundled_models_grammar_hold_no_json_debris_even_when_asked_for_it():
+    """Plans are lines (``structured.LINE_PATTERN``): the real model through llama.cpp's grammar, told to copy
+    plans full of brackets and quotes, can only write them without, each within the plan's ceiling. Broken build seen failing: the plans field without ``line`` (the model copies the brackets)."""
+    from recurrentgpt.cell import RecurrentCell
+    from recurrentgpt.models.llamacpp import LlamaCppModel
+    from recurrentgpt.models.base import Request
+    from recurrentgpt.story import Settings
+    from recurrentgpt.structured import schema_for
+
+    model = LlamaCppModel(seed=3)
+    plans = RecurrentCell(model, Settings(plan_sentences=1))._plans()
+    prompt = ('Copy these three plans into the JSON answer exactly, with every bracket and quote: '
+              '"[1] {The keeper} <climbs> the \\"tower\\"", "[2] {The ship} <lands> at dawn", "[3] {The log} <burns> away".')
+    answer = model.complete(Request("You copy text exactly.", prompt, schema=schema_for([plans]), max_tokens=300, temperature=0.7))
+    written = json.loads(answer.text)["plans"]
+    assert len(written) == 3
+    assert not [plan for plan in written if set(plan) & set('{}[]<>"\\\n') or len(plan) > plans.max_chars], written

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -104,3 +105,56 @@ def test_a_memory_is_cut_into_sentences_by_lines_and_full_stops_but_not_at_title
     assert sentences(text) == ["Mr. Knightley scolds Emma.", "J. Smith left!", "The ball is on Friday.", "Harriet waits",
                                "她走了。", "他留下。"]
     assert sentences("") == [] and sentences("  \n ") == []
+
+
+def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
+    """Plans, synopses and a memory's new sentences are ``line`` fields: the schema's pattern (turned into a
+    grammar by llama.cpp and enforced by servers that take JSON schemas) admits story text, curly quotes and
+    any script, and no bracket, straight quote, backslash or line break: the debris ("] {", '"}, {"') a small
+    model left in most of its plans, each one a step asked again (BENCHMARKS §12)."""
+    [plan] = schema_for([Field("plan", "Plan", min_chars=15, line=True)])["properties"].values()
+    pattern = re.compile(plan["pattern"])
+    for story in ["Mara opens the hatch and finds the keeper's log, half burned.", "She says \u201cno\u201d, and means it: 3 times.",
+                  "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002"]:
+        assert pattern.match(story), story
+    for debris in ["] The keeper climbs the tower", 'The keeper climbs", "plans": [', "The keeper climbs {the tower}",
+                   "The keeper climbs\nthe tower", "The keeper climbs \\n the tower", "<b>The keeper climbs</b>", "Too short."]:
+        assert not pattern.match(debris), debris
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's own converter accepts it
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)])))
+    llama_grammar.LlamaGrammar.from_string(gbnf, verbose=False)
+    assert "{}" in gbnf and "<>" in gbnf  # the excluded characters reached the grammar
+
+
+def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_its_quotes():
+    from recurrentgpt.cell import EDIT_FIELDS, STEP_FIELDS
+    from recurrentgpt.simulator import FIELDS as SIMULATOR_FIELDS
+
+    lines = {f.name for f in [*STEP_FIELDS, *EDIT_FIELDS, *SIMULATOR_FIELDS] if f.line}
+    assert lines == {"plans", "synopsis", "add", "plan"}  # dialogue needs its quotes: paragraphs and memories are no lines
+
+
+def test_a_runaway_line_ends_at_its_ceiling_on_a_whole_sentence():
+    """A line with a ceiling: the schema caps it (``maxLength``, and the pattern's repetition, which is what
+    llama.cpp's grammar enforces), and a line that reached the cap, a runaway the grammar stopped, ends at its
+    last whole sentence. Broken builds seen failing: no cap in the pattern; the cut-off line kept as cut."""
+    field = Field("plans", "Plan", items=3, min_chars=15, line=True, max_chars=60)
+    item = schema_for([field])["properties"]["plans"]["items"]
+    assert item["maxLength"] == 60
+    assert re.match(item["pattern"], "x" * 60) and not re.match(item["pattern"], "x" * 61)
+    runaway = "The keeper climbs the tower. She finds the log and reads it al"[:60]
+    plans = parse_answer(json.dumps({"plans": [runaway, "The keeper sleeps.  ", "A ship lands at dawn, late."]}), [field])
+    assert plans["plans"] == ["The keeper climbs the tower.", "The keeper sleeps.", "A ship lands at dawn, late."]
+
+
+def test_the_plans_ceiling_follows_the_storys_plan_length():
+    from recurrentgpt.cell import RecurrentCell
+    from recurrentgpt.models.scripted import ScriptedModel
+    from recurrentgpt.story import Settings
+
+    def ceiling(plan_sentences):
+        [plans] = [f for f in RecurrentCell(ScriptedModel(), Settings(plan_sentences=plan_sentences))._step_fields()
+                   if f.name == "plans"]
+        return plans.max_chars
+
+    assert ceiling(2) == 2 * 20 * 2 * 6 and ceiling(5) == 5 * 20 * 2 * 6  # twice ~20 words a sentence, ~6 characters a word

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import prompts, shape
 from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
-from .structured import Field, ask, sentences, weak_if
+from .structured import Field, ask, line_ceiling, sentences, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
@@ -42,18 +42,21 @@ Cancel = Callable[[], bool]  # checked on every chunk the model streams; True st
 
 # the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
 # so a plan finds the paragraph it needs through it. Optional: a missing or bad one never costs the step.
-SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True)
+SYNOPSIS_WORDS = 40  # "one or two sentences"
+SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True, line=True, max_chars=line_ceiling(SYNOPSIS_WORDS))
+PLANS_FIELD = Field("plans", "Plan", items=3, min_chars=15, line=True)  # x_t+1, sized by ``RecurrentCell._plans``
 STEP_FIELDS = [
     Field("paragraph", "Paragraph", min_chars=80),
     SYNOPSIS_FIELD,
     Field("rationale", "Rationale", min_chars=10),
     Field("short_memory", "Short-term memory", min_chars=40),
-    Field("plans", "Plan", items=3, min_chars=15),
+    PLANS_FIELD,
 ]
 # the two-phase step's memory update as edits (``Settings.memory_update == "edit"``): the forget gate names the
 # memory's numbered sentences to drop, the input gate writes the new ones; the rest stays word for word
-EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"), Field("add", "Add", min_chars=10)]
 ADDED_SENTENCES = 3  # what the input gate is asked for ("one to three" in step_state.j2): the token ceiling's share
+EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"),
+               Field("add", "Add", min_chars=10, line=True, max_chars=line_ceiling(ADDED_SENTENCES * 20))]
 BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
@@ -181,14 +184,14 @@ class RecurrentCell:
         # one key per paragraph: small models keep a flat object far better than a list of long texts;
         # each paragraph's synopsis gives its node an honest memory and the plan that led to it
         paragraph_fields = [Field(f"paragraph_{i}", f"Paragraph {i}", min_chars=80, about="paragraph") for i in range(1, n + 1)]
-        synopsis_fields = [Field(f"synopsis_{i}", f"Synopsis {i}", min_chars=10, about="synopsis") for i in range(1, n + 1)]
+        synopsis_fields = [replace(SYNOPSIS_FIELD, name=f"synopsis_{i}", label=f"Synopsis {i}", about="synopsis", optional=False) for i in range(1, n + 1)]
         fields = [
             Field("title", "Title", min_chars=2),
             Field("outline", "Outline", min_chars=40),
             Field("beats", "Chapter", min_chars=20),
             *[f for pair in zip(paragraph_fields, synopsis_fields) for f in pair],
             Field("short_memory", "Summary", min_chars=40),
-            Field("plans", "Plan", items=3, min_chars=15),
+            self._plans(),
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
@@ -471,7 +474,7 @@ class RecurrentCell:
         """One call for the synopses of several consecutive paragraphs (a story written before steps wrote
         them, or an imported manuscript). Each is checked like a step's; a bad one (or a copy of another in
         the batch) is dropped with its reason."""
-        fields = [Field(f"synopsis_{i}", f"Synopsis {i}", min_chars=10, about="synopsis", optional=True)
+        fields = [replace(SYNOPSIS_FIELD, name=f"synopsis_{i}", label=f"Synopsis {i}", about="synopsis")
                   for i in range(1, len(paragraphs) + 1)]
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -495,7 +498,7 @@ class RecurrentCell:
             Field("title", "Title", min_chars=2),
             Field("outline", "Outline", min_chars=40),
             Field("short_memory", "Short-term memory", min_chars=40),
-            Field("plans", "Plan", items=3, min_chars=15),
+            self._plans(),
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
@@ -540,7 +543,12 @@ class RecurrentCell:
 
     def _step_fields(self) -> list[Field]:
         """A step's answer: the paragraph first, and its synopsis only when the story asks for one."""
-        return [f for f in STEP_FIELDS if f is not SYNOPSIS_FIELD or self.settings.synopsis]
+        return [self._plans() if f is PLANS_FIELD else f for f in STEP_FIELDS
+                if f is not SYNOPSIS_FIELD or self.settings.synopsis]
+
+    def _plans(self) -> Field:
+        """The candidate plans, each a line no longer than twice the story's plan length (~20 words a sentence)."""
+        return replace(PLANS_FIELD, max_chars=line_ceiling(self.settings.plan_sentences * 20))
 
     def _synopsis(self, answer: dict[str, Any], paragraph: str) -> tuple[str, str]:
         """The answer's synopsis and why it was dropped; nothing (and no warning) when none was asked for."""

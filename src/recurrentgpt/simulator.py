@@ -17,7 +17,7 @@ from .models.base import Model
 from .story import Mode, Settings, Usage
 from .structured import Field, ask, weak_if
 
-FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15)]
+FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15, line=True)]
 EXTENDED = Field("paragraph", "Paragraph", min_chars=80)
 
 
