@@ -3,6 +3,7 @@
 These take a minute or two on 2 CPU cores; they are part of the default run on purpose.
 """
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -206,20 +207,56 @@ def test_garbage_from_the_embedded_model_is_one_error_line_and_exit_4(tmp_path):
     assert con.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0
 
 
+
 def test_plans_under_the_bundled_models_grammar_hold_no_json_debris_even_when_asked_for_it():
     """Plans are lines (``structured.LINE_PATTERN``): the real model through llama.cpp's grammar, told to copy
-    plans full of brackets and quotes, can only write them without, each within the plan's ceiling. Broken build seen failing: the plans field without ``line`` (the model copies the brackets)."""
-    from recurrentgpt.cell import RecurrentCell
-    from recurrentgpt.models.llamacpp import LlamaCppModel
+    plans full of brackets and quotes, can only write them without. Broken build seen failing: the plans field
+    without ``line`` (the model copies the brackets)."""
+    from recurrentgpt.cell import PLANS_FIELD
     from recurrentgpt.models.base import Request
-    from recurrentgpt.story import Settings
+    from recurrentgpt.models.llamacpp import LlamaCppModel
     from recurrentgpt.structured import schema_for
 
-    model = LlamaCppModel(seed=3)
-    plans = RecurrentCell(model, Settings(plan_sentences=1))._plans()
     prompt = ('Copy these three plans into the JSON answer exactly, with every bracket and quote: '
               '"[1] {The keeper} <climbs> the \\"tower\\"", "[2] {The ship} <lands> at dawn", "[3] {The log} <burns> away".')
-    answer = model.complete(Request("You copy text exactly.", prompt, schema=schema_for([plans]), max_tokens=300, temperature=0.7))
+    answer = LlamaCppModel(seed=3).complete(Request("You copy text exactly.", prompt, schema=schema_for([PLANS_FIELD]),
+                                                    max_tokens=300, temperature=0.7))
     written = json.loads(answer.text)["plans"]
-    assert len(written) == 3
-    assert not [plan for plan in written if set(plan) & set('{}[]<>"\\\n') or len(plan) > plans.max_chars], written
+    assert len(written) == 3 and not [plan for plan in written if set(plan) & set('{}[]<>"\\\n')], written
+
+
+def test_every_grammar_the_cell_asks_for_compiles_in_llama_cpp_at_large_settings():
+    """llama.cpp expands a bounded repetition (``maxLength``, ``{m,n}``) into one rule per repetition and refuses a
+    grammar past 2,000 rules; llama-cpp-python then chains a null sampler and the process dies without a word.
+    Every schema the cell and the simulator ask for (opening, one-call and two-phase steps, both memory updates,
+    refresh, resume, a synopsis backfill of 8, the simulator), at settings larger than the paper's, must compile
+    in llama.cpp's own parser. Broken build seen failing: plans and synopses with a ``maxLength`` ceiling of twice
+    the words asked for (the paper's settings crashed the engine)."""
+    import llama_cpp
+
+    from recurrentgpt.cell import CellInput, Premise, RecurrentCell
+    from recurrentgpt.models.llamacpp import LlamaCppModel
+    from recurrentgpt.models.scripted import ScriptedModel
+    from recurrentgpt.simulator import HumanSimulator
+    from recurrentgpt.story import Settings
+
+    asked = ScriptedModel()  # answers anything, and keeps every request the cell made
+    big = Settings(paragraph_sentences=30, plan_sentences=8, memory_sentences=20, memory_words=800, opening_paragraphs=5)
+    x = CellInput(genre="sf", title="T", outline="O", plan="The keeper climbs the tower.", previous_paragraph="P.",
+                  short_memory="Mara keeps the light. The pulse repeats.", long_term=[])
+    for settings in (big, dataclasses.replace(big, memory_update="rewrite"), dataclasses.replace(big, two_phase=False)):
+        cell = RecurrentCell(asked, settings)
+        cell.init(Premise("sf", "a lighthouse"))
+        cell.step(x)
+    cell.refresh(genre="sf", title="T", outline="O", previous_memory="M.", previous_paragraph="P.", paragraph="Q.")
+    cell.resume("sf", "T", ["P."] * 3)
+    cell.synopses(genre="sf", title="T", paragraphs=["P."] * 8)
+    HumanSimulator(asked, big).choose(genre="sf", title="T", short_memory="M.", previous_paragraph="P.", plans=["a", "b", "c"])
+    schemas = {json.dumps(r.schema, sort_keys=True) for r in asked.requests if r.schema}
+    assert len(schemas) >= 7
+    llm = LlamaCppModel()._load()
+    for schema in schemas:
+        grammar = llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
+        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+        assert sampler, f"llama.cpp refused the grammar of {schema[:200]}"
+        llama_cpp.llama_sampler_free(sampler)

@@ -120,10 +120,9 @@ def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
     for debris in ["] The keeper climbs the tower", 'The keeper climbs", "plans": [', "The keeper climbs {the tower}",
                    "The keeper climbs\nthe tower", "The keeper climbs \\n the tower", "<b>The keeper climbs</b>", "Too short."]:
         assert not pattern.match(debris), debris
-    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's own converter accepts it
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's converter keeps the class
     gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)])))
-    llama_grammar.LlamaGrammar.from_string(gbnf, verbose=False)
-    assert "{}" in gbnf and "<>" in gbnf  # the excluded characters reached the grammar
+    assert r'[^"\\{}\[\]<>\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/test_e2e_real.py)
 
 
 def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_its_quotes():
@@ -133,28 +132,3 @@ def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_it
     lines = {f.name for f in [*STEP_FIELDS, *EDIT_FIELDS, *SIMULATOR_FIELDS] if f.line}
     assert lines == {"plans", "synopsis", "add", "plan"}  # dialogue needs its quotes: paragraphs and memories are no lines
 
-
-def test_a_runaway_line_ends_at_its_ceiling_on_a_whole_sentence():
-    """A line with a ceiling: the schema caps it (``maxLength``, and the pattern's repetition, which is what
-    llama.cpp's grammar enforces), and a line that reached the cap, a runaway the grammar stopped, ends at its
-    last whole sentence. Broken builds seen failing: no cap in the pattern; the cut-off line kept as cut."""
-    field = Field("plans", "Plan", items=3, min_chars=15, line=True, max_chars=60)
-    item = schema_for([field])["properties"]["plans"]["items"]
-    assert item["maxLength"] == 60
-    assert re.match(item["pattern"], "x" * 60) and not re.match(item["pattern"], "x" * 61)
-    runaway = "The keeper climbs the tower. She finds the log and reads it al"[:60]
-    plans = parse_answer(json.dumps({"plans": [runaway, "The keeper sleeps.  ", "A ship lands at dawn, late."]}), [field])
-    assert plans["plans"] == ["The keeper climbs the tower.", "The keeper sleeps.", "A ship lands at dawn, late."]
-
-
-def test_the_plans_ceiling_follows_the_storys_plan_length():
-    from recurrentgpt.cell import RecurrentCell
-    from recurrentgpt.models.scripted import ScriptedModel
-    from recurrentgpt.story import Settings
-
-    def ceiling(plan_sentences):
-        [plans] = [f for f in RecurrentCell(ScriptedModel(), Settings(plan_sentences=plan_sentences))._step_fields()
-                   if f.name == "plans"]
-        return plans.max_chars
-
-    assert ceiling(2) == 2 * 20 * 2 * 6 and ceiling(5) == 5 * 20 * 2 * 6  # twice ~20 words a sentence, ~6 characters a word

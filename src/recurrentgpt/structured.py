@@ -28,7 +28,6 @@ class Field:
     about: str = ""  # which description in the prompt template applies (default: name)
     optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
     line: bool = False  # one line of story text (a plan, a synopsis, a memory's new sentence): see ``LINE_PATTERN``
-    max_chars: int = 0  # a line's ceiling in the grammar (0: none); see ``line_ceiling``
 
     @property
     def is_list(self) -> bool:
@@ -38,23 +37,14 @@ class Field:
 # A line of story text has no JSON brackets, quotes, backslashes or control characters. Under a grammar this keeps
 # out the debris a small model leaves in its plans ("] {", a closing "}" and a new key), which made most steps'
 # state be asked again in vain (BENCHMARKS §12); a capable model never needs those characters in a plan.
-LINE_PATTERN = r'^[^"\\{}\[\]<>\x00-\x1F\x7F]{%d,%s}$'
-
-
-def line_ceiling(words: int) -> int:
-    """A line's ceiling in characters: twice the words asked for, ~6 characters a word with its space. Kept out
-    of its quotes, a small model's runaway goes on as prose until the call's token ceiling, then the answer is
-    cut off and asked again; inside the grammar it ends here, at its last whole sentence (``_validate``)."""
-    return words * 2 * 6
+# No maxLength: llama.cpp expands a bounded repetition into one grammar rule per character and refuses a grammar
+# of more than 2,000 rules (a plan's ceiling at the paper's settings crashed the embedded engine).
+LINE_PATTERN = r'^[^"\\{}\[\]<>\x00-\x1F\x7F]{%d,}$'
 
 
 def _string_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": f.min_chars}
-    if f.max_chars:
-        schema["maxLength"] = f.max_chars
-    if f.line:
-        schema["pattern"] = LINE_PATTERN % (f.min_chars, f.max_chars or "")
-    return schema
+    return {**schema, "pattern": LINE_PATTERN % f.min_chars} if f.line else schema
 
 
 def schema_for(fields: list[Field]) -> dict[str, Any]:
@@ -143,7 +133,7 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
                 raise OutputFormatError(f"the answer has no number for '{f.name}'")
             out[f.name] = number
         elif f.is_list:
-            items = [_within_ceiling(s, f) for s in value if isinstance(s, str) and s.strip()] if isinstance(value, list) else []
+            items = [s.strip() for s in value if isinstance(s, str) and s.strip()] if isinstance(value, list) else []
             if len(items) < f.items:
                 raise OutputFormatError(f"the answer has {len(items)} of the {f.items} '{f.name}' required")
             out[f.name] = items[: f.items]
@@ -152,14 +142,8 @@ def _validate(data: dict[str, Any], fields: list[Field]) -> dict[str, Any]:
         else:
             if not isinstance(value, str) or not value.strip():
                 raise OutputFormatError(f"the answer has no '{f.name}'")
-            out[f.name] = _within_ceiling(value, f)
+            out[f.name] = value.strip()
     return out
-
-
-def _within_ceiling(text: str, f: Field) -> str:
-    """``text`` stripped; a line the grammar stopped at its ceiling ends at its last whole sentence, like free text
-    cut off."""
-    return whole_sentences(text.strip()) if f.max_chars and len(text) >= f.max_chars else text.strip()
 
 
 MAX_NUMBERS = 60
