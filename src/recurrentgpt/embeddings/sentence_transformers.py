@@ -31,8 +31,9 @@ def bundled_model_path() -> Path:
 
 def int8_copy(model):
     """A copy of ``model`` whose ``nn.Linear`` layers compute in int8 (torch's dynamic quantization: weights per
-    output channel, activations per call); every other parameter is shared with ``model``, not copied (most of
-    EmbeddingGemma's 308M parameters are its token embedding). None when this torch cannot quantize."""
+    output channel, activations per call); no float parameter is copied: the rest (most of EmbeddingGemma's 308M
+    parameters are its token embedding) is shared with ``model``, which quantizing only reads. None when this
+    torch cannot quantize."""
     import copy
     import warnings
 
@@ -42,9 +43,8 @@ def int8_copy(model):
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError:
         return None
-    in_linear = {id(p) for module in model.modules() if isinstance(module, torch.nn.Linear) for p in module.parameters()}
-    shared = {id(p): p for p in model.parameters() if id(p) not in in_linear}
-    clone = copy.deepcopy(model, shared)  # deepcopy's memo: these parameters are taken as already copied
+    shared = {id(p): p for p in model.parameters()}
+    clone = copy.deepcopy(model, shared)  # deepcopy's memo: the parameters are taken as already copied
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch 2.13 announces quantized tensors' removal in a later release
