@@ -5,6 +5,7 @@ These take a minute or two on 2 CPU cores; they are part of the default run on p
 
 import dataclasses
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -209,20 +210,23 @@ def test_garbage_from_the_embedded_model_is_one_error_line_and_exit_4(tmp_path):
 
 
 def test_plans_under_the_bundled_models_grammar_hold_no_json_debris_even_when_asked_for_it():
-    """Plans are lines (``structured.LINE_PATTERN``): the real model through llama.cpp's grammar, told to copy
-    plans full of brackets and quotes, can only write them without. Broken build seen failing: the plans field
-    without ``line`` (the model copies the brackets)."""
-    from recurrentgpt.cell import PLANS_FIELD
+    """Plans are lines (``structured.line_pattern``): the real model through llama.cpp's grammar, told to copy
+    plans full of brackets and quotes, can only write them without, and with at most twice the story's plan length
+    in sentences (here 1: two runs of full stops at most). Broken build seen failing: the plans field without
+    ``line`` (the model copies the brackets)."""
+    from recurrentgpt.cell import plans_field
     from recurrentgpt.models.base import Request
     from recurrentgpt.models.llamacpp import LlamaCppModel
-    from recurrentgpt.structured import schema_for
+    from recurrentgpt.story import Settings
+    from recurrentgpt.structured import SENTENCE_STOPS, schema_for
 
     prompt = ('Copy these three plans into the JSON answer exactly, with every bracket and quote: '
               '"[1] {The keeper} <climbs> the \\"tower\\"", "[2] {The ship} <lands> at dawn", "[3] {The log} <burns> away".')
-    answer = LlamaCppModel(seed=3).complete(Request("You copy text exactly.", prompt, schema=schema_for([PLANS_FIELD]),
+    answer = LlamaCppModel(seed=3).complete(Request("You copy text exactly.", prompt, schema=schema_for([plans_field(Settings(plan_sentences=1))]),
                                                     max_tokens=300, temperature=0.7))
     written = json.loads(answer.text)["plans"]
     assert len(written) == 3 and not [plan for plan in written if set(plan) & set('{}[]<>"\\\n')], written
+    assert all(len(re.findall(f"[{SENTENCE_STOPS}]+", plan)) <= 2 for plan in written), written
 
 
 def test_every_grammar_the_cell_asks_for_compiles_in_llama_cpp_at_large_settings():

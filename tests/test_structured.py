@@ -132,3 +132,28 @@ def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_it
     lines = {f.name for f in [*STEP_FIELDS, *EDIT_FIELDS, *SIMULATOR_FIELDS] if f.line}
     assert lines == {"plans", "synopsis", "add", "plan"}  # dialogue needs its quotes: paragraphs and memories are no lines
 
+
+
+def test_a_line_ends_after_twice_the_sentences_asked_for():
+    """A line's ceiling counts sentences (a runaway, prose that never closes its string, ends there), and plans and
+    the simulator's revised plan take theirs from the story's plan length. Counted in sentences, not characters:
+    a ``maxLength`` ceiling made llama.cpp refuse the grammar (tests/test_e2e_real.py compiles them all). Broken
+    builds seen failing: no sentence ceiling in the pattern; the plans' ceiling not following ``plan_sentences``."""
+    from recurrentgpt.cell import plans_field
+    from recurrentgpt.models.scripted import ScriptedModel
+    from recurrentgpt.simulator import HumanSimulator
+    from recurrentgpt.story import Settings
+
+    field = Field("plans", "Plan", items=3, min_chars=15, line=True, max_sentences=2)
+    pattern = re.compile(schema_for([field])["properties"]["plans"]["items"]["pattern"])
+    for plan in ["Mara climbs the tower. She finds the log!", "The keeper says \u201cwe stay.\u201d", "Mara climbs the tower\u2026",
+                 "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002"]:
+        assert pattern.match(plan), plan
+    for runaway in ["Mara climbs the tower. She finds the log. She reads it aloud.", "Mara climbs the tower and never stops",
+                    "Short. Then a long second sentence."]:
+        assert not pattern.match(runaway), runaway
+    assert plans_field(Settings(plan_sentences=2)).max_sentences == 4 and plans_field(Settings()).max_sentences == 10
+    model = ScriptedModel()
+    HumanSimulator(model, Settings(plan_sentences=3)).choose(genre="sf", title="T", short_memory="M.", previous_paragraph="P.",
+                                                             plans=["a", "b", "c"])
+    assert "{0,5}" in model.requests[-1].schema["properties"]["plan"]["pattern"]  # 6 sentences at most

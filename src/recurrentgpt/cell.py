@@ -42,8 +42,8 @@ Cancel = Callable[[], bool]  # checked on every chunk the model streams; True st
 
 # the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
 # so a plan finds the paragraph it needs through it. Optional: a missing or bad one never costs the step.
-SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True, line=True)
-PLANS_FIELD = Field("plans", "Plan", items=3, min_chars=15, line=True)  # x_t+1: the candidates a person picks from
+SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True, line=True, max_sentences=4)  # 2 x "one or two"
+PLANS_FIELD = Field("plans", "Plan", items=3, min_chars=15, line=True)  # x_t+1, its ceiling set by ``plans_field``
 STEP_FIELDS = [
     Field("paragraph", "Paragraph", min_chars=80),
     SYNOPSIS_FIELD,
@@ -54,7 +54,15 @@ STEP_FIELDS = [
 # the two-phase step's memory update as edits (``Settings.memory_update == "edit"``): the forget gate names the
 # memory's numbered sentences to drop, the input gate writes the new ones; the rest stays word for word
 ADDED_SENTENCES = 3  # what the input gate is asked for ("one to three" in step_state.j2): the token ceiling's share
-EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"), Field("add", "Add", min_chars=10, line=True)]
+EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"),
+               Field("add", "Add", min_chars=10, line=True, max_sentences=2 * ADDED_SENTENCES)]
+
+
+def plans_field(settings: Settings) -> Field:
+    """The candidate plans: lines of at most twice the story's plan length in sentences."""
+    return replace(PLANS_FIELD, max_sentences=2 * settings.plan_sentences)
+
+
 BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
 
 
@@ -189,7 +197,7 @@ class RecurrentCell:
             Field("beats", "Chapter", min_chars=20),
             *[f for pair in zip(paragraph_fields, synopsis_fields) for f in pair],
             Field("short_memory", "Summary", min_chars=40),
-            PLANS_FIELD,
+            plans_field(self.settings),
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
@@ -496,7 +504,7 @@ class RecurrentCell:
             Field("title", "Title", min_chars=2),
             Field("outline", "Outline", min_chars=40),
             Field("short_memory", "Short-term memory", min_chars=40),
-            PLANS_FIELD,
+            plans_field(self.settings),
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
@@ -541,8 +549,8 @@ class RecurrentCell:
 
     def _step_fields(self) -> list[Field]:
         """A step's answer: the paragraph first, and its synopsis only when the story asks for one."""
-        return [f for f in STEP_FIELDS if f is not SYNOPSIS_FIELD or self.settings.synopsis]
-
+        return [plans_field(self.settings) if f is PLANS_FIELD else f for f in STEP_FIELDS
+                if f is not SYNOPSIS_FIELD or self.settings.synopsis]
     def _synopsis(self, answer: dict[str, Any], paragraph: str) -> tuple[str, str]:
         """The answer's synopsis and why it was dropped; nothing (and no warning) when none was asked for."""
         if not self.settings.synopsis:

@@ -9,7 +9,7 @@ reader, who sees their own profile, choosing an action.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from . import prompts, shape
@@ -49,7 +49,9 @@ class HumanSimulator:
     ) -> Choice:
         s = self.settings
         expand = s.simulator == "reference" and mode == "writer"
-        fields = prompts.localize(s.language, [EXTENDED, *FIELDS] if expand else FIELDS)
+        # the revised plan is a line of at most twice the story's plan length in sentences, like the candidates
+        fields = [replace(f, max_sentences=2 * s.plan_sentences) if f.line else f for f in FIELDS]
+        fields = prompts.localize(s.language, [EXTENDED, *fields] if expand else fields)
         template = "fiction_simulator" if mode == "fiction" else "simulator"
 
         def render(json_output: bool) -> str:

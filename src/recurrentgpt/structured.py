@@ -27,7 +27,8 @@ class Field:
     min_chars: int = 1  # in the schema: keeps a constrained small model from answering " "
     about: str = ""  # which description in the prompt template applies (default: name)
     optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
-    line: bool = False  # one line of story text (a plan, a synopsis, a memory's new sentence): see ``LINE_PATTERN``
+    line: bool = False  # one line of story text (a plan, a synopsis, a memory's new sentence): see ``line_pattern``
+    max_sentences: int = 0  # a line's ceiling (0: none), twice what the prompt asks for: a runaway ends there
 
     @property
     def is_list(self) -> bool:
@@ -36,15 +37,27 @@ class Field:
 
 # A line of story text has no JSON brackets, quotes, backslashes or control characters. Under a grammar this keeps
 # out the debris a small model leaves in its plans ("] {", a closing "}" and a new key), which made most steps'
-# state be asked again in vain (BENCHMARKS §12); a capable model never needs those characters in a plan.
-# No maxLength: llama.cpp expands a bounded repetition into one grammar rule per character and refuses a grammar
-# of more than 2,000 rules (a plan's ceiling at the paper's settings crashed the embedded engine).
-LINE_PATTERN = r'^[^"\\{}\[\]<>\x00-\x1F\x7F]{%d,}$'
+# state be asked again in vain (BENCHMARKS §14); a capable model never needs those characters in a plan.
+LINE_EXCLUDED = r'"\\{}\[\]<>\x00-\x1F\x7F'
+SENTENCE_STOPS = ".!?\u2026\u3002\uff01\uff1f"  # what ends a sentence in a line (CJK included)
+
+
+def line_pattern(f: Field) -> str:
+    """The pattern of a ``line`` field: its characters, at least ``min_chars`` of them before the first sentence
+    ends, and with ``max_sentences`` whole sentences at most. The ceiling counts sentences, not characters:
+    llama.cpp expands a bounded repetition into one grammar rule per repetition and refuses a grammar past
+    2,000 rules (``maxLength`` on a plan crashed the embedded engine at the paper's settings); a few sentences
+    cost a few rules, and a small model's runaway (prose that never closes its string) ends there."""
+    if not f.max_sentences:
+        return f"^[^{LINE_EXCLUDED}]{{{f.min_chars},}}$"
+    text, stops = f"[^{LINE_EXCLUDED}{SENTENCE_STOPS}]", f"[{SENTENCE_STOPS}]+"
+    closing = "[\u201d\u2019) ]*"  # a closing quote or bracket after the last full stop
+    return f"^{text}{{{f.min_chars},}}{stops}({text}+{stops}){{0,{f.max_sentences - 1}}}{closing}$"
 
 
 def _string_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": f.min_chars}
-    return {**schema, "pattern": LINE_PATTERN % f.min_chars} if f.line else schema
+    return {**schema, "pattern": line_pattern(f)} if f.line else schema
 
 
 def schema_for(fields: list[Field]) -> dict[str, Any]:
