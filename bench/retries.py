@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from _common import RESULTS, WORK, median, table, wait_for_quiet, write_results
-from step_speed import DEMO, PAPER, TOPIC
+from step_speed import DEMO, PAPER, new_story
 
 # (kind, what the retry's message says): the first that matches names the retry
 KINDS = [
@@ -42,12 +41,7 @@ def kind(reason: str) -> str:
 
 
 def run(model, embedder, settings, label: str, steps: int) -> dict:
-    from recurrentgpt.loom import Loom
-
-    folder = WORK / "retries" / label
-    shutil.rmtree(folder, ignore_errors=True)
-    loom = Loom.open(folder / "library.db", model, embedder, seed=7)
-    story = loom.new_story("science fiction", TOPIC, settings=settings)
+    loom, story = new_story(model, embedder, settings, WORK / "retries" / label)
     rows = []
     for i in range(steps):
         reasons: list[str] = []

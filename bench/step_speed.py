@@ -60,13 +60,17 @@ def free_baseline(model, prompt_words: int) -> dict:
             "s_per_1000_words": round(wall / words * 1000, 2), "words": words, "calls": calls}
 
 
-def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
+def new_story(model, embedder, settings, folder: Path):
+    """A fresh library in ``folder`` and the benchmark's story started in it: the same seed and topic in every run."""
     from recurrentgpt.loom import Loom
 
-    folder = WORK / "step-speed" / label
     shutil.rmtree(folder, ignore_errors=True)
     loom = Loom.open(folder / "library.db", model, embedder, seed=7)
-    story = loom.new_story("science fiction", TOPIC, settings=settings)
+    return loom, loom.new_story("science fiction", TOPIC, settings=settings)
+
+
+def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
+    loom, story = new_story(model, embedder, settings, WORK / "step-speed" / label)
     rows = []
     for i in range(steps):
         first: list[float] = []
