@@ -133,7 +133,6 @@ def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_it
     assert lines == {"plans", "synopsis", "add", "plan"}  # dialogue needs its quotes: paragraphs and memories are no lines
 
 
-
 def test_a_line_ends_after_twice_the_sentences_asked_for():
     """A line's ceiling counts sentences (a runaway, prose that never closes its string, ends there), and plans and
     the simulator's revised plan take theirs from the story's plan length. Counted in sentences, not characters:

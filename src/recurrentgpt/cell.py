@@ -33,7 +33,7 @@ from . import prompts, shape
 from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText
 from .story import Mode, Settings, Usage
-from .structured import Field, ask, sentences, weak_if
+from .structured import Field, ask, line_ceiling, sentences, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
@@ -42,7 +42,8 @@ Cancel = Callable[[], bool]  # checked on every chunk the model streams; True st
 
 # the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
 # so a plan finds the paragraph it needs through it. Optional: a missing or bad one never costs the step.
-SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True, line=True, max_sentences=4)  # 2 x "one or two"
+SYNOPSIS_FIELD = Field("synopsis", "Synopsis", min_chars=10, optional=True, line=True,
+                       max_sentences=line_ceiling(2))  # "one or two sentences"
 PLANS_FIELD = Field("plans", "Plan", items=3, min_chars=15, line=True)  # x_t+1, its ceiling set by ``plans_field``
 STEP_FIELDS = [
     Field("paragraph", "Paragraph", min_chars=80),
@@ -55,12 +56,12 @@ STEP_FIELDS = [
 # memory's numbered sentences to drop, the input gate writes the new ones; the rest stays word for word
 ADDED_SENTENCES = 3  # what the input gate is asked for ("one to three" in step_state.j2): the token ceiling's share
 EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"),
-               Field("add", "Add", min_chars=10, line=True, max_sentences=2 * ADDED_SENTENCES)]
+               Field("add", "Add", min_chars=10, line=True, max_sentences=line_ceiling(ADDED_SENTENCES))]
 
 
 def plans_field(settings: Settings) -> Field:
     """The candidate plans: lines of at most twice the story's plan length in sentences."""
-    return replace(PLANS_FIELD, max_sentences=2 * settings.plan_sentences)
+    return replace(PLANS_FIELD, max_sentences=line_ceiling(settings.plan_sentences))
 
 
 BIBLE_FIELD = Field("bible", "Bible", min_chars=2)  # proposed changes to the story bible, one entry a line
@@ -551,6 +552,7 @@ class RecurrentCell:
         """A step's answer: the paragraph first, and its synopsis only when the story asks for one."""
         return [plans_field(self.settings) if f is PLANS_FIELD else f for f in STEP_FIELDS
                 if f is not SYNOPSIS_FIELD or self.settings.synopsis]
+
     def _synopsis(self, answer: dict[str, Any], paragraph: str) -> tuple[str, str]:
         """The answer's synopsis and why it was dropped; nothing (and no warning) when none was asked for."""
         if not self.settings.synopsis:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from . import prompts, shape
 from .models.base import Model
 from .story import Mode, Settings, Usage
-from .structured import Field, ask, weak_if
+from .structured import Field, ask, line_ceiling, weak_if
 
 FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15, line=True)]
 EXTENDED = Field("paragraph", "Paragraph", min_chars=80)
@@ -49,8 +49,8 @@ class HumanSimulator:
     ) -> Choice:
         s = self.settings
         expand = s.simulator == "reference" and mode == "writer"
-        # the revised plan is a line of at most twice the story's plan length in sentences, like the candidates
-        fields = [replace(f, max_sentences=2 * s.plan_sentences) if f.line else f for f in FIELDS]
+        # the revised plan is a line, its ceiling from the story's plan length like the candidates'
+        fields = [replace(f, max_sentences=line_ceiling(s.plan_sentences)) if f.line else f for f in FIELDS]
         fields = prompts.localize(s.language, [EXTENDED, *fields] if expand else fields)
         template = "fiction_simulator" if mode == "fiction" else "simulator"
 

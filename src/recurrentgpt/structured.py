@@ -28,7 +28,7 @@ class Field:
     about: str = ""  # which description in the prompt template applies (default: name)
     optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
     line: bool = False  # one line of story text (a plan, a synopsis, a memory's new sentence): see ``line_pattern``
-    max_sentences: int = 0  # a line's ceiling (0: none), twice what the prompt asks for: a runaway ends there
+    max_sentences: int = 0  # a line's ceiling (0: none; ``line_ceiling``): a runaway ends there
 
     @property
     def is_list(self) -> bool:
@@ -39,7 +39,15 @@ class Field:
 # out the debris a small model leaves in its plans ("] {", a closing "}" and a new key), which made most steps'
 # state be asked again in vain (BENCHMARKS §14); a capable model never needs those characters in a plan.
 LINE_EXCLUDED = r'"\\{}\[\]<>\x00-\x1F\x7F'
-SENTENCE_STOPS = ".!?\u2026\u3002\uff01\uff1f"  # what ends a sentence in a line (CJK included)
+# what ends a sentence: Latin stops (before a space or the end: ``sentences``) and CJK ones (anywhere)
+_LATIN_STOPS, _CJK_STOPS = ".!?\u2026", "\u3002\uff01\uff1f"
+SENTENCE_STOPS = _LATIN_STOPS + _CJK_STOPS
+
+
+def line_ceiling(asked_sentences: int) -> int:
+    """A line's ``max_sentences``: twice what its prompt asks for, so a runaway ends there and a verbose answer
+    is not cut."""
+    return 2 * asked_sentences
 
 
 def line_pattern(f: Field) -> str:
@@ -300,7 +308,7 @@ def sentences(text: str) -> list[str]:
 
 
 # a full stop followed by a space (or the end), or a CJK full stop, with any closing quotes
-_SENTENCE_END = re.compile(r"(?:[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f][\"'\u201d\u2019\u300d\u300f)]*)")
+_SENTENCE_END = re.compile(rf"(?:[{_LATIN_STOPS}][\"'\u201d\u2019)\]]*(?=\s|$)|[{_CJK_STOPS}][\"'\u201d\u2019\u300d\u300f)]*)")
 _ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Sr|Jr|Capt|Col|Gen|Lt|Rev)|\b[A-Z])\.$")
 WEAK_RETRIES = 1  # asks after a weak (well-formed) answer; malformed ones get the full ``retries``
 
