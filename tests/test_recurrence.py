@@ -11,7 +11,7 @@ import pytest
 
 from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt import prompts
-from recurrentgpt.cell import RecurrentCell, memory_kept
+from recurrentgpt.cell import CellInput, RecurrentCell, memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
 from recurrentgpt.shape import leak, tidy
 from recurrentgpt.structured import Field, parse_answer, schema_for
@@ -431,6 +431,30 @@ def test_the_default_memory_update_keeps_the_memory_word_for_word_but_what_the_g
     assert node.rationale == ("- In a storm, the receiver hears a pulse on the Earth band.\n"
                               "+ The pulse hides coordinates forty kilometres east.\n+ Mara tells nobody.")
     assert list(node.plans) == plans and node.paragraph == paragraph
+
+
+def test_the_edit_updates_ceiling_grows_with_what_it_asks_for_not_with_the_memory_or_a_rationale():
+    """A runaway state answer costs its whole token ceiling before it is asked again (BENCHMARKS §14). The edit
+    update's second call asks for a synopsis, one to three sentences and three plans: its ceiling grows with the
+    plans' length, not with the memory's words, and holds no room for the rationale only the rewrite asks for.
+    Broken build seen failing: the rewrite's 150 words of rationale room kept in the edit's ceiling."""
+    cell_input = dict(genre="sf", title="T", outline="O", plan="Mara climbs the tower.", previous_paragraph="P.",
+                      short_memory="Mara keeps the light. The pulse repeats.", long_term=[])
+
+    def state_ceiling(**settings) -> int:
+        model = ScriptedModel()
+        model.enqueue("Mara climbed the stairs of the tower and found the log open on the desk, its pages wet.",
+                      {"synopsis": "Mara finds the log.", "forget": [], "add": "The log is wet.",
+                       "plans": ["Mara reads the log aloud.", "The ship lands at dawn.", "Tom hides the key."]})
+        RecurrentCell(model, replace(SMALL, two_phase=True, **settings)).step(CellInput(**cell_input))
+        return model.requests[-1].max_tokens
+
+    edit = state_ceiling(memory_update="edit")
+    assert edit == state_ceiling(memory_update="edit", memory_words=2000)
+    assert state_ceiling(memory_update="edit", plan_sentences=SMALL.plan_sentences + 2) > edit
+    asked_words = 60 + (3 + 3 * SMALL.plan_sentences) * 20  # a synopsis (60 words allowed), additions, plans
+    assert asked_words * 1.35 < edit <= asked_words * 1.35 * 1.5 + 100  # room for verbosity, none for a rationale
+    assert state_ceiling(memory_update="rewrite") > edit
 
 
 def test_an_edit_is_judged_by_what_it_adds_not_by_what_the_memory_already_held(tmp_path):

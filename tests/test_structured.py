@@ -118,11 +118,12 @@ def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
                   "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002"]:
         assert pattern.match(story), story
     for debris in ["] The keeper climbs the tower", 'The keeper climbs", "plans": [', "The keeper climbs {the tower}",
-                   "The keeper climbs\nthe tower", "The keeper climbs \\n the tower", "<b>The keeper climbs</b>", "Too short."]:
+                   "The keeper climbs\nthe tower", "The keeper climbs \\n the tower", "<b>The keeper climbs</b>", "Too short.",
+                   "The keeper climbs the removed_list_of_strings."]:
         assert not pattern.match(debris), debris
     llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's converter keeps the class
     gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)])))
-    assert r'[^"\\{}\[\]<>\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/test_e2e_real.py)
+    assert r'[^"\\{}\[\]<>_\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/test_e2e_real.py)
 
 
 def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_its_quotes():

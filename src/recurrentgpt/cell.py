@@ -565,12 +565,13 @@ class RecurrentCell:
         ``edits``: the memory comes as edits (a few sentences), not whole."""
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
-        # room for keys, the rationale and the title; then half again, because a capable model that writes
-        # a little long must not be cut off and asked again: the ceiling is for runaways, not for style
+        # room for the rationale and the title where asked for, and 100 tokens for keys; then half again,
+        # because a capable model that writes a little long must not be cut off and asked again: the ceiling
+        # is for runaways, not for style (and a runaway costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_sentences * 20 + extra_words
         if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
-            memory = ADDED_SENTENCES * 20 if edits else s.memory_words
-            words += memory + 3 * s.plan_sentences * 20 + 150 + (60 if s.synopsis else 0)
+            memory = ADDED_SENTENCES * 20 if edits else s.memory_words + 150  # edits come without a rationale
+            words += memory + 3 * s.plan_sentences * 20 + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + 100
 
     def _edit_memory(self, lines: list[str], forget: list[int], add: str) -> dict[str, str]:

@@ -35,10 +35,11 @@ class Field:
         return self.items > 0
 
 
-# A line of story text has no JSON brackets, quotes, backslashes or control characters. Under a grammar this keeps
-# out the debris a small model leaves in its plans ("] {", a closing "}" and a new key), which made most steps'
-# state be asked again in vain (BENCHMARKS §14); a capable model never needs those characters in a plan.
-LINE_EXCLUDED = r'"\\{}\[\]<>\x00-\x1F\x7F'
+# A line of story text has no JSON brackets, quotes, backslashes, underscores or control characters. Under a grammar
+# this keeps out the debris a small model leaves in its plans ("] {", a closing "}" and a new key, a snake_case key
+# like "removed_list_of_strings"), which made most steps' state be asked again in vain (BENCHMARKS §14); a capable
+# model never needs those characters in a plan.
+LINE_EXCLUDED = r'"\\{}\[\]<>_\x00-\x1F\x7F'
 # what ends a sentence: Latin stops (before a space or the end: ``sentences``) and CJK ones (anywhere)
 _LATIN_STOPS, _CJK_STOPS = ".!?\u2026", "\u3002\uff01\uff1f"
 SENTENCE_STOPS = _LATIN_STOPS + _CJK_STOPS
