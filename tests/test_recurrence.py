@@ -283,6 +283,11 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
     assert leak("The plan: escape at dawn.") is None  # prose may use the words, not the shapes
     assert leak("Her choice was made.") is None
     assert "field name" in leak("Lives_onMars_5279861403 } the end")
+    # under a grammar a plan cannot hold a straight double quote, so the 135M model echoes a key with a single one
+    # (3 of 14 demo steps asked again for it): stripped at the start like any echoed label, not asked again
+    for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower."):
+        assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
+    assert "field label" in leak("Mara climbs.\nplans': The ship lands.")  # not at the start: still a leak
 
 
 def test_a_model_that_splits_its_paragraph_still_gives_one_paragraph_in_the_export(loom):

@@ -43,7 +43,7 @@ _INSTRUCTION = re.compile(
 _BRACKETS = re.compile(r"[{}\[\]<>]")
 _EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
 _TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
-_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"-]*(?:{_NAMES})\s*\d*[\s*_\"]*[:：]\s*")
+_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"'-]*(?:{_NAMES})\s*\d*[\s*_\"']*[:：]\s*")  # (' : a line's quote)
 
 _LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
 
