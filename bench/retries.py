@@ -48,7 +48,8 @@ def run(model, embedder, settings, label: str, steps: int) -> dict:
         started = time.perf_counter()
         try:
             node = loom.step(story.id, 0, on_retry=lambda _n, e: reasons.append(str(e)))
-            row = {"calls": node.meta["usage"]["calls"], "kept_weak": bool((node.meta.get("trace") or {}).get("warning"))}
+            row = {"calls": node.meta["usage"]["calls"], "kept_weak": bool((node.meta.get("trace") or {}).get("warning")),
+                   "words": len(node.paragraph.split())}  # (a step's time also carries its paragraph's length)
         except Exception as e:  # a step the tiny model could not produce counts as a failure, not a crash
             row = {"failed": str(e)[:200]}
         row |= {"wall_s": round(time.perf_counter() - started, 2), "retries": [{"kind": kind(r), "reason": r[:300]} for r in reasons]}
