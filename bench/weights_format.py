@@ -79,7 +79,7 @@ def speed(path: Path, tokens: list[int], runs: int) -> dict:
         started = time.perf_counter()
         llm.eval(tokens[:2000])
         prompt_rates.append(2000 / (time.perf_counter() - started))
-        long.append(_decode(llm, tokens[:2000]))  # the 2,000 tokens are in the cache: only decoding is timed
+        long.append(_decode(llm, tokens[:2000]))  # the prompt is in the cache (generate reuses the prefix): decoding is timed
         llm.reset()
         llm.eval(tokens[:50])
         short.append(_decode(llm, tokens[:50]))
@@ -89,7 +89,7 @@ def speed(path: Path, tokens: list[int], runs: int) -> dict:
 
 def _decode(llm, prompt: list[int], n: int = 128) -> float:
     started = time.perf_counter()
-    for i, _ in enumerate(llm.generate(prompt, temp=0.8, top_k=40, reset=False), 1):
+    for i, _ in enumerate(llm.generate(prompt, temp=0.8, top_k=40), 1):
         if i == n:
             break
     return (time.perf_counter() - started) / n * 1000
