@@ -33,7 +33,7 @@ from recurrentgpt.story import Settings
 TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
 DEMO = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2, new_character_probability=0)
 PAPER = Settings(new_character_probability=0)
-REQUESTED_WORDS = {"demo": DEMO.paragraph_sentences * 20, "paper": PAPER.paragraph_sentences * 20}  # ~20 words a sentence
+REQUESTED_WORDS = {"demo": DEMO.paragraph_words, "paper": PAPER.paragraph_words}
 
 
 def free_baseline(model, prompt_words: int) -> dict:
@@ -160,7 +160,9 @@ def main() -> None:
         cached_model.count_tokens("warm up")
 
     configs = [("demo", DEMO)] if args.quick else [("demo", DEMO), ("paper", PAPER)]
-    results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name, "load_average_before": load_before,
+    results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name,
+                     "weights": Path(model._llm.model_path).name,  # the file loaded (the bundled model's Q8_0 copy, §16)
+                     "load_average_before": load_before,
                      "baseline": {}, "runs": {}}
     for name, settings in configs:
         words = settings.paragraph_sentences * 20 + settings.memory_words + 200  # about a step prompt's size

@@ -1,7 +1,7 @@
 import numpy as np
 
 from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
-from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms
+from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms, passage
 from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
 
@@ -126,11 +126,12 @@ def test_the_vector_cache_grows_without_copying_and_keeps_old_views(tmp_path):
     from recurrentgpt.memory import _Vectors
 
     cache = _Vectors()
-    cache.append(np.arange(3), np.ones((3, 4), np.float32), 3)
+    cache.append(np.arange(3), np.zeros(3, np.int64), np.ones((3, 4), np.float32), 3)
     first = cache.matrix
     for i in range(100):
-        cache.append(np.array([10 + i]), np.full((1, 4), i, np.float32), 4 + i)
+        cache.append(np.array([10 + i]), np.array([i % 3 - 1]), np.full((1, 4), i, np.float32), 4 + i)
     assert cache.size == 103 and cache.matrix.shape == (103, 4) and list(cache.seqs[:4]) == [0, 1, 2, 10]
+    assert list(cache.chunks[:5]) == [0, 0, 0, -1, 0]
     assert first.shape == (3, 4) and (first == 1).all()
     assert len(cache._seqs) < 2 * 103 + 64
 
@@ -324,8 +325,8 @@ def test_the_vector_cache_counts_each_paragraph_once(tmp_path):
     from recurrentgpt.memory import _Vectors
 
     cache = _Vectors()
-    cache.append(np.array([1, 1, 2, 5]), np.ones((4, 2), np.float32), 4)
-    cache.append(np.array([1]), np.ones((1, 2), np.float32), 5)  # paragraph 1's synopsis
+    cache.append(np.array([1, 1, 2, 5]), np.array([0, 1, 0, 0]), np.ones((4, 2), np.float32), 4)
+    cache.append(np.array([1]), np.array([-1]), np.ones((1, 2), np.float32), 5)  # paragraph 1's synopsis
     assert cache.paragraphs == 3
     assert cache.has(np.array([0, 1, 2, 3, 5, 999])).tolist() == [False, True, True, False, True, False]
 
@@ -364,3 +365,51 @@ def test_paths_from_a_cached_path_stay_on_their_branch(db_url):
         assert path.tolist() == walked(node_id), node_id
         assert not path.flags.writeable
     loom.close()
+
+
+# -- what a prompt shows of a recalled paragraph ---------------------------------------------------------------
+
+LONG = " ".join(f"The tide came in over stone {i} and went out again." for i in range(12))  # 120 words
+FACT = "Zorbulax hid the brass key under the old well."
+
+
+def test_a_paragraph_within_the_length_asked_for_is_shown_whole():
+    assert passage(LONG, chunk_words=20, best=3, words=200) == LONG
+    assert passage(LONG, chunk_words=20, best=3, words=None) == LONG
+
+
+def test_a_longer_paragraph_is_shown_as_its_best_chunk_widened_to_the_length_asked_for():
+    chunks = chunk_paragraph(LONG, 20)  # 6 chunks of 2 sentences
+    shown = passage(LONG, chunk_words=20, best=2, words=50)
+    assert chunks[2] in shown and chunks[3] in shown  # the chunk after the match comes first …
+    assert shown.startswith("… ") and shown.endswith(" …")  # … and the cuts are marked
+    assert len(shown.replace("…", "").split()) <= 50
+    assert passage(LONG, chunk_words=20, best=0, words=50).startswith("The tide came in over stone 0")
+    assert passage(LONG, chunk_words=100, best=0, words=50).split()[:3] == ["The", "tide", "came"]  # at least one chunk
+
+
+def test_without_a_dense_match_the_chunk_sharing_the_query_s_keywords_is_shown():
+    text = LONG + " " + FACT + " " + LONG
+    shown = passage(text, chunk_words=20, best=None, words=30, query="Where is the brass key Zorbulax hid?")
+    assert FACT in shown and len(shown.replace("…", "").split()) <= 30
+
+
+def test_a_step_s_prompt_shows_the_passage_of_a_long_recalled_paragraph_that_matched_the_plan(tmp_path):
+    """The long-term memory's recall carries, beside the whole paragraph, the passage that matched the plan,
+    no longer than a paragraph asked for, and that passage is what the next step's prompt holds. Broken builds
+    seen failing: the prompt given the whole paragraph; the passage cut from the paragraph's start."""
+    from recurrentgpt import Loom
+
+    loom = Loom.open(tmp_path / "p.db", ScriptedModel(), HashingEmbedder(dim=256), chunk_words=20)
+    info = loom.new_story("fantasy", "x", settings=SMALL)  # 4 sentences a paragraph: 80 words
+    long_paragraph = LONG + " " + FACT + " " + LONG
+    for text in [long_paragraph, "They walked north.", "They rested by the river."]:
+        loom.model.enqueue(_answer(text))
+        loom.step(info.id, "walk on")
+    [hit] = loom.recall(info.id, "Zorbulax looks for the brass key under the well", k=1)
+    assert hit.paragraph == long_paragraph
+    assert FACT in hit.passage and len(hit.passage.replace("…", "").split()) <= SMALL.paragraph_words
+    loom.model.enqueue(_answer("Zorbulax found it."))
+    loom.step(info.id, "Zorbulax looks for the brass key under the well")
+    prompt = loom.model.requests[-1].prompt
+    assert hit.passage in prompt and long_paragraph not in prompt

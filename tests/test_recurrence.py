@@ -274,7 +274,7 @@ def test_an_answer_that_never_parses_ends_in_output_format_error_and_writes_noth
     assert len(loom.tree(info.id)) == before
 
 
-def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
+def test_paragraphs_are_one_paragraph_and_echoed_labels_reference_marks_and_debris_go():
     assert tidy("Paragraph: It was night.\n\nThe storm rose.\n}") == "It was night. The storm rose."
     assert tidy('"Go," she said. "Now."') == '"Go," she said. "Now."'  # dialogue keeps its quotes
     assert tidy('It was night."}') == "It was night."
@@ -288,6 +288,10 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_and_debris_go():
     for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower."):
         assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
     assert "field label" in leak("Mara climbs.\nplans': The ship lands.")  # not at the start: still a leak
+    # the long-term memory's numbering echoed into prose is a reference mark, removed, not a JSON fragment
+    for echo in ("[3] When I said it, the bell rang [1].", "[12]When I said it, the bell rang [1]."):
+        assert tidy(echo) == "When I said it, the bell rang." and leak(echo) is None, echo
+    assert "JSON fragment" in leak("When I said it, the bell] rang [x].")
 
 
 def test_a_model_that_splits_its_paragraph_still_gives_one_paragraph_in_the_export(loom):

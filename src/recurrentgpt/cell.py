@@ -32,7 +32,7 @@ from typing import Any, Callable
 from . import prompts, shape
 from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText
-from .story import Mode, Settings, Usage
+from .story import WORDS_PER_SENTENCE, Mode, Settings, Usage
 from .structured import Field, ask, line_ceiling, sentences, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
@@ -568,10 +568,10 @@ class RecurrentCell:
         # room for the rationale and the title where asked for, and 100 tokens for keys; then half again,
         # because a capable model that writes a little long must not be cut off and asked again: the ceiling
         # is for runaways, not for style (and a runaway costs the whole ceiling before it is asked again)
-        words = paragraphs * s.paragraph_sentences * 20 + extra_words
+        words = paragraphs * s.paragraph_words + extra_words
         if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
-            memory = ADDED_SENTENCES * 20 if edits else s.memory_words + 150  # edits come without a rationale
-            words += memory + 3 * s.plan_sentences * 20 + (60 if s.synopsis else 0)
+            memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale
+            words += memory + 3 * s.plan_sentences * WORDS_PER_SENTENCE + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + 100
 
     def _edit_memory(self, lines: list[str], forget: list[int], add: str) -> dict[str, str]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from . import bible as canon
 from . import continuity
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
@@ -304,9 +306,13 @@ class Loom:
         if k is not None and k < 1:
             raise InputError(f"k must be at least 1, not {k}")
         parent = self.node(info.id, node)
-        path = self.store.path_seqs(parent.id)
-        # the previous paragraph is already in the prompt: do not spend a memory slot on it
-        return self.memory.recall(info.id, path, plan, k or info.settings.top_k, exclude_seqs=path[:1])
+        return self._recall(info, self.store.path_seqs(parent.id), plan, k or info.settings.top_k)
+
+    def _recall(self, info: StoryInfo, path: np.ndarray, plan: str, k: int) -> list[Retrieved]:
+        """What the long-term memory recalls for a step after the last node of ``path``. The previous paragraph
+        is in the prompt already: no memory slot is spent on it. A recalled paragraph takes no more of the
+        prompt than a paragraph asked for: its passage that matched best."""
+        return self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1], passage_words=info.settings.paragraph_words)
 
     def embed_story(self, story_id: str, node: str = "head", on_progress: Callable[[int, int], None] | None = None) -> int:
         """Embed now the paragraphs on the path to ``node`` that have no vectors yet (an imported manuscript,
@@ -499,7 +505,7 @@ class Loom:
             outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
         path = self.store.path_seqs(parent.id)
         k = info.settings.top_k
-        retrieved = self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1]) if k else []
+        retrieved = self._recall(info, path, plan, k) if k else []
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
         cell_input = CellInput(
             genre=info.genre,
@@ -508,7 +514,7 @@ class Loom:
             plan=plan,
             previous_paragraph=parent.paragraph,
             short_memory=parent.short_memory,
-            long_term=[r.paragraph for r in retrieved],
+            long_term=[r.passage for r in retrieved],
             mode=info.mode,
             profile=info.profile,
             chapter=chapter,

@@ -7,7 +7,10 @@ in the prompt, and fuses dense similarity with BM25 keyword search (dense MiniLM
 names of characters and places, which is where keywords are strongest).
 
 Paragraphs longer than the embedder reads are cut into chunks; a paragraph's synopsis (one or two sentences,
-written by its step or a backfill) is embedded beside them; a paragraph scores as its best vector.
+written by its step or a backfill) is embedded beside them; a paragraph scores as its best vector. A recalled
+paragraph longer than the recall's ``passage_words`` is shown as its passage: the chunk that matched best,
+widened with its neighbours to that length (a model that writes twice the length asked for would otherwise
+double the prompt, and with it the wait for the first word).
 Vectors are stored under a key naming the embedder *and* the chunk size (``vector_key``): a library
 embedded one way is re-embedded, never mixed, when either changes.
 """
@@ -69,6 +72,30 @@ def chunk_paragraph(text: str, max_words: int) -> list[str]:
     return chunks
 
 
+def passage(text: str, chunk_words: int, best: int | None, words: int | None, query: str = "") -> str:
+    """What a prompt shows of a recalled paragraph: all of it when it has at most ``words`` words (or no limit
+    is given); else its chunk ``best`` (unknown: the chunk sharing most keywords with ``query``), widened with
+    the chunks after and before it in turn while it stays within ``words``. At least the one chunk is shown;
+    "…" marks a cut."""
+    if not words or len(text.split()) <= words:
+        return text
+    chunks = chunk_paragraph(text, chunk_words)
+    sizes = [len(chunk.split()) for chunk in chunks]
+    if best is None or not 0 <= best < len(chunks):
+        terms = set(keyword_terms(query))
+        best = max(range(len(chunks)), key=lambda i: len(terms & set(keyword_terms(chunks[i], max_terms=10**6))))
+    first = last = best
+    size = sizes[best]
+    grown = True
+    while grown:
+        grown = False
+        for i in (last + 1, first - 1):  # what follows the matched moment first, then what led to it
+            if 0 <= i < len(chunks) and size + sizes[i] <= words:
+                first, last, size, grown = min(first, i), max(last, i), size + sizes[i], True
+    shown = " ".join(chunks[first : last + 1])
+    return ("… " if first > 0 else "") + shown + (" …" if last < len(chunks) - 1 else "")
+
+
 def keyword_terms(text: str, max_terms: int = 32) -> list[str]:
     """The distinctive words of ``text``, for keyword search (each store quotes them its own way)."""
     terms: list[str] = []
@@ -116,6 +143,7 @@ class _Vectors:
 
     def __init__(self) -> None:
         self._seqs = np.empty(0, dtype=np.int64)
+        self._chunks = np.empty(0, dtype=np.int64)
         self._matrix = np.empty((0, 0), dtype=np.float32)
         self.size = 0
         self.last_rowid = 0
@@ -127,6 +155,10 @@ class _Vectors:
         return self._seqs[: self.size]
 
     @property
+    def chunks(self) -> np.ndarray:
+        return self._chunks[: self.size]
+
+    @property
     def matrix(self) -> np.ndarray:
         return self._matrix[: self.size]
 
@@ -134,7 +166,7 @@ class _Vectors:
         """For each of ``seqs`` (non-negative ints), whether it has a vector here."""
         return _lookup(self._has, seqs)
 
-    def append(self, seqs: np.ndarray, matrix: np.ndarray, last_rowid: int) -> None:
+    def append(self, seqs: np.ndarray, chunks: np.ndarray, matrix: np.ndarray, last_rowid: int) -> None:
         self.last_rowid = last_rowid
         n = len(seqs)
         if n == 0:
@@ -142,12 +174,15 @@ class _Vectors:
         if self.size + n > len(self._seqs) or self._matrix.shape[1] != matrix.shape[1]:
             capacity = max(2 * len(self._seqs), self.size + n, 64)
             grown_seqs = np.empty(capacity, dtype=np.int64)
+            grown_chunks = np.empty(capacity, dtype=np.int64)
             grown = np.empty((capacity, matrix.shape[1]), dtype=np.float32)
             grown_seqs[: self.size] = self.seqs
+            grown_chunks[: self.size] = self.chunks
             if self.size:
                 grown[: self.size] = self.matrix
-            self._seqs, self._matrix = grown_seqs, grown  # views handed out before stay valid
+            self._seqs, self._chunks, self._matrix = grown_seqs, grown_chunks, grown  # views handed out before stay valid
         self._seqs[self.size : self.size + n] = seqs
+        self._chunks[self.size : self.size + n] = chunks
         self._matrix[self.size : self.size + n] = matrix
         self.size += n
         top = int(seqs.max()) + 1
@@ -231,22 +266,25 @@ class LongTermMemory:
         return len(missing)
 
     def recall(
-        self, story_id: str, path_seqs: np.ndarray, query: str, k: int, exclude_seqs: np.ndarray | None = None
+        self, story_id: str, path_seqs: np.ndarray, query: str, k: int, exclude_seqs: np.ndarray | None = None,
+        passage_words: int | None = None,
     ) -> list[Retrieved]:
-        """The ``k`` paragraphs on the path that are most related to ``query`` (usually the plan)."""
+        """The ``k`` paragraphs on the path that are most related to ``query`` (usually the plan), each with the
+        passage a prompt shows of it: all of it, or with ``passage_words`` the part that matched best."""
         if k <= 0 or not query.strip() or len(path_seqs) == 0:
             return []
         allowed = _Allowed(path_seqs, exclude_seqs)
         if allowed.count == 0:
             return []
         limit = max(k * 4, 20)
+        best_chunk: Callable[[int], int | None] = lambda seq: None  # keywords alone do not say which chunk
         if self.mode == "weighted" and self.store.keyword_scores_are_bm25:
-            fused, dense_scores = self._weighted(story_id, allowed, query, limit)
+            fused, dense_scores, best_chunk = self._weighted(story_id, allowed, query, limit)
         else:
             rankings: list[list[int]] = []
             dense_scores = {}
             if self.mode in ("hybrid", "weighted", "dense"):
-                ranked, dense_scores, _ = self._dense(story_id, allowed, query, limit)
+                ranked, dense_scores, _, best_chunk = self._dense(story_id, allowed, query, limit)
                 rankings.append(ranked)
             if self.mode in ("hybrid", "weighted", "bm25"):
                 rankings.append([seq for seq, _ in self._keyword(story_id, allowed, query, limit)])
@@ -257,26 +295,32 @@ class LongTermMemory:
         best = sorted(fused, key=lambda s: (-fused[s], -dense_scores.get(s, 0.0)))[:k]
         rows = self.store.seq_to_node(best)
         score = dense_scores if self.mode == "dense" else fused
-        return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4)) for s in best if s in rows]
+        return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4),
+                          passage(rows[s][2], self.chunk_words, best_chunk(s), passage_words, query))
+                for s in best if s in rows]
 
-    def _weighted(self, story_id: str, allowed: _Allowed, query: str, limit: int) -> tuple[dict[int, float], dict[int, float]]:
+    def _weighted(
+        self, story_id: str, allowed: _Allowed, query: str, limit: int
+    ) -> tuple[dict[int, float], dict[int, float], Callable[[int], int | None]]:
         """Dense similarity plus BM25 scaled by a constant, not fused by rank: BM25 sums its terms' IDF, so a
         name found in 3 paragraphs moves a paragraph up a lot and a name found in 300 barely at all.
         (Reciprocal-rank fusion gave both the same vote, and on real prose common names outvoted dense.)"""
-        ranked, dense_scores, score_of = self._dense(story_id, allowed, query, limit)
+        ranked, dense_scores, score_of, best_chunk = self._dense(story_id, allowed, query, limit)
         hits = dict(self._keyword(story_id, allowed, query, limit))
         scale = BM25_WEIGHT / np.log(max(allowed.count, 2))  # BM25 of a term in one paragraph ~ log(paragraphs)
         dense_scores.update(score_of([s for s in hits if s not in dense_scores]))
         fused = {s: dense_scores.get(s, 0.0) + scale * hits.get(s, 0.0) for s in set(ranked) | set(hits)}
-        return fused, dense_scores
+        return fused, dense_scores, best_chunk
 
     # -- dense ------------------------------------------------------------------------------
 
     def _dense(
         self, story_id: str, allowed: _Allowed, query: str, limit: int
-    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]]]:
-        """The ``limit`` best paragraphs by their best vector, their scores, and a scorer for any others."""
+    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]], Callable[[int], int | None]]:
+        """The ``limit`` best paragraphs by their best vector, their scores, a scorer for any others, and which
+        of a paragraph's chunks matched best."""
         nothing: Callable[[list[int]], dict[int, float]] = lambda seqs: {}
+        no_chunk: Callable[[int], int | None] = lambda seq: None
         vectors = self._vectors(story_id)
         allowed_seqs = allowed.seqs()
         has = vectors.has(allowed_seqs)
@@ -285,7 +329,7 @@ class LongTermMemory:
             vectors = self._vectors(story_id)
             has = vectors.has(allowed_seqs)
         if len(vectors.seqs) == 0:
-            return [], {}, nothing
+            return [], {}, nothing, no_chunk
         # every cached paragraph is on the path (a story of one branch): no mask over all rows (a gather and a
         # masked write per row), only the rows of the few excluded paragraphs are dropped
         on_path = int(np.count_nonzero(has)) + int(np.count_nonzero(vectors.has(allowed.excluded)))
@@ -297,11 +341,12 @@ class LongTermMemory:
             mask = allowed.contains(vectors.seqs)
             rows = int(np.count_nonzero(mask))
         if rows == 0:
-            return [], {}, nothing
+            return [], {}, nothing, no_chunk
         with self._embed_lock:
             q = self.embedder.embed_query(query)
         # score every row (one matmul, no copy of the matrix), then drop the rows not allowed
-        scores = vectors.matrix @ q
+        row_seqs, row_chunks = vectors.seqs, vectors.chunks  # the rows scored, even if another thread adds some
+        scores = vectors.matrix[: len(row_seqs)] @ q
         if mask is None:
             scores[dropped] = -np.inf
         else:
@@ -332,14 +377,19 @@ class LongTermMemory:
                     out[seq] = max(out.get(seq, -np.inf), float(scores[i]))
             return out
 
-        return ranked, best, score_of
+        def best_chunk(seq: int) -> int | None:
+            """The paragraph's chunk that matched best (its synopsis's vectors aside: they hold no passage)."""
+            rows = np.flatnonzero((row_seqs == seq) & (row_chunks >= 0))
+            return int(row_chunks[rows[np.argmax(scores[rows])]]) if len(rows) else None
+
+        return ranked, best, score_of, best_chunk
 
     def _vectors(self, story_id: str) -> _Vectors:
         """This story's vectors, loaded once and then topped up with rows added since (by any process)."""
         with self._lock:
             cached = self._cache.setdefault(story_id, _Vectors())
             batch = self.store.load_vectors(story_id, self.vector_key, cached.last_rowid)
-            cached.append(batch.seqs, batch.matrix, batch.last_rowid)
+            cached.append(batch.seqs, batch.chunks, batch.matrix, batch.last_rowid)
             return cached
 
     # -- keywords ---------------------------------------------------------------------------

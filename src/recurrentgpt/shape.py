@@ -45,20 +45,25 @@ _EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
 _TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
 _LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"'-]*(?:{_NAMES})\s*\d*[\s*_\"']*[:：]\s*")  # (' : a line's quote)
 
+# "[2]": the long-term memory's numbering echoed into prose, a reference mark, not JSON (the 135M model writes
+# "[3] When I said …"; in BENCHMARKS §14's run at d831a4f, 4 of 8 answers asked again were paragraphs with a "]")
+_REFERENCE = re.compile(r"\s?\[\d{1,2}\]")
 _LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
 
 SIMILAR = 0.9  # difflib ratio above which two texts are "the same" (catches copies with a word changed)
 
 
 def _without_wrapping(text: str) -> str:
-    """``text`` without template tokens, and without an echoed label or JSON debris at its ends."""
-    text = _TEMPLATE_TOKEN.sub(" ", text)
+    """``text`` without template tokens and echoed reference marks, and without an echoed label or JSON debris at
+    its ends."""
+    text = _REFERENCE.sub("", _TEMPLATE_TOKEN.sub(" ", text))
     return _EDGE_JUNK.sub("", _LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
 
 
 def tidy(text: str) -> str:
     """One paragraph is one paragraph: line breaks and blank lines inside it collapse into single spaces;
-    a label or a list number echoed at its start, template tokens and stray brackets or quotes at its ends go. Export,
+    a label or a list number echoed at its start, template tokens, reference marks ("[2]") and stray brackets or
+    quotes at its ends go. Export,
     re-import and the tree then agree on how many paragraphs a story has."""
     text = _LIST_NUMBER.sub("", _without_wrapping(text), count=1)
     # a line that is only punctuation (a lone "}" or "],") is JSON debris, not prose

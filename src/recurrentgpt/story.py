@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from .errors import InputError
 
+WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 MEMORY_UPDATES = ("edit", "rewrite")
@@ -59,6 +60,11 @@ class Settings:
     bible_check: str = "rules"  # continuity check after each step: "rules" (no model call) or "model" (rules, then
     # one more call asking the model for conflicts that need reading: a rule broken, a secret known too soon)
     bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
+
+    @property
+    def paragraph_words(self) -> int:
+        """About how many words a paragraph asked for holds (~20 words a sentence)."""
+        return self.paragraph_sentences * WORDS_PER_SENTENCE
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -168,3 +174,4 @@ class Retrieved:
     depth: int
     paragraph: str
     score: float
+    passage: str  # what a step's prompt shows of it: all of it, or the part that matched best (``memory.passage``)

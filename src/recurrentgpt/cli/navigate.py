@@ -75,7 +75,7 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
     if query:
         click.echo(f"\nLong-term memory recalled for {'your plan' if plan else 'plan 1'} (top {info.settings.top_k}):")
         for r in loom.recall(info.id, query, current.id):
-            click.echo(f"  [{r.node_id[:8]} depth {r.depth} score {r.score}] {r.paragraph[:160]}")
+            click.echo(f"  [{r.node_id[:8]} depth {r.depth} score {r.score}] {r.passage[:160]}")
 
 
 @cli.command()

@@ -30,6 +30,7 @@ class VectorBatch:
     """Chunk vectors of one story for one embedder: row i belongs to node ``seqs[i]``."""
 
     seqs: np.ndarray  # int64, node sequence numbers
+    chunks: np.ndarray  # int64: the paragraph's chunk 0, 1 …, or its synopsis's -1, -2 …
     matrix: np.ndarray  # float32, (rows, dim), L2-normalised
     last_rowid: int
 

@@ -319,14 +319,15 @@ class SQLStore(StoryStore):
 
     def load_vectors(self, story_id: str, embedder: str, after_rowid: int = 0) -> VectorBatch:
         rows = self._query(
-            "SELECT vid, node_seq, vector FROM vectors WHERE story_id=? AND embedder=? AND vid>? ORDER BY vid",
+            "SELECT vid, node_seq, chunk, vector FROM vectors WHERE story_id=? AND embedder=? AND vid>? ORDER BY vid",
             (story_id, embedder, after_rowid),
         )
         if not rows:
-            return VectorBatch(np.empty(0, np.int64), np.empty((0, 0), np.float32), after_rowid)
+            return VectorBatch(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0), np.float32), after_rowid)
         seqs = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return VectorBatch(seqs, matrix, rows[-1][0])
+        chunks = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return VectorBatch(seqs, chunks, matrix, rows[-1][0])
 
     def add_vectors(self, vectors: dict[str, np.ndarray], embedder: str, *, synopsis: bool = False) -> None:
         written = " AND synopsis <> ''" if synopsis else ""

@@ -203,7 +203,7 @@ async function loadRecall() {
       h("div", { class: "recall-head" },
         h("span", { class: "para-num" }, `¶ ${r.depth + 1}`),
         h("span", { class: "score", title: "relevance score" }, r.score.toFixed(3))),
-      h("p", {}, r.paragraph))));
+      h("p", {}, r.passage))));  // what the step will see: a long paragraph's best passage
   } catch (e) { /* recall is a hint: a failure here must not disturb writing */ }
 }
 
