@@ -285,7 +285,9 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_reference_marks_and_debr
     assert "field name" in leak("Lives_onMars_5279861403 } the end")
     # under a grammar a plan cannot hold a straight double quote, so the 135M model echoes a key with a single one
     # (3 of 14 demo steps asked again for it): stripped at the start like any echoed label, not asked again
-    for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower."):
+    # (§14 at fe208b9: "synopsis”:" and "plans”:", with a curly quote)
+    for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower.",
+                 "plans”: Mara climbs the tower.", "“synopsis”: Mara climbs the tower."):
         assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
     assert "field label" in leak("Mara climbs.\nplans': The ship lands.")  # not at the start: still a leak
     # the long-term memory's numbering echoed into prose is a reference mark, removed, not a JSON fragment

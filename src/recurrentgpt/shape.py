@@ -43,7 +43,8 @@ _INSTRUCTION = re.compile(
 _BRACKETS = re.compile(r"[{}\[\]<>]")
 _EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
 _TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
-_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"'-]*(?:{_NAMES})\s*\d*[\s*_\"']*[:：]\s*")  # (' : a line's quote)
+# (a line cannot hold a straight double quote under a grammar, so the model echoes a key with ' or a curly quote)
+_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"'\u201c\u201d\u2018\u2019-]*(?:{_NAMES})\s*\d*[\s*_\"'\u201c\u201d\u2018\u2019]*[:：]\s*")
 
 # "[2]": the long-term memory's numbering echoed into prose, a reference mark, not JSON (the 135M model writes
 # "[3] When I said …"; in BENCHMARKS §14's run at d831a4f, 4 of 8 answers asked again were paragraphs with a "]")
