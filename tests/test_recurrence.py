@@ -582,7 +582,9 @@ def test_a_runaway_free_text_paragraph_stops_at_a_paragraph_sized_ceiling_on_a_w
         assert node.paragraph.endswith("The pumps ran all night.")
         assert len(node.paragraph.split()) <= free.max_tokens
     assert ceilings[0] == ceilings[1]  # the paragraph's ceiling does not grow with the memory
-    assert ceilings[0] <= SMALL.paragraph_sentences * 20 * 1.35 * 1.5 + 100
+    # half again the length asked for, and no room for JSON keys: the paragraph is plain text (at the old ceiling
+    # the 135M model wrote 232-275 words where 120 were asked, in 8 of 12 demo steps: BENCHMARKS §12 run 10)
+    assert ceilings[0] == int(SMALL.paragraph_words * 1.35 * 1.5)
 
 
 def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():

@@ -565,14 +565,15 @@ class RecurrentCell:
         ``edits``: the memory comes as edits (a few sentences), not whole."""
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
-        # room for the rationale and the title where asked for, and 100 tokens for keys; then half again,
+        # room for the rationale and the title where asked for, and 100 tokens for a JSON answer's keys (a
+        # paragraph alone is plain text: none); then half again,
         # because a capable model that writes a little long must not be cut off and asked again: the ceiling
         # is for runaways, not for style (and a runaway costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_words + extra_words
         if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
             memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale
             words += memory + 3 * s.plan_sentences * WORDS_PER_SENTENCE + (60 if s.synopsis else 0)
-        return int(words * 1.35 * 1.5) + 100
+        return int(words * 1.35 * 1.5) + (100 if state else 0)
 
     def _edit_memory(self, lines: list[str], forget: list[int], add: str) -> dict[str, str]:
         """The new memory from the gates' edits: the numbered ``lines`` the model did not ``forget``, then
