@@ -16,6 +16,7 @@ over steps, computed here.
     nice -n 10 .venv/bin/python bench/step_speed.py --steps 5 --auto --no-one-call   # §12's third run
     nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
     nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --out step_speed_edited   # §12's run 8
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --auto --out step_speed_final   # run 11
 """
 
 from __future__ import annotations
