@@ -166,7 +166,7 @@ def main() -> None:
                      "load_average_before": load_before,
                      "baseline": {}, "runs": {}}
     for name, settings in configs:
-        words = settings.paragraph_sentences * 20 + settings.memory_words + 200  # about a step prompt's size
+        words = settings.paragraph_words + settings.memory_words + 200  # about a step prompt's size
         base = free_baseline(model, words)
         results["baseline"][name] = base
         print(f"{name}: free text first token {base['ttft_s']} s, {base['s_per_1000_words']} s per 1,000 words", flush=True)

@@ -1,6 +1,7 @@
 import numpy as np
 
 from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
+from recurrentgpt.embeddings.base import normalise
 from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms, passage
 from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
@@ -374,23 +375,23 @@ FACT = "Zorbulax hid the brass key under the old well."
 
 
 def test_a_paragraph_within_the_length_asked_for_is_shown_whole():
-    assert passage(LONG, chunk_words=20, best=3, words=200) == LONG
-    assert passage(LONG, chunk_words=20, best=3, words=None) == LONG
+    assert passage(LONG, chunk_words=20, best_chunk=3, max_words=200) == LONG
+    assert passage(LONG, chunk_words=20, best_chunk=3, max_words=None) == LONG
 
 
 def test_a_longer_paragraph_is_shown_as_its_best_chunk_widened_to_the_length_asked_for():
     chunks = chunk_paragraph(LONG, 20)  # 6 chunks of 2 sentences
-    shown = passage(LONG, chunk_words=20, best=2, words=50)
+    shown = passage(LONG, chunk_words=20, best_chunk=2, max_words=50)
     assert chunks[2] in shown and chunks[3] in shown  # the chunk after the match comes first …
     assert shown.startswith("… ") and shown.endswith(" …")  # … and the cuts are marked
     assert len(shown.replace("…", "").split()) <= 50
-    assert passage(LONG, chunk_words=20, best=0, words=50).startswith("The tide came in over stone 0")
-    assert passage(LONG, chunk_words=100, best=0, words=50).split()[:3] == ["The", "tide", "came"]  # at least one chunk
+    assert passage(LONG, chunk_words=20, best_chunk=0, max_words=50).startswith("The tide came in over stone 0")
+    assert passage(LONG, chunk_words=100, best_chunk=0, max_words=50).split()[:3] == ["The", "tide", "came"]  # at least one chunk
 
 
 def test_without_a_dense_match_the_chunk_sharing_the_query_s_keywords_is_shown():
     text = LONG + " " + FACT + " " + LONG
-    shown = passage(text, chunk_words=20, best=None, words=30, query="Where is the brass key Zorbulax hid?")
+    shown = passage(text, chunk_words=20, best_chunk=None, max_words=30, query="Where is the brass key Zorbulax hid?")
     assert FACT in shown and len(shown.replace("…", "").split()) <= 30
 
 
@@ -413,3 +414,56 @@ def test_a_step_s_prompt_shows_the_passage_of_a_long_recalled_paragraph_that_mat
     loom.step(info.id, "Zorbulax looks for the brass key under the well")
     prompt = loom.model.requests[-1].prompt
     assert hit.passage in prompt and long_paragraph not in prompt
+
+
+class _MeaningEmbedder(Embedder):
+    """Meaning without shared words: the plan asks for the lantern, which only the vectors can tell; a synopsis
+    (it starts with SYNOPSIS here) matches better still."""
+
+    name = "meaning"
+    max_words = 10_000
+
+    def embed(self, texts):
+        rows = [[1, 0, 0] if t.startswith("SYNOPSIS") else [0.9, 0.1, 0] if "lantern" in t else [0, 0, 1] for t in texts]
+        return normalise(np.array(rows, dtype=np.float32))
+
+    def embed_query(self, text):
+        return np.array([1, 0, 0], dtype=np.float32)
+
+
+def test_the_passage_is_the_chunk_the_vectors_matched_not_the_one_sharing_the_plan_s_words(tmp_path):
+    """The chunk shown is the one whose vector matched the plan best, even when another chunk shares the plan's
+    words, and a synopsis's vector (which holds no passage) is passed over. Broken builds seen failing: the
+    dense chunk never used (the keyword fallback shows the opening); the synopsis's row taken as the best chunk."""
+    from recurrentgpt import Loom
+
+    loom = Loom.open(tmp_path / "m.db", ScriptedModel(), _MeaningEmbedder(), chunk_words=20)
+    info = loom.new_story("fantasy", "x", settings=SMALL)
+    tide = " ".join(f"The keeper watched the tide come in over stone {i}." for i in range(8))  # 80 words
+    lantern = "A small lantern burned in the high window all night long."
+    for text, synopsis in [(tide + " " + lantern + " " + tide, "SYNOPSIS the keeper lights a lantern."),
+                           ("They walked north.", "They walk."), ("They rested by the river.", "They rest.")]:
+        loom.model.enqueue({**_answer(text), "synopsis": synopsis})
+        loom.step(info.id, "walk on")
+    [hit] = loom.recall(info.id, "The keeper watches the tide over the stones again", k=1)
+    assert lantern in hit.passage and hit.passage != hit.paragraph
+
+
+def test_a_recall_reads_the_vector_cache_of_one_moment_while_another_thread_adds_rows(tmp_path):
+    """Recalls run in several threads (the web studio's thread pool): rows another thread adds to the cached
+    vectors while this recall embeds its query do not show in it. Broken build seen failing: the cache read live
+    (the added row is ranked first and the recall comes back a paragraph short; on a branched story the mask and
+    the rows no longer line up)."""
+    loom, info = _story_of([f"The wind moved over field {i} at dusk." for i in range(4)], tmp_path / "t.db")
+    before = [r.node_id for r in loom.recall(info.id, "the wind over the field", k=2)]
+    memory = loom.memory
+    live = memory._cache[info.id]
+    embed_query = memory.embedder.embed_query
+
+    def embed_while_another_thread_adds(text):
+        q = embed_query(text)
+        live.append(np.array([10**6]), np.array([0]), q[None, :].astype(np.float32), live.last_rowid)
+        return q
+
+    memory.embedder.embed_query = embed_while_another_thread_adds
+    assert [r.node_id for r in loom.recall(info.id, "the wind over the field", k=2)] == before

@@ -291,9 +291,13 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_reference_marks_and_debr
         assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
     assert "field label" in leak("Mara climbs.\nplans': The ship lands.")  # not at the start: still a leak
     # the long-term memory's numbering echoed into prose is a reference mark, removed, not a JSON fragment
-    for echo in ("[3] When I said it, the bell rang [1].", "[12]When I said it, the bell rang [1]."):
+    for echo in ("[3] When I said it, the bell rang [1].", "[2]When I said it, the bell rang [1]."):
         assert tidy(echo) == "When I said it, the bell rang." and leak(echo) is None, echo
     assert "JSON fragment" in leak("When I said it, the bell] rang [x].")
+    assert "JSON fragment" in leak("The log read [12] entries.")  # no number the prompt gives: not an echo
+    # dialogue that opens with a label's word keeps its quote (the label's quote must close before the colon)
+    for line in ('\u201cPlan: we leave at dawn,\u201d said Mara.', '"Plan: we leave at dawn," said Mara.'):
+        assert tidy(line) == line, line
 
 
 def test_a_model_that_splits_its_paragraph_still_gives_one_paragraph_in_the_export(loom):

@@ -310,8 +310,9 @@ class Loom:
 
     def _recall(self, info: StoryInfo, path: np.ndarray, plan: str, k: int) -> list[Retrieved]:
         """What the long-term memory recalls for a step after the last node of ``path``. The previous paragraph
-        is in the prompt already: no memory slot is spent on it. A recalled paragraph takes no more of the
-        prompt than a paragraph asked for: its passage that matched best."""
+        is in the prompt already: no memory slot is spent on it. A recalled paragraph longer than the paragraph
+        length asked for is shown as its passage that matched best, about that long (at least one chunk of what
+        the embedder reads)."""
         return self.memory.recall(info.id, path, plan, k, exclude_seqs=path[:1], passage_words=info.settings.paragraph_words)
 
     def embed_story(self, story_id: str, node: str = "head", on_progress: Callable[[int, int], None] | None = None) -> int:

@@ -72,15 +72,17 @@ def chunk_paragraph(text: str, max_words: int) -> list[str]:
     return chunks
 
 
-def passage(text: str, chunk_words: int, best: int | None, words: int | None, query: str = "") -> str:
-    """What a prompt shows of a recalled paragraph: all of it when it has at most ``words`` words (or no limit
-    is given); else its chunk ``best`` (unknown: the chunk sharing most keywords with ``query``), widened with
-    the chunks after and before it in turn while it stays within ``words``. At least the one chunk is shown;
-    "…" marks a cut."""
-    if not words or len(text.split()) <= words:
+def passage(text: str, chunk_words: int, best_chunk: int | None, max_words: int | None, query: str = "") -> str:
+    """What a prompt shows of a recalled paragraph: all of it when it has at most ``max_words`` words (or no
+    limit is given); else its chunk ``best_chunk`` (unknown: the chunk sharing most keywords with ``query``),
+    widened with the chunks after and before it in turn while it stays within ``max_words``. At least that one
+    chunk is shown, so a chunk longer than ``max_words`` (what the embedder reads) is shown whole; "…" marks a
+    cut."""
+    if not max_words or len(text.split()) <= max_words:
         return text
     chunks = chunk_paragraph(text, chunk_words)
     sizes = [len(chunk.split()) for chunk in chunks]
+    best = best_chunk
     if best is None or not 0 <= best < len(chunks):
         terms = set(keyword_terms(query))
         best = max(range(len(chunks)), key=lambda i: len(terms & set(keyword_terms(chunks[i], max_terms=10**6))))
@@ -90,7 +92,7 @@ def passage(text: str, chunk_words: int, best: int | None, words: int | None, qu
     while grown:
         grown = False
         for i in (last + 1, first - 1):  # what follows the matched moment first, then what led to it
-            if 0 <= i < len(chunks) and size + sizes[i] <= words:
+            if 0 <= i < len(chunks) and size + sizes[i] <= max_words:
                 first, last, size, grown = min(first, i), max(last, i), size + sizes[i], True
     shown = " ".join(chunks[first : last + 1])
     return ("… " if first > 0 else "") + shown + (" …" if last < len(chunks) - 1 else "")
@@ -165,6 +167,15 @@ class _Vectors:
     def has(self, seqs: np.ndarray) -> np.ndarray:
         """For each of ``seqs`` (non-negative ints), whether it has a vector here."""
         return _lookup(self._has, seqs)
+
+    def snapshot(self) -> "_Vectors":
+        """The rows as they are now, which rows another thread appends later do not change: a recall reads
+        the seqs, chunks, matrix and counts of one moment (taken under the cache's lock)."""
+        view = _Vectors.__new__(_Vectors)
+        view._seqs, view._chunks, view._matrix = self.seqs, self.chunks, self.matrix
+        view.size, view.last_rowid, view.paragraphs = self.size, self.last_rowid, self.paragraphs
+        view._has = self._has.copy()  # (appends set bits in place)
+        return view
 
     def append(self, seqs: np.ndarray, chunks: np.ndarray, matrix: np.ndarray, last_rowid: int) -> None:
         self.last_rowid = last_rowid
@@ -277,14 +288,14 @@ class LongTermMemory:
         if allowed.count == 0:
             return []
         limit = max(k * 4, 20)
-        best_chunk: Callable[[int], int | None] = lambda seq: None  # keywords alone do not say which chunk
+        best_chunks: Callable[[list[int]], dict[int, int]] = lambda seqs: {}  # keywords alone do not say which chunk
         if self.mode == "weighted" and self.store.keyword_scores_are_bm25:
-            fused, dense_scores, best_chunk = self._weighted(story_id, allowed, query, limit)
+            fused, dense_scores, best_chunks = self._weighted(story_id, allowed, query, limit)
         else:
             rankings: list[list[int]] = []
             dense_scores = {}
             if self.mode in ("hybrid", "weighted", "dense"):
-                ranked, dense_scores, _, best_chunk = self._dense(story_id, allowed, query, limit)
+                ranked, dense_scores, _, best_chunks = self._dense(story_id, allowed, query, limit)
                 rankings.append(ranked)
             if self.mode in ("hybrid", "weighted", "bm25"):
                 rankings.append([seq for seq, _ in self._keyword(story_id, allowed, query, limit)])
@@ -295,32 +306,33 @@ class LongTermMemory:
         best = sorted(fused, key=lambda s: (-fused[s], -dense_scores.get(s, 0.0)))[:k]
         rows = self.store.seq_to_node(best)
         score = dense_scores if self.mode == "dense" else fused
+        chunks = best_chunks(best) if passage_words else {}
         return [Retrieved(rows[s][0], rows[s][1], rows[s][2], round(float(score[s]), 4),
-                          passage(rows[s][2], self.chunk_words, best_chunk(s), passage_words, query))
+                          passage(rows[s][2], self.chunk_words, chunks.get(s), passage_words, query))
                 for s in best if s in rows]
 
     def _weighted(
         self, story_id: str, allowed: _Allowed, query: str, limit: int
-    ) -> tuple[dict[int, float], dict[int, float], Callable[[int], int | None]]:
+    ) -> tuple[dict[int, float], dict[int, float], Callable[[list[int]], dict[int, int]]]:
         """Dense similarity plus BM25 scaled by a constant, not fused by rank: BM25 sums its terms' IDF, so a
         name found in 3 paragraphs moves a paragraph up a lot and a name found in 300 barely at all.
         (Reciprocal-rank fusion gave both the same vote, and on real prose common names outvoted dense.)"""
-        ranked, dense_scores, score_of, best_chunk = self._dense(story_id, allowed, query, limit)
+        ranked, dense_scores, score_of, best_chunks = self._dense(story_id, allowed, query, limit)
         hits = dict(self._keyword(story_id, allowed, query, limit))
         scale = BM25_WEIGHT / np.log(max(allowed.count, 2))  # BM25 of a term in one paragraph ~ log(paragraphs)
         dense_scores.update(score_of([s for s in hits if s not in dense_scores]))
         fused = {s: dense_scores.get(s, 0.0) + scale * hits.get(s, 0.0) for s in set(ranked) | set(hits)}
-        return fused, dense_scores, best_chunk
+        return fused, dense_scores, best_chunks
 
     # -- dense ------------------------------------------------------------------------------
 
     def _dense(
         self, story_id: str, allowed: _Allowed, query: str, limit: int
-    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]], Callable[[int], int | None]]:
+    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]], Callable[[list[int]], dict[int, int]]]:
         """The ``limit`` best paragraphs by their best vector, their scores, a scorer for any others, and which
-        of a paragraph's chunks matched best."""
+        of their chunks matched best."""
         nothing: Callable[[list[int]], dict[int, float]] = lambda seqs: {}
-        no_chunk: Callable[[int], int | None] = lambda seq: None
+        no_chunk: Callable[[list[int]], dict[int, int]] = lambda seqs: {}
         vectors = self._vectors(story_id)
         allowed_seqs = allowed.seqs()
         has = vectors.has(allowed_seqs)
@@ -345,8 +357,7 @@ class LongTermMemory:
         with self._embed_lock:
             q = self.embedder.embed_query(query)
         # score every row (one matmul, no copy of the matrix), then drop the rows not allowed
-        row_seqs, row_chunks = vectors.seqs, vectors.chunks  # the rows scored, even if another thread adds some
-        scores = vectors.matrix[: len(row_seqs)] @ q
+        scores = vectors.matrix @ q
         if mask is None:
             scores[dropped] = -np.inf
         else:
@@ -377,20 +388,29 @@ class LongTermMemory:
                     out[seq] = max(out.get(seq, -np.inf), float(scores[i]))
             return out
 
-        def best_chunk(seq: int) -> int | None:
-            """The paragraph's chunk that matched best (its synopsis's vectors aside: they hold no passage)."""
-            rows = np.flatnonzero((row_seqs == seq) & (row_chunks >= 0))
-            return int(row_chunks[rows[np.argmax(scores[rows])]]) if len(rows) else None
+        def best_chunks(seqs: list[int]) -> dict[int, int]:
+            """Each paragraph's chunk that matched best, in one pass over the rows (a synopsis's vectors hold
+            no passage: left out)."""
+            wanted = np.zeros(len(allowed.bitmap), dtype=bool)
+            wanted[np.asarray(seqs, dtype=np.int64)] = True  # (recalled paragraphs: all on the path)
+            out: dict[int, int] = {}
+            top: dict[int, float] = {}
+            for i in np.flatnonzero(_lookup(wanted, vectors.seqs) & (vectors.chunks >= 0)):
+                seq = int(vectors.seqs[i])
+                if seq not in top or scores[i] > top[seq]:
+                    top[seq], out[seq] = float(scores[i]), int(vectors.chunks[i])
+            return out
 
-        return ranked, best, score_of, best_chunk
+        return ranked, best, score_of, best_chunks
 
     def _vectors(self, story_id: str) -> _Vectors:
-        """This story's vectors, loaded once and then topped up with rows added since (by any process)."""
+        """This story's vectors, loaded once and then topped up with rows added since (by any process): a
+        snapshot, so a recall's reads agree with each other while other threads recall and add."""
         with self._lock:
             cached = self._cache.setdefault(story_id, _Vectors())
             batch = self.store.load_vectors(story_id, self.vector_key, cached.last_rowid)
             cached.append(batch.seqs, batch.chunks, batch.matrix, batch.last_rowid)
-            return cached
+            return cached.snapshot()
 
     # -- keywords ---------------------------------------------------------------------------
 

@@ -43,12 +43,17 @@ _INSTRUCTION = re.compile(
 _BRACKETS = re.compile(r"[{}\[\]<>]")
 _EDGE_JUNK = re.compile(r"^[\s{}\[\],:]+|[\s{}\[\],:]+$")
 _TEMPLATE_TOKEN = re.compile(r"\{\{[^{}]*\}\}|\{%[^{}]*%\}")
-# (a line cannot hold a straight double quote under a grammar, so the model echoes a key with ' or a curly quote)
-_LEADING_LABEL = re.compile(rf"(?i)^[\s*_#>\"'\u201c\u201d\u2018\u2019-]*(?:{_NAMES})\s*\d*[\s*_\"'\u201c\u201d\u2018\u2019]*[:：]\s*")
+# A label echoed at the start: "Plan:", "plans':", or a quoted key ("plans":, “synopsis”: a line cannot hold a
+# straight double quote under a grammar, so the model quotes a key with ' or a curly quote). A quote opens a label
+# only when another closes it before the colon: “Plan: we leave at dawn,” said Mara. is dialogue, not a label.
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"
+_LEADING_LABEL = re.compile(
+    rf"(?i)^[\s*_#>-]*(?:[{_QUOTES}](?=(?:{_NAMES})\s*\d*[{_QUOTES}]))?(?:{_NAMES})\s*\d*[\s*_{_QUOTES}]*[:：]\s*"
+)
 
 # "[2]": the long-term memory's numbering echoed into prose, a reference mark, not JSON (the 135M model writes
 # "[3] When I said …"; in BENCHMARKS §14's run at d831a4f, 4 of 8 answers asked again were paragraphs with a "]")
-_REFERENCE = re.compile(r"\s?\[\d{1,2}\]")
+_REFERENCE = re.compile(r"\s?\[[1-9]\]")  # (the prompt numbers a handful: "[12] entries" is no echo)
 _LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
 
 SIMILAR = 0.9  # difflib ratio above which two texts are "the same" (catches copies with a word changed)

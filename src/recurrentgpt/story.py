@@ -174,4 +174,8 @@ class Retrieved:
     depth: int
     paragraph: str
     score: float
-    passage: str  # what a step's prompt shows of it: all of it, or the part that matched best (``memory.passage``)
+    passage: str = ""  # what a step's prompt shows of it: the part that matched best (``memory.passage``), or all of it
+
+    def __post_init__(self) -> None:
+        if not self.passage:
+            object.__setattr__(self, "passage", self.paragraph)

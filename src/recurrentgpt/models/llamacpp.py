@@ -77,14 +77,19 @@ class LlamaCppModel(Model):
                 from .q8_copy import q8_copy
             except ImportError:
                 raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
+            seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+
+            def load(path: Path) -> Any:
+                return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
+
             try:
-                self._llm = Llama(
-                    model_path=str(q8_copy(self.path) if self.bundled else self.path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    seed=self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
-                    verbose=False,
-                )
+                if self.bundled:
+                    try:
+                        self._llm = load(q8_copy(self.path))
+                    except (ValueError, RuntimeError):  # a damaged copy: the wheel's own file still runs
+                        self._llm = load(self.path)
+                else:
+                    self._llm = load(self.path)
             except (ValueError, RuntimeError) as e:
                 raise ConfigError(f"cannot load {self.path}: {e}") from None
             if self.prompt_cache_mb > 0:
