@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from recurrentgpt import Cancelled, ConflictError, InputError, Loom, NotFoundError, ScriptedModel
+from recurrentgpt import Cancelled, ConflictError, HashingEmbedder, InputError, Loom, NotFoundError, ScriptedModel
 from recurrentgpt.errors import ModelConnectionError, OutputFormatError, StoreError
 
 from recurrentgpt.store import SQLiteStore
@@ -235,6 +235,26 @@ def test_auto_mode_uses_the_simulators_revised_plan(loom, model, story):
     [node] = loom.auto(story.id, 1)
     assert node.plan == "REVISED PLAN" and node.meta["simulator"]["choice"] == 2
     assert "Three candidate plans" in model.requests[-2].prompt
+
+
+def test_the_human_simulator_asks_the_model_s_second_context(tmp_path):
+    """The simulator's prompt alternates with the cell's, so it goes to ``second_context()`` (an embedded engine's
+    sibling with its own KV cache: tests/test_q8_copy.py); the cell's calls stay on the model itself."""
+    simulator = ScriptedModel()
+
+    class TwoContexts(ScriptedModel):
+        def second_context(self):
+            return simulator
+
+    model = TwoContexts()
+    loom = Loom.open(tmp_path / "s.db", model, HashingEmbedder(), seed=1)
+    info = loom.new_story("fantasy", "a bell", settings=SMALL)
+    simulator.enqueue({"choice": 2, "reason": "more tension", "plan": "REVISED PLAN"})
+    model.enqueue(_answer("Auto paragraph."))
+    [node] = loom.auto(info.id, 1)
+    assert node.plan == "REVISED PLAN"
+    assert ["Three candidate plans" in r.prompt for r in simulator.requests] == [True]
+    assert not any("Three candidate plans" in r.prompt for r in model.requests)
 
 
 def test_delete_story_removes_everything(loom, story):

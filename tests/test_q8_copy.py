@@ -106,3 +106,4 @@ def test_a_gguf_the_user_names_runs_as_it_is(cache):
     model.count_tokens("load")
     assert Path(model._llm.model_path) == bundled_model_path()
     assert not cache.exists()
+

@@ -787,7 +787,8 @@ class Loom:
         """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
         info = self.story(story_id)
         current = self.node(info.id, node)
-        return HumanSimulator(self.model, info.settings).choose(
+        # the simulator's prompt alternates with the cell's: its own context keeps both prefixes cached
+        return HumanSimulator(self.model.second_context(), info.settings).choose(
             genre=info.genre,
             title=info.title,
             short_memory=current.short_memory,

@@ -50,5 +50,11 @@ class Model(ABC):
     @abstractmethod
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...
 
+    def second_context(self) -> "Model":
+        """The model for a second conversation that alternates with the first (the human simulator's, between
+        the cell's steps). A server keeps its own caches, so this is the model itself; an embedded engine
+        answers with a sibling holding its own KV cache, so neither conversation evicts the other's prefix."""
+        return self
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
