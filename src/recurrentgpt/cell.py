@@ -566,9 +566,9 @@ class RecurrentCell:
         s = self.settings
         # ~20 words a sentence, ~1.35 tokens a word (SmolLM2's and GPT tokenizers on English prose), plus
         # room for the rationale and the title where asked for, and 100 tokens for a JSON answer's keys (a
-        # paragraph alone is plain text: none); then half again,
-        # because a capable model that writes a little long must not be cut off and asked again: the ceiling
-        # is for runaways, not for style (and a runaway costs the whole ceiling before it is asked again)
+        # paragraph alone is plain text: none); then half again, because a capable model that writes a little
+        # long must not be cut off and asked again: the ceiling is for runaways, not for style (and a runaway
+        # costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_words + extra_words
         if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
             memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale

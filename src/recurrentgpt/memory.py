@@ -377,29 +377,28 @@ class LongTermMemory:
                 if len(ranked) == limit:
                     break
 
-        def score_of(seqs: list[int]) -> dict[int, float]:
-            out: dict[int, float] = {}
-            if seqs:
-                wanted = np.zeros(len(allowed.bitmap), dtype=bool)
-                chosen = np.asarray(seqs, dtype=np.int64)
-                wanted[chosen[allowed.contains(chosen)]] = True
-                for i in np.flatnonzero(_lookup(wanted, vectors.seqs)):
-                    seq = int(vectors.seqs[i])
-                    out[seq] = max(out.get(seq, -np.inf), float(scores[i]))
+        def best_rows(seqs: list[int], paragraph_only: bool) -> dict[int, int]:
+            """Each allowed one of ``seqs`` -> its best-scoring row, in one pass over the rows (``paragraph_only``:
+            among its paragraph's chunks, leaving out its synopsis's vectors)."""
+            wanted = np.zeros(len(allowed.bitmap), dtype=bool)
+            chosen = np.asarray(seqs, dtype=np.int64)
+            wanted[chosen[allowed.contains(chosen)]] = True
+            rows = _lookup(wanted, vectors.seqs)
+            if paragraph_only:
+                rows &= vectors.chunks >= 0
+            out: dict[int, int] = {}
+            for i in np.flatnonzero(rows):
+                seq = int(vectors.seqs[i])
+                if seq not in out or scores[i] > scores[out[seq]]:
+                    out[seq] = int(i)
             return out
 
+        def score_of(seqs: list[int]) -> dict[int, float]:
+            return {seq: float(scores[i]) for seq, i in best_rows(seqs, paragraph_only=False).items()}
+
         def best_chunks(seqs: list[int]) -> dict[int, int]:
-            """Each paragraph's chunk that matched best, in one pass over the rows (a synopsis's vectors hold
-            no passage: left out)."""
-            wanted = np.zeros(len(allowed.bitmap), dtype=bool)
-            wanted[np.asarray(seqs, dtype=np.int64)] = True  # (recalled paragraphs: all on the path)
-            out: dict[int, int] = {}
-            top: dict[int, float] = {}
-            for i in np.flatnonzero(_lookup(wanted, vectors.seqs) & (vectors.chunks >= 0)):
-                seq = int(vectors.seqs[i])
-                if seq not in top or scores[i] > top[seq]:
-                    top[seq], out[seq] = float(scores[i]), int(vectors.chunks[i])
-            return out
+            """Each paragraph's chunk that matched best (a synopsis's vectors hold no passage)."""
+            return {seq: int(vectors.chunks[i]) for seq, i in best_rows(seqs, paragraph_only=True).items()}
 
         return ranked, best, score_of, best_chunks
 
