@@ -1,10 +1,12 @@
 import json
+import random
+from dataclasses import replace
 
 import pytest
 
 from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel
 from recurrentgpt import story
-from recurrentgpt.errors import InputError
+from recurrentgpt.errors import InputError, ModelError
 from recurrentgpt.models.base import Completion, Model, Request
 from recurrentgpt.story import Usage
 
@@ -42,8 +44,11 @@ def test_step_prompt_carries_every_input_of_the_recurrence():
     for part in ["Mara reaches the gate.", "The storm broke over the valley.", "Mara walks north.",
                  "northern gate", "Mara seeks her brother.", "about 7 sentences"]:
         assert part in prompt
-    # static parts first so a KV cache can reuse the prefix across steps
-    assert prompt.index("Mara seeks her brother.") < prompt.index("northern gate") < prompt.index("Mara walks north.")
+    # static parts first, then what is known before the plan (read ahead while the writer chooses: prefill),
+    # then what the plan recalls, then the plan
+    order = ["Mara seeks her brother.", "Mara walks north.", "The storm broke over the valley.", "northern gate",
+             "Mara reaches the gate."]
+    assert [prompt.index(part) for part in order] == sorted(prompt.index(part) for part in order)
     assert model.requests[0].schema["properties"]["plans"]["minItems"] == 3
 
 
@@ -148,3 +153,29 @@ def test_fiction_mode_uses_its_own_prompt():
     RecurrentCell(model, Settings(person="second")).step(cell_input(mode="fiction", profile={"name": "Ada", "avoid": "gore"}))
     prompt = model.requests[0].prompt
     assert "reader" in prompt and "Ada" in prompt and "gore" in prompt and "second person" in prompt
+
+
+@pytest.mark.parametrize("settings", [story.Settings(), story.Settings(memory_update="rewrite"),
+                                      story.Settings(two_phase=False)],
+                         ids=["two phases, edits", "two phases, rewrite", "one call"])
+@pytest.mark.parametrize("mode", ["writer", "fiction"])
+@pytest.mark.parametrize("schema", [True, False], ids=["json", "text"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_prefill_reads_the_start_of_the_steps_own_prompt(settings, mode, schema, language):
+    """What ``prefill`` reads ahead is the step's own prompt as far as it is known before the plan (the memory
+    and the previous paragraph included, nothing the plan recalls), under the same system prompt, whatever the
+    step recalls and whatever the plan; and it draws nothing from the story's randomness."""
+    model = ScriptedModel([ModelError("only the step's first call matters here")], supports_schema=schema)
+    cell = RecurrentCell(model, replace(settings, language=language), random.Random(3))
+    known = cell_input(plan="", long_term=[], mode=mode, short_memory="Mara walks north. She is tired.")
+    state = cell.rng.getstate()
+    cell.prefill(known)
+    assert cell.rng.getstate() == state
+    [ahead] = model.prefilled
+    assert "Mara walks north." in ahead.prompt and ahead.prompt.endswith("The storm broke over the valley.")
+    with pytest.raises(ModelError):
+        cell.step(replace(known, plan="Mara reaches the gate.", long_term=["Long ago, Mara's brother left."],
+                          chapter_summaries=["Chapter 1: Mara left home."], canon=["Mara (character): a guide."]))
+    step = model.requests[0]
+    assert step.system == ahead.system and step.prompt.startswith(ahead.prompt)
+    assert not any(part in ahead.prompt for part in ["Mara reaches the gate.", "brother left", "left home", "a guide"])

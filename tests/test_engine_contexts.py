@@ -26,3 +26,17 @@ def test_a_second_context_keeps_an_alternating_conversation_s_prefix_cached():
     assert model.second_context() is model.second_context() and model.second_context() is not model
     assert model.second_context()._lock is model._lock  # the two never compute at once
     assert cached_on_second_asking(model) > 0.8 * model.count_tokens(cell_prompt)
+
+
+def test_a_prefilled_prompt_is_served_from_the_cache():
+    """``prefill`` reads a prompt's start ahead (the next step's, while the writer chooses a plan): the call that
+    follows with the whole prompt evaluates only the rest. Broken build seen failing: ``prefill`` doing
+    nothing (the call after it served only the system prompt from the cache)."""
+    known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
+    rest = "\n\nPlan for the next paragraph:\nThe keeper finds a radio.\n\nNow write the next paragraph."
+    model = LlamaCppModel(seed=1)
+    model.complete(Request("s", "Something else entirely: a poem about the sea.", max_tokens=4))
+    read = model.prefill(Request("s", known))
+    assert read.prompt_tokens > model.count_tokens(known) and read.completion_tokens == 0
+    after = model.complete(Request("s", known + rest, max_tokens=4)).usage
+    assert after.cached_tokens >= model.count_tokens(known)  # the system prompt's tokens make up the boundary's

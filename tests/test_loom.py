@@ -257,6 +257,30 @@ def test_the_human_simulator_asks_the_model_s_second_context(tmp_path):
     assert not any("Three candidate plans" in r.prompt for r in model.requests)
 
 
+def test_prefill_reads_ahead_the_next_steps_prompt_and_writes_nothing(loom, model, story):
+    """While the writer reads the plans, ``prefill`` hands the model the next step's prompt as far as it is known
+    (the step from that node then starts with exactly that text) and leaves the story as it was."""
+    loom.step(story.id, 0)
+    head, tree = loom.node(story.id), loom.tree(story.id)
+    loom.prefill(story.id)
+    assert loom.tree(story.id) == tree and loom.node(story.id) == head
+    [ahead] = model.prefilled
+    assert ahead.prompt.endswith(head.paragraph) and head.short_memory in ahead.prompt
+    loom.step(story.id, "She follows the river.")
+    assert model.requests[-1].prompt.startswith(ahead.prompt) and model.requests[-1].system == ahead.system
+
+
+def test_a_prefill_the_engine_cannot_do_costs_only_the_head_start(loom, model, story):
+    """The step that follows meets the same trouble and reports it; ``prefill`` itself raises nothing."""
+    def fail(request):
+        raise ModelConnectionError("the server is gone")
+
+    model.prefill = fail
+    assert loom.prefill(story.id).calls == 0
+    with pytest.raises(NotFoundError):  # a wrong id is the caller's error, not the engine's
+        loom.prefill("no-such-story")
+
+
 def test_delete_story_removes_everything(loom, story):
     loom.step(story.id, 0)
     loom.bookmark(story.id, "b")

@@ -155,6 +155,17 @@ def test_step_streams_the_paragraph_then_the_node(client, loom, story, model):
     assert "The dragon sneezes." in model.requests[-1].prompt
 
 
+def test_after_a_step_the_studio_reads_the_next_prompt_ahead(client, loom, story, model):
+    """Once the step's stream has ended, its thread hands the model the next step's prompt as far as it is known
+    (``Loom.prefill``), while the writer reads the plans."""
+    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The dragon sneezes."})), "done")["node"]
+    deadline = time.monotonic() + 10
+    while not model.prefilled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [ahead] = model.prefilled
+    assert ahead.prompt.endswith(node["paragraph"])
+
+
 def test_step_with_a_candidate_plan(client, loom, story, model):
     plans = loom.node(story.id).plans
     node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan_index": 2})), "done")["node"]
@@ -341,9 +352,9 @@ def test_the_loom_checks_the_head_the_client_showed(client, loom, story, model, 
     first, head = loom.path(story.id)
     real_stream = generate.event_stream
 
-    def another_tab_moves_the_head(jobs, work):  # just after the web's checks, before the work starts
+    def another_tab_moves_the_head(jobs, work, **kw):  # just after the web's checks, before the work starts
         loom.checkout(story.id, first.id)
-        return real_stream(jobs, work)
+        return real_stream(jobs, work, **kw)
 
     monkeypatch.setattr(generate, "event_stream", another_tab_moves_the_head)
     before = len(model.requests)

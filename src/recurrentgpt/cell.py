@@ -31,13 +31,14 @@ from typing import Any, Callable
 
 from . import prompts, shape
 from .errors import InputError, OutputFormatError
-from .models.base import Model, OnText
+from .models.base import Model, OnText, Request
 from .story import WORDS_PER_SENTENCE, Mode, Settings, Usage
-from .structured import Field, ask, line_ceiling, sentences, weak_if
+from .structured import Field, ask, line_ceiling, sentences, wants_json, weak_if
 
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
 OnRetry = Callable[[int, OutputFormatError], None]
+_PLAN_MARK = "\x00plan\x00"  # where the plan goes in a prompt rendered ahead of it (``prefill``)
 Cancel = Callable[[], bool]  # checked on every chunk the model streams; True stops the call
 
 # the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
@@ -250,24 +251,7 @@ class RecurrentCell:
         if not x.plan.strip():
             raise InputError("the plan for the next paragraph is empty")
         new_character = self.rng.random() < self.settings.new_character_probability
-        template = "fiction_step" if x.mode == "fiction" else "step"
-        variables = dict(
-            genre=x.genre,
-            title=x.title,
-            outline=x.outline,
-            chapter=x.chapter,
-            beats=x.beats,
-            chapter_summaries=x.chapter_summaries,
-            retrieved=x.long_term,
-            short_memory=x.short_memory,
-            previous_paragraph=x.previous_paragraph,
-            plan=x.plan,
-            new_character=new_character,
-            profile=x.profile or {},
-            canon=x.canon,
-            constraints=x.constraints,
-            propose_bible=x.propose_bible,
-        )
+        template, fields, variables = self._paragraph_call(x, new_character)
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
@@ -278,12 +262,13 @@ class RecurrentCell:
                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
         if self.settings.two_phase:
-            answer, usage, step_trace = self._step_in_two_phases(template, variables, x, on_text, on_retry, cancel)
+            answer, usage, step_trace = self._step_in_two_phases(template, fields, variables, x, on_text, on_retry,
+                                                                 cancel)
         else:
             trace: list[Trace] = []
             answer, usage = self._ask(
                 template,
-                [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(),
+                fields,
                 variables,
                 mode=x.mode,
                 max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
@@ -313,8 +298,51 @@ class RecurrentCell:
             synopsis_warning=synopsis_warning,
         )
 
+    def prefill(self, x: CellInput) -> Usage:
+        """Read the next step's prompt as far as it is known without the plan into the model's cache: the
+        instructions, the short-term memory and the previous paragraph (the prompt puts what the plan recalls,
+        and the plan, after them). Called while the writer reads the plans; the step then reads only what the
+        plan brings. ``x``'s plan and recalls are ignored, and nothing is drawn from the story's randomness."""
+        template, fields, variables = self._paragraph_call(
+            replace(x, plan=_PLAN_MARK, long_term=[], chapter_summaries=[], canon=[], constraints=[]), False)
+        prompt = self._render(template, fields, variables, json_output=wants_json(self.model, self.settings.two_phase))
+        known = prompt[: prompt.index(_PLAN_MARK)]
+        end = known.rfind(x.previous_paragraph)  # what follows it (the next section's heading) depends on the plan
+        if x.previous_paragraph and end >= 0:
+            known = known[: end + len(x.previous_paragraph)]
+        return self.model.prefill(Request(prompts.render(self.settings.language, "system", mode=x.mode), known))
+
+    def _paragraph_call(self, x: CellInput, new_character: bool) -> tuple[str, list[Field], dict[str, Any]]:
+        """The template, fields and variables of the call that writes a step's paragraph (a two-phase step's
+        first call, which is plain text): one rule for ``step`` and ``prefill``, so the prefilled prompt is
+        the step's own."""
+        variables = dict(
+            genre=x.genre,
+            title=x.title,
+            outline=x.outline,
+            chapter=x.chapter,
+            beats=x.beats,
+            chapter_summaries=x.chapter_summaries,
+            retrieved=x.long_term,
+            short_memory=x.short_memory,
+            previous_paragraph=x.previous_paragraph,
+            plan=x.plan,
+            new_character=new_character,
+            profile=x.profile or {},
+            canon=x.canon,
+            constraints=x.constraints,
+            propose_bible=x.propose_bible,
+        )
+        template = "fiction_step" if x.mode == "fiction" else "step"
+        if not self.settings.two_phase:
+            return template, [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(), variables
+        variables["two_phase"] = True
+        if self.settings.memory_update == "edit":  # numbered, so the second call can name what to forget
+            variables["memory_lines"] = sentences(x.short_memory)
+        return template, self._step_fields()[:1], variables
+
     def _step_in_two_phases(
-        self, template: str, variables: dict[str, Any], x: CellInput, on_text: OnText | None,
+        self, template: str, fields: list[Field], variables: dict[str, Any], x: CellInput, on_text: OnText | None,
         on_retry: OnRetry | None, cancel: Cancel | None,
     ) -> tuple[dict[str, Any], Usage, Trace]:
         """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
@@ -330,10 +358,8 @@ class RecurrentCell:
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         edits = self.settings.memory_update == "edit"
-        if edits:  # numbered, so the second call can name what to forget
-            variables = {**variables, "memory_lines": sentences(x.short_memory)}
         written, usage = self._ask(
-            template, self._step_fields()[:1], {**variables, "two_phase": True}, mode=x.mode,
+            template, fields, variables, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
             stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
         )
@@ -350,12 +376,12 @@ class RecurrentCell:
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
-        fields = self._step_fields()[1:]
+        state_fields = self._step_fields()[1:]
         if edits:  # the rationale and the whole memory give way to the two gates
-            fields = [f for f in fields if f.name not in ("rationale", "short_memory")]
-            fields[-1:-1] = EDIT_FIELDS
+            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
+            state_fields[-1:-1] = EDIT_FIELDS
         state, more = self._ask(
-            "step_state", fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
+            "step_state", state_fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
             trace=state_trace, history=((first["prompt"], first["answer"]),),
         )
@@ -609,27 +635,11 @@ class RecurrentCell:
         history: tuple[tuple[str, str], ...] = (),
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
-        fields = prompts.localize(s.language, fields)
-        common = dict(
-            paragraph_sentences=s.paragraph_sentences,
-            memory_sentences=s.memory_sentences,
-            memory_words=s.memory_words,
-            plan_sentences=s.plan_sentences,
-            person=s.person,
-            fields=fields,
-            two_phase=False,
-            memory_update=s.memory_update,
-            memory_lines=[],  # the short-term memory numbered sentence by sentence (the edit update's prompts)
-        )
-
-        def render(json_output: bool) -> str:
-            return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
-
         return ask(
             self.model,
             prompts.render(s.language, "system", mode=mode),
-            render,
-            fields,
+            lambda json_output: self._render(template, fields, variables, json_output),
+            prompts.localize(s.language, fields),
             max_tokens=max_tokens,
             temperature=s.temperature,
             retries=s.retries,
@@ -642,6 +652,22 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
+
+    def _render(self, template: str, fields: list[Field], variables: dict[str, Any], json_output: bool) -> str:
+        """A prompt: ``template`` in the story's language, with the story's lengths and ``variables``."""
+        s = self.settings
+        common = dict(
+            paragraph_sentences=s.paragraph_sentences,
+            memory_sentences=s.memory_sentences,
+            memory_words=s.memory_words,
+            plan_sentences=s.plan_sentences,
+            person=s.person,
+            fields=prompts.localize(s.language, fields),
+            two_phase=False,
+            memory_update=s.memory_update,
+            memory_lines=[],  # the short-term memory numbered sentence by sentence (the edit update's prompts)
+        )
+        return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
 
 
 def memory_kept(old: str, new: str) -> float | None:

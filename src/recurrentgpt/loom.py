@@ -30,7 +30,7 @@ from . import continuity
 from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
 from . import export
 from .embeddings import Embedder, embedder_name, get_embedder
-from .errors import Cancelled, ConflictError, InputError, ModelError, NotFoundError
+from .errors import Cancelled, ConfigError, ConflictError, InputError, ModelError, NotFoundError
 from .importing import manuscript_title, parse_tree, split_paragraphs
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
@@ -500,34 +500,54 @@ class Loom:
         """Gather the step's inputs: the parent's state (with the chapter just ended, if one did) and what
         the long-term memory recalls for the plan: past paragraphs, and summaries of earlier chapters."""
         self._check_backends()
-        state = self._state(info, parent)
-        outline, chapter, beats, summaries = state.outline, state.chapter, state.beats, state.summaries
-        if ended:
-            outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
+        cell_input, summaries = self._known_input(info, parent, plan, ended)
         path = self.store.path_seqs(parent.id)
         k = info.settings.top_k
         retrieved = self._recall(info, path, plan, k) if k else []
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
-        cell_input = CellInput(
-            genre=info.genre,
-            title=info.title,
-            outline=outline,
-            plan=plan,
-            previous_paragraph=parent.paragraph,
-            short_memory=parent.short_memory,
-            long_term=[r.passage for r in retrieved],
-            mode=info.mode,
-            profile=info.profile,
-            chapter=chapter,
-            beats=beats,
-            chapter_summaries=self._recall_chapters(plan, summaries, k),
-        )
+        cell_input = replace(cell_input, long_term=[r.passage for r in retrieved],
+                             chapter_summaries=self._recall_chapters(plan, summaries, k))
         if info.settings.bible != "off":
             chosen = self._select_canon(info, parent, plan, cell_input, retrieved)
             cell_input = replace(cell_input, canon=[s.entry.render() for s in chosen.entries],
                                  canon_used=[s.entry.name for s in chosen.entries],
                                  canon_why=[s.why for s in chosen.entries])
         return cell_input, retrieved
+
+    def _known_input(self, info: StoryInfo, parent: Node, plan: str,
+                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[str]]:
+        """The step's inputs that the parent's state holds, with nothing recalled yet; and the summaries of the
+        chapters before (what ``_recall_chapters`` chooses from)."""
+        state = self._state(info, parent)
+        outline, chapter, beats, summaries = state.outline, state.chapter, state.beats, state.summaries
+        if ended:
+            outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
+        return CellInput(
+            genre=info.genre,
+            title=info.title,
+            outline=outline,
+            plan=plan,
+            previous_paragraph=parent.paragraph,
+            short_memory=parent.short_memory,
+            long_term=[],
+            mode=info.mode,
+            profile=info.profile,
+            chapter=chapter,
+            beats=beats,
+        ), summaries
+
+    def prefill(self, story_id: str, node: str = "head") -> Usage:
+        """Read the prompt of the step after ``node`` as far as it is known before the plan (the instructions,
+        the short-term memory, the paragraph) into the model's cache: call it while the writer reads the
+        plans, and the step that follows reads only what the plan brings (BENCHMARKS §17). Writes nothing. An
+        engine that cannot do it costs only the head start: the step meets the same trouble and reports it."""
+        info = self.story(story_id)
+        parent = self.node(story_id, node)
+        try:
+            x, _ = self._known_input(info, parent, plan="")
+            return RecurrentCell(self.model, info.settings, self.rng).prefill(x)
+        except (ModelError, ConfigError):
+            return Usage()
 
     # -- the story bible -----------------------------------------------------------------------
 

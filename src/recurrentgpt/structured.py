@@ -195,6 +195,11 @@ def _integer(value: Any) -> int | None:
     return None
 
 
+def wants_json(model: Model, plain: bool) -> bool:
+    """Whether a call asks for JSON (the backend enforces a schema, and the call is not plain text)."""
+    return model.supports_schema and not plain
+
+
 def ask(
     model: Model,
     system: str,
@@ -227,7 +232,7 @@ def ask(
     fields stream one after another, separated by a blank line. ``cancel()`` is checked on every chunk
     the model produces; when it returns True the call ends with ``Cancelled``.
     """
-    json_output = model.supports_schema and not plain
+    json_output = wants_json(model, plain)
     request = Request(
         system=system,
         prompt=render(json_output),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import replace
 import time
 from pathlib import Path
@@ -122,36 +123,47 @@ def write(library: Library, story: str, steps: int, interactive: bool, bible_mod
 def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | None = None) -> None:
     loom = library.loom
     written = 0
-    while written < steps:
-        head = loom.node(story_id)
-        click.echo("\nCandidate plans:")
-        show_plans(head)
-        action = click.prompt(
-            "[1-3] follow a plan · e N edit plan N · w write your own · m edit memory · s show memory · q quit",
-            default="1",
-        ).strip()
-        if action in ("q", "quit"):
-            return
-        if action == "s":
-            click.echo(f"\nShort-term memory:\n{head.short_memory}\n")
-            continue
-        if action == "m":
-            memory = click.prompt("New short-term memory", default=head.short_memory)
-            loom.edit(story_id, head.id, short_memory=memory)
-            click.echo("(memory saved as a new version of this step)")
-            continue
-        if action == "w":
-            plan: str | int = click.prompt("Your plan")
-        elif action.startswith("e"):
-            number = action[1:].strip() or click.prompt("Which plan", default="1")
-            index = _plan_index(number, head.plans)
-            plan = click.prompt("Edit the plan", default=head.plans[index])
-        else:
-            plan = _plan_index(action, head.plans)
-        node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry, bible=bible_mode)
-        click.echo(f"\n\n(node {node.id}, {describe_usage(node)})")
-        show_conflicts(node)
-        written += 1
+    ahead: threading.Thread | None = None  # reads the next step's prompt while the writer chooses (Loom.prefill)
+    ahead_of = ""  # the node whose next step it reads
+    try:
+        while written < steps:
+            head = loom.node(story_id)
+            if head.id != ahead_of:
+                if ahead:
+                    ahead.join()
+                ahead, ahead_of = threading.Thread(target=loom.prefill, args=(story_id, head.id)), head.id
+                ahead.start()
+            click.echo("\nCandidate plans:")
+            show_plans(head)
+            action = click.prompt(
+                "[1-3] follow a plan · e N edit plan N · w write your own · m edit memory · s show memory · q quit",
+                default="1",
+            ).strip()
+            if action in ("q", "quit"):
+                return
+            if action == "s":
+                click.echo(f"\nShort-term memory:\n{head.short_memory}\n")
+                continue
+            if action == "m":
+                memory = click.prompt("New short-term memory", default=head.short_memory)
+                loom.edit(story_id, head.id, short_memory=memory)
+                click.echo("(memory saved as a new version of this step)")
+                continue
+            if action == "w":
+                plan: str | int = click.prompt("Your plan")
+            elif action.startswith("e"):
+                number = action[1:].strip() or click.prompt("Which plan", default="1")
+                index = _plan_index(number, head.plans)
+                plan = click.prompt("Edit the plan", default=head.plans[index])
+            else:
+                plan = _plan_index(action, head.plans)
+            node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry, bible=bible_mode)
+            click.echo(f"\n\n(node {node.id}, {describe_usage(node)})")
+            show_conflicts(node)
+            written += 1
+    finally:
+        if ahead:
+            ahead.join()  # (seconds at most) before the library closes under it
 
 
 def _plan_index(text: str, plans: tuple[str, ...]) -> int:

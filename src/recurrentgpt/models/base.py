@@ -50,6 +50,13 @@ class Model(ABC):
     @abstractmethod
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...
 
+    def prefill(self, request: Request) -> Usage:
+        """Read ``request``'s messages into the KV cache ahead of time, so that a later call whose prompt
+        starts with them reads only the rest (the next step's plan-independent prompt, while the writer
+        chooses a plan). Nothing is generated. A server decides its own caching, and a hosted API would bill
+        the call: there this does nothing (an empty ``Usage``)."""
+        return Usage()
+
     def second_context(self) -> "Model":
         """The model for a second conversation that alternates with the first (the human simulator's, between
         the cell's steps). A server keeps its own caches, so this is the model itself; an embedded engine

@@ -145,6 +145,22 @@ class LlamaCppModel(Model):
             finish_reason="length" if finish == "length" else "stop",
         )
 
+    def prefill(self, request: Request) -> Usage:
+        """The prompt is evaluated as the start of a chat whose answer is one token long: the KV cache then
+        holds the system prompt and ``request.prompt``, and the next call keeps its longest common prefix
+        (llama-cpp-python compares tokens); the template's few closing tokens and the one token sampled are
+        then dropped."""
+        with self._lock:
+            llm = self._load()
+            _reset_counters(llm)
+            started = time.perf_counter()
+            try:
+                llm.create_chat_completion(messages=request.messages(), max_tokens=1, temperature=0.0)
+            except ValueError as e:  # the prompt does not fit the context window
+                raise ModelError(f"the embedded model failed: {e}") from None
+            prompt_tokens = llm.n_tokens  # (the token sampled was never evaluated)
+            return Usage(prompt_tokens, 0, _cached(llm, prompt_tokens), time.perf_counter() - started, 1)
+
     def free_text(self, prompt: str, max_tokens: int, temperature: float = 0.8) -> Completion:
         """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
         with self._lock:

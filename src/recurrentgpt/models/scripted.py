@@ -43,6 +43,7 @@ class ScriptedModel(Model):
         self.chunk_size = chunk_size
         self.name = name
         self.requests: list[Request] = []
+        self.prefilled: list[Request] = []  # what ``prefill`` was asked to read ahead
         self._lock = threading.Lock()
 
     def enqueue(self, *replies: Any) -> None:
@@ -68,6 +69,11 @@ class ScriptedModel(Model):
             calls=1,
         )
         return Completion(text=text, usage=usage)
+
+    def prefill(self, request: Request) -> Usage:
+        with self._lock:
+            self.prefilled.append(request)
+        return Usage(prompt_tokens=len((request.system + request.prompt).split()), calls=1)
 
     def _invent(self, request: Request, n: int) -> str:
         schema = request.schema or {"properties": {"paragraph": {"type": "string"}}}

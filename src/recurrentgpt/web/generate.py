@@ -39,7 +39,8 @@ def new_story(body: NewStory, request: Request, loom: LoomDep) -> EventSourceRes
         )
         return {"story": info.to_dict()}
 
-    return event_stream(get_jobs(request), work)
+    # the first step's prompt, read ahead while the writer chooses its plan
+    return event_stream(get_jobs(request), work, after=lambda done: loom.prefill(done["story"]["id"]))
 
 
 @router.post("/stories/{story_id}/step", summary="Write the next paragraph (streams: text …, done {node})")
@@ -55,7 +56,9 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> E
                          expected_head=body.expected_head, cancel=stop.is_set)
         return {"node": node.to_dict()}
 
-    return event_stream(get_jobs(request), work)
+    # the next step's prompt, read ahead while the writer chooses its plan
+    return event_stream(get_jobs(request), work,
+                        after=lambda done: loom.prefill(info.id, done["node"]["id"]))
 
 
 @router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")

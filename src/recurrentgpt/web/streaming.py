@@ -112,11 +112,13 @@ def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, ensure_ascii=False), sep=SEPARATOR)
 
 
-def event_stream(jobs: Jobs, work: Work) -> EventSourceResponse:
+def event_stream(jobs: Jobs, work: Work, after: Callable[[dict[str, Any]], None] | None = None) -> EventSourceResponse:
     """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``.
 
     The work passes ``cancel=stop.is_set`` to the loom, which then raises ``Cancelled`` at the next
-    token once the job is stopped (the stop call, or the client going away)."""
+    token once the job is stopped (the stop call, or the client going away). ``after(result)`` runs in the
+    same thread once the stream has ended with the work's ``done`` (the page has its answer): reading the
+    next step's prompt ahead (``Loom.prefill``)."""
 
     async def events():
         job_id, stop = jobs.start()  # here, not before: a response never streamed leaves no job behind
@@ -130,9 +132,12 @@ def event_stream(jobs: Jobs, work: Work) -> EventSourceResponse:
                 stop.set()
 
         def run() -> None:
+            finished: dict[str, Any] | None = None  # the work's result, when it ran to its end
             try:
                 result = work(emit, stop)
-                emit("done", {**result, "stopped": stop.is_set()})
+                stopped = stop.is_set()  # (read now: the stream sets it once it has ended)
+                emit("done", {**result, "stopped": stopped})
+                finished = None if stopped else result
             except Cancelled:  # stopped mid-call: nothing of that call was saved
                 emit("done", {"stopped": True})
             except RecurrentGPTError as e:
@@ -142,6 +147,11 @@ def event_stream(jobs: Jobs, work: Work) -> EventSourceResponse:
                 emit("error", {"error": f"internal error: {type(e).__name__}", "status": 500})
             finally:
                 emit("end", {})
+            if finished is not None and after:
+                try:
+                    after(finished)
+                except Exception:  # a head start that failed: the next step does the work itself
+                    log.exception("job %s: reading ahead failed", job_id)
 
         yield sse("start", {"job": job_id})
         jobs.run(run, job_id)
