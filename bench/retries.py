@@ -109,7 +109,7 @@ def main() -> None:
     embedder = get_embedder("minilm")
     embedder.embed(["warm up"])
     model.count_tokens("warm up")  # loads the model outside the timings
-    results: dict = {"steps": args.steps, "model": model.name, "weights": Path(model._llm.model_path).name,  # (the file loaded)
+    results: dict = {"steps": args.steps, "model": model.name, "weights": model.weights.name,  # (the file loaded)
                      "load_average_before": load_before, "runs": {}}
     for name in args.settings.split(","):
         settings = replace({"demo": DEMO, "paper": PAPER}[name], two_phase=True, memory_update="edit")

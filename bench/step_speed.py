@@ -6,7 +6,8 @@ plans) and each way of stepping (one call with a JSON grammar; two phases: the p
 memory and plans in a call that continues the conversation, the memory either rewritten whole as the paper
 does or updated by edits, the default: sentences to forget and to add), a story is started and ``--steps`` steps are
 written in writer mode (a fixed candidate plan, no simulator); ``--auto`` adds auto mode (the human
-simulator between steps). Per step: time to the paragraph's first streamed token, wall time, story words,
+simulator between steps); ``--read-ahead`` adds the default step with the next prompt read ahead before each
+step, as the CLI and the web studio do while the writer reads the plans (``Loom.prefill``, timed on its own). Per step: time to the paragraph's first streamed token, wall time, story words,
 tokens generated, prompt tokens and how many of them the KV cache served. The baseline, measured in the
 same run: the same model streaming a paragraph of free prose from a chat prompt of the same size (time to
 first token), and plain continuation until 1,000 words (seconds per 1,000 words). Headlines are medians
@@ -17,6 +18,7 @@ over steps, computed here.
     nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
     nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --out step_speed_edited   # §12's run 8
     nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --auto --out step_speed_final   # run 11
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --read-ahead --out step_speed_read_ahead   # run 13
 """
 
 from __future__ import annotations
@@ -71,10 +73,18 @@ def new_story(model, embedder, settings, folder: Path):
     return loom, loom.new_story("science fiction", TOPIC, settings=settings)
 
 
-def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
+def run(model, embedder, settings, label: str, steps: int, auto: bool, read_ahead: bool = False) -> dict:
+    """``read_ahead``: before each step, what the CLI and the web studio do while the writer reads the plans
+    (``Loom.prefill``), timed on its own: the step's timings start when the plan is chosen."""
     loom, story = new_story(model, embedder, settings, WORK / "step-speed" / label)
     rows = []
     for i in range(steps):
+        ahead = None
+        if read_ahead:
+            started = time.perf_counter()
+            usage = loom.prefill(story.id)
+            ahead = {"prefill_s": round(time.perf_counter() - started, 2),
+                     "prefill_evaluated": usage.prompt_tokens - usage.cached_tokens}
         first: list[float] = []
         started = time.perf_counter()
 
@@ -113,6 +123,7 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
             "evaluated_share": round(1 - cached / prompt, 3) if prompt else None,
             "tokens_per_story_word": round((u["completion_tokens"] + sim.get("completion_tokens", 0)) / max(words, 1), 2),
             "calls": u["calls"] + sim.get("calls", 0),
+            **(ahead or {}),
         })
         print(f"  {label} step {i + 1}: {words} words, {wall:.1f} s, first token {rows[-1]['ttft_s']} s", flush=True)
     loom.close()
@@ -124,6 +135,10 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool) -> dict:
         "median_s_per_1000_words": median([r["wall_s"] / max(r["words"], 1) * 1000 for r in ok]) if ok else None,
         "median_tokens_per_story_word": median([r["tokens_per_story_word"] for r in ok]) if ok else None,
         "median_evaluated_share": median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None]) if ok else None,
+        # with the reading ahead counted too, as if the writer had chosen at once
+        **({"median_prefill_s": median([r["prefill_s"] for r in ok]),
+            "median_s_per_1000_words_with_prefill": median([(r["wall_s"] + r["prefill_s"]) / max(r["words"], 1) * 1000
+                                                            for r in ok])} if read_ahead and ok else {}),
     }
 
 
@@ -138,6 +153,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: the engine's default)")
     parser.add_argument("--only-edited", action="store_true",
                         help="only the default step (two phases, memory edited; with --auto also auto mode): more steps in less time")
+    parser.add_argument("--read-ahead", action="store_true",
+                        help="also the default step with the next prompt read ahead while the writer chooses (Loom.prefill)")
     parser.add_argument("--out", default="step_speed", help="result file name in bench/results/")
     parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table of an earlier run's result file and stop")
     args = parser.parse_args()
@@ -162,7 +179,7 @@ def main() -> None:
 
     configs = [("demo", DEMO)] if args.quick else [("demo", DEMO), ("paper", PAPER)]
     results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name,
-                     "weights": Path(model._llm.model_path).name,  # the file loaded (the bundled model's Q8_0 copy, §16)
+                     "weights": model.weights.name,  # the file loaded (the bundled model's Q8_0 copy, §16)
                      "load_average_before": load_before,
                      "baseline": {}, "runs": {}}
     for name, settings in configs:
@@ -176,6 +193,8 @@ def main() -> None:
         if not args.only_edited:
             modes += [("two phases, memory rewritten", True, "rewrite", False, model)]
         modes += [("two phases, memory edited", True, "edit", False, model)]
+        if args.read_ahead:
+            modes += [("two phases, memory edited, read ahead", True, "edit", False, model)]
         if args.auto:
             # auto mode with the default step only (the one-call step's cost is the writer-mode rows' story)
             modes += [("two phases, memory edited, auto", True, "edit", True, model)]
@@ -184,7 +203,8 @@ def main() -> None:
         for mode, two_phase, memory_update, auto, engine in modes:
             label = f"{name}, {mode}"
             results["runs"][label] = run(engine, embedder, replace(settings, two_phase=two_phase, memory_update=memory_update),
-                                         label.replace(", ", "-").replace(" ", "-"), steps, auto)
+                                         label.replace(", ", "-").replace(" ", "-"), steps, auto,
+                                         read_ahead=mode.endswith("read ahead"))
     print()
     print(summary(results))
     write_results(args.out, results)
@@ -211,11 +231,15 @@ def summary(results: dict) -> str:
                      round(after, 1) if after is not None else None,
                      round(1 + after / free_paragraph_s, 2) if after is not None else None,
                      f"{median(once):.1f} s, {1 + median(once) / free_paragraph_s:.2f}× ({len(once)})" if once else "—",
-                     r["median_evaluated_share"], "/".join(str(step["calls"]) for step in ok), r["failed"]])
+                     r["median_evaluated_share"],
+                     (f"{r['median_prefill_s']} s; {_ratio(r['median_s_per_1000_words_with_prefill'], base['s_per_1000_words'])}×"
+                      if "median_prefill_s" in r else "—"),
+                     "/".join(str(step["calls"]) for step in ok), r["failed"]])
     return table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free", "tokens per story word",
                   "s after the paragraph", "vs free, per requested paragraph",
                   "steps not asked again: s after the paragraph, vs free per requested paragraph (how many)",
                   "prompt share evaluated",
+                  "read ahead while the writer chooses: s; per 1,000 words vs free with it counted",
                   "calls, step by step", "failed steps"], rows)
 
 

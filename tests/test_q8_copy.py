@@ -38,7 +38,8 @@ def test_the_bundled_model_runs_as_a_q8_0_copy_that_predicts_what_the_q4_1_file_
     Q4_0, faster but another model (63% and 1.98)."""
     model = LlamaCppModel(seed=1)
     model.count_tokens("load")
-    loaded = Path(model._llm.model_path)
+    loaded = model.weights
+    assert loaded == Path(model._llm.model_path)  # (what llama.cpp itself loaded)
     assert loaded.parent == cache and loaded.name.endswith(".q8_0.gguf")
     assert model._llm.metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
     original, copy = _logits(bundled_model_path()), _logits(loaded)
@@ -86,7 +87,7 @@ def test_a_damaged_copy_in_the_cache_runs_the_wheel_s_own_file(cache):
     (cache / f"{bundled_model_path().name.removesuffix('.gguf')}.{damaged}.q8_0.gguf").write_bytes(b"GGUF broken")
     model = LlamaCppModel(seed=1)
     assert model.count_tokens("two words") >= 2
-    assert Path(model._llm.model_path) == bundled_model_path()
+    assert model.weights == bundled_model_path()
 
 
 def test_a_part_file_left_by_a_process_that_died_is_removed(cache, tmp_path):
@@ -104,6 +105,6 @@ def test_a_part_file_left_by_a_process_that_died_is_removed(cache, tmp_path):
 def test_a_gguf_the_user_names_runs_as_it_is(cache):
     model = LlamaCppModel(bundled_model_path(), seed=1)
     model.count_tokens("load")
-    assert Path(model._llm.model_path) == bundled_model_path()
+    assert model.weights == bundled_model_path()
     assert not cache.exists()
 

@@ -67,6 +67,7 @@ class LlamaCppModel(Model):
         # step's in auto mode) each find their own prefix again instead of evaluating it anew
         self.prompt_cache_mb = prompt_cache_mb
         self._llm: Any = None
+        self.weights: Path | None = None  # the file loaded: the bundled model's Q8_0 copy, or ``path`` itself
         self._lock = threading.Lock()  # one llama context serves one call at a time
         self._second: LlamaCppModel | None = None
 
@@ -82,7 +83,9 @@ class LlamaCppModel(Model):
             seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
 
             def load(path: Path) -> Any:
-                return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
+                llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
+                self.weights = path
+                return llm
 
             try:
                 if self.bundled:
@@ -104,7 +107,7 @@ class LlamaCppModel(Model):
         It shares this engine's lock: the two never compute at once, which on a small machine slows both."""
         if self._second is None:
             sibling = copy.copy(self)
-            sibling._llm, sibling._second = None, None
+            sibling._llm, sibling._second, sibling.weights = None, None, None
             self._second = sibling
         return self._second
 
