@@ -6,7 +6,8 @@ text, a runaway cut off at the token ceiling, two plans the same) is asked again
 where 2 would do, and the retries, not the memory update, deciding the step's time. This script writes
 ``--steps`` writer-mode steps (a fixed candidate plan, no simulator) of one story per setting and records,
 per step, its calls and wall time, and every retry's reason, sorted into kinds; and whether the step kept a
-weak answer (asked twice, still weak). Run it at two commits for a before/after (``RECURRENTGPT_SRC`` points
+weak answer (asked twice, still weak); and how much of its paragraph it copied from the paragraphs its prompt
+recalled (runs of 6 words; the prompt's order decides how near they sit to the paragraph written). Run it at two commits for a before/after (``RECURRENTGPT_SRC`` points
 at the older one's ``src``, e.g. from ``git archive``) and compare the two files with ``--report``.
 
     nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_after      # ~5 min demo, ~8 min paper
@@ -49,7 +50,9 @@ def run(model, embedder, settings, label: str, steps: int) -> dict:
         try:
             node = loom.step(story.id, 0, on_retry=lambda _n, e: reasons.append(str(e)))
             row = {"calls": node.meta["usage"]["calls"], "kept_weak": bool((node.meta.get("trace") or {}).get("warning")),
-                   "words": len(node.paragraph.split())}  # (a step's time also carries its paragraph's length)
+                   "words": len(node.paragraph.split()),  # (a step's time also carries its paragraph's length)
+                   "copied_from_recalled": copied(node.paragraph, [loom.store.get_node(n).paragraph
+                                                                   for n in node.meta.get("retrieved", [])])}
         except Exception as e:  # a step the tiny model could not produce counts as a failure, not a crash
             row = {"failed": str(e)[:200]}
         row |= {"wall_s": round(time.perf_counter() - started, 2), "retries": [{"kind": kind(r), "reason": r[:300]} for r in reasons]}
@@ -60,8 +63,22 @@ def run(model, embedder, settings, label: str, steps: int) -> dict:
     return {"steps": rows, **totals(rows)}
 
 
+def copied(paragraph: str, recalled: list[str], n: int = 6) -> float | None:
+    """The share of the paragraph's runs of ``n`` words that one of the recalled paragraphs holds too: the small
+    model copying its long-term memory instead of writing (None when nothing was recalled)."""
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+    if not recalled:
+        return None
+    mine, theirs = runs(paragraph), set().union(*map(runs, recalled))
+    return round(len(mine & theirs) / len(mine), 3) if mine else 0.0
+
+
 def totals(rows: list[dict]) -> dict:
     ok = [r for r in rows if "failed" not in r]
+    shares = [r["copied_from_recalled"] for r in ok if r.get("copied_from_recalled") is not None]
     retries = [r["kind"] for row in rows for r in row["retries"]]
     return {
         "failed": len(rows) - len(ok),
@@ -71,6 +88,8 @@ def totals(rows: list[dict]) -> dict:
         "retries_by_kind": {name: retries.count(name) for name, _ in [*KINDS, ("other", "")] if retries.count(name)},
         "median_wall_s": median([r["wall_s"] for r in ok]) if ok else None,
         "total_wall_s": round(sum(r["wall_s"] for r in rows), 1),
+        **({"median_copied_from_recalled": median(shares), "max_copied_from_recalled": max(shares),
+            "steps_copying_a_fifth_or_more": sum(1 for x in shares if x >= 0.2)} if shares else {}),
     }
 
 
@@ -84,9 +103,13 @@ def report(files: list[str]) -> str:
             if r:
                 rows.append([f"{name} ({(data['machine']['code'].get('commit') or '?')[:7]})", len(r["steps"]), r["calls_per_step"],
                              r["steps_asked_again"], r["steps_kept_weak"], r["failed"], r["median_wall_s"], r["total_wall_s"],
+                             (f"{r['median_copied_from_recalled']} / {r['max_copied_from_recalled']} / "
+                              f"{r['steps_copying_a_fifth_or_more']}" if "median_copied_from_recalled" in r else "—"),
                              *[r["retries_by_kind"].get(k, 0) for k in kinds]])
         out.append(f"{setting}\n" + table(["run", "steps", "calls a step", "steps asked again", "kept weak", "failed",
-                                           "median s a step", "s in all", *kinds], rows))
+                                           "median s a step", "s in all",
+                                           "copied from the recalled paragraphs (6-word runs): median / most / steps ≥ 20%",
+                                           *kinds], rows))
     return "\n\n".join(out)
 
 

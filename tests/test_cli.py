@@ -1,13 +1,16 @@
 """The command line, run in-process through main() with the scripted model and the toy embedder."""
 
+import io
 import json
 import subprocess
 import sys
+import time
 
 import click
 import click.testing
 import pytest
 
+from recurrentgpt import Loom
 from recurrentgpt.cli import cli, main
 
 FAST = ["--model", "scripted", "--embedder", "hash"]
@@ -36,6 +39,30 @@ def test_write_a_story_and_export_it(capsys, tmp_path):
     assert code == 0 and text.startswith("# ") and text.count("\n\n") >= 6
     code, out, _ = run(capsys, "export", sid, "-f", "json", "-o", "-")
     assert len(json.loads(out)["path"]) == 2 + 4
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_interactive_writing_follows_the_writer_s_choices_then_quits(capsys, monkeypatch):
+    """``write -i``: the writer follows candidate 2, looks at the memory, writes a plan of their own and quits;
+    each step continues from the last with the plan chosen. Meanwhile a thread reads each next step's prompt
+    ahead (``Loom.prefill``), once per node shown, and quitting waits for the last one to end."""
+    sid = new_story(capsys)
+    plans = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["plans"]
+    read, real_prefill = [], Loom.prefill
+
+    def slow_prefill(self, story_id, node="head"):
+        time.sleep(0.2)
+        usage = real_prefill(self, story_id, node)
+        read.append(node)
+        return usage
+
+    monkeypatch.setattr(Loom, "prefill", slow_prefill)
+    monkeypatch.setattr("sys.stdin", io.StringIO("2\ns\nw\nThe dragon naps.\nq\n"))
+    code, out, err = run(capsys, "write", sid, "-n", "5", "-i")
+    assert code == 0 and "Short-term memory:" in out and not err
+    path = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"]
+    assert [node["plan"] for node in path[2:]] == [plans[1], "The dragon naps."]
+    assert read == [node["id"] for node in path[1:]]  # all three done before the command returned
 
 
 def test_loom_commands(capsys, tmp_path):

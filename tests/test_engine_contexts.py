@@ -1,5 +1,8 @@
-"""The embedded engine's second context, for a conversation that alternates with the cell's (the human
-simulator's in auto mode), on the real bundled model."""
+"""The embedded engine's KV cache across calls, on the real bundled model: a second context for a conversation
+that alternates with the cell's (the human simulator's in auto mode), and a prompt read ahead (``prefill``: the
+next step's, while the writer chooses a plan)."""
+
+import threading
 
 import pytest
 
@@ -30,13 +33,32 @@ def test_a_second_context_keeps_an_alternating_conversation_s_prefix_cached():
 
 def test_a_prefilled_prompt_is_served_from_the_cache():
     """``prefill`` reads a prompt's start ahead (the next step's, while the writer chooses a plan): the call that
-    follows with the whole prompt evaluates only the rest. Broken build seen failing: ``prefill`` doing
-    nothing (the call after it served only the system prompt from the cache)."""
+    follows with the whole prompt evaluates only the rest, and what a seeded engine writes next does not depend on
+    it (its seed is where it was). Broken builds seen failing: ``prefill`` doing nothing (the call after it served
+    only the system prompt from the cache); the seed not passed (moved on)."""
     known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
     rest = "\n\nPlan for the next paragraph:\nThe keeper finds a radio.\n\nNow write the next paragraph."
     model = LlamaCppModel(seed=1)
     model.complete(Request("s", "Something else entirely: a poem about the sea.", max_tokens=4))
+    seed = model._llm._seed  # a completion moves the engine's seed on; a read ahead must not
     read = model.prefill(Request("s", known))
+    assert model._llm._seed == seed
     assert read.prompt_tokens > model.count_tokens(known) and read.completion_tokens == 0
     after = model.complete(Request("s", known + rest, max_tokens=4)).usage
     assert after.cached_tokens >= model.count_tokens(known)  # the system prompt's tokens make up the boundary's
+
+
+def test_a_read_ahead_and_a_call_at_once_take_turns_on_the_engine():
+    """The web studio reads ahead in a finished step's thread, and the writer may ask for the next step before
+    it ends: the two take turns on the engine (its lock), and both are served. Broken build seen failing:
+    ``prefill`` without the lock."""
+    known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
+    model = LlamaCppModel(seed=1)
+    model.count_tokens("load")
+    read = []
+    ahead = threading.Thread(target=lambda: read.append(model.prefill(Request("s", known))))
+    ahead.start()
+    answer = model.complete(Request("s", known + "\n\nWrite the next paragraph.", max_tokens=8))
+    ahead.join()
+    assert answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > model.count_tokens(known)
+    assert read and read[0].prompt_tokens > model.count_tokens(known)

@@ -271,7 +271,8 @@ def test_prefill_reads_ahead_the_next_steps_prompt_and_writes_nothing(loom, mode
 
 
 def test_a_prefill_the_engine_cannot_do_costs_only_the_head_start(loom, model, story):
-    """The step that follows meets the same trouble and reports it; ``prefill`` itself raises nothing."""
+    """A read ahead is only a head start: an engine that fails it raises nothing (the step that follows would meet
+    the same trouble and report it)."""
     def fail(request):
         raise ModelConnectionError("the server is gone")
 

@@ -39,7 +39,6 @@ def test_the_bundled_model_runs_as_a_q8_0_copy_that_predicts_what_the_q4_1_file_
     model = LlamaCppModel(seed=1)
     model.count_tokens("load")
     loaded = model.weights
-    assert loaded == Path(model._llm.model_path)  # (what llama.cpp itself loaded)
     assert loaded.parent == cache and loaded.name.endswith(".q8_0.gguf")
     assert model._llm.metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
     original, copy = _logits(bundled_model_path()), _logits(loaded)

@@ -155,15 +155,25 @@ def test_step_streams_the_paragraph_then_the_node(client, loom, story, model):
     assert "The dragon sneezes." in model.requests[-1].prompt
 
 
-def test_after_a_step_the_studio_reads_the_next_prompt_ahead(client, loom, story, model):
-    """Once the step's stream has ended, its thread hands the model the next step's prompt as far as it is known
-    (``Loom.prefill``), while the writer reads the plans."""
-    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The dragon sneezes."})), "done")["node"]
+def _read_ahead(model: ScriptedModel, count: int) -> list:
+    """What the model was asked to read ahead, once ``count`` requests have come (the job's thread sends them
+    after its stream has ended)."""
     deadline = time.monotonic() + 10
-    while not model.prefilled and time.monotonic() < deadline:
+    while len(model.prefilled) < count and time.monotonic() < deadline:
         time.sleep(0.01)
-    [ahead] = model.prefilled
+    return model.prefilled
+
+
+def test_after_a_step_or_a_new_story_the_studio_reads_the_next_prompt_ahead(client, loom, story, model):
+    """Once a step's (or a new story's) stream has ended, its thread hands the model the next step's prompt as far
+    as it is known (``Loom.prefill``), while the writer reads the plans."""
+    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The dragon sneezes."})), "done")["node"]
+    [ahead] = _read_ahead(model, 1)
     assert ahead.prompt.endswith(node["paragraph"])
+    body = {"genre": "fantasy", "topic": "a bell that rings alone", "settings": {"opening_paragraphs": 2}}
+    created = last(events(client.post("/api/stories", json=body)), "done")["story"]
+    ahead = _read_ahead(model, 2)[1]
+    assert ahead.prompt.endswith(loom.node(created["id"]).paragraph)
 
 
 def test_step_with_a_candidate_plan(client, loom, story, model):
@@ -330,6 +340,7 @@ def test_stop_interrupts_the_memory_and_plans_and_saves_nothing(loom, story):
     assert "".join(d["text"] for e, d in evts if e == "text")  # the whole paragraph had streamed
     assert "error" not in [e for e, _ in evts]
     assert loom.story(story.id).head_id == before_head and len(loom.tree(story.id)) == before_nodes
+    assert model.prefilled == []  # (the app has shut down, its jobs' threads joined): a stopped step reads nothing ahead
 
 
 def test_stop_interrupts_the_simulator_in_auto_mode(loom, story):

@@ -38,8 +38,9 @@ from .structured import Field, ask, line_ceiling, sentences, wants_json, weak_if
 Trace = dict[str, str]  # the exact system prompt, prompt and raw answer of the call that was kept
 
 OnRetry = Callable[[int, OutputFormatError], None]
-_PLAN_MARK = "\x00plan\x00"  # where the plan goes in a prompt rendered ahead of it (``prefill``)
 Cancel = Callable[[], bool]  # checked on every chunk the model streams; True stops the call
+
+_PLAN_MARK = "\x00plan\x00"  # where the plan goes in a prompt rendered ahead of it (``prefill``)
 
 # the paragraph's own synopsis ("who does what, where") is indexed beside it: plans are written like synopses,
 # so a plan finds the paragraph it needs through it. Optional: a missing or bad one never costs the step.
@@ -305,7 +306,8 @@ class RecurrentCell:
         plan brings. ``x``'s plan and recalls are ignored, and nothing is drawn from the story's randomness."""
         template, fields, variables = self._paragraph_call(
             replace(x, plan=_PLAN_MARK, long_term=[], chapter_summaries=[], canon=[], constraints=[]), False)
-        prompt = self._render(template, fields, variables, json_output=wants_json(self.model, self.settings.two_phase))
+        # (a two-phase step's paragraph call is plain text)
+        prompt = self._render(template, fields, variables, json_output=wants_json(self.model, plain=self.settings.two_phase))
         known = prompt[: prompt.index(_PLAN_MARK)]
         end = known.rfind(x.previous_paragraph)  # what follows it (the next section's heading) depends on the plan
         if x.previous_paragraph and end >= 0:

@@ -539,10 +539,10 @@ class Loom:
     def prefill(self, story_id: str, node: str = "head") -> Usage:
         """Read the prompt of the step after ``node`` as far as it is known before the plan (the instructions,
         the short-term memory, the paragraph) into the model's cache: call it while the writer reads the
-        plans, and the step that follows reads only what the plan brings (BENCHMARKS §17). Writes nothing. An
+        plans, and the step that follows reads only what the plan brings (BENCHMARKS §12, run 13). Writes nothing. An
         engine that cannot do it costs only the head start: the step meets the same trouble and reports it."""
         info = self.story(story_id)
-        parent = self.node(story_id, node)
+        parent = self.node(info.id, node)
         try:
             x, _ = self._known_input(info, parent, plan="")
             return RecurrentCell(self.model, info.settings, self.rng).prefill(x)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, RecurrentGPTError
 from ..export import safe_filename
 from ..library import Library
 from ..simulator import Choice
@@ -125,13 +125,21 @@ def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | 
     written = 0
     ahead: threading.Thread | None = None  # reads the next step's prompt while the writer chooses (Loom.prefill)
     ahead_of = ""  # the node whose next step it reads
+    loom.model.load()  # here, not in the thread: loading silences the process's output while it lasts
+
+    def read_ahead(node_id: str) -> None:
+        try:
+            loom.prefill(story_id, node_id)
+        except RecurrentGPTError:  # (the story deleted meanwhile, a locked library): the step will say so itself
+            pass
+
     try:
         while written < steps:
             head = loom.node(story_id)
             if head.id != ahead_of:
                 if ahead:
                     ahead.join()
-                ahead, ahead_of = threading.Thread(target=loom.prefill, args=(story_id, head.id)), head.id
+                ahead, ahead_of = threading.Thread(target=read_ahead, args=(head.id,)), head.id
                 ahead.start()
             click.echo("\nCandidate plans:")
             show_plans(head)
@@ -163,7 +171,7 @@ def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | 
             written += 1
     finally:
         if ahead:
-            ahead.join()  # (seconds at most) before the library closes under it
+            ahead.join()  # before the library closes under it (one prompt's reading: seconds on the bundled model)
 
 
 def _plan_index(text: str, plans: tuple[str, ...]) -> int:

@@ -50,6 +50,10 @@ class Model(ABC):
     @abstractmethod
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...
 
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Load what the first call would load (an embedded engine's weights). A caller about to call from another
+        thread does this first: loading llama.cpp silences the whole process's output for its duration."""
+
     def prefill(self, request: Request) -> Usage:
         """Read ``request``'s messages into the KV cache ahead of time, so that a later call whose prompt
         starts with them reads only the rest (the next step's plan-independent prompt, while the writer

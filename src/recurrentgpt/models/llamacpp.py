@@ -67,7 +67,6 @@ class LlamaCppModel(Model):
         # step's in auto mode) each find their own prefix again instead of evaluating it anew
         self.prompt_cache_mb = prompt_cache_mb
         self._llm: Any = None
-        self.weights: Path | None = None  # the file loaded: the bundled model's Q8_0 copy, or ``path`` itself
         self._lock = threading.Lock()  # one llama context serves one call at a time
         self._second: LlamaCppModel | None = None
 
@@ -83,9 +82,7 @@ class LlamaCppModel(Model):
             seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
 
             def load(path: Path) -> Any:
-                llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
-                self.weights = path
-                return llm
+                return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
 
             try:
                 if self.bundled:
@@ -101,13 +98,22 @@ class LlamaCppModel(Model):
                 self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
         return self._llm
 
+    @property
+    def weights(self) -> Path | None:
+        """The file loaded (the bundled model's Q8_0 copy, or ``path`` itself); None before the first call."""
+        return Path(self._llm.model_path) if self._llm is not None else None
+
+    def load(self) -> None:
+        with self._lock:
+            self._load()
+
     def second_context(self) -> "LlamaCppModel":
         """A sibling engine: the same model file (llama.cpp maps it, so the weights' pages are shared) with its
         own KV cache and buffers (180 + 166 MiB at 8,192 tokens for the bundled model), loaded on its first call.
         It shares this engine's lock: the two never compute at once, which on a small machine slows both."""
         if self._second is None:
             sibling = copy.copy(self)
-            sibling._llm, sibling._second, sibling.weights = None, None, None
+            sibling._llm, sibling._second = None, None
             self._second = sibling
         return self._second
 
@@ -157,8 +163,9 @@ class LlamaCppModel(Model):
             llm = self._load()
             _reset_counters(llm)
             started = time.perf_counter()
-            try:
-                llm.create_chat_completion(messages=request.messages(), max_tokens=1, temperature=0.0)
+            try:  # (the engine's seed passed as it is: a completion otherwise moves it on, and a read ahead
+                # would change what a seeded engine writes next)
+                llm.create_chat_completion(messages=request.messages(), max_tokens=1, temperature=0.0, seed=llm._seed)
             except ValueError as e:  # the prompt does not fit the context window
                 raise ModelError(f"the embedded model failed: {e}") from None
             prompt_tokens = llm.n_tokens  # (the token sampled was never evaluated)

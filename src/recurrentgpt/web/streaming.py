@@ -112,7 +112,7 @@ def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, ensure_ascii=False), sep=SEPARATOR)
 
 
-def event_stream(jobs: Jobs, work: Work, after: Callable[[dict[str, Any]], None] | None = None) -> EventSourceResponse:
+def event_stream(jobs: Jobs, work: Work, after: Callable[[dict[str, Any]], object] | None = None) -> EventSourceResponse:
     """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``.
 
     The work passes ``cancel=stop.is_set`` to the loom, which then raises ``Cancelled`` at the next
@@ -150,7 +150,9 @@ def event_stream(jobs: Jobs, work: Work, after: Callable[[dict[str, Any]], None]
             if finished is not None and after:
                 try:
                     after(finished)
-                except Exception:  # a head start that failed: the next step does the work itself
+                except RecurrentGPTError as e:  # a head start that failed (the story deleted meanwhile): no harm
+                    log.info("job %s: nothing read ahead: %s", job_id, e)
+                except Exception:  # a bug; the next step does the work itself
                     log.exception("job %s: reading ahead failed", job_id)
 
         yield sse("start", {"job": job_id})
