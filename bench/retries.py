@@ -7,10 +7,12 @@ where 2 would do, and the retries, not the memory update, deciding the step's ti
 ``--steps`` writer-mode steps (a fixed candidate plan, no simulator) of one story per setting and records,
 per step, its calls and wall time, and every retry's reason, sorted into kinds; and whether the step kept a
 weak answer (asked twice, still weak); and how much of its paragraph it copied from the paragraphs its prompt
-recalled (runs of 6 words; the prompt's order decides how near they sit to the paragraph written). Run it at two commits for a before/after (``RECURRENTGPT_SRC`` points
-at the older one's ``src``, e.g. from ``git archive``) and compare the two files with ``--report``.
+recalled (runs of 6 words; the prompt's order decides how near they sit to the paragraph written). Run it at two
+commits for a before/after (``RECURRENTGPT_SRC`` points at the older one's ``src``, e.g. from ``git archive``) and
+compare the two files with ``--report``.
 
     nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_after      # ~5 min demo, ~8 min paper
+    RECURRENTGPT_SRC=/tmp/old/src nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_order_before   # §14, the prompt order
     .venv/bin/python bench/retries.py --report bench/results/retries_before.json bench/results/retries_after.json
 """
 
@@ -88,7 +90,7 @@ def totals(rows: list[dict]) -> dict:
         "retries_by_kind": {name: retries.count(name) for name, _ in [*KINDS, ("other", "")] if retries.count(name)},
         "median_wall_s": median([r["wall_s"] for r in ok]) if ok else None,
         "total_wall_s": round(sum(r["wall_s"] for r in rows), 1),
-        **({"median_copied_from_recalled": median(shares), "max_copied_from_recalled": max(shares),
+        **({"median_copied_from_recalled": round(median(shares), 3), "max_copied_from_recalled": max(shares),
             "steps_copying_a_fifth_or_more": sum(1 for x in shares if x >= 0.2)} if shares else {}),
     }
 
@@ -103,7 +105,7 @@ def report(files: list[str]) -> str:
             if r:
                 rows.append([f"{name} ({(data['machine']['code'].get('commit') or '?')[:7]})", len(r["steps"]), r["calls_per_step"],
                              r["steps_asked_again"], r["steps_kept_weak"], r["failed"], r["median_wall_s"], r["total_wall_s"],
-                             (f"{r['median_copied_from_recalled']} / {r['max_copied_from_recalled']} / "
+                             (f"{r['median_copied_from_recalled']:.3g} / {r['max_copied_from_recalled']} / "
                               f"{r['steps_copying_a_fifth_or_more']}" if "median_copied_from_recalled" in r else "—"),
                              *[r["retries_by_kind"].get(k, 0) for k in kinds]])
         out.append(f"{setting}\n" + table(["run", "steps", "calls a step", "steps asked again", "kept weak", "failed",
