@@ -38,11 +38,11 @@ def test_a_prefilled_prompt_is_served_from_the_cache():
     only the system prompt from the cache); the seed not passed (moved on)."""
     known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
     rest = "\n\nPlan for the next paragraph:\nThe keeper finds a radio.\n\nNow write the next paragraph."
-    model = LlamaCppModel(seed=1)
+    model = LlamaCppModel(seed=1, contexts=1)  # (one KV cache: the read ahead replaces what it held)
     model.complete(Request("s", "Something else entirely: a poem about the sea.", max_tokens=4))
-    seed = model._llm._seed  # a completion moves the engine's seed on; a read ahead must not
+    seed = model._load()._seed  # a completion moves the engine's seed on; a read ahead must not
     read = model.prefill(Request("s", known))
-    assert model._llm._seed == seed
+    assert model._load()._seed == seed
     assert read.prompt_tokens > model.count_tokens(known) and read.completion_tokens == 0
     after = model.complete(Request("s", known + rest, max_tokens=4)).usage
     assert after.cached_tokens >= model.count_tokens(known)  # the system prompt's tokens make up the boundary's
@@ -62,3 +62,21 @@ def test_a_read_ahead_and_a_call_at_once_take_turns_on_the_engine():
     ahead.join()
     assert answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > model.count_tokens(known)
     assert read and read[0].prompt_tokens > model.count_tokens(known)
+
+
+def test_a_read_ahead_keeps_the_last_step_cached_for_a_regeneration():
+    """After a step, the next step's start is read ahead; the writer may still ask for the step again
+    (regenerate). The bundled model keeps two KV caches and each call goes to the one holding the longest start of
+    it (``kv_slots``): the regeneration and the next step are both served from a cache, and no third cache is
+    made. Broken build seen failing: one KV cache (the regeneration evaluated its prompt anew)."""
+    step = "The arc of a novel about a lighthouse keeper, and the step's recalled paragraphs. " * 30
+    known = "The short-term memory after that step, and the paragraph it wrote. " * 30
+    model = LlamaCppModel(seed=1)
+    model.complete(Request("s", step, max_tokens=8))
+    model.prefill(Request("s", known))
+    again = model.complete(Request("s", step, max_tokens=8)).usage
+    assert again.cached_tokens >= model.count_tokens(step) - 2  # (the last token is evaluated again to sample)
+    onwards = model.complete(Request("s", known + " The plan: the keeper finds a radio.", max_tokens=8)).usage
+    assert onwards.cached_tokens >= model.count_tokens(known)
+    model.complete(Request("s", "A third conversation, about something else entirely. " * 20, max_tokens=4))
+    assert len(model._slots.slots) == 2

@@ -39,7 +39,7 @@ def test_the_bundled_model_runs_as_a_q8_0_copy_that_predicts_what_the_q4_1_file_
     model.count_tokens("load")
     loaded = model.weights
     assert loaded.parent == cache and loaded.name.endswith(".q8_0.gguf")
-    assert model._llm.metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
+    assert model._load().metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
     original, copy = _logits(bundled_model_path()), _logits(loaded)
     assert (original.argmax(1) == copy.argmax(1)).mean() >= 0.9
     assert np.abs(original - copy).mean() < 0.5

