@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 _CLOCK = itertools.count(1)
+CONTINUES = 0.8  # a call sharing this much of its text with a slot's cache is that conversation's (its next turn)
 
 
 @dataclass
@@ -37,22 +38,30 @@ class Slots:
         self.slots: list[Slot] = []
 
     def pick(self, text: str) -> Slot:
-        """The slot holding the longest start of ``text`` (ties: the least recently used). While there is room, a
-        call that would throw away more of that slot's cache than it reuses gets a new slot instead: reading the
-        next step ahead keeps the last step cached for a regeneration."""
-        best = min(self.slots, key=lambda s: (-_shared(s.holds, text), s.used), default=None)
-        if best is None or (len(self.slots) < self.size and len(best.holds) - _shared(best.holds, text)
-                            > _shared(best.holds, text)):
-            best = Slot(self.make())
-            self.slots.append(best)
+        """The slot holding the longest start of ``text`` (ties: the least recently used), except that a call which
+        would throw away more of the latest conversation's cache than it reuses, without being that conversation's
+        call again (sharing ``CONTINUES`` of its own text), goes elsewhere: to a new slot while there is room, else
+        the least recently used one. So the read ahead keeps the step just written cached for a regeneration, and
+        the regeneration, the step's second call and the step after the read ahead each find their cache."""
+        if not self.slots:
+            return self._new()
+        shared = {id(s): _shared(s.holds, text) for s in self.slots}
+        best = max(self.slots, key=lambda s: (shared[id(s)], -s.used))
+        latest = max(self.slots, key=lambda s: s.used)
+        n = shared[id(best)]
+        if best is latest and len(best.holds) - n > n and n < CONTINUES * len(text):
+            best = self._new() if len(self.slots) < self.size else min(self.slots, key=lambda s: s.used)
         return best
+
+    def _new(self) -> Slot:
+        slot = Slot(self.make())
+        self.slots.append(slot)
+        return slot
 
     @property
     def first(self) -> Any:
         """The first slot's engine, made if there is none: what tokenizing and the file's name need."""
-        if not self.slots:
-            self.slots.append(Slot(self.make()))
-        return self.slots[0].llm
+        return (self.slots[0] if self.slots else self._new()).llm
 
 
 def as_text(messages: list[dict[str, str]], answer: str = "") -> str:
