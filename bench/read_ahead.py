@@ -85,7 +85,7 @@ def main() -> None:
     rounds = 2 if args.quick else args.rounds
     for name, settings in (("demo", DEMO),) if args.quick else (("demo", DEMO), ("paper", PAPER)):
         for row, contexts, read_ahead in ROWS:
-            model = LlamaCppModel(seed=7, contexts=contexts)  # a fresh engine a row: the same story each time
+            model = LlamaCppModel(seed=7, contexts=contexts)  # a fresh engine a row, seeded alike
             model.load()
             if name not in results["baseline"]:
                 results["baseline"][name] = free_baseline(model, settings.paragraph_words + settings.memory_words + 200)

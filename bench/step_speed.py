@@ -170,7 +170,7 @@ def main() -> None:
     model = LlamaCppModel(seed=7, n_threads=args.threads or None)
     embedder = get_embedder("minilm")
     embedder.embed(["warm up"])
-    model.count_tokens("warm up")  # loads the model outside the timings
+    model.load()  # the model and its KV caches, outside the timings
     # the same engine keeping recent prompts' KV states in RAM (auto mode alternates two prompts)
     cached_model = (LlamaCppModel(seed=7, n_threads=args.threads or None, prompt_cache_mb=1024)
                     if args.auto and args.prompt_cache else None)

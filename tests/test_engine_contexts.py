@@ -33,8 +33,8 @@ def test_a_second_context_keeps_an_alternating_conversation_s_prefix_cached():
 
 def test_a_prefilled_prompt_is_served_from_the_cache():
     """``prefill`` reads a prompt's start ahead (the next step's, while the writer chooses a plan): the call that
-    follows with the whole prompt evaluates only the rest, and what a seeded engine writes next does not depend on
-    it (its seed is where it was). Broken builds seen failing: ``prefill`` doing nothing (the call after it served
+    follows with the whole prompt evaluates only the rest, and with one KV cache what a seeded engine writes next does
+    not depend on it (the cache's seed is where it was; with two, each cache draws from its own). Broken builds seen failing: ``prefill`` doing nothing (the call after it served
     only the system prompt from the cache); the seed not passed (moved on)."""
     known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
     rest = "\n\nPlan for the next paragraph:\nThe keeper finds a radio.\n\nNow write the next paragraph."
@@ -80,3 +80,15 @@ def test_a_read_ahead_keeps_the_last_step_cached_for_a_regeneration():
     assert onwards.cached_tokens >= model.count_tokens(known)
     model.complete(Request("s", "A third conversation, about something else entirely. " * 20, max_tokens=4))
     assert len(model._slots.slots) == 2
+
+
+def test_closing_the_engine_frees_its_caches_and_a_later_call_makes_them_again():
+    """``Loom.close`` closes the model: its KV caches (and the simulator's) are freed then, not whenever the garbage
+    collector gets to them; an engine used again after that (a benchmark's next row) works."""
+    model = LlamaCppModel(seed=1)
+    model.load()
+    model.second_context().complete(Request("s", "Pick a plan.", max_tokens=2))
+    assert len(model._slots.slots) == 2 and len(model.second_context()._slots.slots) == 1
+    model.close()
+    assert model._slots.slots == [] and model.second_context()._slots.slots == []
+    assert model.complete(Request("s", "Write one word.", max_tokens=2)).usage.completion_tokens >= 1

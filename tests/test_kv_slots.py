@@ -11,16 +11,22 @@ def user(text):
     return [SYSTEM, {"role": "user", "content": text}]
 
 
-def served(slots, messages, answer=""):
+def stand_ins(size):
+    """Slots whose contexts are numbers, made in turn."""
+    slots, made = Slots(size), itertools.count()
+    slots.make = lambda: next(made)
+    return slots
+
+
+def served(slots, messages, answer="", make=None):
     """The call's context, as the engine records it: the messages before, then the messages and the answer."""
-    slot = slots.pick(as_text(messages))
+    slot = slots.pick(as_text(messages), make or slots.make)
     slot.serve(as_text(messages, answer))
     return slot.llm
 
 
 def test_a_writer_s_step_read_ahead_regeneration_and_next_step_each_find_their_cache():
-    made = itertools.count()
-    slots = Slots(lambda: next(made), size=2)
+    slots = stand_ins(2)
     step = user("arc, memory 1, paragraph 1, recalled, plan 1")
     first = served(slots, step, "paragraph 2")
     # the second call of a two-phase step continues the first: the same cache
@@ -38,7 +44,8 @@ def test_a_writer_s_step_read_ahead_regeneration_and_next_step_each_find_their_c
 
 def test_one_slot_serves_everything_and_none_is_made_before_it_is_needed():
     made = []
-    slots = Slots(lambda: made.append(1) or len(made), size=1)
+    slots = Slots(1)
+    slots.make = lambda: made.append(1) or len(made)
     assert made == []
     assert served(slots, user("one")) == served(slots, user("two")) == 1 and len(made) == 1
 
@@ -55,8 +62,7 @@ def test_a_read_ahead_that_shares_more_with_the_step_just_written_still_leaves_i
     """The read ahead shares the step's instructions and arc, and nothing with the older cache: it still goes to
     the older one (seen failing with the longest shared start alone deciding: the regeneration then evaluated its
     whole prompt again, BENCHMARKS §17)."""
-    made = itertools.count()
-    slots = Slots(lambda: next(made), size=2)
+    slots = stand_ins(2)
     opening = served(slots, user("write the title, the outline and the opening"), "the opening")
     step = user("arc, beats, memory 1, paragraph 1, recalled, plan 1")
     written = served(slots, step, "paragraph 2")
@@ -68,9 +74,18 @@ def test_the_step_after_a_read_ahead_continues_it():
     """The read ahead's cache ends where its prompt ends (the template's closing tokens after it); the step's
     prompt goes on from there, and is served by that cache, not by the other one (seen failing when any
     difference from what a cache holds counted as breaking into it)."""
-    made = itertools.count()
-    slots = Slots(lambda: next(made), size=2)
+    slots = stand_ins(2)
     written = served(slots, user("arc, memory 1, paragraph 1, recalled, plan 1"), "paragraph 2")
     ahead = served(slots, user("arc, memory 2, paragraph 2"))
     assert ahead != written
     assert served(slots, user("arc, memory 2, paragraph 2, recalled, plan 2 and more words than it held"), "p3") == ahead
+
+
+def test_a_call_that_failed_before_its_answer_claims_no_more_than_the_cache_can_hold():
+    """A call refused before anything was evaluated (a prompt too long for the context) leaves the cache as it was,
+    or less: the slot then claims only what it held and the call shared."""
+    slots = stand_ins(1)
+    [slot] = [slots.pick(as_text(user("arc, memory 1")), slots.make)]
+    slot.serve(as_text(user("arc, memory 1"), "paragraph"))
+    slot.failed(as_text(user("arc, memory 2, a prompt too long")))
+    assert as_text(user("arc, memory 1")).startswith(slot.holds) and slot.holds.endswith("arc, memory ")

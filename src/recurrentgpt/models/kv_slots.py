@@ -28,40 +28,50 @@ class Slot:
         """Record that the slot now holds ``text`` (a call's messages, then its answer once it is written)."""
         self.holds, self.used = text, next(_CLOCK)
 
+    def failed(self, text: str) -> None:
+        """A call for ``text`` failed before its answer began: the cache holds at most what it held and the call
+        shared with it."""
+        self.holds = self.holds[: _shared(self.holds, text)]
+
 
 class Slots:
-    """Up to ``size`` slots, made by ``make()`` when first needed (each holds a KV cache: 346 MiB for the
-    bundled model at 8,192 tokens)."""
+    """Up to ``size`` slots, each made by the ``make()`` a call passes when it needs one more (each holds a KV
+    cache: 346 MiB for the bundled model at 8,192 tokens). ``make`` is passed, not kept: a kept bound method would
+    tie the engine to itself, and its contexts would wait for the garbage collector to be freed."""
 
-    def __init__(self, make: Callable[[], Any], size: int):
-        self.make, self.size = make, max(1, size)
+    def __init__(self, size: int):
+        self.size = max(1, size)
         self.slots: list[Slot] = []
 
-    def pick(self, text: str) -> Slot:
+    def pick(self, text: str, make: Callable[[], Any]) -> Slot:
         """The slot holding the longest start of ``text`` (ties: the least recently used), except that a call which
         would throw away more of the latest conversation's cache than it reuses, without being that conversation's
         call again (sharing ``CONTINUES`` of its own text), goes elsewhere: to a new slot while there is room, else
         the least recently used one. So the read ahead keeps the step just written cached for a regeneration, and
         the regeneration, the step's second call and the step after the read ahead each find their cache."""
         if not self.slots:
-            return self._new()
+            return self._new(make)
         shared = {id(s): _shared(s.holds, text) for s in self.slots}
         best = max(self.slots, key=lambda s: (shared[id(s)], -s.used))
         latest = max(self.slots, key=lambda s: s.used)
         n = shared[id(best)]
         if best is latest and len(best.holds) - n > n and n < CONTINUES * len(text):
-            best = self._new() if len(self.slots) < self.size else min(self.slots, key=lambda s: s.used)
+            best = self._new(make) if len(self.slots) < self.size else min(self.slots, key=lambda s: s.used)
         return best
 
-    def _new(self) -> Slot:
-        slot = Slot(self.make())
+    def fill(self, make: Callable[[], Any]) -> None:
+        """Make every slot now (loading llama.cpp silences the process's output: better before a writer's prompt)."""
+        while len(self.slots) < self.size:
+            self._new(make)
+
+    def first(self, make: Callable[[], Any]) -> Any:
+        """The first slot's engine, made if there is none: what tokenizing and the file's name need."""
+        return (self.slots[0] if self.slots else self._new(make)).llm
+
+    def _new(self, make: Callable[[], Any]) -> Slot:
+        slot = Slot(make())
         self.slots.append(slot)
         return slot
-
-    @property
-    def first(self) -> Any:
-        """The first slot's engine, made if there is none: what tokenizing and the file's name need."""
-        return (self.slots[0] if self.slots else self._new()).llm
 
 
 def as_text(messages: list[dict[str, str]], answer: str = "") -> str:

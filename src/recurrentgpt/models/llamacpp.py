@@ -71,7 +71,7 @@ class LlamaCppModel(Model):
         # KV caches kept at once, so that a read ahead keeps the last step cached for a regeneration (``kv_slots``);
         # each costs its memory (346 MiB for the bundled model at 8,192 tokens, GiBs for a large GGUF): two for the
         # bundled model, one for a named GGUF unless asked
-        self._slots = Slots(self._new_context, contexts or (2 if self.bundled else 1))
+        self._slots = Slots(contexts or (2 if self.bundled else 1))
         self._weights: Path | None = None  # the file that loaded (the Q8_0 copy, or the original if the copy failed)
         self._lock = threading.Lock()  # one llama context computes at a time: on a small machine two slow both
         self._second: LlamaCppModel | None = None
@@ -110,7 +110,7 @@ class LlamaCppModel(Model):
 
     def _load(self) -> Any:
         """The first context's ``llama_cpp.Llama`` (tests and benchmarks read llama.cpp's own objects through it)."""
-        return self._slots.first
+        return self._slots.first(self._new_context)
 
     @property
     def weights(self) -> Path | None:
@@ -119,7 +119,16 @@ class LlamaCppModel(Model):
 
     def load(self) -> None:
         with self._lock:
-            self._load()
+            self._slots.fill(self._new_context)
+
+    def close(self) -> None:
+        """Free the contexts' KV caches, and the sibling's (a later call makes them again)."""
+        with self._lock:
+            for slot in self._slots.slots:
+                slot.llm.close()
+            self._slots.slots.clear()
+        if self._second is not None:
+            self._second.close()
 
     def second_context(self) -> "LlamaCppModel":
         """A sibling engine: the same model file (llama.cpp maps it, so the weights' pages are shared) with its
@@ -127,14 +136,14 @@ class LlamaCppModel(Model):
         It shares this engine's lock: the two never compute at once, which on a small machine slows both."""
         if self._second is None:
             sibling = copy.copy(self)
-            sibling._slots, sibling._second = Slots(sibling._new_context, 1), None
+            sibling._slots, sibling._second = Slots(1), None
             self._second = sibling
         return self._second
 
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
         messages = request.messages()
         with self._lock:
-            slot = self._slots.pick(as_text(messages))
+            slot = self._slots.pick(as_text(messages), self._new_context)
             llm = slot.llm
             _reset_counters(llm)
             kwargs: dict[str, Any] = dict(
@@ -148,7 +157,7 @@ class LlamaCppModel(Model):
                 kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
             started = time.perf_counter()
             parts: list[str] = []
-            finish = "stop"
+            finish, answered = "stop", False
             try:
                 for chunk in llm.create_chat_completion(**kwargs):
                     choice = chunk["choices"][0]
@@ -158,10 +167,14 @@ class LlamaCppModel(Model):
                         if on_text:
                             on_text(delta)
                     finish = choice.get("finish_reason") or finish
+                answered = True
             except ValueError as e:  # e.g. the prompt does not fit the context window
                 raise ModelError(f"the embedded model failed: {e}") from None
-            finally:  # (also a call stopped mid-answer: its KV cache holds the prompt and what was written)
-                slot.serve(as_text(messages, "".join(parts)))
+            finally:
+                if answered or parts:  # (a call stopped mid-answer: its cache holds the prompt and what was written)
+                    slot.serve(as_text(messages, "".join(parts)))
+                else:
+                    slot.failed(as_text(messages))
             seconds = time.perf_counter() - started
             completion_tokens = min(llm.n_tokens, _answer_tokens(parts, llm))
             prompt_tokens = llm.n_tokens - completion_tokens
@@ -179,30 +192,35 @@ class LlamaCppModel(Model):
         then dropped."""
         messages = request.messages()
         with self._lock:
-            slot = self._slots.pick(as_text(messages))
+            slot = self._slots.pick(as_text(messages), self._new_context)
             llm = slot.llm
             _reset_counters(llm)
             started = time.perf_counter()
             try:  # (the engine's seed passed as it is: a completion otherwise moves it on, and a read ahead
                 # would change what a seeded engine writes next)
                 llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, seed=llm._seed)
-            except ValueError as e:  # the prompt does not fit the context window
-                raise ModelError(f"the embedded model failed: {e}") from None
-            finally:
-                slot.serve(as_text(messages))
+            except BaseException as e:
+                slot.failed(as_text(messages))
+                if isinstance(e, ValueError):  # the prompt does not fit the context window
+                    raise ModelError(f"the embedded model failed: {e}") from None
+                raise
+            slot.serve(as_text(messages))
             prompt_tokens = llm.n_tokens  # (the token sampled was never evaluated)
             return Usage(prompt_tokens, 0, _cached(llm, prompt_tokens), time.perf_counter() - started, 1)
 
     def free_text(self, prompt: str, max_tokens: int, temperature: float = 0.8) -> Completion:
         """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
-        text = as_text([{"role": "text", "content": prompt}])
+        text = f"text\x01{prompt}"  # (no chat template: nothing closes the prompt before its continuation)
         with self._lock:
-            slot = self._slots.pick(text)
+            slot = self._slots.pick(text, self._new_context)
             llm = slot.llm
             _reset_counters(llm)
             started = time.perf_counter()
-            slot.serve(text)
-            out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
+            try:
+                out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
+            except BaseException:
+                slot.failed(text)
+                raise
             slot.serve(text + out["choices"][0]["text"])
             usage = out.get("usage", {})
             return Completion(
@@ -219,7 +237,7 @@ class LlamaCppModel(Model):
 
     def count_tokens(self, text: str) -> int:
         with self._lock:
-            return len(self._slots.first.tokenize(text.encode("utf-8"), add_bos=False))
+            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
 
 
 def _answer_tokens(parts: list[str], llm: Any) -> int:
