@@ -612,7 +612,7 @@ class RecurrentCell:
         # long must not be cut off and asked again: the ceiling is for runaways, not for style (and a runaway
         # costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_words + extra_words
-        if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+        if state:  # (+60 words of room for the synopsis, about twice what a small model writes there)
             memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale
             words += memory + 3 * s.plan_sentences * WORDS_PER_SENTENCE + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + (100 if state else 0)

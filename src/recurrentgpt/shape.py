@@ -54,7 +54,7 @@ _LEADING_LABEL = re.compile(
 )
 
 # "[2]": the long-term memory's numbering echoed into prose, a reference mark, not JSON (the 135M model writes
-# "[3] When I said …"; in BENCHMARKS §14's run at d831a4f, 4 of 8 answers asked again were paragraphs with a "]")
+# "[3] When I said …", and refusing that paragraph as JSON debris wasted a call on a harmless echo)
 _REFERENCE = re.compile(r"\s?\[[1-9]\]")  # (the prompt numbers a handful: "[12] entries" is no echo)
 _LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
 

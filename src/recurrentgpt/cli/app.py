@@ -46,7 +46,7 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
                    "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
-              help="CPU threads for the embedded model (default: all cores; see BENCHMARKS.md).")
+              help="CPU threads for the embedded model (default: half the logical cores).")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
