@@ -173,7 +173,12 @@ def test_memory_shows_both_calls_of_a_two_phase_step_and_the_edit_it_made(capsys
     sid = new_story(capsys)
     assert run(capsys, "step", sid, "--plan", "1")[0] == 0
     code, out, _ = run(capsys, "memory", sid, "--prompt")
-    assert code == 0 and "=== prompt 2" in out and '"forget"' in out.split("=== answer 2")[1]
+    assert code == 0 and "##### step: paragraph" in out and "##### step: memory and plans" in out
+    assert '"forget"' in out.split("##### step: memory and plans")[1].split("=== answer")[1]
+    code, out, _ = run(capsys, "memory", sid, "--prompt", "--call", "step: memory")  # the selector
+    assert code == 0 and out.startswith("##### step: memory and plans") and "##### step: paragraph" not in out
+    code, _, err = run(capsys, "memory", sid, "--prompt", "--call", "simulator")
+    assert code == 2 and "has no call 'simulator'" in err and "step: paragraph" in err
     code, out, _ = run(capsys, "memory", sid)
     rationale = out.split("Rationale of the last update:\n")[1].split("\n\n")[0].splitlines()
     assert code == 0 and rationale and all(line.startswith(("  + ", "  - ")) for line in rationale)

@@ -23,6 +23,10 @@ def render_tree(
         sign = "*" if r.id == head_id else ("x" if r.pruned else ("|" if r.id in head_line else "-"))
         preview = " ".join(r.preview.split())[:60]
         extra = "".join(f" [{m}]" for m in marks.get(r.id, []))
+        if r.chapter:
+            extra += f"  (chapter {r.chapter})"
+        if r.before_edit:
+            extra += "  (written before an edit above)"
         if r.id == head_id:
             extra += "  <- head"
         return f"{indent}{sign} {r.id[:8]} {r.depth:>4}  {preview}{extra}"

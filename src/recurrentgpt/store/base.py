@@ -23,6 +23,8 @@ class TreeRow:
     preview: str
     pruned: bool
     created_at: float
+    before_edit: bool = False  # reattached: written before an edit above it (``Loom.edit(reattach=True)``)
+    chapter: int = 0  # the chapter this node opens (0: it opens none)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,15 @@ def get_node(story_id: str, ref: str, loom: LoomDep) -> dict[str, Any]:
     return loom.node(story_id, ref).to_dict()
 
 
+@router.get("/stories/{story_id}/nodes/{ref}/calls", summary="Every model call that shaped a node: its prompt and answer")
+def node_calls(story_id: str, ref: str, loom: LoomDep) -> list[dict[str, Any]]:
+    """In the order they were made: the simulator's choice, the chapter end, rejected drafts, the step (a two-phase
+    step's two calls), the forget call, the checker and the bible's upkeep (``recurrentgpt memory --prompt``)."""
+    return [{"name": name, "system": trace.get("system", ""), "prompt": trace["prompt"], "answer": trace.get("answer", ""),
+             "turns_before": len(trace.get("history") or []), "warning": trace.get("warning", "")}
+            for name, trace in loom.node(story_id, ref).calls()]
+
+
 @router.get("/stories/{story_id}/recall", summary="Long-term paragraphs the next step would recall for a plan")
 def recall(
     story_id: str,

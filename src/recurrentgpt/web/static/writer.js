@@ -73,6 +73,8 @@ function paragraphBlock(node, sibs) {
     h("header", { class: "para-head" },
       h("span", { class: "para-num" }, `¶ ${node.depth + 1}`),
       node.kind === "edit" ? h("span", { class: "tag quiet" }, "edited") : null,
+      node.meta && node.meta.before_edit ? h("span", { class: "tag quiet reattached",
+        title: "Written before an edit above it, and kept as it was" }, "written before an edit") : null,
       node.meta && node.meta.simulator ? h("span", { class: "tag quiet", title: node.meta.simulator.reason || "" }, "auto") : null,
       switcher,
       h("span", { class: "spacer" }),
@@ -164,19 +166,31 @@ function renderMemory() {
   const view = $("#prompt-view");
   view.open = false;
   view.dataset.node = current ? current.id : "";
-  for (const id of ["prompt-system", "prompt-user", "prompt-answer"]) $(`#${id}`).textContent = "";
+  for (const id of ["prompt-system", "prompt-user", "prompt-answer", "prompt-note"]) $(`#${id}`).textContent = "";
+  $("#prompt-call").replaceChildren();
 }
 
-// A node's exact prompt and answer are kilobytes: fetched only when the writer opens the view.
+// A node's exact prompts and answers are kilobytes: fetched only when the writer opens the view. Every call that
+// shaped the node is listed (the simulator, the chapter end, a rejected draft, both calls of a step …).
 async function loadPrompt() {
   const view = $("#prompt-view");
   if (!view.open || !view.dataset.node) return;
   try {
-    const node = await api(`${base}/nodes/${encodeURIComponent(view.dataset.node)}`);
-    const trace = node.meta && node.meta.trace;
-    $("#prompt-system").textContent = trace ? trace.system : "(no prompt recorded: written by a person, or by an older version)";
-    $("#prompt-user").textContent = trace ? trace.prompt : "";
-    $("#prompt-answer").textContent = trace ? trace.answer : "";
+    const calls = await api(`${base}/nodes/${encodeURIComponent(view.dataset.node)}/calls`);
+    const select = $("#prompt-call");
+    select.replaceChildren(...calls.map((c, i) => h("option", { value: String(i) }, c.name)));
+    select.disabled = calls.length < 2;
+    const show = () => {
+      const c = calls[Number(select.value)];
+      $("#prompt-system").textContent = c ? c.system : "(no prompt recorded: written by a person, or by an older version)";
+      $("#prompt-user").textContent = c ? c.prompt : "";
+      $("#prompt-answer").textContent = c ? c.answer : "";
+      $("#prompt-note").textContent = !c ? "" : [
+        c.turns_before ? `Continues the same conversation (${c.turns_before} earlier turn${c.turns_before === 1 ? "" : "s"}).` : "",
+        c.warning ? `Kept with a warning: ${c.warning}` : ""].filter(Boolean).join(" ");
+    };
+    select.onchange = show;
+    show();
   } catch (e) {
     toast(e.message, true);
   }
