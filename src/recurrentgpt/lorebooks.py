@@ -403,18 +403,18 @@ def plan_import(book: Lorebook, current: canon.Bible, *, default_kind: str = "ch
         for n in e.names():
             owner.setdefault(canon.key(n), k)
     size = len(current)
-    cut = dropped_aliases = disabled = 0
+    cut = dropped_aliases = 0
     ordered = sorted(enumerate(book.entries), key=lambda ie: (-ie[1].order, ie[0]))
     seen: set[str] = set()
     for n, (_, e) in enumerate(ordered):
-        if not e.enabled:
-            disabled += 1
-            continue
         name = (e.name or next(iter(e.keys), "")).strip()
         if len(name) > canon.MAX_NAME_CHARS:
             name = name[: canon.MAX_NAME_CHARS].rsplit(" ", 1)[0].strip() or name[: canon.MAX_NAME_CHARS]
         k = canon.key(name)
         label = name or f"entry {n + 1}"
+        if not e.enabled:
+            plan.skipped.append(f"{label}: disabled in the file")
+            continue
         if not k:
             plan.skipped.append(f"{label}: no name or key")
             continue
@@ -472,8 +472,6 @@ def plan_import(book: Lorebook, current: canon.Bible, *, default_kind: str = "ch
         seen.add(k)
         for ak in alias_keys:
             owner[ak] = k
-    if disabled:
-        plan.notes.append(f"{disabled} disabled entries were not imported")
     if dropped_aliases:
         plan.notes.append(f"{dropped_aliases} keys could not be aliases (too common, too short, a regular "
                           f"expression, naming another entry, or past {canon.MAX_ALIASES} an entry)")
