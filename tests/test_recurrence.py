@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
-from recurrentgpt import prompts
+from recurrentgpt import prompts, shape
 from recurrentgpt.cell import CellInput, RecurrentCell, memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
 from recurrentgpt.shape import leak, tidy
@@ -245,6 +245,94 @@ def test_an_answer_that_cannot_be_a_step_is_asked_again(loom, why, bad):
     retries = []
     node = loom.step(info.id, 0, on_retry=lambda n, e: retries.append(str(e)))
     assert node.paragraph == good["paragraph"] and len(retries) == 1
+
+
+# what a writer met in their first hour with the bundled model: each answer as it was seen, in the field it was in
+GOOD_PARAGRAPH = "Mara wrote the numbers down on a ration card and stared at them for a long while."
+SEEN_PLANS = {
+    "a field name followed by a quote and a colon": ["forget': 10 words: \u2026", "add': 2 sentences: \u2026",
+                                                     "moreover': \u2026"],
+    "a plan with no letters": ["1312970486549672339182161046037137127537389428"],
+    "a plan that addresses the reader or the model": ["I am going to give you two lists of sentences\u2026"],
+}
+SEEN_PARAGRAPHS = {
+    "copied sentences from the previous paragraph": (
+        "At two in the morning the receiver woke with a slow, patient pulse on the old Earth band, the one the colony "
+        "had stopped listening to eleven years ago, and Mara set her thermos down. She copied every pulse onto a ration "
+        "card, counting under her breath, and by dawn the numbers had become a pattern she knew from school: a landing "
+        "approach, repeated, patient, meant for a beacon that no longer answered. She put on her coat and went down."),
+    "list markers": "Mara counted the pulses. 2. She wrote them down. 3. She called the colony.",
+    "list markers in brackets": "Mara counted the pulses [1] and wrote them down [2] before she called the colony.",
+    "an echoed prompt heading": ("Mara wrote the numbers down. The story bible (the canon): This paragraph must not "
+                                 "contradict the story bible."),
+    "an echoed prompt heading in Chinese": "玛拉把数字写了下来。故事设定（正典：这一段不得与之矛盾）：她睡着了。",
+}
+
+
+@pytest.mark.parametrize("why", SEEN_PLANS)
+def test_plans_seen_in_the_first_hour_are_asked_again(loom, why):
+    """Every plan the writer saw is asked again wherever it stands among the three."""
+    info = new(loom)
+    good = step_answer(GOOD_PARAGRAPH)
+    for bad_plan in SEEN_PLANS[why]:
+        loom.model.enqueue(step_answer(GOOD_PARAGRAPH) | {"plans": [bad_plan, *good["plans"][1:]]}, good)
+        retries = []
+        node = loom.step(info.id, 0, node=info.head_id or "head", on_retry=lambda n, e: retries.append(str(e)))
+        assert list(node.plans) == good["plans"] and len(retries) == 1, (bad_plan, retries)
+        assert "plan 1" in retries[0]
+
+
+@pytest.mark.parametrize("why", SEEN_PARAGRAPHS)
+def test_paragraphs_seen_in_the_first_hour_are_asked_again(loom, why):
+    info = new(loom)
+    good = step_answer(GOOD_PARAGRAPH)
+    loom.model.enqueue(step_answer(SEEN_PARAGRAPHS[why]), good)
+    retries = []
+    node = loom.step(info.id, 0, on_retry=lambda n, e: retries.append(str(e)))
+    assert node.paragraph == GOOD_PARAGRAPH and len(retries) == 1, retries
+
+
+def test_an_opening_that_echoes_a_template_line_into_the_chapter_is_asked_again(loom):
+    """``memory`` showed "Chapter 1 covers: What the first chapter covers: what is happening in it."."""
+    bad = OPENING | {"beats": "Chapter 1 covers: What the first chapter covers: what is happening in it."}
+    loom.model.enqueue(bad, OPENING)
+    retries = []
+    info = loom.new_story("science fiction", "a lighthouse on Mars", settings=SMALL,
+                          on_retry=lambda n, e: retries.append(str(e)))
+    assert len(retries) == 1 and "chapter's beats" in retries[0]
+    assert loom.state(info.id).beats == OPENING["beats"]
+
+
+def test_a_paragraph_that_opens_with_a_copy_of_a_recalled_paragraph_is_weak():
+    """After ``regenerate --fix-conflicts`` a paragraph opened with a verbatim copy of paragraph 1."""
+    first = OPENING["paragraph_1"]
+    assert shape.paragraph_problems([first + " Then the lamp went out."], previous=OPENING["paragraph_2"],
+                                    recalled=[first])
+    assert not shape.paragraph_problems([GOOD_PARAGRAPH], previous=OPENING["paragraph_2"], recalled=[first])
+
+
+def test_answers_that_cannot_be_a_step_every_field_in_both_languages():
+    """The checks ``field_problems`` makes, on the exact strings the writer saw, and on story text that must pass."""
+    seen = {
+        ("plan", "forget': 10 words: \u2026"), ("plan", "add': 2 sentences: \u2026"), ("plan", "moreover': \u2026"),
+        ("plan", "1312970486549672339182161046037137127537389428"),
+        ("plan", "I am going to give you two lists of sentences\u2026"),
+        ("note", "Chapter 1 covers: What the first chapter covers: what is happening in it."),
+        ("prose", "The story bible (the canon): This paragraph must not contradict the story bible."),
+        ("prose", "Mara ran. [1] She hid. [2] She waited."), ("prose", "Mara ran. 2. She hid. 3. She waited."),
+        ("note", "The story's working memory, so it stays as it is except for what you deliberately forget\u2026"),
+        ("prose", "上一段：玛拉把数字写了下来。"), ("note", "短期记忆（到目前为止的故事摘要）：玛拉在火星上。"),
+    }
+    for kind, text in seen:
+        assert shape.field_problems("field", text, kind), text
+    story = [
+        ("prose", OPENING["paragraph_1"]), ("prose", '"Plan: we leave at dawn," said Mara. The sign read \'Closed\': nobody came.'),
+        ("prose", "In 1984 she was 12. Then the war came."), ("plan", "Mara builds a model of the ship and tests it."),
+        ("plan", "plans': Mara climbs the tower."), ("note", OPENING["short_memory"]), ("note", OPENING["beats"]),
+        ("prose", "[3] When I said it, the bell rang."), ("prose", "玛拉把数字写了下来，然后睡着了。"),
+    ]
+    for kind, text in story:
+        assert not shape.field_problems("field", text, kind), text
 
 
 def test_a_model_that_keeps_repeating_itself_is_kept_after_the_retries_with_a_warning(loom):

@@ -61,6 +61,10 @@ EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"),
                Field("add", "Add", min_chars=10, line=True, max_sentences=line_ceiling(ADDED_SENTENCES))]
 
 
+# how a problem names a field ("the memory holds …")
+_FIELD_WORDS = {"short_memory": "memory", "beats": "chapter's beats", "add": "memory's new sentences"}
+
+
 def plans_field(settings: Settings) -> Field:
     """The candidate plans: lines of at most twice the story's plan length in sentences."""
     return replace(PLANS_FIELD, max_sentences=line_ceiling(settings.plan_sentences))
@@ -259,7 +263,8 @@ class RecurrentCell:
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
-                           + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                           + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
+                                                      recalled=x.long_term)
                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
         if self.settings.two_phase:
@@ -357,7 +362,8 @@ class RecurrentCell:
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
-            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
+                                                                       recalled=x.long_term))
 
         edits = self.settings.memory_update == "edit"
         written, usage = self._ask(
@@ -466,7 +472,7 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field=None,
             cancel=cancel,
-            check=lambda a: self._clean(a, [], [f.name for f in fields])[0],
+            check=lambda a: weak_if(*self._clean(a, [], [f.name for f in fields])),
             trace=trace,
         )
         return ChapterEnd(answer["summary"], answer["rationale"], answer["outline"], answer["beats"], usage, trace[-1])
@@ -568,11 +574,19 @@ class RecurrentCell:
         for name in prose:
             problem = shape.leak(answer[name])
             problems += [f"the paragraph holds {problem}"] if problem else []
+            problems += shape.field_problems("paragraph", answer[name], "prose")
             out[name] = shape.tidy(answer[name])
         for name in notes:
+            # (a synopsis is checked on its own, and dropped, never asked again for: ``shape.clean_synopsis``)
+            if not name.startswith("synopsis"):
+                problems += shape.field_problems(_FIELD_WORDS.get(name, name), answer[name],
+                                                 "rationale" if name == "rationale" else "note")
             out[name] = shape.tidy(answer[name])
         if "plans" in answer:
-            problems += [f"plan {i} holds {p}" for i, p in enumerate(map(shape.leak, answer["plans"]), 1) if p]
+            for i, plan in enumerate(answer["plans"], 1):
+                problem = shape.leak(plan)
+                problems += [f"plan {i} holds {problem}"] if problem else []
+                problems += shape.field_problems(f"plan {i}", plan, "plan")
             out["plans"] = [shape.tidy(p) for p in answer["plans"]]
         return out, problems
 
@@ -598,7 +612,7 @@ class RecurrentCell:
         # long must not be cut off and asked again: the ceiling is for runaways, not for style (and a runaway
         # costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_words + extra_words
-        if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+        if state:  # (+60 words of room for the synopsis, about twice what a small model writes there)
             memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale
             words += memory + 3 * s.plan_sentences * WORDS_PER_SENTENCE + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + (100 if state else 0)

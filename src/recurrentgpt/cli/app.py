@@ -46,7 +46,7 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
                    "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
-              help="CPU threads for the embedded model (default: all cores; see BENCHMARKS.md).")
+              help="CPU threads for the embedded model (default: half the logical cores).")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
@@ -128,13 +128,39 @@ def read_file_arg(path: str, what: str) -> bytes:
 # -- output -----------------------------------------------------------------------------------
 
 
+class _Live:
+    """What the current try has streamed to stdout, so that a discarded try is marked as discarded where its text
+    is (stdout, the story's stream) and a kept answer that differs from the last text streamed is shown."""
+
+    streamed: list[str] = []
+    discarded = False
+
+
 def stream_to_stdout(text: str) -> None:
+    _Live.streamed.append(text)
     sys.stdout.write(text)
     sys.stdout.flush()
 
 
+DISCARDED = "[discarded: the text above had the wrong shape and is not part of the story]"
+
+
 def warn_retry(attempt: int, error: Exception) -> None:
+    if "".join(_Live.streamed).strip():
+        click.echo("\n" + click.style(DISCARDED, fg="red", dim=True) + "\n")
+        _Live.discarded = True
+    _Live.streamed = []
     click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
+
+
+def show_kept(paragraphs: list[str]) -> None:
+    """After a generation: when a try was discarded and the text kept is not what the last try streamed (every try
+    was weak and an earlier one was kept), print what was kept."""
+    shown = " ".join("".join(_Live.streamed).split())
+    kept = [p for p in paragraphs if " ".join(p.split()) not in shown]
+    if _Live.discarded and kept:
+        click.echo("\n" + click.style("[kept:]", bold=True) + "\n" + "\n\n".join(kept))
+    _Live.streamed, _Live.discarded = [], False
 
 
 def show_plans(node: Node) -> None:

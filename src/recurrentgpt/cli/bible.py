@@ -15,7 +15,30 @@ from .app import cli
 KINDS = ("character", "place", "object", "group", "rule", "thread", "event")
 
 
-@cli.group(invoke_without_command=True)
+class StoryFirstGroup(click.Group):
+    """``bible STORY [--node N] COMMAND …``, forgiving where a writer puts things: the group's ``--node`` may also
+    come after the story or the command, and ``bible COMMAND --help`` is that command's help (click would read
+    the command's name as the story)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands and not set(args) & set(ctx.help_option_names):
+            raise click.UsageError(f"give the story first: recurrentgpt bible STORY {args[0]} …", ctx)
+        if args and args[0] in self.commands:
+            command = self.commands[args[0]]
+            with command.make_context(f"{ctx.command_path} STORY {args[0]}", ["--help"], parent=ctx):
+                pass  # (--help prints the command's help and exits)
+        mine, rest, i = [], [], 0
+        while i < len(args):  # the group's own option, wherever it is (no command of the group has a -n)
+            if args[i] in ("-n", "--node") and i + 1 < len(args):
+                mine, i = [*mine, args[i], args[i + 1]], i + 2
+            elif args[i].startswith("--node="):
+                mine, i = [*mine, args[i]], i + 1
+            else:
+                rest, i = [*rest, args[i]], i + 1
+        return super().parse_args(ctx, mine + rest)
+
+
+@cli.group(cls=StoryFirstGroup, invoke_without_command=True)
 @click.argument("story")
 @click.option("--node", "-n", default="head", show_default=True, help="The bible as of this node.")
 @click.pass_context
@@ -79,19 +102,23 @@ def _change(op: str, name: str, **fields: Any):
 
 
 @bible.command()
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--kind", "-k", type=click.Choice(KINDS), default="character", show_default=True)
-@click.option("--alias", "-a", "aliases", multiple=True, help="Another name it goes by (repeat).")
+@click.option("--alias", "-a", "aliases", multiple=True, help="Another name it goes by (repeat; one entry only).")
 @click.option("--fact", "-f", "facts", multiple=True, help="A short fact (repeat).")
 @click.option("--status", "-s", help="e.g. alive, dead, missing, held by Mara, open, resolved.")
 @click.option("--pin", is_flag=True, help="Show it to every step, named or not.")
 @click.pass_context
-def add(ctx: click.Context, name: str, kind: str, aliases: tuple[str, ...], facts: tuple[str, ...],
+def add(ctx: click.Context, names: tuple[str, ...], kind: str, aliases: tuple[str, ...], facts: tuple[str, ...],
         status: str | None, pin: bool) -> None:
-    """Add an entry."""
+    """Add one entry, or several of the same kind (and facts, status) in one change of the canon."""
     library, story, node = _args(ctx)
+    if aliases and len(names) > 1:
+        from ..errors import InputError
+
+        raise InputError("--alias names another name of one entry: add the entries one by one to give aliases")
     _saved(library.loom.change_bible(story, [_change("add", name, kind=kind, aliases=aliases, facts=facts,
-                                                 status=status, pinned=pin)], node))
+                                                 status=status, pinned=pin) for name in names], node))
 
 
 @bible.command()
@@ -179,13 +206,19 @@ def accept(ctx: click.Context, names: tuple[str, ...]) -> None:
     _saved(library.loom.accept_bible(story, node, list(names) or None))
 
 
-def show_conflicts(node: Node) -> None:
-    """After a paragraph: what in it contradicts the canon."""
+def show_conflicts(node: Node, err: bool = True) -> None:
+    """After a paragraph (and in ``memory``): what in it contradicts the canon, and the command that writes it
+    again told so."""
     for c in node.meta.get("redrafted", []):
-        click.echo(f"(a first draft contradicted {c['entry']}: {c['canon']}; it was written again)", err=True)
-    for c in node.meta.get("conflicts", []):
+        click.echo(f"(a first draft contradicted {c['entry']}: {c['canon']}; it was written again)", err=err)
+    conflicts = node.meta.get("conflicts", [])
+    for c in conflicts:
         click.echo(click.style(f"continuity ({c['severity']}), {c['entry']}: ", fg="red", bold=True)
-                   + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}", err=True)
+                   + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}", err=err)
+    if conflicts:
+        click.echo(f"(to write it again told what it contradicted: `recurrentgpt regenerate {node.story_id} {node.id} "
+                   f"--fix-conflicts`; to change the canon instead: `recurrentgpt bible {node.story_id} edit NAME …`)",
+                   err=err)
     proposed = node.meta.get("bible_proposed")
     if proposed:
         click.echo(f"(the model proposes {len(proposed)} bible change(s): `recurrentgpt bible "

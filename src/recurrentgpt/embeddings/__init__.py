@@ -53,7 +53,7 @@ def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_ke
         from .packaged import GEMMA, gemma_model_path
         from .sentence_transformers import SentenceTransformerEmbedder
 
-        # queries through an int8 copy: 2.3x faster at the same recall (BENCHMARKS §3a, fifth pass)
+        # queries through an int8 copy: its 24 layers make a float query slow, and int8 keeps the recall
         return SentenceTransformerEmbedder(packaged=(GEMMA, gemma_model_path), query_int8=True)
     if spec.startswith("st:"):
         from .sentence_transformers import SentenceTransformerEmbedder

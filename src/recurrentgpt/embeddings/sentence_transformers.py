@@ -62,7 +62,7 @@ class SentenceTransformerEmbedder(Embedder):
         function that finds the folder inside installed wheels), called on first use, not here; ``max_words``:
         the longest chunk to embed as one vector (MiniLM reads 256 word pieces: about 150-190 English words);
         ``query_int8``: embed queries with an int8 copy of the model (passages stay float, so stored vectors
-        stay valid; BENCHMARKS §3a, fifth pass: EmbeddingGemma's query 2.3x faster, same recall)."""
+        stay valid; a large model's query is then several times faster at the same recall)."""
         self.model_ref = model
         self.packaged = packaged
         self.device = device
