@@ -83,6 +83,8 @@ def test_the_step_prompt_shows_the_arc_and_the_chapter_beats(loom):
 
 def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_chapters(loom):
     info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them until dawn came."))
+    loom.step(info.id, 0)  # (the opening is where chapter 1 begins: a chapter cannot end there)
     chapter = {"summary": "Chapter one: Mara heard the Earth pulse in the storm and decoded coordinates.",
                "rationale": "The story still follows the arc.", "outline": "A revised arc: Mara follows the signal east.",
                "beats": "Mara crosses the dust to the coordinates and finds a buried lander."}
@@ -105,7 +107,8 @@ def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_c
 
 def test_a_sibling_branch_keeps_the_old_outline(loom):
     info = new(loom)
-    head = loom.node(info.id)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them until dawn came."))
+    head = loom.step(info.id, 0)
     chapter = {"summary": "Mara heard the pulse.", "rationale": "The arc changes: the signal is a trap.",
                "outline": "New arc: the signal is a trap set by the colony.", "beats": "Mara learns who sent it."}
     loom.model.enqueue(chapter, step_answer("Mara drove east, and behind her the lighthouse went dark for good."))
@@ -248,12 +251,13 @@ def test_a_manuscripts_chapter_headings_become_chapter_boundaries(loom):
                         "plans": ["Mara climbs in.", "Mara radios home.", "Mara waits for dawn."]})
     imported = loom.import_manuscript(md, genre="science fiction")
     path = loom.path(imported.id)
-    chapters = [n.meta.get("chapter") for n in path]
-    assert chapters[0] == 1 and chapters[-1] == 2 and chapters.count(2) == 2
-    opening = next(n for n in path if n.meta.get("chapter") == 2 and n.meta.get("chapter_end"))
-    assert opening.paragraph == TEXTS[1]
-    assert loom.state(imported.id).chapter == 2
-    assert "## Chapter 2" in loom.export(imported.id, "md")
+    by_text = {n.paragraph: n for n in path}
+    before, opening, after = by_text[TEXTS[0]], by_text[TEXTS[1]], by_text[TEXTS[2]]
+    assert opening.meta.get("chapter_end") and opening.meta["chapter"] == before.meta["chapter"] + 1
+    assert after.meta["chapter"] == opening.meta["chapter"] and not after.meta.get("chapter_end")
+    state = loom.state(imported.id)
+    assert state.chapter == opening.meta["chapter"] and state.paragraphs_in_chapter == 2 and state.summaries == []
+    assert f"## Chapter {opening.meta['chapter']}" in loom.export(imported.id, "md")
 
 
 def test_ending_a_chapter_at_a_node_is_stored_and_the_next_step_opens_the_chapter(loom):
@@ -297,14 +301,19 @@ def test_the_chapter_summary_is_made_from_the_chapters_paragraphs(loom):
     [prompt] = [r.prompt for r in loom.model.requests if "has just ended" in r.prompt]
     assert TEXTS[0] in prompt and OPENING["paragraph_1"] in prompt
     assert "A plan that never happened" not in prompt
-    long = new(loom, settings=replace(SMALL, paragraph_sentences=1))  # a paragraph "asked" at ~20 words
-    for i in range(3):
-        loom.model.enqueue(step_answer(TEXTS[i] + " " + TEXTS[(i + 1) % 3] * 6, synopsis=f"Synopsis {i}: Mara drives."))
+    long = new(loom)
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(long.id, 0)
+    for i in range(3):  # a chapter longer than the chapter call reads whole
+        text = " ".join(f"At marker {i}-{j} Mara counted {j * 7 + i} stones and {j + i} craters by the road." for j in range(90))
+        loom.model.enqueue(step_answer(text, synopsis=f"Mara drives east past marker {i} and counts the stones by the road."))
         loom.step(long.id, 0)
     loom.model.enqueue(CHAPTER, step_answer("Dawn again, and the crawler's engine would not start in the cold."))
     loom.step(long.id, 0, new_chapter=True)
     prompt = [r.prompt for r in loom.model.requests if "has just ended" in r.prompt][-1]
-    assert "Synopsis 2: Mara drives." in prompt
+    assert ("- Mara drives east past marker 0 and counts the stones by the road.\n- Mara drives east past marker 1 "
+            "and counts the stones by the road.\n") in prompt  # the text does not fit: synopses
+    assert "At marker 2-89" in prompt and "At marker 1-50 " not in prompt  # and the last paragraph in full
 
 
 def test_the_writer_edits_the_arc_and_the_chapters_beats_as_a_new_node(loom):

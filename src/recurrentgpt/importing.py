@@ -44,31 +44,19 @@ def read_text(data: bytes, what: str = "the file") -> str:
 def split_paragraphs(text: str) -> list[str]:
     """Paragraphs are separated by blank lines; a file without blank lines has one per line.
     Markdown headings and horizontal rules are dropped; wrapped lines are joined."""
-    return [paragraph for paragraph, _ in split_chapters(text)]
-
-
-def split_chapters(text: str) -> list[tuple[str, int]]:
-    """The manuscript's paragraphs, each with its chapter number: a Markdown heading after the first paragraph
-    opens the next chapter (what the Markdown export writes, so an exported book comes back with its chapters);
-    headings before it (the title, "Chapter 1") open none, and horizontal rules are scene breaks, not chapters."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = re.split(r"\n\s*\n", text) if re.search(r"\n\s*\n", text) else text.split("\n")
-    out: list[tuple[str, int]] = []
-    chapter, heading = 1, False
+    paragraphs = []
     for block in blocks:
         lines = [ln.strip() for ln in block.split("\n") if ln.strip()]
-        heading = heading or any(re.fullmatch(r"#{1,6}\s.*", ln) for ln in lines)
         lines = [ln for ln in lines if not re.fullmatch(r"#{1,6}\s.*|[-*_=]{3,}", ln)]
         if lines:
-            if heading and out:
-                chapter += 1
-            heading = False
             paragraph = " ".join(lines)
             check_length("paragraph", paragraph)
-            out.append((paragraph, chapter))
-    if not out:
+            paragraphs.append(paragraph)
+    if not paragraphs:
         raise InputError("the manuscript has no paragraphs")
-    return out
+    return paragraphs
 
 
 def manuscript_title(text: str) -> str:

@@ -27,22 +27,24 @@ import numpy as np
 
 from . import bible as canon
 from . import continuity
-from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput
+from .cell import Cancel, CellInput, ChapterEnd, OnRetry, Opening, Premise, RecurrentCell, StepOutput, keep_pins
 from . import export
 from .embeddings import Embedder, embedder_name, get_embedder
 from .errors import Cancelled, ConfigError, ConflictError, InputError, ModelError, NotFoundError
-from .importing import manuscript_title, parse_tree, split_paragraphs
+from .importing import parse_text, parse_tree
 from .memory import LongTermMemory, RetrievalMode
 from .models import Model, get_model
 from .models.base import OnText
 from .simulator import Choice, HumanSimulator
-from .story import MEMORY_UPDATES, Mode, Node, Retrieved, Settings, StoryInfo, Usage, check_length
+from .story import (MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, MEMORY_OVERFLOWS, MEMORY_UPDATES, Mode, Node, Retrieved, Settings,
+                    StoryInfo, Usage, check_length, check_outline)
 from . import shape
 from .synopses import BATCH_PARAGRAPHS, SynopsisBackfill, batches
 from .store import StoreDescription, StoryStore, TreeRow, open_store
 
 OnStep = Callable[[int, Node, Choice | None], None]
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
+# node meta that is story state, not provenance: a new version of a node (an edit) keeps it
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned")
 MAX_ALTERNATIVES = 16  # regenerate's n
 BIBLE_MODES = ("manual", "review", "auto", "off")
 SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
@@ -57,6 +59,7 @@ class StoryState:
     beats: str  # what the current chapter covers
     summaries: list[str]  # of the chapters before this one, in order
     paragraphs_in_chapter: int  # how many paragraphs of the current chapter lead to this node
+    ending: dict[str, Any] | None = None  # the chapter ends at this node: its summary, the next chapter's beats …
 
 
 def new_id() -> str:
@@ -82,6 +85,34 @@ def plan_text(parent: Node, plan: str | int) -> str:
         raise InputError("the plan for the next paragraph is empty")
     check_length("plan", plan)
     return plan.strip()
+
+
+def stored_end(end: dict[str, Any] | None, meta: dict[str, Any] | None = None) -> ChapterEnd | None:
+    """A chapter end stored on a node, to open the next chapter from it without asking the model again: a
+    node's own ``ends_chapter``, or the ``chapter_end`` a chapter's first node keeps (its arc and beats beside
+    it in ``meta``). None if there is none."""
+    if not end:
+        return None
+    meta = meta or end
+    return ChapterEnd(end.get("summary", ""), end.get("rationale", ""), meta.get("outline", ""), meta.get("beats", ""),
+                      Usage(), end.get("trace"))
+
+
+def check_chapter_end(node: Node) -> None:
+    """Refuse to end a chapter at the opening, or a second time at the same node."""
+    if node.kind == "opening":
+        raise InputError(f"node {node.id} is part of the opening, where chapter 1 begins: write a step before "
+                         "ending the chapter")
+    if node.meta.get("ends_chapter"):
+        raise InputError(f"node {node.id} already ends chapter {node.meta['ends_chapter'].get('chapter', '?')}")
+
+
+def pins_in(node: Node) -> list[str]:
+    """The sentences the writer pinned that the node's memory holds."""
+    from .structured import sentences
+
+    have = set(sentences(node.short_memory))
+    return [s for s in node.meta.get("pinned", []) if s in have]
 
 
 def candidate_plans(node: Node) -> list[str]:
@@ -374,11 +405,12 @@ class Loom:
         for depth, m in self.store.path_meta(node.id, "outline", "beats", "chapter_end"):
             outline = m.get("outline", outline)
             beats = m.get("beats", beats)
-            if m.get("chapter_end"):
+            if m.get("chapter_end", {}).get("summary"):  # (an imported manuscript's headings have none)
                 summaries.append(m["chapter_end"]["summary"])
             if depth == 0 or m.get("chapter_end"):
                 chapter, chapter_start = m.get("chapter", chapter), depth
-        return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1)
+        return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1,
+                          node.meta.get("ends_chapter"))
 
     def step(
         self,
@@ -393,22 +425,29 @@ class Loom:
         cancel: Cancel | None = None,
         new_chapter: bool = False,
         bible: str | None = None,
+        propose_chapter_end: bool = False,
     ) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
-        paragraph opens. ``bible`` overrides the story's bible mode for this step (manual, review, auto,
+        paragraph opens. A node where the chapter was already ended (``end_chapter``) opens it from that end,
+        with no call. ``propose_chapter_end``: the call that writes the plans also says whether the chapter
+        should end with this paragraph (auto mode). ``bible`` overrides the story's bible mode for this step (manual, review, auto,
         off). The new node becomes the head if the head has not moved meanwhile; if another
         writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
-        info, parent, plan_text = self.check_step(story_id, plan, node=node, expected_head=expected_head)
+        info, parent, plan_text = self.check_step(story_id, plan, node=node, expected_head=expected_head,
+                                                  new_chapter=new_chapter)
         info = self._with_bible_mode(info, bible)
         head_before = info.head_id
-        ended = self._end_chapter(info, parent, on_retry, cancel) if new_chapter else None
-        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended)
+        ended = stored_end(parent.meta.get("ends_chapter"))
+        if ended is None and new_chapter:
+            ended = self._end_chapter(info, parent, on_retry, cancel)
+        output, retrieved = self._write(info, parent, plan_text, on_text, on_retry, cancel, ended,
+                                        propose_chapter_end=propose_chapter_end)
         child = self._child(parent, plan_text, output, retrieved, kind="step", ended=ended, info=info)
         if meta:
             child = replace(child, meta={**child.meta, **meta})
@@ -416,21 +455,45 @@ class Loom:
         return child
 
     def _end_chapter(self, info: StoryInfo, last: Node, on_retry: OnRetry | None, cancel: Cancel | None) -> "ChapterEnd":
+        """One call ends the chapter ``last`` closes, from what happened in it: its paragraphs (or their
+        synopses when they do not fit)."""
         state = self._state(info, last)
-        path = self.store.path(last.id)
-        plans = [n.plan for n in path[len(path) - state.paragraphs_in_chapter :] if n.plan][-40:]
+        chapter = self.store.path(last.id)[-state.paragraphs_in_chapter:]
         return RecurrentCell(self.model, info.settings, self.rng).end_chapter(
             genre=info.genre, title=info.title, outline=state.outline, chapter=state.chapter, beats=state.beats,
-            short_memory=last.short_memory, plans=plans, last_paragraph=last.paragraph, on_retry=on_retry,
-            cancel=cancel,
+            short_memory=last.short_memory, paragraphs=[n.paragraph for n in chapter],
+            synopses=[n.synopsis for n in chapter], on_retry=on_retry, cancel=cancel,
         )
 
+    def end_chapter(self, story_id: str, node: str = "head", *, expected_head: str | None = None,
+                    on_retry: OnRetry | None = None, cancel: Cancel | None = None) -> Node:
+        """End the chapter at ``node``: one call summarises it from its paragraphs, revises the arc and plans the
+        next chapter, stored as a new version of the node (``meta["ends_chapter"]``; the head moves to it). The
+        next step from it opens the new chapter with that end, and ``outline`` shows what it will cover. At the
+        opening, or where the chapter already ends: an ``InputError``, and nothing is written."""
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        target = self.node(info.id, node)
+        check_chapter_end(target)
+        self._check_backends()
+        ended = self._end_chapter(info, target, on_retry, cancel)
+        chapter = self._state(info, target).chapter
+        kept = {k: v for k, v in target.meta.items() if k in STATE_KEYS}
+        meta = {**kept, "edited_from": target.id, "model": self.model.name, "usage": ended.usage.to_dict(),
+                "ends_chapter": {"chapter": chapter, "summary": ended.summary, "rationale": ended.rationale,
+                                 "outline": ended.outline, "beats": ended.beats, "trace": ended.trace}}
+        version = replace(target, id=new_id(), kind="edit", meta=meta, created_at=time.time(), pruned=False)
+        self._commit(info, [version], info.head_id)
+        return version
+
     def check_step(self, story_id: str, plan: str | int, *, node: str = "head",
-                   expected_head: str | None = None) -> tuple[StoryInfo, Node, str]:
+                   expected_head: str | None = None, new_chapter: bool = False) -> tuple[StoryInfo, Node, str]:
         """What ``step`` refuses before any model call; returns the story, the parent and the plan's text."""
         info = self.story(story_id)
         check_head(info, expected_head)
         parent = self.node(info.id, node)
+        if new_chapter and not parent.meta.get("ends_chapter"):
+            check_chapter_end(parent)
         return info, parent, plan_text(parent, plan)
 
     @staticmethod
@@ -444,9 +507,10 @@ class Loom:
 
     def _write(
         self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
-        cancel: Cancel | None = None, ended: ChapterEnd | None = None,
+        cancel: Cancel | None = None, ended: ChapterEnd | None = None, propose_chapter_end: bool = False,
     ) -> tuple[StepOutput, list[Retrieved]]:
         x, retrieved = self._cell_input(info, parent, plan, ended)
+        x = replace(x, propose_chapter_end=propose_chapter_end)
         cell = RecurrentCell(self.model, info.settings, self.rng)
         out = self._checked(info, parent, cell.step(x, on_text, on_retry, cancel), x.long_term)
         severe = [c for c in out.conflicts or [] if c["severity"] == "severe"]
@@ -456,7 +520,9 @@ class Loom:
             constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
             second = self._checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry, cancel),
                                    x.long_term)
-            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
+            draft = {"why": "it contradicted the story bible", "conflicts": out.conflicts, "trace": out.trace,
+                     **({"check_trace": out.check_trace} if out.check_trace else {})}
+            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts, drafts=[draft])
         return self._proposed(info, cell, out, on_retry, cancel), retrieved
 
     @staticmethod
@@ -520,8 +586,10 @@ class Loom:
         chapters before (what ``_recall_chapters`` chooses from)."""
         state = self._state(info, parent)
         outline, chapter, beats, summaries = state.outline, state.chapter, state.beats, state.summaries
+        in_chapter = state.paragraphs_in_chapter + 1
         if ended:
-            outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
+            outline, chapter, beats, in_chapter = ended.outline, chapter + 1, ended.beats, 1
+            summaries = [*summaries, ended.summary] if ended.summary else summaries
         return CellInput(
             genre=info.genre,
             title=info.title,
@@ -534,6 +602,8 @@ class Loom:
             profile=info.profile,
             chapter=chapter,
             beats=beats,
+            pinned=pins_in(parent),
+            paragraphs_in_chapter=in_chapter,
         ), summaries
 
     def prefill(self, story_id: str, node: str = "head") -> Usage:
@@ -660,6 +730,63 @@ class Loom:
         self._commit(info, [edited], head)
         return edited
 
+    def pin_memory(self, story_id: str, sentences: list[str], node: str = "head", *, unpin: bool = False,
+                   expected_head: str | None = None) -> Node:
+        """Pin sentences of ``node``'s short-term memory (or ``unpin`` them), as a new version of the node (the
+        head moves to it). A pinned sentence is never dropped: not by the model's forget gate, not when the
+        memory overflows, not by a rewrite (it is put back). Each sentence is given as its text or its number
+        (1-based) in the memory; one that is not in the memory (or, to unpin, not pinned) is an ``InputError``
+        naming it, and nothing is written."""
+        from .structured import sentences as split
+
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        target = self.node(info.id, node)
+        if not sentences or not any(s.strip() for s in sentences):
+            raise InputError("no sentence to pin was given")
+        memory = split(target.short_memory)
+        pins = pins_in(target)
+        wanted, missing = [], []
+        for given in sentences:
+            text = " ".join(given.split())
+            if text.isdigit() and 1 <= int(text) <= len(memory):
+                text = memory[int(text) - 1]
+            (wanted if text in (pins if unpin else memory) else missing).append(text)
+        if missing:
+            where = "pinned" if unpin else "in the memory"
+            listing = "; ".join(f"{i}. {s}" for i, s in enumerate(pins if unpin else memory, 1)) or "(none)"
+            raise InputError(f"not {where} at node {target.id}: {', '.join(repr(m) for m in missing)} "
+                             f"({'pinned' if unpin else 'its sentences'}: {listing})")
+        pins = [p for p in pins if p not in wanted] if unpin else [*pins, *(w for w in wanted if w not in pins)]
+        kept = {k: v for k, v in target.meta.items() if k in STATE_KEYS and k != "pinned"}
+        meta = {**kept, "edited_from": target.id, **({"pinned": pins} if pins else {})}
+        if target.meta.get("memory_by"):
+            meta["memory_by"] = target.meta["memory_by"]
+        version = replace(target, id=new_id(), kind="edit", meta=meta, created_at=time.time(), pruned=False)
+        self._commit(info, [version], info.head_id)
+        return version
+
+    def edit_outline(self, story_id: str, node: str = "head", *, outline: str | None = None, beats: str | None = None,
+                     expected_head: str | None = None) -> Node:
+        """The writer's arc of the book and beats of the current chapter, as a new version of ``node`` (the head
+        moves to it): the steps after it follow them, and a later chapter end revises the arc from there. Empty
+        or over the limits (``MAX_OUTLINE_WORDS``, ``MAX_BEATS_WORDS``): an ``InputError``, nothing written."""
+        if outline is None and beats is None:
+            raise InputError("nothing to change: give the arc, the beats or both")
+        changes: dict[str, Any] = {}
+        if outline is not None:
+            changes["outline"] = check_outline("arc", outline, MAX_OUTLINE_WORDS)
+        if beats is not None:
+            changes["beats"] = check_outline("chapter's beats", beats, MAX_BEATS_WORDS)
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        target = self.node(info.id, node)
+        kept = {k: v for k, v in target.meta.items() if k in STATE_KEYS}
+        meta = {**kept, **changes, "outline_by": "writer", "edited_from": target.id}
+        version = replace(target, id=new_id(), kind="edit", meta=meta, created_at=time.time(), pruned=False)
+        self._commit(info, [version], info.head_id)
+        return version
+
     def next_canon(self, story_id: str, plan: str, node: str = "head") -> list[tuple[canon.Entry, str]]:
         """The entries the next step from ``node`` would put in its prompt for ``plan``, each with why
         (pinned, named in the plan …), most relevant first: the step's own input gathering, run without
@@ -764,12 +891,22 @@ class Loom:
             meta["conflicts"] = conflicts
         if out.redrafted:
             meta["redrafted"] = out.redrafted
+        if out.drafts:
+            meta["drafts"] = out.drafts
         if out.check_trace:
             meta["check_trace"] = out.check_trace
+        if out.forget_trace:
+            meta["forget_trace"] = out.forget_trace
+        if out.pinned:
+            meta["pinned"] = list(out.pinned)
+        if out.chapter_proposal:
+            meta["chapter_proposal"] = out.chapter_proposal
+        if out.chapter_warning:
+            meta["chapter_warning"] = out.chapter_warning
         meta |= self._bible_meta(info, self._bible(parent), out.bible, out.bible_trace, out.bible_warnings)
         if ended:
             meta |= {
-                "chapter": meta["chapter"] + 1,
+                "chapter": self._state(info, parent).chapter + 1,
                 "beats": ended.beats,
                 "outline": ended.outline,
                 "chapter_end": {"summary": ended.summary, "rationale": ended.rationale, "trace": ended.trace},
@@ -804,9 +941,12 @@ class Loom:
             )
 
     def choose(self, story_id: str, node: str = "head", *, cancel: Cancel | None = None) -> Choice:
-        """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
+        """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it; and, if the
+        step that wrote ``node`` proposed ending the chapter there, whether to (``Choice.end_chapter``)."""
         info = self.story(story_id)
         current = self.node(info.id, node)
+        proposal = current.meta.get("chapter_proposal")
+        asked = proposal is not None and not current.meta.get("ends_chapter") and current.kind != "opening"
         # the simulator's prompt alternates with the cell's: its own context keeps both prefixes cached
         return HumanSimulator(self.model.second_context(), info.settings).choose(
             genre=info.genre,
@@ -817,6 +957,8 @@ class Loom:
             mode=info.mode,
             profile=info.profile,
             cancel=cancel,
+            chapter=current.meta.get("chapter", 1),
+            chapter_proposal=(proposal.get("reason") or "") if asked else None,
         )
 
     def auto(
@@ -845,32 +987,54 @@ class Loom:
             choice = self.choose(story_id, cancel=cancel)
             if on_choice:
                 on_choice(i + 1, choice)
-            simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
+            simulator: dict[str, Any] = {"choice": choice.index + 1, "reason": choice.reason,
+                                         "usage": choice.usage.to_dict(), "trace": choice.trace}
+            if choice.end_chapter is not None:
+                simulator["end_chapter"] = choice.end_chapter
+            if choice.warning:
+                simulator["warning"] = choice.warning
             if choice.extended_paragraph:  # the reference simulator rewrote the latest paragraph, longer
-                head = self._extend(story_id, head, choice.extended_paragraph).id
+                head = self._extend(story_id, head, choice).id
+            new_chapter, propose = self._chapter_plan(story_id, accepted=bool(choice.end_chapter))
             node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
-                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id),
-                             bible=bible)
+                             expected_head=head, cancel=cancel, new_chapter=new_chapter, bible=bible,
+                             propose_chapter_end=propose)
             head = node.id
             written.append(node)
             if on_step:
                 on_step(i + 1, node, choice)
         return written
 
-    def _extend(self, story_id: str, head: str | None, paragraph: str) -> Node:
+    def _extend(self, story_id: str, head: str | None, choice: Choice) -> Node:
         """The reference simulator's extended paragraph replaces the head's, as an edit (the original stays
-        in the tree); the memory and plans stay, since the events are the same."""
+        in the tree); the memory and plans stay, since the events are the same. The node records the call that
+        wrote it (the simulator's), not the original's prompt or its conflicts."""
         info = self.story(story_id)
         original = self.node(info.id)
-        extended = replace(original, id=new_id(), kind="edit", paragraph=paragraph, created_at=time.time(),
-                           meta={**original.meta, "edited_from": original.id, "edited_by": "simulator"}, pruned=False)
+        kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS or k == "chapter_proposal"}
+        meta = {**kept, "edited_from": original.id, "edited_by": "simulator", "model": self.model.name,
+                "simulator": {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict(),
+                              "trace": choice.trace, "extended": True}}
+        extended = replace(original, id=new_id(), kind="edit", paragraph=choice.extended_paragraph,
+                           created_at=time.time(), meta=meta, pruned=False)
         self._commit(info, [extended], head)
         return extended
 
-    def _chapter_is_full(self, story_id: str) -> bool:
+    def _chapter_plan(self, story_id: str, accepted: bool) -> tuple[bool, bool]:
+        """Auto mode, before a step: whether the chapter ends first (the simulator accepted the model's proposal,
+        or the chapter has its most paragraphs, ``chapter_paragraphs``), and whether the step is asked if the
+        chapter should end with it (proposals on, and the chapter has its fewest, ``chapter_min_paragraphs``)."""
         info = self.story(story_id)
-        n = info.settings.chapter_paragraphs
-        return bool(n) and self._state(info, self.node(info.id)).paragraphs_in_chapter >= n
+        s = info.settings
+        head = self.node(info.id)
+        in_chapter = self._state(info, head).paragraphs_in_chapter
+        can_end = head.kind != "opening" and not head.meta.get("ends_chapter")
+        full = bool(s.chapter_paragraphs) and in_chapter >= s.chapter_paragraphs
+        new_chapter = can_end and (accepted or full)
+        written = 1 if new_chapter else in_chapter + 1  # the chapter's paragraphs with the one about to be written
+        propose = (s.chapter_proposals and info.mode == "writer" and written >= max(1, s.chapter_min_paragraphs)
+                   and not (s.chapter_paragraphs and written >= s.chapter_paragraphs))
+        return new_chapter, propose
 
     def check_auto(self, story_id: str, steps: int, *, expected_head: str | None = None) -> Node:
         """What ``auto`` refuses before any model call; returns the head it starts from."""
@@ -900,22 +1064,30 @@ class Loom:
         On a server backend the alternatives are written in parallel (not streamed) and saved together;
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
         is called for each saved one. ``fix_conflicts`` gives the model the conflicts the continuity check
-        found in ``node``'s paragraph, as things not to write."""
+        found in ``node``'s paragraph, as things not to write. An alternative to a paragraph that opens a
+        chapter opens it too, with the original's chapter end (summary, arc, beats: not asked again), and one
+        to a node where the chapter ends ends it there too."""
         info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head,
                                                fix_conflicts=fix_conflicts)
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
-        cell_input, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.")
+        ended = stored_end(original.meta.get("chapter_end"), original.meta)
+        cell_input, retrieved = self._cell_input(info, parent, original.plan or "Continue the story.", ended)
         if fix_conflicts:
             cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
                                                           for c in original.meta["conflicts"]])
         cell = RecurrentCell(self.model, info.settings, self.rng)
+        pending = {"ends_chapter": original.meta["ends_chapter"]} if original.meta.get("ends_chapter") else {}
+
+        def child(out: StepOutput) -> Node:
+            alt = self._child(parent, original.plan, out, retrieved, kind="step", ended=ended, info=info)
+            return replace(alt, meta={**alt.meta, **pending}) if pending else alt
+
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
                 outputs = list(pool.map(lambda _: cell.step(cell_input, None, on_retry, cancel), range(n)))
-            batches = [[self._child(parent, original.plan, out, retrieved, kind="step") for out in outputs]]
+            batches = [[child(out) for out in outputs]]
         else:
-            batches = ([self._child(parent, original.plan, cell.step(cell_input, on_text, on_retry, cancel), retrieved,
-                                    "step")] for _ in range(n))
+            batches = ([child(cell.step(cell_input, on_text, on_retry, cancel))] for _ in range(n))
         alternatives: list[Node] = []
         for batch in batches:
             self._commit(info, batch, None, move_head=False)  # siblings: the head stays where it is
@@ -983,6 +1155,8 @@ class Loom:
             raise InputError("nothing to edit: give a paragraph, a memory, plans or a plan")
         kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}  # the chapter and outline stay
         meta: dict[str, Any] = {**kept, "edited_from": original.id}
+        if short_memory is not None:  # the writer's own memory: a replay above carries it, not the model's
+            meta["memory_by"] = "writer"
         rationale = original.rationale
         # the old synopsis describes the old text: a new paragraph has the refresh's, or none until a backfill
         synopsis = original.synopsis if paragraph is None else ""
@@ -995,9 +1169,11 @@ class Loom:
                 genre=info.genre, title=info.title, outline=self._state(info, original).outline,
                 previous_memory=parent.short_memory if parent else "",
                 previous_paragraph=parent.paragraph if parent else "", paragraph=paragraph.strip(), mode=info.mode,
-                on_retry=on_retry, cancel=cancel,
+                pinned=pins_in(parent) if parent else [], on_retry=on_retry, cancel=cancel,
             )
             short_memory = short_memory if short_memory is not None else fresh.short_memory
+            if fresh.forget_trace:
+                meta["forget_trace"] = fresh.forget_trace
             plans = plans if plans is not None else fresh.plans
             rationale = fresh.rationale
             synopsis = fresh.synopsis
@@ -1018,6 +1194,8 @@ class Loom:
             pruned=False,
             synopsis=synopsis,
         )
+        if edited.meta.get("pinned"):  # a pin names a sentence of the memory: one the writer removed is no pin
+            edited = replace(edited, meta={**edited.meta, "pinned": pins_in(edited)})
         below = self._line_below(info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it
             copies, parent_id = [], edited.id
@@ -1031,11 +1209,47 @@ class Loom:
         self._commit(info, [edited], head)
         current = edited
         for old in below:
-            output, retrieved = self._write(info, current, old.plan, on_text, None, cancel)
-            child = self._child(current, old.plan, output, retrieved, kind="step")
+            ended = stored_end(old.meta.get("chapter_end"), old.meta)  # the chapter end stays (not asked again)
+            output, retrieved = self._write(info, current, old.plan, on_text, None, cancel, ended)
+            child = self._carried(info, old, self._child(current, old.plan, output, retrieved, kind="step", ended=ended,
+                                                         info=info))
             self._commit(info, [child], current.id)
             current = child
         return current
+
+    def _carried(self, info: StoryInfo, old: Node, new: Node) -> Node:
+        """A replayed node with what the writer set by hand on the node it rewrites: their own memory, pins,
+        arc and beats, bible changes and a chapter ended there. A writer's bible change that no longer fits the
+        rewritten story (an entry added meanwhile, one gone) is dropped, and ``meta["replay_dropped"]`` says so;
+        the writer's own candidate plans and paragraph edits are not carried (the replay rewrites them)."""
+        meta = dict(new.meta)
+        memory = new.short_memory
+        if old.meta.get("memory_by") == "writer":
+            memory, meta["memory_by"] = old.short_memory, "writer"
+        pins = [p for p in old.meta.get("pinned", []) if p not in meta.get("pinned", [])]
+        if pins:
+            memory = keep_pins(memory, "", pins).get("short_memory", memory)
+            meta["pinned"] = [*meta.get("pinned", []), *pins]
+        if old.meta.get("outline_by") == "writer":
+            meta |= {k: old.meta[k] for k in ("outline", "beats", "outline_by") if k in old.meta}
+        if old.meta.get("ends_chapter"):
+            meta["ends_chapter"] = old.meta["ends_chapter"]
+        writer_ops = [op for op in old.meta.get("bible", []) if op.get("by", "writer") == "writer"]
+        if writer_ops:
+            bible = canon.materialise([meta], self._bible(self.store.get_node(new.parent_id)))  # type: ignore[arg-type]
+            kept, dropped = [], []
+            for op in writer_ops:
+                try:
+                    change = canon.check_writer(bible, canon.Change.from_dict(op))
+                except InputError as e:
+                    dropped.append(f"{op.get('op')} {op.get('name')}: {e}")
+                    continue
+                bible = canon.apply(bible, [change])
+                kept.append(change.to_dict())
+            meta["bible"] = [*meta.get("bible", []), *kept]
+            if dropped:
+                meta["replay_dropped"] = dropped
+        return replace(new, short_memory=memory, meta=meta)
 
     def _line_below(self, info: StoryInfo, node: Node) -> list[Node]:
         """The nodes under ``node`` on the head's line if the head is below it, else along first children."""
@@ -1118,8 +1332,10 @@ class Loom:
         """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
         memory; the model reads the last of them to write the first short-term memory and plans.
         ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a novel)."""
-        paragraphs = split_paragraphs(text)
-        title = title.strip() or manuscript_title(text)  # the writer's own "# Title" beats a made-up one
+        book = parse_text(text)  # a heading opens a chapter; the book's chapters become the story's
+        chaptered = [(p, number) for number, c in enumerate(book.chapters, 1) for p in c.paragraphs]
+        paragraphs = [p for p, _ in chaptered]
+        title = title.strip() or book.title  # the writer's own "# Title" beats a made-up one
         if not genre.strip():
             raise InputError("an imported story needs a genre")
         settings = settings or Settings()
@@ -1149,6 +1365,11 @@ class Loom:
             updated_at=now,
         )
         nodes = self._chain(info.id, paragraphs, opening, kind="import", first_plan="")
+        for i, (_, chapter) in enumerate(chaptered):  # the manuscript's own chapters: a heading opens the next
+            meta = {**nodes[i].meta, "chapter": chapter}
+            if i and chapter != chaptered[i - 1][1]:
+                meta["chapter_end"] = {"summary": "", "rationale": "a heading in the manuscript"}
+            nodes[i] = replace(nodes[i], meta=meta)
         first = self._first_bible(info, opening, recent, on_retry, None)
         if first:
             nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
@@ -1243,6 +1464,11 @@ def validate_settings(s: Settings) -> None:
         (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
         (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
         (s.memory_update in MEMORY_UPDATES, f"the memory update must be one of {', '.join(MEMORY_UPDATES)}"),
+        (s.memory_overflow in MEMORY_OVERFLOWS, f"the memory overflow must be one of {', '.join(MEMORY_OVERFLOWS)}"),
+        (0 <= s.chapter_paragraphs <= 10_000, "chapter paragraphs must be between 0 and 10000"),
+        (0 <= s.chapter_min_paragraphs <= 10_000, "the fewest chapter paragraphs must be between 0 and 10000"),
+        (not s.chapter_paragraphs or s.chapter_min_paragraphs <= s.chapter_paragraphs,
+         "the fewest paragraphs of a chapter cannot be more than the most (chapter paragraphs)"),
     ]
     for ok, message in checks:
         if not ok:
