@@ -372,6 +372,7 @@ class Index:
                 if t:
                     self.by_tokens.setdefault(t, set()).add(k)
         self.lengths = sorted({len(t) for t in self.by_tokens})
+        self.first_words = {t[0] for t in self.by_tokens}
 
     def mentioned(self, text: str) -> set[str]:
         words = tokens(text)
@@ -382,6 +383,24 @@ class Index:
                 if hit:
                     found |= hit
         return found
+
+    def spans(self, words: tuple[str, ...]) -> list[tuple[int, int, set[str]]]:
+        """Where names occur in ``words`` (as ``tokens`` makes them): (start, end, entry keys), longest
+        name first at each start, so "Mr. Henry Dashwood" is one mention and not also "Henry"."""
+        out: list[tuple[int, int, set[str]]] = []
+        covered = -1
+        for i in range(len(words)):
+            if words[i] not in self.first_words:
+                continue
+            for n in reversed(self.lengths):
+                if i + n > len(words) or i + n <= covered:
+                    continue
+                hit = self.by_tokens.get(words[i : i + n])
+                if hit:
+                    out.append((i, i + n, hit))
+                    covered = i + n
+                    break
+        return out
 
 
 @dataclass(frozen=True)
