@@ -209,3 +209,64 @@ def test_a_checker_costs_little_with_ten_thousand_entries():
         found = checker.check(paragraph)
     assert (time.perf_counter() - started) / 20 < 0.05  # generous for a shared machine; the bench measures it
     assert {c.entry for c in found} == {"Idris Vane"}
+
+
+# -- the writer's canon is the writer's (bible.repair with the lock) ------------------------------------
+
+
+def writer_bible() -> canon.Bible:
+    return canon.apply(canon.EMPTY, [canon.check_writer(canon.EMPTY, canon.Change(
+        "add", "Idris Vane", kind="character", aliases=("Vane",), facts=("Vane had grey eyes.", "Captain of the Kestrel."),
+        status="dead"))])
+
+
+def test_a_model_proposal_against_the_writers_status_waits_for_review_and_changes_nothing():
+    b = writer_bible()
+    review: list[canon.Change] = []
+    changes, warnings = canon.repair(b, [{"op": "update", "name": "Vane", "status": "alive"},
+                                         {"op": "update", "name": "Idris Vane", "facts": ["Vane sails again."]}], review)
+    after = canon.apply(b, changes)["idris vane"]
+    assert after.status == "dead" and "Vane had grey eyes." in after.facts and "Captain of the Kestrel." in after.facts
+    assert [(c.status, c.facts) for c in review] == [("alive", None), (None, ("Vane sails again.",))]
+    assert any("the writer's status 'dead' is kept" in w for w in warnings)
+    # applied directly, a model change still cannot overwrite the writer's status or remove the writer's facts
+    forced = canon.apply(b, [canon.Change("update", "Idris Vane", status="alive", facts=("Vane sails again.",), by="model")])
+    assert forced["idris vane"].status == "dead" and forced["idris vane"].facts[:2] == b["idris vane"].facts
+    # the writer accepting it is the writer's own change
+    mine = canon.apply(b, [canon.Change("update", "Idris Vane", status="alive")])
+    assert mine["idris vane"].status == "alive"
+
+
+def test_a_model_fact_contradicting_the_entrys_facts_waits_for_review():
+    b = writer_bible()
+    review: list[canon.Change] = []
+    changes, warnings = canon.repair(b, [{"op": "update", "name": "Idris Vane",
+                                          "add_facts": ["Vane has blue eyes.", "Vane wears a red coat."]}], review)
+    assert canon.apply(b, changes)["idris vane"].facts == ("Vane had grey eyes.", "Captain of the Kestrel.",
+                                                          "Vane wears a red coat.")
+    assert [c.add_facts for c in review] == [("Vane has blue eyes.",)]
+    assert any("contradicts 'Vane had grey eyes.'" in w for w in warnings)
+
+
+def test_an_entry_at_its_fact_limit_asks_to_merge_or_retire_instead_of_dropping():
+    facts = tuple(f"Mara keeps fact number {i}." for i in range(canon.MAX_FACTS))
+    b = canon.apply(canon.EMPTY, [canon.Change("add", "Mara", facts=facts)])
+    review: list[canon.Change] = []
+    changes, warnings = canon.repair(b, [{"op": "update", "name": "Mara", "add_facts": ["Mara fears the sea."]}], review)
+    assert changes == []  # no empty update is recorded
+    assert [c.add_facts for c in review] == [("Mara fears the sea.",)] and "merge or retire" in review[0].reason
+    assert any("merge or retire" in w and "Mara fears the sea." in w for w in warnings)
+    dropped, warned = canon.repair(b, [{"op": "update", "name": "Mara", "add_facts": ["Mara fears the sea."]}])
+    assert dropped == [] and any("merge or retire" in w for w in warned)  # without a review list: said, not silent
+
+
+def test_two_facts_of_one_entry_that_contradict_each_other_are_flagged():
+    e = canon.Entry("character", "Mara", facts=("Mara has green eyes.", "Keeper of the tower.", "Mara's eyes are brown.",
+                                                "Mara is thirty-four years old.", "Mara is nineteen."))
+    assert canon.contradictions(e) == [("Mara has green eyes.", "Mara's eyes are brown."),
+                                       ("Mara is thirty-four years old.", "Mara is nineteen.")]
+    assert canon.contradictions(canon.Entry("character", "Nell", facts=("Nell has brown eyes.", "Nell's eyes are dark."))) == []
+    review: list[canon.Change] = []
+    changes, _ = canon.repair(canon.EMPTY, [{"op": "add", "name": "Tobin", "facts": ["Tobin has red hair.",
+                                                                                   "Tobin's hair is black."]}], review)
+    assert changes[0].facts == ("Tobin has red hair.",) and review[0].add_facts == ("Tobin's hair is black.",)

@@ -187,7 +187,7 @@ COLOURS_ZH = {"黑": "dark", "乌": "dark", "褐": "brown", "棕": "brown", "蓝
               "金": "light", "黄": "light", "亚麻": "light", "浅": "light", "红": "red", "白": "white", "紫": "violet"}
 COMPATIBLE = {
     "dark": {"dark", "brown", "hazel"}, "brown": {"brown", "dark", "hazel", "red"}, "hazel": {"hazel", "brown", "green", "dark"},
-    "blue": {"blue", "grey", "violet"}, "grey": {"grey", "blue", "white"}, "green": {"green", "hazel"},
+    "blue": {"blue", "violet"}, "grey": {"grey", "white"}, "green": {"green", "hazel"},
     "light": {"light", "red", "white"}, "red": {"red", "brown", "light"}, "white": {"white", "grey", "light"},
     "violet": {"violet", "blue"},
 }
@@ -269,6 +269,48 @@ def canon_of(e: Entry) -> Canon:
         who = (m.group("who") or m.group("who2")) if m else ""
         known = tuple(p.strip() for p in re.split(r",|、|\band\b|和|及|\bor\b", who) if p.strip())
     return Canon(_status_class(e), colours, age_range, roles, holder, place, counties, miles, lodging, known)
+
+
+def facts_disagree(a: str, b: str) -> bool:
+    """Do two facts of one entry contradict each other: another eye or hair colour, an age years apart, another
+    profession or species, dead and alive?"""
+    ta, tb = _toks(a), _toks(b)
+    ca, cb = {}, {}
+    for f, c in _colour_statements(ta, 0, None):
+        ca.setdefault(f, set()).add(c)
+    for f, c in _colour_statements(tb, 0, None):
+        cb.setdefault(f, set()).add(c)
+    for f in ca.keys() & cb.keys():
+        if not any(x in COMPATIBLE.get(y, {y}) for x in ca[f] for y in cb[f]):
+            return True
+    aa, ab = _ages(ta, canon=True), _ages(tb, canon=True)
+    if aa and ab and min(abs(x - y) for x, _ in aa for y, _ in ab) > 3 and not any(q for _, q in aa + ab):
+        return True
+    ra = {ROLES[t.low][0]: ROLES[t.low][1] for t in ta if t.low in ROLES}
+    rb = {ROLES[t.low][0]: ROLES[t.low][1] for t in tb if t.low in ROLES}
+    if any(ra[g] != rb[g] for g in ra.keys() & rb.keys() if g != "title"):
+        return True
+    return statuses_disagree(a, b) if (DEAD.search(a) or ALIVE.search(a)) and (DEAD.search(b) or ALIVE.search(b)) else False
+
+
+ALIVE = re.compile(r"(?i)(alive|living|lives|survived|survives|well)|活着|健在|还活")
+
+
+def statuses_disagree(a: str, b: str) -> bool:
+    """Do two statuses say different things: "dead" and "alive", "missing" and "dead"; not "dead" and "deceased"."""
+    def cls(s: str) -> str:
+        if NOT_STATUS.search(s) and not ALIVE.search(s):
+            return "other:" + key(s)
+        if DEAD.search(s) and not re.search(r"(?i)not", s):
+            return "dead"
+        if JAILED.search(s):
+            return "imprisoned"
+        if GONE.search(s):
+            return "gone"
+        if ALIVE.search(s):
+            return "alive"
+        return "other:" + key(s)
+    return cls(a) != cls(b)
 
 
 # -- the check -----------------------------------------------------------------------------------------
@@ -447,7 +489,7 @@ class _Sentence:
         w = toks[i].low
         nxt = toks[i + 1].low if i + 1 < n else ""
         nxt2 = toks[i + 2].low if i + 2 < n else ""
-        if w in NEGATIONS or w in MODALS or nxt in NEGATIONS or (nxt == "n" and nxt2 == "t") or w in DIES:
+        if w in NEGATIONS or w in MODALS or nxt in ("not", "never") or (nxt == "n" and nxt2 == "t") or w in DIES:
             return []
         acts = False
         if w in ("was", "were", "is", "are"):
@@ -895,8 +937,8 @@ def _number_at(toks: list[Tok], i: int) -> tuple[int, int] | None:
     return None
 
 
-AGE_CUES = frozenset("at of aged age nearly barely past about almost hardly scarcely than be turned turning just quite "
-                     "only whose her his".split())
+AGE_CUES = frozenset("at of aged age nearly barely past about almost hardly scarcely than be is was turned turning just "
+                     "quite only whose her his".split())
 UNITS = frozenset("""miles mile pounds pound guineas shillings o'clock o minutes hours days weeks months times children
     daughters sons people persons men women of thousand hundred per percent feet yards inches paces steps""".split())
 AGE_AFTER = frozenset("and now when with but at years year , . ; ! ? — - )".split())
