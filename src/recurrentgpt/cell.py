@@ -387,7 +387,9 @@ class RecurrentCell:
         state_fields = self._step_fields()[1:]
         if edits:  # the rationale and the whole memory give way to the two gates
             state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
-            state_fields[-1:-1] = EDIT_FIELDS
+            # (at most one number a sentence of the memory: "5, 5, 5, …" ends under a grammar, or at its budget)
+            forget = replace(EDIT_FIELDS[0], max_numbers=max(1, len(variables["memory_lines"])))
+            state_fields[-1:-1] = [forget, *EDIT_FIELDS[1:]]
         state, more = self._ask(
             "step_state", state_fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
@@ -655,7 +657,7 @@ class RecurrentCell:
             self.model,
             prompts.render(s.language, "system", mode=mode),
             lambda json_output: self._render(template, fields, variables, json_output),
-            prompts.localize(s.language, fields),
+            prompts.localize(s.language, [self._with_budget(f) for f in fields]),
             max_tokens=max_tokens,
             temperature=s.temperature,
             retries=s.retries,
@@ -668,6 +670,22 @@ class RecurrentCell:
             plain=plain,
             history=history,
         )
+
+    def _with_budget(self, f: Field) -> Field:
+        """``f`` with the characters its text may take before it is a runaway (``structured.FieldWatch``): about
+        twice what the prompt asks for, at ~6 characters a word, so a verbose answer is never cut; a line's
+        from its sentence ceiling (itself twice what is asked), each sentence up to three times the usual length.
+        Lists of entries (the bible's, conflicts) have none: their length is the model's to choose, and their
+        calls' own ceilings are small."""
+        if f.max_chars or f.kind != "string":
+            return f
+        s, chars = self.settings, 2 * 6
+        words = {"paragraph": s.paragraph_words, "short_memory": s.memory_words, "summary": s.memory_words,
+                 "outline": 10 * WORDS_PER_SENTENCE, "beats": 10 * WORDS_PER_SENTENCE,
+                 "rationale": 10 * WORDS_PER_SENTENCE, "title": 30}.get(f.about or f.name, 0)
+        if f.line and f.max_sentences:
+            words = f.max_sentences * 3 * WORDS_PER_SENTENCE // 2  # (x 2 below: three times a sentence's words)
+        return replace(f, max_chars=words * chars) if words else f
 
     def _render(self, template: str, fields: list[Field], variables: dict[str, Any], json_output: bool) -> str:
         """A prompt: ``template`` in the story's language, with the story's lengths and ``variables``."""
