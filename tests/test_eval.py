@@ -1,4 +1,4 @@
-"""The evaluation (BENCHMARKS.md section 6): sound lengths, honest statistics, ablations that remove what they
+"""The evaluation (`recurrentgpt eval`): sound lengths, honest statistics, ablations that remove what they
 name, the windowed protocol, judge-free measures and the report, with scripted models.
 
 Each test below was run once against a deliberately broken build and failed (see the docstrings)."""

@@ -14,7 +14,7 @@ import click
 
 from ..errors import InputError
 from ..library import ENVIRONMENT, RESPONSE_FORMATS, RETRIEVAL_MODES, Library, LibraryOptions
-from ..story import MEMORY_UPDATES, Node, Settings
+from ..story import MEMORY_OVERFLOWS, MEMORY_UPDATES, Node, Settings
 
 DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the library's is computed at run time)
 
@@ -96,6 +96,9 @@ def settings_options(command: Callable) -> Callable:
         ("--memory-update", "memory_update", click.Choice(MEMORY_UPDATES),
          "How a two-phase step updates the short-term memory: edit (name the sentences to forget, write the ones "
          "to add) or rewrite (the paper's rationale and whole new memory)."),
+        ("--memory-overflow", "memory_overflow", click.Choice(MEMORY_OVERFLOWS),
+         "An edited memory over its limits: the oldest sentences go (no call), or the model names the ones that "
+         "matter least (one more call when it overflows). Pinned sentences always stay."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,

@@ -1,5 +1,6 @@
 """`recurrentgpt bible STORY …`: the story bible (canon) at a node: list, show, add, edit, pin, remove,
-history, accept. Every change is a new version of the node, like `edit`."""
+history, accept, and lorebooks in and out (import, export). Every change is a new version of the node,
+like `edit`."""
 
 from __future__ import annotations
 
@@ -225,3 +226,61 @@ def show_conflicts(node: Node, err: bool = True) -> None:
     for w in node.meta.get("bible_warnings", []):
         click.echo(f"(bible: {w})", err=True)
 
+
+
+@bible.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--kind", "-k", type=click.Choice(KINDS), default="character", show_default=True,
+              help="The kind of an entry whose file does not say (NovelAI categories and our exports do).")
+@click.option("--dry-run", is_flag=True, help="Only print what would be imported.")
+@click.pass_context
+def import_lorebook(ctx: click.Context, file: str, kind: str, dry_run: bool) -> None:
+    """Import a lorebook: SillyTavern World Info JSON, a character card (V1/V2/V3 JSON or PNG) or a
+    NovelAI .lorebook. Keys become aliases, constant entries pinned, higher order first; an entry already
+    in the bible is updated. All of it is saved as one new version of the node, or nothing is."""
+    from .. import bible as canon, lorebooks
+    from ..errors import InputError
+    from ..importing import read_file
+
+    library, story, node = _args(ctx)
+    book = lorebooks.parse(read_file(file, "the lorebook", lorebooks.MAX_LOREBOOK_BYTES), file)
+    current = {canon.key(e.name): e for e in library.loom.bible(story, node)}
+    plan = lorebooks.plan_import(book, current, default_kind=kind)
+    for line in plan.summary(book):
+        click.echo(line)
+    if not plan.changes:
+        raise InputError(f"nothing in {file} can be imported into the bible")
+    if dry_run:
+        click.echo("(dry run: nothing was saved)")
+        return
+    _saved(library.loom.change_bible(story, plan.changes, node))
+
+
+@bible.command("export")
+@click.option("--format", "-f", "fmt", type=click.Choice(("st", "card", "novelai")), default="st", show_default=True,
+              help="st: SillyTavern World Info JSON; card: a V3 character card (PNG when --out ends in .png); "
+                   "novelai: a NovelAI .lorebook.")
+@click.option("--name", "character", help="card: the entry the card is of (default: a card for the story "
+                                          "holding every entry).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
+@click.pass_context
+def export_lorebook(ctx: click.Context, fmt: str, character: str | None, out: str | None) -> None:
+    """Export the bible as of the node as a lorebook (default file name: from the title, in this folder)."""
+    from pathlib import Path
+
+    from .. import lorebooks
+    from ..export import safe_filename
+    from .write import write_atomically
+
+    library, story, node = _args(ctx)
+    info = library.loom.story(story)
+    png = bool(out and out.lower().endswith(".png"))
+    data = lorebooks.export_bytes(fmt, library.loom.bible(info.id, node), story_title=info.title,
+                                  story_summary=info.premise or info.topic, character=character or "", png=png)
+    if out == "-":
+        click.get_binary_stream("stdout").write(data)
+        return
+    extension = {"st": "json", "card": "card.json", "novelai": "lorebook"}[fmt]
+    target = Path(out) if out else Path(safe_filename(f"{info.title}-bible", extension))
+    write_atomically(target, data)
+    click.echo(f"wrote {target.resolve()}")
