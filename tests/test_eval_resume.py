@@ -516,3 +516,14 @@ def test_chinese_words_and_tokens_are_counted_as_cjk():
     assert words([text]) == word_count(text) == 10
     assert words(["The keeper climbed the stairs."]) == 5
     assert estimate_tokens(text) >= 20  # one token a CJK character at least, not 4/3 of one "word"
+
+
+def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():
+    sentence = "她走进了灯塔，看见桌上放着一封来自地球的信。"
+    paragraph = sentence * 30
+    pieces = split_to_fit(paragraph, 100, lambda t: len(t))  # a character a token
+    assert len(pieces) > 5 and all(len(p) <= 100 for p in pieces)
+    assert "".join(p.removeprefix(CONTINUED) for p in pieces) == paragraph
+    assert all(p.endswith("。") for p in pieces)
+    giant = "字" * 450  # one sentence longer than the budget: cut between characters
+    assert "".join(p.removeprefix(CONTINUED) for p in split_to_fit(giant, 100, len)) == giant
