@@ -674,7 +674,7 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_reference_marks_and_debr
     assert "field name" in leak("Lives_onMars_5279861403 } the end")
     # under a grammar a plan cannot hold a straight double quote, so the 135M model echoes a key with a single one
     # (3 of 14 demo steps asked again for it): stripped at the start like any echoed label, not asked again
-    # (§14 at fe208b9: "synopsis”:" and "plans”:", with a curly quote)
+    # (and with a curly quote: "synopsis”:" and "plans”:")
     for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower.",
                  "plans”: Mara climbs the tower.", "“synopsis”: Mara climbs the tower."):
         assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
@@ -841,7 +841,7 @@ def test_the_default_memory_update_keeps_the_memory_word_for_word_but_what_the_g
 
 
 def test_the_edit_updates_ceiling_grows_with_what_it_asks_for_not_with_the_memory_or_a_rationale():
-    """A runaway state answer costs its whole token ceiling before it is asked again (BENCHMARKS §14). The edit
+    """A runaway state answer costs its whole token ceiling before it is asked again. The edit
     update's second call asks for a synopsis, one to three sentences and three plans: its ceiling grows with the
     plans' length, not with the memory's words, and holds no room for the rationale only the rewrite asks for.
     Broken build seen failing: the rewrite's 150 words of rationale room kept in the edit's ceiling."""
@@ -1086,7 +1086,7 @@ def test_a_runaway_free_text_paragraph_stops_at_a_paragraph_sized_ceiling_on_a_w
         assert len(node.paragraph.split()) <= free.max_tokens
     assert ceilings[0] == ceilings[1]  # the paragraph's ceiling does not grow with the memory
     # half again the length asked for, and no room for JSON keys: the paragraph is plain text (at the old ceiling
-    # the 135M model wrote 232-275 words where 120 were asked, in 8 of 12 demo steps: BENCHMARKS §12 run 10)
+    # the 135M model wrote 232-275 words where 120 were asked, in 8 of 12 demo steps)
     assert ceilings[0] == int(SMALL.paragraph_words * 1.35 * 1.5)
 
 
