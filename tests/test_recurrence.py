@@ -301,7 +301,7 @@ def test_the_chapter_summary_is_made_from_the_chapters_paragraphs(loom):
     [prompt] = [r.prompt for r in loom.model.requests if "has just ended" in r.prompt]
     assert TEXTS[0] in prompt and OPENING["paragraph_1"] in prompt
     assert "A plan that never happened" not in prompt
-    long = new(loom)
+    long = new(loom, settings=replace(SMALL, paragraph_sentences=60))  # long paragraphs are what it asks for
     loom.model.enqueue(step_answer(TEXTS[0]))
     loom.step(long.id, 0)
     for i in range(3):  # a chapter longer than the chapter call reads whole
@@ -315,6 +315,38 @@ def test_the_chapter_summary_is_made_from_the_chapters_paragraphs(loom):
             "and counts the stones by the road.\n") in prompt  # the text does not fit: synopses
     assert "At marker 2-89" in prompt and "At marker 1-50 " not in prompt  # and the last paragraph in full
 
+
+
+def test_in_auto_mode_the_model_proposes_a_chapter_end_and_the_simulator_accepts_or_refuses(loom):
+    """The step's plan call may propose ending the chapter, with a reason (stored on the node); the simulator is
+    asked before the next step and, if it agrees, that step opens the next chapter. Refused: the chapter goes
+    on. Below the fewest paragraphs nothing is asked; a malformed answer is a warning, never a failed step."""
+    info = new(loom, settings=replace(SMALL, chapter_min_paragraphs=3))
+    choose = {"choice": 1, "reason": "It moves the story.", "plan": "Mara decodes the pulse into coordinates."}
+    loom.model.enqueue(choose, step_answer(TEXTS[0], chapter_end="yes, the storm is over and the numbers are known."))
+    [a] = loom.auto(info.id, 1)
+    step_prompt = loom.model.requests[-1].prompt
+    assert "should end with the paragraph just written (the chapter has 3 paragraphs with it)" in step_prompt
+    assert a.meta["chapter_proposal"] == {"reason": "the storm is over and the numbers are known"}
+    loom.model.enqueue(choose | {"end_chapter": "no"}, step_answer(TEXTS[1], chapter_end="no"))
+    [b] = loom.auto(info.id, 1)
+    simulator_prompt = loom.model.requests[-2].prompt
+    assert "proposes ending chapter 1 with the latest paragraph: the storm is over" in simulator_prompt
+    assert b.meta["simulator"]["end_chapter"] is False and b.meta["chapter"] == 1 and "chapter_proposal" not in b.meta
+    loom.model.enqueue(choose, step_answer(TEXTS[2], chapter_end="perhaps, if the author wants"))
+    [c] = loom.auto(info.id, 1)
+    assert "neither yes nor no" in c.meta["chapter_warning"] and "chapter_proposal" not in c.meta
+    loom.model.enqueue(choose, step_answer("Mara slept in the crawler, the card on her chest, the engine ticking.",
+                                           chapter_end="Yes: the chapter's beats are done."))
+    loom.auto(info.id, 1)
+    loom.model.enqueue(choose | {"end_chapter": "yes"}, CHAPTER,
+                       step_answer("Morning came red over the plain, and the lander's hatch was open wider."))
+    [opened] = loom.auto(info.id, 1)
+    assert opens_chapter_2(opened) and opened.meta["simulator"]["end_chapter"] is True
+    assert "should end with the paragraph just written" not in loom.model.requests[-1].prompt  # 1 < 3: not asked
+    quiet = new(loom, settings=replace(SMALL, chapter_proposals=False))
+    loom.auto(quiet.id, 1)
+    assert "should end with the paragraph" not in loom.model.requests[-1].prompt
 
 def test_the_writer_edits_the_arc_and_the_chapters_beats_as_a_new_node(loom):
     info = new(loom)

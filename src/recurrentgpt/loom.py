@@ -471,11 +471,7 @@ class Loom:
         next chapter, stored as a new version of the node (``meta["ends_chapter"]``; the head moves to it). The
         next step from it opens the new chapter with that end, and ``outline`` shows what it will cover. At the
         opening, or where the chapter already ends: an ``InputError``, and nothing is written."""
-        info = self.story(story_id)
-        check_head(info, expected_head)
-        target = self.node(info.id, node)
-        check_chapter_end(target)
-        self._check_backends()
+        info, target = self.check_end_chapter(story_id, node, expected_head=expected_head)
         ended = self._end_chapter(info, target, on_retry, cancel)
         chapter = self._state(info, target).chapter
         kept = {k: v for k, v in target.meta.items() if k in STATE_KEYS}
@@ -485,6 +481,16 @@ class Loom:
         version = replace(target, id=new_id(), kind="edit", meta=meta, created_at=time.time(), pruned=False)
         self._commit(info, [version], info.head_id)
         return version
+
+    def check_end_chapter(self, story_id: str, node: str = "head", *,
+                          expected_head: str | None = None) -> tuple[StoryInfo, Node]:
+        """What ``end_chapter`` refuses before any model call; returns the story and the node."""
+        info = self.story(story_id)
+        check_head(info, expected_head)
+        target = self.node(info.id, node)
+        check_chapter_end(target)
+        self._check_backends()
+        return info, target
 
     def check_step(self, story_id: str, plan: str | int, *, node: str = "head",
                    expected_head: str | None = None, new_chapter: bool = False) -> tuple[StoryInfo, Node, str]:

@@ -171,7 +171,7 @@ class Node:
         d["plans"] = list(self.plans)
         if not trace:
             d["meta"] = {k: v for k, v in d["meta"].items() if k not in TRACE_KEYS}
-            for key in ("chapter_end", "simulator"):
+            for key in ("chapter_end", "ends_chapter", "simulator"):
                 if isinstance(d["meta"].get(key), dict):
                     d["meta"][key] = {k: v for k, v in d["meta"][key].items() if k != "trace"}
             if d["meta"].get("drafts"):
@@ -199,6 +199,8 @@ class Node:
 
         add("simulator", (m.get("simulator") or {}).get("trace") if isinstance(m.get("simulator"), dict) else None)
         add("chapter end", (m.get("chapter_end") or {}).get("trace") if isinstance(m.get("chapter_end"), dict) else None)
+        if isinstance(m.get("ends_chapter"), dict):  # the chapter was ended at this node (``Loom.end_chapter``)
+            add("chapter end", m["ends_chapter"].get("trace"))
         for i, draft in enumerate(m.get("drafts") or [], 1):
             add(f"rejected draft {i}", draft.get("trace") if isinstance(draft, dict) else None)
         add(WRITTEN_BY.get(self.kind, "step"), m.get("trace"))
