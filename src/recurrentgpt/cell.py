@@ -32,6 +32,7 @@ from typing import Any, Callable
 from . import prompts, shape
 from .errors import InputError, OutputFormatError
 from .models.base import Model, OnText, Request
+from .models.context import estimate_tokens
 from .story import WORDS_PER_SENTENCE, Mode, Settings, Usage
 from .structured import Field, ask, line_ceiling, sentences, wants_json, weak_if
 
@@ -360,10 +361,19 @@ class RecurrentCell:
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
 
         edits = self.settings.memory_update == "edit"
+        state_fields = self._step_fields()[1:]
+        if edits:  # the rationale and the whole memory give way to the two gates
+            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
+            state_fields[-1:-1] = EDIT_FIELDS
+        state_budget = self._budget(paragraphs=0, edits=edits)
+        # the second call's own instructions and answer ceiling: a server whose context cannot hold the whole
+        # conversation refuses the step before its first call (models/context.py)
+        reserve = estimate_tokens(self._render("step_state", state_fields, {"mode": x.mode}, True)) + state_budget
         written, usage = self._ask(
             template, fields, variables, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
             stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+            reserve=reserve,
         )
         paragraph = written["paragraph"]
 
@@ -378,12 +388,8 @@ class RecurrentCell:
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
-        state_fields = self._step_fields()[1:]
-        if edits:  # the rationale and the whole memory give way to the two gates
-            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
-            state_fields[-1:-1] = EDIT_FIELDS
         state, more = self._ask(
-            "step_state", state_fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
+            "step_state", state_fields, {"mode": x.mode}, mode=x.mode, max_tokens=state_budget,
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
             trace=state_trace, history=((first["prompt"], first["answer"]),),
         )
@@ -635,6 +641,7 @@ class RecurrentCell:
         trace: list[Trace] | None = None,
         plain: bool = False,
         history: tuple[tuple[str, str], ...] = (),
+        reserve: int = 0,
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         return ask(
@@ -653,6 +660,8 @@ class RecurrentCell:
             trace=trace,
             plain=plain,
             history=history,
+            sampling=s.sampling,
+            reserve=reserve,
         )
 
     def _render(self, template: str, fields: list[Field], variables: dict[str, Any], json_output: bool) -> str:

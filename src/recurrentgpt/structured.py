@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import Cancelled, OutputFormatError, WeakAnswer
-from .models.base import Model, OnText, Request
+from .models.base import Model, OnText, Request, Sampling
 from .story import Usage
 
 
@@ -217,6 +217,8 @@ def ask(
     trace: list[dict[str, Any]] | None = None,
     plain: bool = False,
     history: tuple[tuple[str, str], ...] = (),
+    sampling: Sampling | None = None,
+    reserve: int = 0,
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
@@ -240,6 +242,8 @@ def ask(
         max_tokens=max_tokens,
         temperature=temperature,
         history=history,
+        sampling=sampling,
+        reserve=reserve,
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
