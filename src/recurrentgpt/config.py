@@ -5,6 +5,7 @@
     model = "ollama:qwen2.5:7b-instruct"
     embedder = "minilm"
     author = "Ada Lovelace"
+    address = "12 Harbour Lane; Saltmarsh SM1 2AB"   # and legal_name, phone, email, surname: a DOCX title page
 
     [settings]                              # a new story's Settings (see story.py)
     paragraph_sentences = 8
@@ -44,7 +45,14 @@ KEYS: dict[str, tuple[type, str]] = {
     "num_ctx": (int, "the context window where it is ours to set: Ollama, the embedded model (--num-ctx)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
+    # a DOCX manuscript's title page and running header
+    "surname": (str, "the surname in a DOCX manuscript's running header (export --surname; default: from author)"),
+    "legal_name": (str, "the name in a DOCX manuscript's contact block, when the author is a pen name"),
+    "address": (str, "the postal address in a DOCX manuscript's contact block (lines separated by ';')"),
+    "phone": (str, "the phone number in a DOCX manuscript's contact block"),
+    "email": (str, "the email address in a DOCX manuscript's contact block"),
 }
+CONTACT = ("legal_name", "address", "phone", "email", "surname")  # books.Contact's fields
 CHOICES = {"response_format": RESPONSE_FORMATS, "retrieval": RETRIEVAL_MODES}
 SETTINGS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Settings)}
 SECRETS = ("api_key", "openai_api_key", "token", "password")
@@ -189,13 +197,14 @@ def resolve(name: str, option: Any = None, env_var: str | None = None, *, file: 
 
 def default_map(data: Mapping[str, Any], commands: Mapping[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the CLI group: the global keys at the top, the settings for every
-    command that takes them, the author for ``export``."""
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("settings", "author")}
+    command that takes them, the author and surname for ``export``."""
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("settings", "author", *CONTACT)}
     for name, command in commands.items():
         params = {p.name for p in getattr(command, "params", [])}
         sub = {k: v for k, v in (data.get("settings") or {}).items() if k in params}
-        if "author" in data and "author" in params:
-            sub["author"] = data["author"]
+        for key in ("author", "surname"):
+            if key in data and key in params:
+                sub[key] = data[key]
         if sub:
             out[name] = sub
     return out

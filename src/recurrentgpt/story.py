@@ -27,6 +27,7 @@ WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words,
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 MEMORY_UPDATES = ("edit", "rewrite")
+MEMORY_OVERFLOWS = ("oldest", "model")
 NodeKind = Literal["opening", "step", "edit", "import"]
 
 
@@ -43,17 +44,23 @@ class Settings:
     new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
-    temperature: float = 0.8
+    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); every figure in
+    # BENCHMARKS.md was measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
     retries: int = 3  # re-asks when the model's output has the wrong shape
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
-    chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
+    chapter_paragraphs: int = 0  # the most paragraphs a chapter has in auto mode: it ends there; 0: no limit
+    chapter_min_paragraphs: int = 0  # the fewest: until then auto mode does not ask the model whether to end it
+    chapter_proposals: bool = True  # auto mode: the step's plan call may propose ending the chapter (with a reason),
+    # and the human simulator accepts or refuses
     two_phase: bool = True  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
     memory_update: str = "edit"  # how the two-phase step updates the short-term memory. "edit": the model names the
     # memory's sentences to forget and writes the ones to add (the paper's forget and input gates as edits: the
     # kept sentences stay word for word, and the model writes a few sentences instead of the whole memory);
     # "rewrite": the paper's rationale and whole new memory. The one-call step is the paper's: always "rewrite"
+    memory_overflow: str = "oldest"  # an edited memory over its limits: "oldest" sentences go first (no call), or
+    # "model": one more call of the step's conversation names the sentences that matter least. Pins always stay
     synopsis: bool = True  # each step also writes a one- or two-sentence synopsis of its paragraph, indexed beside
     # it in the long-term memory (~43 generated tokens a step on the bundled model, whose synopses did not help)
     bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each

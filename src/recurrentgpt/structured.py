@@ -37,7 +37,7 @@ class Field:
 
 # A line of story text has no JSON brackets, quotes, backslashes, underscores or control characters. Under a grammar
 # this keeps out the debris a small model leaves in its plans ("] {", a closing "}" and a new key, a snake_case key
-# like "removed_list_of_strings"), which made most steps' state be asked again in vain (BENCHMARKS §14); a capable
+# like "removed_list_of_strings"), which made most steps' state be asked again in vain; a capable
 # model never needs those characters in a plan.
 LINE_EXCLUDED = r'"\\{}\[\]<>_\x00-\x1F\x7F'
 # what ends a sentence: Latin stops (before a space or the end: ``sentences``) and CJK ones (anywhere)

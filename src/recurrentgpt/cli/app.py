@@ -14,7 +14,7 @@ import click
 
 from ..errors import InputError
 from ..library import ENVIRONMENT, RESPONSE_FORMATS, RETRIEVAL_MODES, Library, LibraryOptions
-from ..story import MEMORY_UPDATES, Node, Settings
+from ..story import MEMORY_OVERFLOWS, MEMORY_UPDATES, Node, Settings
 
 DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the library's is computed at run time)
 
@@ -50,7 +50,7 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
                    "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
-              help="CPU threads for the embedded model (default: all cores; see BENCHMARKS.md).")
+              help="CPU threads for the embedded model (default: half the logical cores).")
 @click.option("--num-ctx", envvar=ENVIRONMENT["num_ctx"], type=click.IntRange(512, 1048576), default=None,
               help="Context window to run with where it is ours to set: Ollama's num_ctx, the embedded model's "
                    "(default 8192). Other servers say theirs, and a call that would not fit is refused.")
@@ -108,6 +108,9 @@ def settings_options(command: Callable) -> Callable:
         ("--memory-update", "memory_update", click.Choice(MEMORY_UPDATES),
          "How a two-phase step updates the short-term memory: edit (name the sentences to forget, write the ones "
          "to add) or rewrite (the paper's rationale and whole new memory)."),
+        ("--memory-overflow", "memory_overflow", click.Choice(MEMORY_OVERFLOWS),
+         "An edited memory over its limits: the oldest sentences go (no call), or the model names the ones that "
+         "matter least (one more call when it overflows). Pinned sentences always stay."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
@@ -140,13 +143,39 @@ def read_file_arg(path: str, what: str) -> bytes:
 # -- output -----------------------------------------------------------------------------------
 
 
+class _Live:
+    """What the current try has streamed to stdout, so that a discarded try is marked as discarded where its text
+    is (stdout, the story's stream) and a kept answer that differs from the last text streamed is shown."""
+
+    streamed: list[str] = []
+    discarded = False
+
+
 def stream_to_stdout(text: str) -> None:
+    _Live.streamed.append(text)
     sys.stdout.write(text)
     sys.stdout.flush()
 
 
+DISCARDED = "[discarded: the text above had the wrong shape and is not part of the story]"
+
+
 def warn_retry(attempt: int, error: Exception) -> None:
+    if "".join(_Live.streamed).strip():
+        click.echo("\n" + click.style(DISCARDED, fg="red", dim=True) + "\n")
+        _Live.discarded = True
+    _Live.streamed = []
     click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
+
+
+def show_kept(paragraphs: list[str]) -> None:
+    """After a generation: when a try was discarded and the text kept is not what the last try streamed (every try
+    was weak and an earlier one was kept), print what was kept."""
+    shown = " ".join("".join(_Live.streamed).split())
+    kept = [p for p in paragraphs if " ".join(p.split()) not in shown]
+    if _Live.discarded and kept:
+        click.echo("\n" + click.style("[kept:]", bold=True) + "\n" + "\n\n".join(kept))
+    _Live.streamed, _Live.discarded = [], False
 
 
 def show_plans(node: Node) -> None:

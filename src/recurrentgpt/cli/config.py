@@ -49,8 +49,9 @@ def show(ctx: click.Context) -> None:
         click.echo(f"  {param.name:16} {shown}   [{source}]")
     _show_server(root)
     data = user_config.load()
-    if data.get("author"):
-        click.echo(f"  {'author':16} {data['author']}   [config file]")
+    for key in ("author", *user_config.CONTACT):
+        if data.get(key):
+            click.echo(f"  {key:16} {data[key]}   [config file]")
     for name, value in (data.get("settings") or {}).items():
         click.echo(f"  settings.{name:7} {value}   [config file]")
 

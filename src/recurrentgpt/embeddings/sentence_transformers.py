@@ -89,7 +89,7 @@ class SentenceTransformerEmbedder(Embedder):
         ``OFFICIAL``, found on first use, not here (``official_model_path``); ``max_words``:
         the longest chunk to embed as one vector (MiniLM reads 256 word pieces: about 150-190 English words);
         ``query_int8``: embed queries with an int8 copy of the model (passages stay float, so stored vectors
-        stay valid; BENCHMARKS §3a, fifth pass: EmbeddingGemma's query 2.3x faster, same recall)."""
+        stay valid; a large model's query is then several times faster at the same recall)."""
         self.model_ref = model
         self.official = OFFICIAL[official] if official else None
         self.device = device

@@ -35,7 +35,7 @@ def bundled_model_path() -> Path:
 def default_threads() -> int:
     """Half the logical cores (about the physical ones), at least 1. Generation is memory-bound and
     llama.cpp's threads wait for each other: on a 2-core machine with anything else running, 2 threads
-    generated half as fast as 1 (BENCHMARKS.md, threads). ``--threads`` overrides it."""
+    generated half as fast as 1. ``--threads`` overrides it."""
     return max(1, (os.cpu_count() or 2) // 2)
 
 
