@@ -70,6 +70,12 @@ LEAST_FIELD = Field("least", "Least", kind="numbers")  # the memory's overflow: 
 _FIELD_WORDS = {"short_memory": "memory", "beats": "chapter's beats", "add": "memory's new sentences"}
 
 
+def edit_fields(lines: list[str]) -> list[Field]:
+    """The gates' fields for a memory of ``lines``: at most one number a sentence to forget ("5, 5, 5, …" ends
+    there under a grammar, or at its budget without one)."""
+    return [replace(EDIT_FIELDS[0], max_numbers=max(1, len(lines))), *EDIT_FIELDS[1:]]
+
+
 def plans_field(settings: Settings) -> Field:
     """The candidate plans: lines of at most twice the story's plan length in sentences."""
     return replace(PLANS_FIELD, max_sentences=line_ceiling(settings.plan_sentences))
@@ -399,7 +405,7 @@ class RecurrentCell:
         state_fields = self._step_fields()[1:]
         if edits:  # the rationale and the whole memory give way to the two gates
             state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
-            state_fields[-1:-1] = EDIT_FIELDS
+            state_fields[-1:-1] = edit_fields(lines)
         if x.propose_chapter_end:
             state_fields.append(CHAPTER_END_FIELD)
         state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned, pinned_numbers=pinned_numbers(lines, x.pinned),
@@ -540,7 +546,7 @@ class RecurrentCell:
         lines = sentences(previous_memory) if edits else []
         if edits:  # the rationale and the whole memory give way to the two gates, as in the step
             fields = [f for f in fields if f.name not in ("rationale", "short_memory")]
-            fields[-1:-1] = EDIT_FIELDS
+            fields[-1:-1] = edit_fields(lines)
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
@@ -785,7 +791,7 @@ class RecurrentCell:
             self.model,
             prompts.render(s.language, "system", mode=mode),
             lambda json_output: self._render(template, fields, variables, json_output),
-            prompts.localize(s.language, fields),
+            prompts.localize(s.language, [self._with_budget(f) for f in fields]),
             max_tokens=max_tokens,
             temperature=s.temperature,
             retries=s.retries,
@@ -800,6 +806,22 @@ class RecurrentCell:
             sampling=s.sampling,
             reserve=reserve,
         )
+
+    def _with_budget(self, f: Field) -> Field:
+        """``f`` with the characters its text may take before it is a runaway (``structured.FieldWatch``): about
+        twice what the prompt asks for, at ~6 characters a word, so a verbose answer is never cut; a line's
+        from its sentence ceiling (itself twice what is asked), each sentence up to three times the usual length.
+        Lists of entries (the bible's, conflicts) have none: their length is the model's to choose, and their
+        calls' own ceilings are small."""
+        if f.max_chars or f.kind != "string":
+            return f
+        s, chars = self.settings, 2 * 6
+        words = {"paragraph": s.paragraph_words, "short_memory": s.memory_words, "summary": s.memory_words,
+                 "outline": 10 * WORDS_PER_SENTENCE, "beats": 10 * WORDS_PER_SENTENCE,
+                 "rationale": 10 * WORDS_PER_SENTENCE, "title": 30}.get(f.about or f.name, 0)
+        if f.line and f.max_sentences:
+            words = f.max_sentences * 3 * WORDS_PER_SENTENCE // 2  # (x 2 below: three times a sentence's words)
+        return replace(f, max_chars=words * chars) if words else f
 
     def _render(self, template: str, fields: list[Field], variables: dict[str, Any], json_output: bool) -> str:
         """A prompt: ``template`` in the story's language, with the story's lengths and ``variables``."""

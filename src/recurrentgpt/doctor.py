@@ -96,11 +96,12 @@ def check_model(model: Model, settings: Settings) -> list[Check]:
         try:
             names = listing()
         except RecurrentGPTError as e:
-            return [Check("server", FAIL, f"{where}: {e}")]
+            return [Check("server", FAIL, str(e) if where in str(e) else f"{where}: {e}")]
         wanted = getattr(model, "model", "")
         if names and wanted not in names and f"{wanted}:latest" not in names and getattr(model, "preset", None) \
                 is not None and model.preset.needs_model:  # type: ignore[attr-defined]
-            return [Check("server", FAIL, f"{where} answers but has no model '{wanted}' (it has: "
+            pull = f": `ollama pull {wanted}`" if type(model).__name__ == "OllamaModel" else ""
+            return [Check("server", FAIL, f"{where} answers but has no model '{wanted}'{pull} (it has: "
                                           f"{', '.join(names[:12])})")]
         checks.append(Check("server", OK, f"{where} answers ({len(names)} model{'s' if len(names) != 1 else ''})"))
     else:
