@@ -118,3 +118,76 @@ def drop():
         h.close_connection = True
 
     return behave
+
+
+def request_of(body: dict[str, Any]):
+    """The `Request` an OpenAI-compatible chat body carries: system, earlier turns, prompt and JSON schema."""
+    from recurrentgpt.models.base import Request
+
+    messages = body.get("messages") or []
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    turns = [m["content"] for m in messages[1 if system else 0 : -1]]
+    history = tuple(zip(turns[0::2], turns[1::2]))
+    fmt = body.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+    return Request(system, messages[-1]["content"] if messages else "", schema, body.get("max_tokens", 1024),
+                   body.get("temperature", 0.8), history)
+
+
+class ScriptedServer(FakeServer):
+    """An OpenAI-compatible server whose answers come from a `ScriptedModel` (well-formed for every schema),
+    answered whole with the server's usage. ``fail(n, body)`` may return a behaviour (a 500, a stall …) for
+    the n-th request instead; ``answered`` keeps every body answered 200, ``requests`` counts them all."""
+
+    def __init__(self, model: Any = None, fail: Callable[[int, dict[str, Any]], Any] | None = None,
+                 usage: bool = True) -> None:
+        super().__init__()
+        from recurrentgpt import ScriptedModel
+
+        self.model = model or ScriptedModel()
+        self.fail = fail
+        self.usage = usage
+        self.answered: list[dict[str, Any]] = []
+        self.requests = 0
+        self._count = threading.Lock()
+        self.behaviours = _Endless(self)
+
+
+class _Endless(list):
+    """The behaviour queue of a `ScriptedServer`: never empty."""
+
+    def __init__(self, server: ScriptedServer) -> None:
+        super().__init__()
+        self.server = server
+
+    def __bool__(self) -> bool:
+        return True
+
+    def pop(self, index: int = -1):  # type: ignore[override]
+        server = self.server
+
+        def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+            with server._count:
+                n = server.requests
+                server.requests += 1
+            other = server.fail(n, body) if server.fail else None
+            if other is not None:
+                other(h, body)
+                return
+            request = request_of(body)
+            text = server.model.complete(request).text
+            payload: dict[str, Any] = {"choices": [{"message": {"role": "assistant", "content": text},
+                                                    "finish_reason": "stop"}]}
+            if server.usage:
+                payload["usage"] = {"prompt_tokens": len(" ".join(m["content"] for m in body["messages"]).split()),
+                                    "completion_tokens": len(text.split())}
+            data = json.dumps(payload).encode()
+            with server._count:
+                server.answered.append(body)
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+
+        return behave
