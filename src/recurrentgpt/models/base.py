@@ -21,6 +21,7 @@ class Request:
     # earlier (user, assistant) turns of the same conversation, before ``prompt``: a second call that
     # continues the first (the two-phase step) shares its whole prefix, so the KV cache serves it
     history: tuple[tuple[str, str], ...] = ()
+    seed: int | None = None  # this call's sampling seed (a regeneration's own); None: the backend's next
 
     def messages(self) -> list[dict[str, str]]:
         """The chat messages of this request, as every chat-template backend sends them."""

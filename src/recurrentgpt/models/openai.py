@@ -87,6 +87,8 @@ class OpenAIModel(Model):
         }
         if ask_usage:
             body["stream_options"] = {"include_usage": True}
+        if request.seed is not None:  # (OpenAI, vLLM, llama.cpp's server and Ollama take a seed)
+            body["seed"] = request.seed
         if fmt == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
