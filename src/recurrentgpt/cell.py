@@ -129,6 +129,8 @@ class CellInput:
     pinned: list[str] = field(default_factory=list)  # memory sentences the writer pinned: never forgotten
     paragraphs_in_chapter: int = 0  # the chapter's paragraphs with the one this step writes (0: not told)
     propose_chapter_end: bool = False  # ask whether the chapter should end with this paragraph (auto mode)
+    seed: int | None = None  # the paragraph call's sampling seed (a regeneration's own, so it does not copy)
+    unlike: list[str] = field(default_factory=list)  # paragraphs it must not repeat (what a regeneration replaces)
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            _refuse_copies(answer["paragraph"], x.unlike)
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
@@ -306,6 +309,7 @@ class RecurrentCell:
                 cancel=cancel,
                 check=check,
                 trace=trace,
+                seed=x.seed,
             )
             step_trace = trace[-1]
             answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], x.pinned)}
@@ -397,6 +401,7 @@ class RecurrentCell:
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
+            _refuse_copies(answer["paragraph"], x.unlike)
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
                                                                        recalled=x.long_term))
 
@@ -418,7 +423,7 @@ class RecurrentCell:
         written, usage = self._ask(
             template, fields, variables, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
-            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True, seed=x.seed,
             reserve=reserve,
         )
         paragraph = written["paragraph"]
@@ -785,6 +790,7 @@ class RecurrentCell:
         plain: bool = False,
         history: tuple[tuple[str, str], ...] = (),
         reserve: int = 0,
+        seed: int | None = None,
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         return ask(
@@ -805,6 +811,7 @@ class RecurrentCell:
             history=history,
             sampling=s.sampling,
             reserve=reserve,
+            seed=seed,
         )
 
     def _with_budget(self, f: Field) -> Field:
@@ -842,6 +849,13 @@ class RecurrentCell:
             propose_chapter_end=False,
         )
         return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
+
+
+def _refuse_copies(paragraph: str, unlike: list[str]) -> None:
+    """A regeneration that comes back as the paragraph it replaces (or an alternative already written) is no
+    alternative: asked again with the next seed, and never kept."""
+    if any(shape.same(paragraph, other) for other in unlike):
+        raise OutputFormatError("the paragraph repeats the one it is to replace")
 
 
 def memory_kept(old: str, new: str) -> float | None:

@@ -33,6 +33,7 @@ class Request:
     # earlier (user, assistant) turns of the same conversation, before ``prompt``: a second call that
     # continues the first (the two-phase step) shares its whole prefix, so the KV cache serves it
     history: tuple[tuple[str, str], ...] = ()
+    seed: int | None = None  # this call's sampling seed (a regeneration's own); None: the backend's next
     sampling: Sampling | None = None  # None: the backend's own defaults
     # tokens a later turn of this conversation will add (the two-phase step's second call): a backend that
     # knows its context refuses a call whose conversation could not finish, before the first call is made

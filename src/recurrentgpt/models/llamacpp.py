@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -85,7 +86,9 @@ class LlamaCppModel(Model):
             from .q8_copy import q8_copy
         except ImportError:
             raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
-        seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        # no seed asked for: one from the OS (llama-cpp-python derives each call's seed from the engine's, so its
+        # default would make every process sample alike, and a regeneration in a new process copy the step)
+        seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
 
         def load(path: Path) -> Any:
             llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
@@ -162,6 +165,8 @@ class LlamaCppModel(Model):
             )
             if request.schema is not None:
                 kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            if request.seed is not None:
+                kwargs["seed"] = request.seed
             started = time.perf_counter()
             parts: list[str] = []
             finish, answered = "stop", False

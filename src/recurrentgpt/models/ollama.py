@@ -142,7 +142,7 @@ class OllamaModel(Model):
         ctx.check(request, self.context_window(), self.name, self._fix())
         options: dict[str, Any] = {"num_ctx": self.num_ctx, "num_predict": request.max_tokens,
                                    "temperature": request.temperature}
-        seed = None if self.seed is None else self.seed + next(self._calls)
+        seed = request.seed if request.seed is not None else None if self.seed is None else self.seed + next(self._calls)
         options.update(sampler_fields(request, self.preset.samplers, seed))
         body: dict[str, Any] = {"model": self.model, "messages": request.messages(), "stream": True,
                                 "options": options}
