@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .errors import Cancelled, OutputFormatError, WeakAnswer
-from .models.base import Completion, Model, OnText, Request
+from .models.base import Completion, Model, OnText, Request, Sampling
 from .story import Usage
 
 
@@ -220,6 +220,8 @@ def ask(
     trace: list[dict[str, Any]] | None = None,
     plain: bool = False,
     history: tuple[tuple[str, str], ...] = (),
+    sampling: Sampling | None = None,
+    reserve: int = 0,
     seed: int | None = None,
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
@@ -245,6 +247,8 @@ def ask(
         max_tokens=max_tokens,
         temperature=temperature,
         history=history,
+        sampling=sampling,
+        reserve=reserve,
         seed=seed,
     )
     usage = Usage()

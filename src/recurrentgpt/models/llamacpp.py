@@ -161,7 +161,7 @@ class LlamaCppModel(Model):
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
-                **self.sampling,
+                **self._sampling(request),
             )
             if request.schema is not None:
                 kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
@@ -196,6 +196,17 @@ class LlamaCppModel(Model):
             usage=Usage(prompt_tokens, completion_tokens, cached, seconds, 1),
             finish_reason="length" if finish == "length" else "stop",
         )
+
+    def _sampling(self, request: Request) -> dict[str, Any]:
+        """The story's samplers where the request carries them, else this engine's own (the same defaults)."""
+        if request.sampling is None:
+            return dict(self.sampling)
+        p = request.sampling
+        return dict(top_k=p.top_k, top_p=p.top_p, min_p=p.min_p, repeat_penalty=p.repeat_penalty,
+                    presence_penalty=p.presence_penalty)
+
+    def context_window(self) -> int | None:
+        return self.n_ctx
 
     def prefill(self, request: Request) -> Usage:
         """The prompt is evaluated as the start of a chat whose answer is one token long: the KV cache then
