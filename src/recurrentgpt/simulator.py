@@ -102,6 +102,7 @@ class HumanSimulator:
             retries=s.retries,
             cancel=cancel,
             check=check,
+            sampling=s.sampling,
             trace=trace,
         )
         # Small models sometimes answer 0 or 4: keep the revision, clamp the index to a real candidate.
