@@ -21,8 +21,14 @@ def version_note(node: Node, original: Node | None) -> str:
     ops = after[len(before):] if after[: len(before)] == before else after
     if ops:
         return "canon change: " + ", ".join(f"{_SIGNS.get(op.get('op'), '')}{op.get('name')}" for op in ops)
+    if node.meta.get("ends_chapter") and not original.meta.get("ends_chapter"):
+        return f"chapter {node.meta['ends_chapter'].get('chapter', '?')} ends here"
     what = [w for w, same in (("memory", node.short_memory == original.short_memory),
-                              ("plans", tuple(node.plans) == tuple(original.plans))) if not same]
+                              ("plans", tuple(node.plans) == tuple(original.plans)),
+                              ("outline", all(node.meta.get(k) == original.meta.get(k) for k in ("outline", "beats"))))
+            if not same]
+    if not what and node.meta.get("pinned", []) != original.meta.get("pinned", []):
+        return "memory pins changed"
     return f"{' and '.join(what)} edited" if what else "a new version"
 
 
