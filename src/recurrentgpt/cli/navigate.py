@@ -72,7 +72,11 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
     if show_prompt:
         calls = current.calls()
         if not calls:
-            raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)")
+            source = current.meta.get("edited_from") if current.paragraph else None
+            hint = (f"; its paragraph's calls are on the node it is a version of: `memory -n {source} --prompt`"
+                    if source and loom.node(info.id, source).paragraph == current.paragraph else "")
+            raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)"
+                             + hint)
         if call_name:
             wanted = " ".join(call_name.lower().split())
             chosen = [c for c in calls if c[0] == wanted] or [c for c in calls if c[0].startswith(wanted)]
