@@ -3,7 +3,7 @@ and long unbranched runs are folded, so a 10,000-node story still fits a screen.
 
 from __future__ import annotations
 
-from .store.base import TreeRow
+from .story import TreeRow
 
 
 def render_tree(

@@ -78,7 +78,7 @@ def evaluate(user_library: Library, genres: str, stories_per_genre: int, words: 
     """
     from ..evaluation import EvalConfig, run_eval, to_markdown
     from ..evaluation.report import verdict_table
-    from ..loom import validate_settings
+    from ..story import validate_settings
     from ..models import get_model
 
     settings = pop_settings(options)
