@@ -10,7 +10,7 @@ Each preset is the server's documented default address and the way it constrains
     vllm:NAME          vLLM              http://127.0.0.1:8000/v1    json_schema
 
 The addresses and formats are the ones each project documents (docs/models.md cites them). Measured
-here only for llama.cpp's form: llama-cpp-python's server (tests/test_e2e_real.py) refuses json_schema and
+here only for llama.cpp's form: llama-cpp-python's server (tests/real/test_e2e_real.py) refuses json_schema and
 takes json_object with a schema, the form llama.cpp's llama-server documents.
 """
 

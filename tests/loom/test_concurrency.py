@@ -9,8 +9,8 @@ import threading
 
 from recurrentgpt import Loom, ScriptedModel
 
-from .conftest import SMALL
-from .fakeserver import FakeServer, stream
+from tests.conftest import SMALL
+from tests.fakeserver import FakeServer, stream
 
 
 def paragraph(label: str) -> str:

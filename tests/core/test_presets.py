@@ -10,7 +10,7 @@ from recurrentgpt.errors import ConfigError
 from recurrentgpt.models import get_model
 from recurrentgpt.models.openai import OpenAIModel
 
-from .fakeserver import FakeServer, status
+from tests.fakeserver import FakeServer, status
 
 # the addresses as each project documents them (docs/models.md links the pages)
 DOCUMENTED = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recurrentgpt"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "recurrentgpt"
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:

@@ -123,7 +123,7 @@ def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
         assert not pattern.match(debris), debris
     llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's converter keeps the class
     gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)])))
-    assert r'[^"\\{}\[\]<>_\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/test_e2e_real.py)
+    assert r'[^"\\{}\[\]<>_\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/real/test_e2e_real.py)
 
 
 def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_its_quotes():
@@ -137,7 +137,7 @@ def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_it
 def test_a_line_ends_after_twice_the_sentences_asked_for():
     """A line's ceiling counts sentences (a runaway, prose that never closes its string, ends there), and plans and
     the simulator's revised plan take theirs from the story's plan length. Counted in sentences, not characters:
-    a ``maxLength`` ceiling made llama.cpp refuse the grammar (tests/test_e2e_real.py compiles them all). Broken
+    a ``maxLength`` ceiling made llama.cpp refuse the grammar (tests/real/test_e2e_real.py compiles them all). Broken
     builds seen failing: no sentence ceiling in the pattern; the plans' ceiling not following ``plan_sentences``."""
     from recurrentgpt.cell import plans_field
     from recurrentgpt.models.scripted import ScriptedModel

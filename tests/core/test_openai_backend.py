@@ -11,8 +11,8 @@ from recurrentgpt.errors import ModelAuthError, ModelConnectionError, ModelError
 from recurrentgpt.models.base import Request
 from recurrentgpt.models.openai import OpenAIModel
 
-from .conftest import SMALL
-from .fakeserver import FakeServer, drop, sse_chunks, stall, status, stream, whole
+from tests.conftest import SMALL
+from tests.fakeserver import FakeServer, drop, sse_chunks, stall, status, stream, whole
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 STEP = json.dumps({"paragraph": "The tide came in.", "rationale": "r", "short_memory": "m",

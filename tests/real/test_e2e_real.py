@@ -20,7 +20,7 @@ from recurrentgpt.models.llamacpp import bundled_model_path
 from recurrentgpt.models.openai import OpenAIModel
 from recurrentgpt.shape import tidy
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 pytestmark = pytest.mark.slow
 TINY = ["--paragraph-sentences", "3", "--memory-sentences", "3", "--memory-words", "60", "--plan-sentences", "1",

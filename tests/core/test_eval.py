@@ -28,7 +28,7 @@ from recurrentgpt.evaluation import (
 )
 from recurrentgpt.evaluation.systems import NO_SHORT_MEMORY, SYSTEMS, rolling_budget, write_recurrent
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 STEP_MARK = "Plan for the next paragraph:"  # only the cell's step prompt has it
 

@@ -12,7 +12,7 @@ import pytest
 from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt.cli import main
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 PLANS = ["They walk on to the north.", "They rest by the river.", "They turn back home."]
 

@@ -18,7 +18,7 @@ from recurrentgpt.structured import Field, parse_answer, schema_for
 from recurrentgpt.models.base import Completion
 from recurrentgpt.story import Usage
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 OPENING = {
     "title": "The Lamp at Tharsis",

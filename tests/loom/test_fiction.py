@@ -143,6 +143,7 @@ def test_play_starts_stories_with_the_bible_kept_and_shows_it(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_play_several_turns_with_the_bundled_model_in_a_real_terminal(tmp_path):
     """A pty, like a reader at a terminal: the real model, the real embedder, typed input."""
     child = pexpect.spawn(

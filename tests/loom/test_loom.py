@@ -8,7 +8,7 @@ from recurrentgpt.errors import ModelConnectionError, OutputFormatError, StoreEr
 
 from recurrentgpt.store import SQLiteStore
 
-from .conftest import SMALL, count_rows
+from tests.conftest import SMALL, count_rows
 
 
 def _answer(paragraph, memory="m"):
@@ -239,7 +239,7 @@ def test_auto_mode_uses_the_simulators_revised_plan(loom, model, story):
 
 def test_the_human_simulator_asks_the_model_s_second_context(tmp_path):
     """The simulator's prompt alternates with the cell's, so it goes to ``second_context()`` (an embedded engine's
-    sibling with its own KV cache: tests/test_q8_copy.py); the cell's calls stay on the model itself."""
+    sibling with its own KV cache: tests/real/test_q8_copy.py); the cell's calls stay on the model itself."""
     simulator = ScriptedModel()
 
     class TwoContexts(ScriptedModel):

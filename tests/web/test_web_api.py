@@ -26,7 +26,7 @@ from recurrentgpt.web.app import app_from_env  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
 PG_URL = os.environ.get("RECURRENTGPT_TEST_PG")
-STATIC = Path(__file__).resolve().parents[1] / "src" / "recurrentgpt" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "src" / "recurrentgpt" / "web" / "static"
 
 
 @pytest.fixture
@@ -660,7 +660,7 @@ def test_security_headers_and_no_inline_script(client):
         assert inline.found == [], (page.name, inline.found)  # every script is a file; no on* handler attribute
         assert "http://" not in html and "https://" not in html, f"{page.name} links off-site"
     # the rendered DOM and the CSP's effect are checked in a real browser:
-    # tests/test_web_browser.py::test_the_page_runs_no_inline_script_and_its_csp_blocks_one
+    # tests/web/test_web_browser.py::test_the_page_runs_no_inline_script_and_its_csp_blocks_one
 
 
 class _InlineScript(HTMLParser):
@@ -1060,6 +1060,7 @@ def test_serve_refuses_several_workers_over_an_in_memory_library():
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_real_bundled_model_writes_through_the_api(tmp_path):
     """One step streamed by the bundled SmolLM2 (the opening comes from the scripted model, to save a call)."""
     pytest.importorskip("llama_cpp")

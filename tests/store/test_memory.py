@@ -6,7 +6,7 @@ from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms, 
 from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 
 def test_each_paragraph_is_embedded_exactly_once_over_a_long_story(loom, embedder, story):

@@ -221,7 +221,7 @@ def test_a_library_opened_with_another_embedder_re_embeds_and_the_first_one_stil
     reuses the old vectors. (Seen failing with vector_key returning one fixed name: nothing was re-embedded.)"""
     from recurrentgpt import HashingEmbedder, Loom, ScriptedModel
 
-    from .conftest import SMALL
+    from tests.conftest import SMALL
 
     db = tmp_path / "switch.db"
     first = Loom.open(db, ScriptedModel(), HashingEmbedder(256))

@@ -18,7 +18,7 @@ from recurrentgpt.importing import MAX_MANUSCRIPT_BYTES, split_paragraphs
 from recurrentgpt.memory import keyword_terms
 from recurrentgpt.store.sqlite import fts5_query
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 
 @settings(max_examples=300, deadline=None)

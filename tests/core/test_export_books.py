@@ -19,7 +19,7 @@ from recurrentgpt.cli import main
 from recurrentgpt.export import markdown_paragraph, one_paragraph, sections
 from recurrentgpt.story import Node
 
-from .conftest import SMALL
+from tests.conftest import SMALL
 
 TITLE = 'The *Candle* [Keeper] #2 <of> "Ash" & Ember'
 TRICKY = [

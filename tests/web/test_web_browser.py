@@ -25,11 +25,12 @@ from recurrentgpt.web import create_app  # noqa: E402
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-writer.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-writer.png"
 SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2)
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)"),
 ]
 

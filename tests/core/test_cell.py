@@ -15,7 +15,7 @@ ANSWER = {"paragraph": "Mara opened the gate.", "rationale": "Drop the storm; ad
 
 
 def Settings(**kw) -> story.Settings:
-    """The cell's one-call step: these tests script its one answer (tests/test_recurrence.py checks that the
+    """The cell's one-call step: these tests script its one answer (tests/loom/test_recurrence.py checks that the
     default two-phase step stores exactly what it stores)."""
     return story.Settings(**{"two_phase": False, **kw})
 
