@@ -265,12 +265,13 @@ def test_chapters_the_loom_writes_become_epub_sections_and_docx_headings(tmp_pat
 
 
 def test_render_bytes_gives_a_text_format_as_its_utf8_text(chaptered):
-    """``export.render_bytes`` serves every path format, not only the binary ones (it once passed an argument
+    """``render_bytes`` serves every path format, not only the binary ones (it once passed an argument
     ``render`` does not take, so a text format raised TypeError)."""
     from recurrentgpt import export
+    from recurrentgpt.loom.transfer import render_bytes
 
     loom, info = chaptered
     path = loom.path(info.id)
     for fmt in ("md", "txt"):
         if fmt in export.FORMATS:
-            assert export.render_bytes(fmt, info, path) == export.render(fmt, info, path).encode("utf-8")
+            assert render_bytes(fmt, info, path) == export.render(fmt, info, path).encode("utf-8")
