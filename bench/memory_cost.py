@@ -1,4 +1,4 @@
-"""Benchmark 1: long-term memory cost per step as the story grows, ours vs the reference design.
+"""Long-term memory cost per step as the story grows, ours vs the reference design.
 
 Ours (what `Loom.step` does besides calling the model): reconstruct the node's path, recall the top-k
 paragraphs for the plan (hybrid dense + BM25 over the path), embed the new paragraph once, write it.

@@ -1,4 +1,4 @@
-"""Benchmark 5: where the model's time goes, with the bundled SmolLM2-135M (`LlamaCppModel()`).
+"""Where the model's time goes, with the bundled SmolLM2-135M (`LlamaCppModel()`).
 
 A short story in auto mode (small settings: 6-sentence paragraphs, memory of 8 sentences / 150 words,
 2-sentence plans, as `recurrentgpt demo`), then the same model simply writing free text

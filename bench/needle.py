@@ -1,4 +1,4 @@
-"""Benchmark 3: does it remember? Planted facts in a long story, found by plans that paraphrase them.
+"""Does it remember? Planted facts in a long story, found by plans that paraphrase them.
 
 A story of 1,000 word-bank paragraphs (varied, repetitive prose full of captains, chapels, keys and
 bells, so there are plenty of near misses; the facts' names never occur in it: checked below) gets

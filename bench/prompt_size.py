@@ -1,4 +1,4 @@
-"""Benchmark 4: prompt size stays flat. Prompt tokens per step at steps 10, 100 and 1,000.
+"""Prompt size stays flat. Prompt tokens per step at steps 10, 100 and 1,000.
 
 Ours: a 1,000-step story is written in auto mode by the real Loom and RecurrentCell with the paper's
 settings (20-sentence paragraphs, memory of at most 20 sentences / 500 words, 5-sentence plans, top-2

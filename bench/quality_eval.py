@@ -1,4 +1,4 @@
-"""Benchmark 6: the paper-style quality evaluation (`recurrentgpt eval`) on the bundled model, small settings.
+"""The paper-style quality evaluation (`recurrentgpt eval`) on the bundled model, small settings.
 
 Runs the real command in a child process (the code measured: RECURRENTGPT_SRC, as every benchmark), then
 adds to its JSON what every result file records: the machine, the load average and the commit.
@@ -20,7 +20,7 @@ from _common import SRC, wait_for_quiet, write_results
 
 
 def command(words: int, out: Path) -> list[str]:
-    """The eval command line (BENCHMARKS.md section 6 quotes it)."""
+    """The eval command line of the pipeline check."""
     return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(SRC)!r}); from recurrentgpt.cli import run; run()",
             "--seed", "7", "eval", "--genres", "horror", "--stories", "2", "--words", str(words),
             "--against", "rolling,no-long-term",

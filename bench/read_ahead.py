@@ -1,4 +1,4 @@
-"""Benchmark 17: the next step read ahead while the writer chooses, and a regeneration after it (issue 13).
+"""The next step read ahead while the writer chooses, and a regeneration after it (issue 13).
 
 After a step, the CLI (``write -i``) and the web studio read the next step's prompt ahead (``Loom.prefill``). With
 one KV cache that replaces the step's own prompt, which "regenerate" asks again; the bundled model's engine keeps
@@ -7,7 +7,7 @@ writer's wait after choosing a plan), the read ahead (timed on its own: the writ
 regeneration of that step, stopped at its first token (timed: a writer peeking at an alternative), and the next
 round continues from the step. Three rows a setting, in one run: two caches with the read ahead (the default),
 one cache with the read ahead, and two caches without it. Medians over rounds, computed here; the free-text
-first token of §12 is measured in the same run for the ratios.
+first token (as bench/step_speed.py measures it) is measured in the same run for the ratios.
 
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/read_ahead.py --rounds 6   # ~20 min
 """

@@ -1,9 +1,9 @@
-"""Benchmark 14: why a step is asked again, and what it costs (issue 13).
+"""Why a step is asked again, and what it costs (issue 13).
 
 A step is two calls on the bundled SmolLM2-135M (the paragraph as free text, then the memory's edit and the
 plans under a JSON grammar). An answer that parses but cannot be a step (a plan holding JSON debris or prompt
-text, a runaway cut off at the token ceiling, two plans the same) is asked again; §12 found 3-5 calls a step
-where 2 would do, and the retries, not the memory update, deciding the step's time. This script writes
+text, a runaway cut off at the token ceiling, two plans the same) is asked again; the retries, not the
+memory update, decided a step's time when a step took 3-5 calls where 2 would do. This script writes
 ``--steps`` writer-mode steps (a fixed candidate plan, no simulator) of one story per setting and records,
 per step, its calls and wall time, and every retry's reason, sorted into kinds; and whether the step kept a
 weak answer (asked twice, still weak); and how much of its paragraph it copied from the paragraphs its prompt
@@ -11,9 +11,9 @@ recalled (runs of 6 words; the prompt's order decides how near they sit to the p
 commits for a before/after (``RECURRENTGPT_SRC`` points at the older one's ``src``, e.g. from ``git archive``) and
 compare the two files with ``--report``.
 
-    nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_after      # ~5 min demo, ~8 min paper
-    RECURRENTGPT_SRC=/tmp/old/src nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_order_before   # §14, the prompt order
-    .venv/bin/python bench/retries.py --report bench/results/retries_before.json bench/results/retries_after.json
+    nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_new      # ~2 min demo, ~6 min paper
+    RECURRENTGPT_SRC=/tmp/old/src nice -n 10 .venv/bin/python bench/retries.py --steps 12 --out retries_old
+    .venv/bin/python bench/retries.py --report bench/results/retries_old.json bench/results/retries_new.json
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Benchmark 2: retrieval latency (p50/p99) and memory over a story path of 10k, 100k and 1M paragraphs.
+"""Retrieval latency (p50/p99) and memory over a story path of 10k, 100k and 1M paragraphs.
 
 The default store and memory: SQLiteStore + LongTermMemory (hybrid: numpy dense search + FTS5 BM25,
 fused by reciprocal rank), top-2 as in the paper, the query embedded by the real all-MiniLM-L6-v2.

@@ -1,4 +1,4 @@
-"""Benchmark 3a: does the long-term memory find what the story needs, on real prose?
+"""Does the long-term memory find what the story needs, on real prose?
 
 The text is Jane Austen's *Emma* (1815, public domain), read from the Debian package r-cran-janeaustenr
 (`janeaustenr::emma`, through Rscript): nobody on the project wrote it. It is cut at blank lines into

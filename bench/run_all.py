@@ -1,11 +1,11 @@
-"""Run every benchmark (sections 1-9 of BENCHMARKS.md), one after another (never two heavy jobs at once).
+"""Run the main benchmarks, one after another (never two heavy jobs at once).
 
     nice -n 10 .venv/bin/python bench/run_all.py              # full (~25 min on 2 cores, quiet)
     nice -n 10 .venv/bin/python bench/run_all.py --quick      # each benchmark's --quick
     nice -n 10 .venv/bin/python bench/run_all.py --snapshot   # measure a clean export of HEAD, not the work tree
 
-Each benchmark writes bench/results/<name>.json (sections 1-5 also a plot under docs/bench/).
-Section 8 measures PostgreSQL too when $RECURRENTGPT_TEST_PG is set; section 9 runs on SQLite.
+Each benchmark writes bench/results/<name>.json (some also a plot under docs/bench/).
+scale_batch measures PostgreSQL too when $RECURRENTGPT_TEST_PG is set; load_web runs on SQLite.
 Exits non-zero if any benchmark did.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# in BENCHMARKS.md's order: section 6 is quality_eval.py (the `recurrentgpt eval` command); 3a, the real-prose
-# set, needs Debian's r-cran-janeaustenr and runs on its own (bench/retrieval_prose.py)
+# quality_eval.py runs the `recurrentgpt eval` command; the real-prose set needs Debian's r-cran-janeaustenr
+# and runs on its own (bench/retrieval_prose.py)
 BENCHMARKS = ["memory_cost", "retrieval", "needle", "prompt_size", "model_time", "quality_eval", "loom_tree",
               "scale_batch", "load_web", "bible", "threads", "step_speed"]
 

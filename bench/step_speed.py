@@ -1,4 +1,4 @@
-"""Benchmark 10: what a step costs against writing the same words freely (the one-call step vs the
+"""What a step costs against writing the same words freely (the one-call step vs the
 two-phase step), on the bundled SmolLM2-135M, in one run so the ratios share the machine's state.
 
 For each setting (the demo's small one and the paper's: 20-sentence paragraphs, a 500-word memory, 5-sentence
@@ -14,11 +14,9 @@ first token), and plain continuation until 1,000 words (seconds per 1,000 words)
 over steps, computed here.
 
     nice -n 10 .venv/bin/python bench/step_speed.py              # 3 steps per configuration (~15 min)
-    nice -n 10 .venv/bin/python bench/step_speed.py --steps 5 --auto --no-one-call   # §12's third run
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 5 --auto --no-one-call   # with auto mode, no one-call rows
     nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
-    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --out step_speed_edited   # §12's run 8
-    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --auto --out step_speed_final   # run 11
-    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --read-ahead --out step_speed_read_ahead   # run 13
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --read-ahead --out step_speed_read_ahead   # BENCHMARKS.md's run
 """
 
 from __future__ import annotations
@@ -179,7 +177,7 @@ def main() -> None:
 
     configs = [("demo", DEMO)] if args.quick else [("demo", DEMO), ("paper", PAPER)]
     results: dict = {"steps": steps, "threads": model.n_threads, "model": model.name,
-                     "weights": model.weights.name,  # the file loaded (the bundled model's Q8_0 copy, §16)
+                     "weights": model.weights.name,  # the file loaded (the bundled model's Q8_0 copy)
                      "load_average_before": load_before,
                      "baseline": {}, "runs": {}}
     for name, settings in configs:

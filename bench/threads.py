@@ -1,4 +1,4 @@
-"""Benchmark 11: how many threads the embedded engine should use on a small, shared machine.
+"""How many threads the embedded engine should use on a small, shared machine.
 
 The same bundled model generates free text (tokens per second, time to first token) with 1 thread and with
 every core, first on a quiet machine, then with a CPU-bound process at low priority (nice 10) on every core

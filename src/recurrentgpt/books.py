@@ -1,11 +1,14 @@
 """EPUB (ebooklib) and DOCX (python-docx) files of a story path, for readers and for submissions.
 
 The DOCX follows standard manuscript format (as in William Shunn's guide, novel form): a title page
-with the author's name and an approximate word count, the title centred half-way down; then the text
+with the contact block (name, address, phone, email: ``Contact``) and an approximate word count (CJK
+characters counted one each), the title centred half-way down; then the text
 in 12-point Times New Roman, double-spaced, 1-inch margins, first lines indented half an inch, a
 running header "Surname / Title / page", chapters on new pages, scene breaks as a centred "#", and
-"END" after the last line. The EPUB has a title page, Dublin Core metadata, one section per chapter
-(one section when the story has none) and a table of contents.
+"END" after the last line. The writer's Markdown emphasis (``*italics*``, ``**bold**``) becomes real
+italics and bold in both books. The EPUB has a title page, Dublin Core metadata, one section per chapter
+(one section when the story has none) and a table of contents. Characters XML cannot hold (control
+characters a model may emit) are left out of both.
 
 Both libraries are the ``export`` extra and are imported only when a book is written.
 """
@@ -14,11 +17,13 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ConfigError
-from .export import Section, has_chapters, sections, word_count
+from .export import Section, count_words, emphasis_spans, has_chapters, sections, xml_safe
 from .story import Node, StoryInfo
 
 MANUSCRIPT_FONT = "Times New Roman"
@@ -44,13 +49,38 @@ p.scene-break { text-align: center; text-indent: 0; margin: 1em 0; }
 """
 
 
+def _xhtml_inline(text: str) -> str:
+    """A paragraph as XHTML: its emphasis as <em>/<strong>, everything else escaped."""
+    out = []
+    for run, italic, bold in emphasis_spans(text):
+        piece = html.escape(run)
+        if bold:
+            piece = f"<strong>{piece}</strong>"
+        if italic:
+            piece = f"<em>{piece}</em>"
+        out.append(piece)
+    return "".join(out)
+
+
 def _xhtml_blocks(section: Section) -> str:
-    return "\n".join('<p class="scene-break">#</p>' if b is None else f"<p>{html.escape(b)}</p>"
+    return "\n".join('<p class="scene-break">#</p>' if b is None else f"<p>{_xhtml_inline(b)}</p>"
                      for b in section.blocks)
+
+
+def _safe(info: StoryInfo, path: list[Node]) -> tuple[StoryInfo, list[Section]]:
+    """The story's metadata and sections without the characters XML 1.0 cannot hold (a book with them is
+    invalid: EPUB readers refuse it and python-docx raises)."""
+    info = replace(info, title=xml_safe(info.title), genre=xml_safe(info.genre), topic=xml_safe(info.topic),
+                   premise=xml_safe(info.premise))
+    parts = [Section(xml_safe(s.title), [None if b is None else xml_safe(b) for b in s.blocks])
+             for s in sections(path)]
+    return info, parts
 
 
 def to_epub(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
     epub = _need("ebooklib.epub", "EPUB")
+    info, parts = _safe(info, path)
+    author = xml_safe(author)
     language = info.settings.language or "en"
     book = epub.EpubBook()
     book.set_identifier(f"recurrentgpt-{info.id}")
@@ -71,7 +101,6 @@ def to_epub(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
     title_page.add_item(style)
     book.add_item(title_page)
 
-    parts = sections(path)
     chapters = []
     for i, section in enumerate(parts, 1):
         name = section.title or (info.title if len(parts) == 1 else f"Part {i}")
@@ -110,18 +139,75 @@ def _page_number_field(paragraph: Any) -> None:
         run._r.append(element)
 
 
-def _approximate(words: int) -> str:
-    """Manuscripts round the count: to the nearest 100 (nearest 1,000 past 10,000)."""
-    step = 1000 if words >= 10_000 else 100
-    return f"about {max(step, round(words / step) * step):,} words"
+@dataclass(frozen=True)
+class Contact:
+    """The title page's contact block (the config's ``legal_name``, ``address``, ``phone``, ``email``) and
+    the running header's surname (``surname``; otherwise guessed from the author's name)."""
+
+    legal_name: str = ""  # the name on contracts, when the byline is a pen name
+    address: str = ""  # lines separated by newlines or ";"
+    phone: str = ""
+    email: str = ""
+    surname: str = ""
+
+    def lines(self, author: str) -> list[str]:
+        address = [ln.strip() for ln in re.split(r"[\n;]", self.address) if ln.strip()]
+        return [ln for ln in (self.legal_name or author, *address, self.phone, self.email) if ln]
 
 
-def to_docx(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
+# particles that belong to a surname ("Le Guin", "van Gogh", "de la Cruz") and suffixes that do not
+_PARTICLES = {"le", "la", "de", "del", "della", "der", "den", "des", "di", "da", "du", "van", "von", "ter", "ten",
+              "st.", "saint", "al", "el", "bin", "ibn", "mac", "dos", "das", "y"}
+_SUFFIXES = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "phd", "md"}
+
+
+def surname_of(author: str) -> str:
+    """The surname for the running header when the writer set none: the last word with the particles
+    before it ("Ursula K. Le Guin" -> "Le Guin"), without "Jr."; a name written without spaces whole."""
+    words = [w for w in re.sub(r",\s*(jr\.?|sr\.?|ii|iii|iv)$", "", author.strip(), flags=re.I).split()]
+    while len(words) > 1 and words[-1].casefold().strip(",") in _SUFFIXES:
+        words.pop()
+    if not words:
+        return ""
+    start = len(words) - 1
+    while start > 1 and words[start - 1].casefold() in _PARTICLES:
+        start -= 1
+    return " ".join(words[start:]).strip(",")
+
+
+def _approximate(parts: list[Section]) -> str:
+    """Manuscripts round the count: to the nearest 100 (nearest 1,000 past 10,000). A text mostly in CJK
+    scripts is counted in characters, as those manuscripts are."""
+    words = cjk = 0
+    for section in parts:
+        for p in section.paragraphs:
+            w, c = count_words(p)
+            words, cjk = words + w, cjk + c
+    total = words + cjk
+    step = 1000 if total >= 10_000 else 100
+    return f"about {max(step, round(total / step) * step):,} {'characters' if cjk > words else 'words'}"
+
+
+def _runs(paragraph: Any, text: str) -> Any:
+    """The text's Markdown emphasis as italic and bold runs."""
+    for run_text, italic, bold in emphasis_spans(text):
+        run = paragraph.add_run(run_text)
+        if italic:
+            run.italic = True
+        if bold:
+            run.bold = True
+    return paragraph
+
+
+def to_docx(info: StoryInfo, path: list[Node], *, author: str = "", contact: Contact | None = None) -> bytes:
     docx = _need("docx", "DOCX")
     from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
     from docx.shared import Inches, Pt, RGBColor
 
-    parts = sections(path)
+    info, parts = _safe(info, path)
+    author = xml_safe(author)
+    contact = contact or Contact()
+    contact = Contact(*(xml_safe(getattr(contact, f)) for f in ("legal_name", "address", "phone", "email", "surname")))
     document = docx.Document()
     props = document.core_properties
     props.title, props.author, props.subject, props.keywords = info.title, author, info.genre, info.genre
@@ -154,7 +240,7 @@ def to_docx(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
     header = section.header.paragraphs[0]
     header.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     header.paragraph_format.first_line_indent = Inches(0)
-    surname = author.split()[-1] if author.split() else "Anonymous"
+    surname = contact.surname.strip() or surname_of(author) or "Anonymous"
     short_title = info.title if len(info.title) <= 40 else info.title[:37] + "…"
     header.add_run(f"{surname} / {short_title} / ")
     _page_number_field(header)
@@ -166,12 +252,15 @@ def to_docx(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
             p.alignment = align
         return p
 
-    # title page: contact top left, word count top right, title half-way down
-    top = plain(author or "", WD_ALIGN_PARAGRAPH.LEFT)
-    top.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
-    top.paragraph_format.tab_stops.add_tab_stop(Inches(6.5), alignment=WD_TAB_ALIGNMENT.RIGHT)
-    top.add_run("\t" + _approximate(word_count(parts)))
-    for _ in range(9):
+    # title page: contact block top left (single-spaced), word count top right, title half-way down
+    block = contact.lines(author) or [""]
+    for i, line in enumerate(block):
+        top = plain(line, WD_ALIGN_PARAGRAPH.LEFT)
+        top.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
+        if i == 0:
+            top.paragraph_format.tab_stops.add_tab_stop(Inches(6.5), alignment=WD_TAB_ALIGNMENT.RIGHT)
+            top.add_run("\t" + _approximate(parts))
+    for _ in range(max(4, 10 - len(block))):
         plain()
     document.add_paragraph(info.title, style="Title")
     if author:
@@ -186,7 +275,7 @@ def to_docx(info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
             if block is None:
                 opening.append(plain("#", WD_ALIGN_PARAGRAPH.CENTER))
             else:
-                opening.append(document.add_paragraph(block))
+                opening.append(_runs(document.add_paragraph(), block))
         if opening:
             opening[0].paragraph_format.page_break_before = True
     plain("END", WD_ALIGN_PARAGRAPH.CENTER)

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import prompts, shape
-from .errors import InputError, OutputFormatError
+from .errors import Cancelled, InputError, ModelError, OutputFormatError
 from .models.base import Model, OnText, Request
+from .models.context import estimate_tokens
 from .story import WORDS_PER_SENTENCE, Mode, Settings, Usage
 from .structured import Field, ask, line_ceiling, sentences, wants_json, weak_if
 
@@ -59,6 +60,20 @@ STEP_FIELDS = [
 ADDED_SENTENCES = 3  # what the input gate is asked for ("one to three" in step_state.j2): the token ceiling's share
 EDIT_FIELDS = [Field("forget", "Forget", kind="numbers"),
                Field("add", "Add", min_chars=10, line=True, max_sentences=line_ceiling(ADDED_SENTENCES))]
+# the model's proposal to end the chapter with the paragraph just written (auto mode): "yes, because …" or "no";
+# optional, and a malformed one is a warning on the node, never a failed step
+CHAPTER_END_FIELD = Field("chapter_end", "Chapter end", optional=True)
+LEAST_FIELD = Field("least", "Least", kind="numbers")  # the memory's overflow: the sentences that matter least
+
+
+# how a problem names a field ("the memory holds …")
+_FIELD_WORDS = {"short_memory": "memory", "beats": "chapter's beats", "add": "memory's new sentences"}
+
+
+def edit_fields(lines: list[str]) -> list[Field]:
+    """The gates' fields for a memory of ``lines``: at most one number a sentence to forget ("5, 5, 5, …" ends
+    there under a grammar, or at its budget without one)."""
+    return [replace(EDIT_FIELDS[0], max_numbers=max(1, len(lines))), *EDIT_FIELDS[1:]]
 
 
 def plans_field(settings: Settings) -> Field:
@@ -111,6 +126,11 @@ class CellInput:
     canon_why: list[str] = field(default_factory=list)  # why each was chosen ("named in the plan" …)
     constraints: list[str] = field(default_factory=list)  # conflicts a first attempt had with the canon
     propose_bible: bool = False  # ask for the bible's changes in the step's own answer (measured, not the default)
+    pinned: list[str] = field(default_factory=list)  # memory sentences the writer pinned: never forgotten
+    paragraphs_in_chapter: int = 0  # the chapter's paragraphs with the one this step writes (0: not told)
+    propose_chapter_end: bool = False  # ask whether the chapter should end with this paragraph (auto mode)
+    seed: int | None = None  # the paragraph call's sampling seed (a regeneration's own, so it does not copy)
+    unlike: list[str] = field(default_factory=list)  # paragraphs it must not repeat (what a regeneration replaces)
 
 
 @dataclass(frozen=True)
@@ -134,6 +154,11 @@ class StepOutput:
     check_trace: Trace | None = None  # the model checker's prompt and answer (bible_check="model")
     synopsis: str = ""  # one or two sentences on the paragraph, for the long-term memory's index ("" if none)
     synopsis_warning: str = ""  # why the model's synopsis was dropped
+    pinned: list[str] = field(default_factory=list)  # the writer's pinned memory sentences, all kept
+    chapter_proposal: dict[str, Any] | None = None  # the model proposed ending the chapter here: {"reason": …}
+    chapter_warning: str = ""  # why a malformed proposal was dropped
+    forget_trace: Trace | None = None  # the call that chose what an overflowing memory forgets (memory_overflow="model")
+    drafts: list[dict[str, Any]] = field(default_factory=list)  # rejected drafts: their trace and why
 
 
 @dataclass(frozen=True)
@@ -164,6 +189,7 @@ class Refresh:
     trace: Trace | None = None
     synopsis: str = ""  # of the rewritten paragraph
     synopsis_warning: str = ""
+    forget_trace: Trace | None = None
 
 
 @dataclass(frozen=True)
@@ -256,15 +282,18 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            _refuse_copies(answer["paragraph"], x.unlike)
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
-                           + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph)
+                           + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
+                                                      recalled=x.long_term)
                            + shape.plan_problems(answer["plans"], paragraph=answer["paragraph"], title=x.title))
 
+        forget_trace: Trace | None = None
         if self.settings.two_phase:
-            answer, usage, step_trace = self._step_in_two_phases(template, fields, variables, x, on_text, on_retry,
-                                                                 cancel)
+            answer, usage, step_trace, forget_trace = self._step_in_two_phases(template, fields, variables, x, on_text,
+                                                                               on_retry, cancel)
         else:
             trace: list[Trace] = []
             answer, usage = self._ask(
@@ -272,16 +301,21 @@ class RecurrentCell:
                 fields,
                 variables,
                 mode=x.mode,
-                max_tokens=self._budget(paragraphs=1, extra_words=120 if x.propose_bible else 0),
+                max_tokens=self._budget(paragraphs=1, extra_words=(120 if x.propose_bible else 0)
+                                        + (40 if x.propose_chapter_end else 0)),
                 on_text=on_text,
                 on_retry=on_retry,
                 stream_field="paragraph",
                 cancel=cancel,
                 check=check,
                 trace=trace,
+                seed=x.seed,
             )
             step_trace = trace[-1]
+            answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], x.pinned)}
         synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
+        proposal, chapter_warning = (chapter_proposal(answer.get("chapter_end", ""), self.settings.language)
+                                     if x.propose_chapter_end else (None, ""))
         return StepOutput(
             paragraph=answer["paragraph"],
             rationale=answer["rationale"],
@@ -297,6 +331,10 @@ class RecurrentCell:
             bible=answer.get("bible", ""),  # a two-phase step leaves the bible to a later call
             synopsis=synopsis,
             synopsis_warning=synopsis_warning,
+            pinned=list(x.pinned),
+            chapter_proposal=proposal,
+            chapter_warning=chapter_warning,
+            forget_trace=forget_trace,
         )
 
     def prefill(self, x: CellInput) -> Usage:
@@ -334,10 +372,14 @@ class RecurrentCell:
             canon=x.canon,
             constraints=x.constraints,
             propose_bible=x.propose_bible,
+            pinned=x.pinned,
+            propose_chapter_end=x.propose_chapter_end,
+            paragraphs_in_chapter=x.paragraphs_in_chapter,
         )
         template = "fiction_step" if x.mode == "fiction" else "step"
         if not self.settings.two_phase:
-            return template, [*self._step_fields(), BIBLE_FIELD] if x.propose_bible else self._step_fields(), variables
+            fields = self._step_fields() + [CHAPTER_END_FIELD] * x.propose_chapter_end + [BIBLE_FIELD] * x.propose_bible
+            return template, fields, variables
         variables["two_phase"] = True
         if self.settings.memory_update == "edit":  # numbered, so the second call can name what to forget
             variables["memory_lines"] = sentences(x.short_memory)
@@ -346,24 +388,43 @@ class RecurrentCell:
     def _step_in_two_phases(
         self, template: str, fields: list[Field], variables: dict[str, Any], x: CellInput, on_text: OnText | None,
         on_retry: OnRetry | None, cancel: Cancel | None,
-    ) -> tuple[dict[str, Any], Usage, Trace]:
+    ) -> tuple[dict[str, Any], Usage, Trace, Trace | None]:
         """The same step in two calls of one conversation: the paragraph as free text (no grammar: as fast
         as the model writes prose, streamed as it comes), then the memory and plans, with the schema, in a
         call whose prompt starts with the first call's prompt and answer, so the KV cache serves it and the
         memory update reads the exact paragraph. Same inputs and the same state as the one-call step; with
         ``memory_update == "edit"`` (the default) the memory comes as the gates' edits (``_edit_memory``)
-        instead of rewritten whole, and the rationale is that edit."""
+        instead of rewritten whole, and the rationale is that edit. The call that writes the plans carries the
+        pacing guard and, when asked, the proposal to end the chapter. Returns the answer, the usage, the step's
+        trace and the trace of the call that chose what an overflowing memory forgets (or None)."""
         paragraph_trace: list[Trace] = []
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
-            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph))
+            _refuse_copies(answer["paragraph"], x.unlike)
+            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
+                                                                       recalled=x.long_term))
 
         edits = self.settings.memory_update == "edit"
+        lines = variables.get("memory_lines", [])
+        state_fields = self._step_fields()[1:]
+        if edits:  # the rationale and the whole memory give way to the two gates
+            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
+            state_fields[-1:-1] = edit_fields(lines)
+        if x.propose_chapter_end:
+            state_fields.append(CHAPTER_END_FIELD)
+        state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned, pinned_numbers=pinned_numbers(lines, x.pinned),
+                               propose_chapter_end=x.propose_chapter_end, chapter=x.chapter,
+                               paragraphs_in_chapter=x.paragraphs_in_chapter)
+        state_budget = self._budget(paragraphs=0, edits=edits, extra_words=40 if x.propose_chapter_end else 0)
+        # the second call's own instructions and answer ceiling: a server whose context cannot hold the whole
+        # conversation refuses the step before its first call (models/context.py)
+        reserve = estimate_tokens(self._render("step_state", state_fields, state_variables, True)) + state_budget
         written, usage = self._ask(
             template, fields, variables, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
-            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True, seed=x.seed,
+            reserve=reserve,
         )
         paragraph = written["paragraph"]
 
@@ -371,29 +432,34 @@ class RecurrentCell:
             answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
             if edits:  # only what this answer wrote is judged: a kept sentence was judged when it was added
                 problems += shape.note_problems("memory", answer["add"])
-                answer = {**answer, **self._edit_memory(variables["memory_lines"], answer.pop("forget"), answer.pop("add"))}
+                answer["gates"] = self._gates(lines, answer.pop("forget"), answer.pop("add"), x.pinned)
             else:
                 problems += shape.note_problems("memory", answer["short_memory"])
             return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=x.title))
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
-        state_fields = self._step_fields()[1:]
-        if edits:  # the rationale and the whole memory give way to the two gates
-            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
-            state_fields[-1:-1] = EDIT_FIELDS
+        history = ((first["prompt"], first["answer"]),)
         state, more = self._ask(
-            "step_state", state_fields, {"mode": x.mode}, mode=x.mode, max_tokens=self._budget(paragraphs=0, edits=edits),
+            "step_state", state_fields, state_variables, mode=x.mode, max_tokens=state_budget,
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
-            trace=state_trace, history=((first["prompt"], first["answer"]),),
+            trace=state_trace, history=history,
         )
         second = state_trace[-1]
+        usage = usage + more
+        forget_trace: Trace | None = None
+        if edits:
+            edited, more, forget_trace = self._apply_gates(state.pop("gates"), x.pinned, x.mode,
+                                                           (*history, (second["prompt"], second["answer"])), on_retry, cancel)
+            state, usage = {**state, **edited}, usage + more
+        else:
+            state = {**state, **keep_pins(state["short_memory"], state["rationale"], x.pinned)}
         trace = {"system": first["system"], "prompt": first["prompt"], "answer": first["answer"],
                  "prompt_2": second["prompt"], "answer_2": second["answer"]}
         warnings = [t["warning"] for t in (first, second) if t.get("warning")]
         if warnings:
             trace["warning"] = "; ".join(warnings)
-        return {"paragraph": paragraph, **state}, usage + more, trace
+        return {"paragraph": paragraph, **state}, usage, trace, forget_trace
 
     def propose_bible(
         self, step: Trace, *, mode: Mode = "writer", on_retry: OnRetry | None = None, cancel: Cancel | None = None,
@@ -466,21 +532,32 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field=None,
             cancel=cancel,
-            check=lambda a: self._clean(a, [], [f.name for f in fields])[0],
+            check=lambda a: weak_if(*self._clean(a, [], [f.name for f in fields])),
             trace=trace,
         )
         return ChapterEnd(answer["summary"], answer["rationale"], answer["outline"], answer["beats"], usage, trace[-1])
 
     def refresh(
         self, *, genre: str, title: str, outline: str, previous_memory: str, previous_paragraph: str,
-        paragraph: str, mode: Mode = "writer", on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+        paragraph: str, mode: Mode = "writer", pinned: list[str] | tuple[str, ...] = (), on_retry: OnRetry | None = None,
+        cancel: Cancel | None = None,
     ) -> Refresh:
         """A writer rewrote ``paragraph``: the memory and plans written for the old text no longer hold.
-        One call updates the memory the paragraph's parent had, as a step would, and proposes new plans."""
+        One call updates the memory the paragraph's parent had, as a step would (with ``memory_update ==
+        "edit"``, the default, in the same edit form: the numbers to forget and the sentences to add, within
+        the memory's limits, ``pinned`` sentences kept), and proposes new plans."""
+        edits = self.settings.two_phase and self.settings.memory_update == "edit"  # the step's own form
         fields = self._step_fields()[1:]
+        lines = sentences(previous_memory) if edits else []
+        if edits:  # the rationale and the whole memory give way to the two gates, as in the step
+            fields = [f for f in fields if f.name not in ("rationale", "short_memory")]
+            fields[-1:-1] = edit_fields(lines)
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer, problems = self._clean(answer, [], ["rationale", "short_memory"])
+            answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
+            if edits:
+                problems += shape.note_problems("memory", answer["add"])
+                answer["gates"] = self._gates(lines, answer.pop("forget"), answer.pop("add"), pinned)
             return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraph, title=title))
 
         trace: list[Trace] = []
@@ -488,9 +565,10 @@ class RecurrentCell:
             "refresh",
             fields,
             dict(genre=genre, title=title, outline=outline, short_memory=previous_memory,
-                 previous_paragraph=previous_paragraph, paragraph=paragraph, mode=mode),
+                 previous_paragraph=previous_paragraph, paragraph=paragraph, mode=mode, memory_lines=lines,
+                 pinned=list(pinned), pinned_numbers=pinned_numbers(lines, pinned)),
             mode=mode,
-            max_tokens=self._budget(paragraphs=0),
+            max_tokens=self._budget(paragraphs=0, edits=edits),
             on_text=None,
             on_retry=on_retry,
             stream_field=None,
@@ -498,9 +576,16 @@ class RecurrentCell:
             check=check,
             trace=trace,
         )
+        forget_trace: Trace | None = None
+        if edits:
+            edited, more, forget_trace = self._apply_gates(answer.pop("gates"), list(pinned), mode,
+                                                           ((trace[-1]["prompt"], trace[-1]["answer"]),), on_retry, cancel)
+            answer, usage = {**answer, **edited}, usage + more
+        else:
+            answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], pinned)}
         synopsis, synopsis_warning = self._synopsis(answer, paragraph)
         return Refresh(answer["rationale"], answer["short_memory"], answer["plans"], usage, trace[-1],
-                       synopsis, synopsis_warning)
+                       synopsis, synopsis_warning, forget_trace)
 
     def synopses(
         self, *, genre: str, title: str, paragraphs: list[str], on_retry: OnRetry | None = None,
@@ -568,11 +653,19 @@ class RecurrentCell:
         for name in prose:
             problem = shape.leak(answer[name])
             problems += [f"the paragraph holds {problem}"] if problem else []
+            problems += shape.field_problems("paragraph", answer[name], "prose")
             out[name] = shape.tidy(answer[name])
         for name in notes:
+            # (a synopsis is checked on its own, and dropped, never asked again for: ``shape.clean_synopsis``)
+            if not name.startswith("synopsis"):
+                problems += shape.field_problems(_FIELD_WORDS.get(name, name), answer[name],
+                                                 "rationale" if name == "rationale" else "note")
             out[name] = shape.tidy(answer[name])
         if "plans" in answer:
-            problems += [f"plan {i} holds {p}" for i, p in enumerate(map(shape.leak, answer["plans"]), 1) if p]
+            for i, plan in enumerate(answer["plans"], 1):
+                problem = shape.leak(plan)
+                problems += [f"plan {i} holds {problem}"] if problem else []
+                problems += shape.field_problems(f"plan {i}", plan, "plan")
             out["plans"] = [shape.tidy(p) for p in answer["plans"]]
         return out, problems
 
@@ -598,26 +691,87 @@ class RecurrentCell:
         # long must not be cut off and asked again: the ceiling is for runaways, not for style (and a runaway
         # costs the whole ceiling before it is asked again)
         words = paragraphs * s.paragraph_words + extra_words
-        if state:  # (+60 for the synopsis, ~33 words with the bundled model, BENCHMARKS §3a)
+        if state:  # (+60 words of room for the synopsis, about twice what a small model writes there)
             memory = ADDED_SENTENCES * WORDS_PER_SENTENCE if edits else s.memory_words + 150  # edits: no rationale
             words += memory + 3 * s.plan_sentences * WORDS_PER_SENTENCE + (60 if s.synopsis else 0)
         return int(words * 1.35 * 1.5) + (100 if state else 0)
 
-    def _edit_memory(self, lines: list[str], forget: list[int], add: str) -> dict[str, str]:
+    def _edit_memory(self, lines: list[str], forget: list[int], add: str, pinned: list[str] | tuple[str, ...] = (),
+                     least: list[int] | tuple[int, ...] = ()) -> dict[str, str]:
         """The new memory from the gates' edits: the numbered ``lines`` the model did not ``forget``, then
-        the sentences it added; over the story's limits, the oldest sentences go first. The rationale
-        the node keeps is the edit itself, one line a sentence: "- " forgotten, "+ " added."""
-        dropped = set(forget)  # numbers that are no sentence of the memory forget nothing
+        the sentences it added; over the story's limits, first the sentences the model named as mattering
+        ``least`` (numbers of that combined memory), then the oldest go. A ``pinned`` sentence stays whatever
+        the model answers. The rationale the node keeps is the edit itself, one line a sentence: "- "
+        forgotten, "+ " added."""
+        return self._finish_gates(self._gates(lines, forget, add, pinned), pinned, least)
+
+    def _gates(self, lines: list[str], forget: list[int], add: str, pinned: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+        """What the forget and input gates answered, before the memory's limits apply."""
+        pins = set(pinned)
+        dropped = {i for i in forget if 1 <= i <= len(lines) and lines[i - 1] not in pins}  # a pin is never forgotten
         kept = [line for i, line in enumerate(lines, 1) if i not in dropped]
-        added = [new for new in sentences(add) if not any(shape.same(new, old) for old in kept)]
-        memory, overflow = kept + added, 0
-        while len(memory) > 1 and (len(memory) > self.settings.memory_sentences
-                                   or shape.word_count(" ".join(memory)) > self.settings.memory_words):
-            memory, overflow = memory[1:], overflow + 1
-        gone = [line for i, line in enumerate(lines, 1) if i in dropped] + kept[:overflow]
-        added = added[max(0, overflow - len(kept)):]  # (an addition longer than the memory's limits loses its start)
-        rationale = "\n".join([f"- {line}" for line in gone] + [f"+ {line}" for line in added])
-        return {"short_memory": " ".join(memory), "rationale": rationale or "(the memory is unchanged)"}
+        added: list[str] = []
+        for new in sentences(add):
+            if not any(shape.same(new, old) for old in kept + added):
+                added.append(new)
+        return {"kept": kept, "added": added, "forgotten": [line for i, line in enumerate(lines, 1) if i in dropped]}
+
+    def _over(self, memory: list[str]) -> bool:
+        s = self.settings
+        return len(memory) > s.memory_sentences or shape.word_count(" ".join(memory)) > s.memory_words
+
+    def _cut(self, memory: list[str], pinned: list[str] | tuple[str, ...], least: list[int] | tuple[int, ...] = ()) -> set[int]:
+        """Which of ``memory``'s sentences (0-based) go to bring it within the limits: those named in ``least``
+        (1-based, in the order given) while it is over, then the oldest; never a pinned one, never the last."""
+        pins = set(pinned)
+        cut: set[int] = set()
+
+        def over() -> bool:
+            left = [line for i, line in enumerate(memory) if i not in cut]
+            return len(left) > 1 and self._over(left)
+
+        for n in [*least, *range(1, len(memory) + 1)]:
+            if not over():
+                break
+            if 1 <= n <= len(memory) and memory[n - 1] not in pins:
+                cut.add(n - 1)
+        return cut
+
+    def _finish_gates(self, gates: dict[str, list[str]], pinned: list[str] | tuple[str, ...],
+                      least: list[int] | tuple[int, ...] = ()) -> dict[str, str]:
+        kept, added = gates["kept"], gates["added"]
+        memory = kept + added
+        cut = self._cut(memory, pinned, least)
+        gone = gates["forgotten"] + [line for i, line in enumerate(kept) if i in cut]
+        new = [line for i, line in enumerate(added, len(kept)) if i not in cut]
+        rationale = "\n".join([f"- {line}" for line in gone] + [f"+ {line}" for line in new])
+        return {"short_memory": " ".join(line for i, line in enumerate(memory) if i not in cut),
+                "rationale": rationale or "(the memory is unchanged)"}
+
+    def _apply_gates(
+        self, gates: dict[str, list[str]], pinned: list[str], mode: Mode, history: tuple[tuple[str, str], ...],
+        on_retry: OnRetry | None, cancel: Cancel | None,
+    ) -> tuple[dict[str, str], Usage, Trace | None]:
+        """The gates' edits within the memory's limits. Over them, with ``memory_overflow == "model"`` one more
+        call of the same conversation asks which sentences matter least (the oldest go where its answer falls
+        short, or if it fails); by default the oldest go, at no cost."""
+        memory = gates["kept"] + gates["added"]
+        if self.settings.memory_overflow != "model" or not self._cut(memory, pinned):
+            return self._finish_gates(gates, pinned), Usage(), None
+        trace: list[Trace] = []
+        try:
+            answer, usage = self._ask(
+                "forget", [LEAST_FIELD],
+                dict(memory_lines=memory, words=shape.word_count(" ".join(memory)), excess=len(self._cut(memory, pinned)),
+                     pinned_numbers=pinned_numbers(memory, pinned)),
+                mode=mode, max_tokens=60, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
+                check=None, trace=trace, history=history,
+            )
+        except Cancelled:
+            raise
+        except ModelError as e:  # the paragraph stands: the oldest go, as by default
+            return self._finish_gates(gates, pinned), Usage(), {"warning": f"the model was not asked what to forget: {e}"}
+        return self._finish_gates(gates, pinned, answer["least"]), usage, trace[-1]
 
     def _ask(
         self,
@@ -635,13 +789,15 @@ class RecurrentCell:
         trace: list[Trace] | None = None,
         plain: bool = False,
         history: tuple[tuple[str, str], ...] = (),
+        reserve: int = 0,
+        seed: int | None = None,
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         return ask(
             self.model,
             prompts.render(s.language, "system", mode=mode),
             lambda json_output: self._render(template, fields, variables, json_output),
-            prompts.localize(s.language, fields),
+            prompts.localize(s.language, [self._with_budget(f) for f in fields]),
             max_tokens=max_tokens,
             temperature=s.temperature,
             retries=s.retries,
@@ -653,7 +809,26 @@ class RecurrentCell:
             trace=trace,
             plain=plain,
             history=history,
+            sampling=s.sampling,
+            reserve=reserve,
+            seed=seed,
         )
+
+    def _with_budget(self, f: Field) -> Field:
+        """``f`` with the characters its text may take before it is a runaway (``structured.FieldWatch``): about
+        twice what the prompt asks for, at ~6 characters a word, so a verbose answer is never cut; a line's
+        from its sentence ceiling (itself twice what is asked), each sentence up to three times the usual length.
+        Lists of entries (the bible's, conflicts) have none: their length is the model's to choose, and their
+        calls' own ceilings are small."""
+        if f.max_chars or f.kind != "string":
+            return f
+        s, chars = self.settings, 2 * 6
+        words = {"paragraph": s.paragraph_words, "short_memory": s.memory_words, "summary": s.memory_words,
+                 "outline": 10 * WORDS_PER_SENTENCE, "beats": 10 * WORDS_PER_SENTENCE,
+                 "rationale": 10 * WORDS_PER_SENTENCE, "title": 30}.get(f.about or f.name, 0)
+        if f.line and f.max_sentences:
+            words = f.max_sentences * 3 * WORDS_PER_SENTENCE // 2  # (x 2 below: three times a sentence's words)
+        return replace(f, max_chars=words * chars) if words else f
 
     def _render(self, template: str, fields: list[Field], variables: dict[str, Any], json_output: bool) -> str:
         """A prompt: ``template`` in the story's language, with the story's lengths and ``variables``."""
@@ -668,8 +843,19 @@ class RecurrentCell:
             two_phase=False,
             memory_update=s.memory_update,
             memory_lines=[],  # the short-term memory numbered sentence by sentence (the edit update's prompts)
+            chapter_min_paragraphs=s.chapter_min_paragraphs,
+            pinned=[],
+            pinned_numbers=[],
+            propose_chapter_end=False,
         )
         return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
+
+
+def _refuse_copies(paragraph: str, unlike: list[str]) -> None:
+    """A regeneration that comes back as the paragraph it replaces (or an alternative already written) is no
+    alternative: asked again with the next seed, and never kept."""
+    if any(shape.same(paragraph, other) for other in unlike):
+        raise OutputFormatError("the paragraph repeats the one it is to replace")
 
 
 def memory_kept(old: str, new: str) -> float | None:
@@ -692,3 +878,39 @@ def _content_words(text: str) -> set[str]:
         else:
             out |= {w[i : i + 2] for i in range(len(w) - 1)}
     return out
+
+
+def pinned_numbers(lines: list[str], pinned: list[str] | tuple[str, ...]) -> list[int]:
+    """The numbers (1-based) of ``lines`` that are pinned."""
+    pins = set(pinned)
+    return [i for i, line in enumerate(lines, 1) if line in pins]
+
+
+def keep_pins(memory: str, rationale: str, pinned: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A memory rewritten whole (the paper's update) that lost a pinned sentence gets it back, at the front,
+    and its rationale says so; {} when every pin is there."""
+    have = set(sentences(memory))
+    missing = [p for p in pinned if p not in have]
+    if not missing:
+        return {}
+    return {"short_memory": " ".join([*missing, memory]).strip(),
+            "rationale": "\n".join([rationale, *(f"(pinned, kept: {p})" for p in missing)]).strip()}
+
+
+_YES = r"yes|yeah|true|是|对|应该"
+_NO = r"no|not|none|false|否|不|无"
+
+
+def chapter_proposal(text: str, language: str = "en") -> tuple[dict[str, str] | None, str]:
+    """The model's answer on ending the chapter: ``({"reason": …}, "")`` for a yes, ``(None, "")`` for a no or no
+    answer, ``(None, warning)`` for an answer that is neither (dropped: never a failed step)."""
+    text = shape.tidy(text or "").strip()
+    if not text:
+        return None, ""
+    match = re.match(rf"^[\W_]*({_YES}|{_NO})(?![a-z])", text, re.IGNORECASE)
+    if not match:
+        return None, f"the answer on ending the chapter is neither yes nor no ({text[:60]!r}); ignored"
+    if re.fullmatch(_NO, match.group(1), re.IGNORECASE):
+        return None, ""
+    reason = text[match.end():].strip(" \t,.;:!-\u2014\u2013\uff0c\u3002\uff1a\uff1b")
+    return {"reason": reason}, ""

@@ -5,6 +5,7 @@
     model = "ollama:qwen2.5:7b-instruct"
     embedder = "minilm"
     author = "Ada Lovelace"
+    address = "12 Harbour Lane; Saltmarsh SM1 2AB"   # and legal_name, phone, email, surname: a DOCX title page
 
     [settings]                              # a new story's Settings (see story.py)
     paragraph_sentences = 8
@@ -12,7 +13,8 @@
 Precedence, highest first: a command-line option, its environment variable, this file, the built-in
 default (``resolve``). The command line gets there through click's ``default_map``, which click
 consults after the option and its environment variable and before the default. API keys are never
-written here (or to the library): they stay in the environment (``OPENAI_API_KEY``).
+written here (or to the library): they stay in the environment (each provider's own variable, such as
+``OPENROUTER_API_KEY``) or the OS keyring (``recurrentgpt keys set``; keys.py).
 """
 
 from __future__ import annotations
@@ -40,9 +42,17 @@ KEYS: dict[str, tuple[type, str]] = {
     "chunk_words": (int, "embed paragraphs in chunks of this many words (--chunk-words)"),
     "seed": (int, "random seed (--seed)"),
     "threads": (int, "CPU threads for the embedded model (--threads)"),
+    "num_ctx": (int, "the context window where it is ours to set: Ollama, the embedded model (--num-ctx)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
+    # a DOCX manuscript's title page and running header
+    "surname": (str, "the surname in a DOCX manuscript's running header (export --surname; default: from author)"),
+    "legal_name": (str, "the name in a DOCX manuscript's contact block, when the author is a pen name"),
+    "address": (str, "the postal address in a DOCX manuscript's contact block (lines separated by ';')"),
+    "phone": (str, "the phone number in a DOCX manuscript's contact block"),
+    "email": (str, "the email address in a DOCX manuscript's contact block"),
 }
+CONTACT = ("legal_name", "address", "phone", "email", "surname")  # books.Contact's fields
 CHOICES = {"response_format": RESPONSE_FORMATS, "retrieval": RETRIEVAL_MODES}
 SETTINGS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Settings)}
 SECRETS = ("api_key", "openai_api_key", "token", "password")
@@ -78,7 +88,8 @@ def validate(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key.lower() in SECRETS:
             raise ConfigError(f"'{key}' does not belong in the config file: keep API keys in the environment "
-                              "(OPENAI_API_KEY) or your OS keyring")
+                              "(the provider's own variable, e.g. OPENROUTER_API_KEY) or the OS keyring "
+                              "(`recurrentgpt keys set NAME`)")
         if key == "settings":
             if not isinstance(value, dict):
                 raise ConfigError("[settings] must be a table")
@@ -186,13 +197,14 @@ def resolve(name: str, option: Any = None, env_var: str | None = None, *, file: 
 
 def default_map(data: Mapping[str, Any], commands: Mapping[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the CLI group: the global keys at the top, the settings for every
-    command that takes them, the author for ``export``."""
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("settings", "author")}
+    command that takes them, the author and surname for ``export``."""
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("settings", "author", *CONTACT)}
     for name, command in commands.items():
         params = {p.name for p in getattr(command, "params", [])}
         sub = {k: v for k, v in (data.get("settings") or {}).items() if k in params}
-        if "author" in data and "author" in params:
-            sub["author"] = data["author"]
+        for key in ("author", "surname"):
+            if key in data and key in params:
+                sub[key] = data[key]
         if sub:
             out[name] = sub
     return out

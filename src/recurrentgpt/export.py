@@ -72,7 +72,8 @@ def _chapter_key_and_title(value: Any) -> tuple[str, str]:
 def sections(path: list[Node]) -> list[Section]:
     """Group a path into chapters: a node whose ``meta["chapter"]`` differs from the chapter before
     starts a new one (so the tag may sit on every node of a chapter or only on its first, as the loom
-    writes it). A path that stays in one numbered chapter is one untitled section.
+    writes it); that node's ``meta["chapter_title"]`` (an imported heading) is the chapter's title as
+    written. A path that stays in one numbered chapter is one untitled section.
     A node with ``meta["scene_break"]``, or a paragraph that is only a break marker (``#``, ``***``),
     is a scene break."""
     out: list[Section] = []
@@ -85,6 +86,9 @@ def sections(path: list[Node]) -> list[Section]:
             numbered_only = numbered_only and not (isinstance(chapter, dict) and chapter.get("title")) \
                 and not (isinstance(chapter, str) and not chapter.strip().isdigit())
             if key != current_key:
+                if "chapter_title" in node.meta:  # an imported chapter keeps its own heading, as written
+                    title = one_paragraph(str(node.meta["chapter_title"]))
+                    numbered_only = False
                 out.append(Section(title))
                 current_key = key
         if not out:
@@ -110,8 +114,68 @@ def has_chapters(parts: list[Section]) -> bool:
     return any(s.title for s in parts)
 
 
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+
+
+def count_words(text: str) -> tuple[int, int]:
+    """(words, CJK characters): words are runs of letters or digits outside CJK scripts (so "—" or a
+    lone "#" is no word); Chinese and Japanese are written without spaces and counted by character."""
+    cjk = len(re.findall(f"[{_CJK}]", text))
+    return len(re.findall(rf"[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*", text)), cjk
+
+
 def word_count(parts: list[Section]) -> int:
-    return sum(len(p.split()) for s in parts for p in s.paragraphs)
+    """Words, with each CJK character counted as one (how such manuscripts are counted)."""
+    return sum(sum(count_words(p)) for s in parts for p in s.paragraphs)
+
+
+# -- emphasis and XML-safe text -------------------------------------------------------------------
+
+# XML 1.0 allows tab, newline and carriage return and nothing else below U+0020; C1 controls, lone
+# surrogates and U+FFFE/U+FFFF are never prose either (a model can emit them; EPUBCheck refuses them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text with the characters an XML document cannot hold removed."""
+    return _NOT_XML.sub("", text)
+
+
+_SPAN = re.compile(
+    r"\\([\\*_])"  # an escaped marker is the character itself
+    r"|\*\*\*(?=[^\s*])(.+?)(?<=[^\s*\\])\*\*\*(?!\*)"
+    r"|\*\*(?=[^\s*])(.+?)(?<=[^\s*\\])\*\*(?!\*)"
+    r"|\*(?=[^\s*])(.+?)(?<=[^\s*\\])\*(?!\*)"
+    r"|(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_\\])_(?!\w)"
+)
+
+
+def emphasis_spans(text: str, italic: bool = False, bold: bool = False) -> list[tuple[str, bool, bool]]:
+    """A paragraph's Markdown emphasis as runs of (text, italic, bold): ``*so*`` and ``_so_`` italic,
+    ``**so**`` bold, ``***so***`` both; a marker without its pair, or escaped (``\\*``), stays a character."""
+    out: list[tuple[str, bool, bool]] = []
+    at = 0
+    for m in _SPAN.finditer(text):
+        if m.start() > at:
+            out.append((text[at:m.start()], italic, bold))
+        at = m.end()
+        if m.group(1) is not None:
+            out.append((m.group(1), italic, bold))
+        elif m.group(2) is not None:
+            out += emphasis_spans(m.group(2), True, True)
+        elif m.group(3) is not None:
+            out += emphasis_spans(m.group(3), italic, True)
+        else:
+            out += emphasis_spans(m.group(4) if m.group(4) is not None else m.group(5), True, bold)
+    if at < len(text):
+        out.append((text[at:], italic, bold))
+    merged: list[tuple[str, bool, bool]] = []
+    for run in out:
+        if merged and merged[-1][1:] == run[1:]:
+            merged[-1] = (merged[-1][0] + run[0], *run[1:])
+        elif run[0]:
+            merged.append(run)
+    return merged
 
 
 # -- Markdown and text ------------------------------------------------------------------------

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
 
 # Names the prompts use for their fields and words of our own instructions: story text never needs them
 # in these shapes, so finding one in a paragraph or a plan means the model echoed the prompt or the JSON.
 FIELD_NAMES = (
     "paragraph", "rationale", "short_memory", "short-term memory", "memory", "plans", "plan", "summary",
-    "synopsis", "outline", "beats", "title", "choice", "reason", "json",
+    "synopsis", "outline", "beats", "title", "choice", "reason", "json", "forget", "add",
 )
 def _all_labels() -> tuple[str, ...]:
     """The field labels of every prompt language (a Chinese answer can leak "段落：" as well)."""
@@ -52,7 +54,7 @@ _LEADING_LABEL = re.compile(
 )
 
 # "[2]": the long-term memory's numbering echoed into prose, a reference mark, not JSON (the 135M model writes
-# "[3] When I said …"; in BENCHMARKS §14's run at d831a4f, 4 of 8 answers asked again were paragraphs with a "]")
+# "[3] When I said …", and refusing that paragraph as JSON debris wasted a call on a harmless echo)
 _REFERENCE = re.compile(r"\s?\[[1-9]\]")  # (the prompt numbers a handful: "[12] entries" is no echo)
 _LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)]\s+(?=\S)")  # "1. " before prose: the numbered memory's shape, echoed
 
@@ -117,13 +119,20 @@ def plan_problems(plans: list[str], *, paragraph: str = "", title: str = "") -> 
     return problems
 
 
-def paragraph_problems(paragraphs: list[str], *, previous: str = "") -> list[str]:
-    """What makes new paragraphs weak: one that repeats the previous paragraph, or another new one."""
+def paragraph_problems(paragraphs: list[str], *, previous: str = "", recalled: list[str] | tuple[str, ...] = ()
+                       ) -> list[str]:
+    """What makes new paragraphs weak: one that repeats the previous paragraph or another new one, or copies
+    a sentence of the previous paragraph, of a recalled one (``recalled``) or of another new one."""
     problems = []
     for i, paragraph in enumerate(paragraphs):
         if previous and same(paragraph, previous):
             problems.append("the paragraph repeats the previous one")
-        problems += [f"paragraphs {j + 1} and {i + 1} are the same" for j in range(i) if same(paragraph, paragraphs[j])]
+            continue
+        twins = [j for j in range(i) if same(paragraph, paragraphs[j])]
+        problems += [f"paragraphs {j + 1} and {i + 1} are the same" for j in twins]
+        copied = [] if twins else copied_sentences(paragraph, [previous, *recalled, *paragraphs[:i]])
+        if copied:
+            problems.append(f"the paragraph copies a sentence of an earlier one ({copied[0][:60]!r})")
     return problems
 
 
@@ -158,12 +167,142 @@ def clean_synopsis(text: str, paragraph: str) -> tuple[str, str]:
         return "", f"the synopsis is {words} word(s) long"
     if words > SYNOPSIS_MAX_WORDS:
         return "", f"the synopsis is {words} words long (at most {SYNOPSIS_MAX_WORDS})"
-    problems = note_problems("synopsis", text)
+    problems = note_problems("synopsis", text) + field_problems("synopsis", text)
     if problems:
         return "", problems[0]
     if paragraph and same(text, paragraph):
         return "", "the synopsis repeats the paragraph"
     return text, ""
+
+
+# -- checks every field of an answer gets (``field_problems``) -----------------------------------------------------
+
+_PROMPTS = Path(__file__).parent / "prompts"
+_STOPWORDS = frozenset(
+    "a an the of to in on and or for with at by from as is it its be this that what who which each one two three "
+    "your you their his her they them not no only so but if then than into about after before up out".split())
+_ECHO_WORDS, _ECHO_CHARS = 5, 7  # a run this long taken from our own prompts is an echo, not story
+
+
+@lru_cache(maxsize=1)
+def _prompt_echoes() -> tuple[frozenset[tuple[str, ...]], frozenset[str], re.Pattern[str]]:
+    """What the prompt templates of every language say (never what they are filled with): runs of five words
+    (three of them not stopwords, so "at the end of the" is no echo), runs of seven CJK characters, and the
+    headings a prompt puts before a section ("Previous paragraph:", "故事设定（正典：…）：")."""
+    runs: set[tuple[str, ...]] = set()
+    cjk: set[str] = set()
+    headings: set[str] = set()
+    for path in _PROMPTS.glob("*/*.j2"):
+        raw = path.read_text("utf-8")
+        literal = re.findall(r'"([^"\n]{8,})"', raw)  # the field descriptions live in a Jinja expression's strings
+        body = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "\n", raw, flags=re.S)
+        for piece in [*literal, *body.splitlines()]:
+            words = _echo_words(piece)
+            runs |= {run for run in zip(*(words[i:] for i in range(_ECHO_WORDS)))
+                     if sum(w not in _STOPWORDS for w in run) >= 3}
+            for chunk in re.findall(r"[\u3400-\u9fff]+", piece):
+                cjk |= {chunk[i:i + _ECHO_CHARS] for i in range(len(chunk) - _ECHO_CHARS + 1)}
+        for line in re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "\x00", raw).splitlines():
+            m = re.match(r"^\s*([^(（:：\x00,，]+?)\s*(?:[(（][^\n]*)?[:：]\s*$", line)
+            head = m.group(1).strip() if m else ""
+            if len(head.split()) >= 2 or len(re.findall(r"[\u3400-\u9fff]", head)) >= 2:
+                headings.add(head)
+    names = "|".join(re.escape(h).replace(r"\ ", r"\s+") for h in sorted(headings, key=len, reverse=True))
+    # the heading, its parenthesis if any ("Story bible (the canon): …"), and its colon
+    heading = re.compile(rf"(?i)(?<!\w)(?:{names})\s*(?:[(（][^)）\n]{{0,80}}[)）])?\s*[:：]")
+    return frozenset(runs), frozenset(cjk), heading
+
+
+def _echo_words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?", text.lower().replace("-", " "))
+
+
+def prompt_echo(text: str) -> str | None:
+    """A heading or a run of words that ``text`` copied from our prompts (in any language), or None."""
+    runs, cjk, heading = _prompt_echoes()
+    m = heading.search(text)
+    if m:
+        return f"a prompt heading ({m.group(0).strip()[:40]!r})"
+    words = _echo_words(text)
+    for run in zip(*(words[i:] for i in range(_ECHO_WORDS))):
+        if run in runs:
+            return f"the prompt's words ({' '.join(run)!r})"
+    for chunk in re.findall(r"[\u3400-\u9fff]+", text):
+        for i in range(len(chunk) - _ECHO_CHARS + 1):
+            if chunk[i:i + _ECHO_CHARS] in cjk:
+                return f"the prompt's words ({chunk[i:i + _ECHO_CHARS]!r})"
+    return None
+
+
+# a word closed by a quote that nothing opened, then a colon: a JSON key's debris ("moreover': …", "add”: …")
+_OPENING_QUOTES = {"'": "'", '"': '"', "\u2019": "\u2018", "\u201d": "\u201c"}
+_KEY_QUOTE = re.compile(r"(?<![\w'\"\u2018\u201c])([^\W\d_]+)(['\"\u2019\u201d])\s*[:：]")
+# what an answer's field description asks for, echoed with its colon: "10 words:", "2 sentences:"
+_COUNT_LABEL = re.compile(r"(?i)\b\d+\s+(?:words?|sentences?|paragraphs?|plans?)\s*[:：]|\d+\s*[句字段]\s*[:：]")
+
+
+def _key_debris(text: str) -> str | None:
+    for m in _KEY_QUOTE.finditer(text):
+        close = m.group(2)
+        opened = text.count(_OPENING_QUOTES[close], 0, m.start()) if close in "'\"" else (
+            text.count(_OPENING_QUOTES[close], 0, m.start()) - text.count(close, 0, m.start()))
+        if (close in "'\"" and opened % 2 == 0) or (close not in "'\"" and opened <= 0):
+            return f"a field name ({m.group(0).strip()[:40]!r})"
+    m = _COUNT_LABEL.search(text)
+    return f"a field's description ({m.group(0).strip()!r})" if m else None
+
+
+# a list's numbering inside prose: "[1] … [2]", or "2." after a sentence's end ("… door. 2. She …")
+_LIST_MARK = re.compile(r"(\[[1-9]\d?\])|(?:^|(?<=[.!?:;\u3002\uff01\uff1f])['\"\u2019\u201d)]?\s+)(\d{1,2}[.)])(?=\s|$)")
+
+
+def list_markers(text: str) -> list[str]:
+    """The list markers in ``text`` ("[1] … [2]", "… 2. … 3."): one paragraph is not a list. A single one at the
+    start is the long-term memory's numbering echoed, which ``tidy`` removes."""
+    marks = [m for m in _LIST_MARK.finditer(text)]
+    if len(marks) == 1 and not text[: marks[0].start()].strip():
+        return []
+    return [m.group(1) or m.group(2) for m in marks]
+
+
+# a plan talks about the story; one that talks to the reader or the model about the answer is the model's chatter
+_ADDRESS = re.compile(
+    r"(?i)\bI(?:\s+am|'m|\s+will|'ll)\s+(?:going\s+to\s+)?(?:(?:give|show|write|provide)\s+you|list|propose)\b|"
+    r"\b(?:here\s+(?:is|are)\s+(?:your|three|the\s+(?:next|plans?|paragraphs?|sentences?))\b|lists?\s+of\s+sentences|"
+    r"as\s+an\s+ai\b|(?:the|a)\s+language\s+model|let\s+me\s+know|as\s+requested|I\s+hope\s+(?:this|these)\s+help)|"
+    r"我将(?:给|为)你|以下是"
+)
+
+
+def field_problems(name: str, text: str, kind: str = "note") -> list[str]:
+    """Why ``text``, the answer's field ``name``, cannot be what it stands for: no letters at all, a JSON key or
+    a field's description echoed ("forget': 10 words: …"), a prompt's heading or words echoed; for ``kind``
+    "prose" and "plan" also a list's markers, and for a "plan" the model talking to the reader or to itself
+    ("I am going to give you …"). ``kind`` "rationale" gets the first two only: a rationale talks about the
+    memory in the prompt's own words."""
+    body = _without_wrapping(text)
+    if not re.search(r"[^\W\d_]", body):
+        return [f"the {name} has no words ({body[:40]!r})"]
+    problems = [f"the {name} holds {p}" for p in (_key_debris(body),) if p]
+    if kind != "rationale":
+        problems += [f"the {name} holds {p}" for p in (prompt_echo(body),) if p]
+    if kind in ("prose", "plan"):  # (``_without_wrapping`` takes the "[2]" marks out: look before it)
+        marks = list_markers(_LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
+        problems += [f"the {name} holds list markers ({', '.join(marks[:3])})"] if marks else []
+    if kind == "plan":
+        m = _ADDRESS.search(body)
+        problems += [f"the {name} talks to the reader or the model ({m.group(0)!r})"] if m else []
+    return problems
+
+
+def copied_sentences(paragraph: str, sources: list[str], min_words: int = 6) -> list[str]:
+    """The sentences of ``paragraph`` (of ``min_words`` or more) that are a sentence of one of ``sources`` (the
+    previous paragraph, the recalled ones) word for word or nearly: a step writes the next paragraph, and a copy
+    of what came before is not one."""
+    from .structured import sentences
+
+    theirs = [s for source in sources for s in sentences(source) if len(_words(s)) >= min_words]
+    return [s for s in sentences(paragraph) if len(_words(s)) >= min_words and any(same(s, t) for t in theirs)]
 
 
 def word_count(text: str) -> int:

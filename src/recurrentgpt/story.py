@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .models.base import Sampling
 
 WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 MEMORY_UPDATES = ("edit", "rewrite")
 BIBLE_MODES = ("manual", "review", "auto", "off")
+MEMORY_OVERFLOWS = ("oldest", "model")
 NodeKind = Literal["opening", "step", "edit", "import"]
 
 
@@ -41,17 +45,23 @@ class Settings:
     new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
-    temperature: float = 0.8
+    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); every figure in
+    # BENCHMARKS.md was measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
     retries: int = 3  # re-asks when the model's output has the wrong shape
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
-    chapter_paragraphs: int = 0  # auto mode ends a chapter after this many paragraphs; 0: the writer decides
+    chapter_paragraphs: int = 0  # the most paragraphs a chapter has in auto mode: it ends there; 0: no limit
+    chapter_min_paragraphs: int = 0  # the fewest: until then auto mode does not ask the model whether to end it
+    chapter_proposals: bool = True  # auto mode: the step's plan call may propose ending the chapter (with a reason),
+    # and the human simulator accepts or refuses
     two_phase: bool = True  # write the paragraph as free text first, then the memory and plans in a second
     # call that continues the same conversation (no JSON grammar on the prose; the KV cache serves the prefix)
     memory_update: str = "edit"  # how the two-phase step updates the short-term memory. "edit": the model names the
     # memory's sentences to forget and writes the ones to add (the paper's forget and input gates as edits: the
     # kept sentences stay word for word, and the model writes a few sentences instead of the whole memory);
     # "rewrite": the paper's rationale and whole new memory. The one-call step is the paper's: always "rewrite"
+    memory_overflow: str = "oldest"  # an edited memory over its limits: "oldest" sentences go first (no call), or
+    # "model": one more call of the step's conversation names the sentences that matter least. Pins always stay
     synopsis: bool = True  # each step also writes a one- or two-sentence synopsis of its paragraph, indexed beside
     # it in the long-term memory (~43 generated tokens a step on the bundled model, whose synopses did not help)
     bible: str = "manual"  # the story bible (canon). "manual": the writer's entries feed every step and each
@@ -61,6 +71,21 @@ class Settings:
     bible_check: str = "rules"  # continuity check after each step: "rules" (no model call) or "model" (rules, then
     # one more call asking the model for conflicts that need reading: a rule broken, a secret known too soon)
     bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
+    # how tokens are drawn besides the temperature, sent to every backend that takes them (models/presets.py); the
+    # defaults are llama.cpp's, which the embedded engine always used, so a story samples alike everywhere
+    top_p: float = 0.95  # nucleus sampling: the most likely tokens that together hold this much probability
+    min_p: float = 0.05  # drop tokens less likely than this share of the most likely one
+    top_k_tokens: int = 40  # draw from this many most likely tokens (0: all); `top_k` is the recall count
+    repeat_penalty: float = 1.1  # >1 makes tokens just written less likely (llama.cpp's; vLLM's repetition_penalty)
+    presence_penalty: float = 0.0  # the OpenAI API's: >0 favours tokens not yet in the text
+
+    @property
+    def sampling(self) -> "Sampling":
+        """The samplers a request carries (``models.base.Sampling``)."""
+        from .models.base import Sampling
+
+        return Sampling(top_p=self.top_p, min_p=self.min_p, top_k=self.top_k_tokens,
+                        repeat_penalty=self.repeat_penalty, presence_penalty=self.presence_penalty)
 
     @property
     def paragraph_words(self) -> int:
@@ -95,6 +120,18 @@ class Settings:
 
 _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def sampling_problems(s: Settings) -> list[str]:
+    """What is wrong with a story's samplers (each a value a server would refuse or that stops sampling)."""
+    checks = [
+        (0.0 < s.top_p <= 1.0, "top-p must be above 0 and at most 1"),
+        (0.0 <= s.min_p < 1.0, "min-p must be at least 0 and below 1"),
+        (0 <= s.top_k_tokens <= 1000, "top-k tokens must be between 0 and 1000"),
+        (0.5 <= s.repeat_penalty <= 2.0, "the repeat penalty must be between 0.5 and 2"),
+        (-2.0 <= s.presence_penalty <= 2.0, "the presence penalty must be between -2 and 2"),
+    ]
+    return [message for ok, message in checks if not ok]
 
 
 def check_length(what: str, text: str) -> None:
@@ -216,6 +253,8 @@ def validate_settings(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise InputError(message)
+    for message in sampling_problems(s):
+        raise InputError(message)
     from . import prompts  # the template folders say which languages exist
 
     if s.language not in prompts.languages():

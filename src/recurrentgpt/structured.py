@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .errors import Cancelled, OutputFormatError, WeakAnswer
-from .models.base import Model, OnText, Request
+from .models.base import Completion, Model, OnText, Request, Sampling
 from .story import Usage
 
 
@@ -29,6 +30,8 @@ class Field:
     optional: bool = False  # the schema still asks for it, but an answer without it parses (value "")
     line: bool = False  # one line of story text (a plan, a synopsis, a memory's new sentence): see ``line_pattern``
     max_sentences: int = 0  # a line's ceiling (0: none; ``line_ceiling``): a runaway ends there
+    max_chars: int = 0  # a string's (each item's) budget, watched while it streams (0: none; ``FieldWatch``)
+    max_numbers: int = 0  # a "numbers" field's most numbers (0: ``MAX_NUMBERS``)
 
     @property
     def is_list(self) -> bool:
@@ -37,7 +40,7 @@ class Field:
 
 # A line of story text has no JSON brackets, quotes, backslashes, underscores or control characters. Under a grammar
 # this keeps out the debris a small model leaves in its plans ("] {", a closing "}" and a new key, a snake_case key
-# like "removed_list_of_strings"), which made most steps' state be asked again in vain (BENCHMARKS §14); a capable
+# like "removed_list_of_strings"), which made most steps' state be asked again in vain; a capable
 # model never needs those characters in a plan.
 LINE_EXCLUDED = r'"\\{}\[\]<>_\x00-\x1F\x7F'
 # what ends a sentence: Latin stops (before a space or the end: ``sentences``) and CJK ones (anywhere)
@@ -82,7 +85,7 @@ def schema_for(fields: list[Field]) -> dict[str, Any]:
         elif f.kind == "integer":
             props[f.name] = {"type": "integer"}
         elif f.kind == "numbers":  # the grammar keeps a small model from writing prose where numbers belong
-            props[f.name] = {"type": "array", "items": {"type": "integer"}, "maxItems": MAX_NUMBERS}
+            props[f.name] = {"type": "array", "items": {"type": "integer"}, "maxItems": f.max_numbers or MAX_NUMBERS}
         else:
             props[f.name] = _string_schema(f)
     return {"type": "object", "properties": props, "required": [f.name for f in fields]}
@@ -217,6 +220,9 @@ def ask(
     trace: list[dict[str, Any]] | None = None,
     plain: bool = False,
     history: tuple[tuple[str, str], ...] = (),
+    sampling: Sampling | None = None,
+    reserve: int = 0,
+    seed: int | None = None,
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
@@ -225,7 +231,8 @@ def ask(
     that parses and is story but weak: asked again once (``WEAK_RETRIES``), then kept with a warning.
     ``trace`` receives the exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
     free text with no schema or grammar (one field: the answer is the text, and so is its stream).
-    ``history`` holds earlier turns of the conversation that this call continues.
+    ``history`` holds earlier turns of the conversation that this call continues. ``seed``: the first try's
+    sampling seed, each later try the next one (None: the backend's own).
 
     ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
     is given, only that field's text is streamed to ``on_text`` (not the JSON around it); several
@@ -240,6 +247,9 @@ def ask(
         max_tokens=max_tokens,
         temperature=temperature,
         history=history,
+        sampling=sampling,
+        reserve=reserve,
+        seed=seed,
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
@@ -248,19 +258,32 @@ def ask(
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
+        if seed is not None:
+            request = replace(request, seed=seed + attempt)
         stripper = LeadStripper(on_text) if plain and on_text else None
         if plain:
             sink = _guard(stripper.feed if stripper else None, cancel)
         else:
             sink = _sink(on_text, stream_field, fields, json_output, cancel)
-        completion = model.complete(request, sink)
+        watch = FieldWatch(fields, json_output, plain)
+        started = time.perf_counter()
+        try:
+            completion = model.complete(request, watch.wrap(sink))
+        except FieldRunaway as runaway:  # stopped at a field's budget: what came before it is the answer so far
+            completion = Completion(runaway.text, Usage(completion_tokens=len(runaway.text) // 4,
+                                                        seconds=time.perf_counter() - started, calls=1), "length")
         if stripper:
             stripper.flush()
         usage = usage + completion.usage
         text = completion.text
-        if plain and completion.finish_reason == "length":
+        if watch.runaway is not None:
+            text = watch.salvage()  # the field cut at its last whole sentence, when the answer is complete then
+        elif plain and completion.finish_reason == "length":
             text = whole_sentences(text)  # free text cut at the ceiling: a paragraph ends with its last sentence
         try:
+            if watch.runaway is not None and not text:
+                raise OutputFormatError(f"the answer's '{watch.runaway.name}' ran past its "
+                                        f"{watch.runaway.max_chars} characters (stopped there)")
             answer = parse_answer(text, fields)
             answer = check(answer) if check else answer
         except OutputFormatError as e:
@@ -268,7 +291,7 @@ def ask(
                 weak, weak_count = (e.answer, completion.text, e), weak_count + 1
                 if weak_count > WEAK_RETRIES:
                     break  # a model that answers weakly twice will mostly do so again: keep it, and say so
-            if completion.finish_reason == "length":
+            if completion.finish_reason == "length" and watch.runaway is None:
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
             if on_retry and attempt < retries:
@@ -513,3 +536,173 @@ def _unicode_escape(buf: str, i: int) -> tuple[str | None, int]:
             if 0xDC00 <= low < 0xE000:
                 return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), 12
     return chr(code), 6
+
+
+class FieldRunaway(Cancelled):
+    """Raised into the model's stream when a field runs past its budget: the call ends there (a backend ends a
+    cancelled call the same way), and ``ask`` takes what was written as the answer so far."""
+
+    def __init__(self, text: str):
+        super().__init__("a field ran past its budget")
+        self.text = text
+
+
+class FieldWatch:
+    """Watches an answer while it streams and stops it when a field runs past its budget (``Field.max_chars``: a
+    string's characters, each item's for a list; ``max_numbers`` numbers' worth of characters for a "numbers"
+    field), instead of paying the call's whole ``max_tokens`` for a sentence that never ends.
+
+    A JSON answer is followed with a small scanner (strings, escapes, nesting, the top-level key each value
+    belongs to); a labelled answer by its headings; a plain one is its only field. ``salvage`` then cuts the
+    runaway field at its last whole sentence and closes the answer: when that leaves every required field, the
+    answer stands (a plan list whose last plan ran on); otherwise it is asked again, having cost the budget."""
+
+    def __init__(self, fields: list[Field], json_mode: bool, plain: bool):
+        self.fields = {f.name: f for f in fields}
+        self.json_mode, self.plain = json_mode, plain
+        self.budgets = {f.name: _budget_of(f) for f in fields if _budget_of(f)}
+        self.runaway: Field | None = None
+        self.text = ""
+        # JSON scanner state
+        self._stack: list[str] = []
+        self._in_string = self._escape = self._is_key = False
+        self._expect_key = False
+        self._key: list[str] = []
+        self._top_key = ""
+        self._string_start = 0  # where the current string's content starts in ``text``
+        self._string_chars = 0
+        self._value_chars = 0  # characters of the current top-level value (a "numbers" field's budget)
+        # labelled-text state
+        self._section = ""
+        self._section_start = 0
+        labels = "|".join(re.escape(f.label) for f in fields) + "|" + "|".join(re.escape(f.name) for f in fields)
+        self._heading = re.compile(rf"(?im)^[^\w\n]*({labels})\s*\d*[^\w\n]*[:：]")
+
+    def wrap(self, sink: OnText | None) -> OnText | None:
+        if not self.budgets:
+            return sink
+
+        def watched(chunk: str) -> None:
+            self.feed(chunk)
+            if sink:
+                sink(chunk)
+
+        return watched
+
+    def feed(self, chunk: str) -> None:
+        start = len(self.text)
+        self.text += chunk
+        if self.plain:
+            name = next(iter(self.fields))
+            if name in self.budgets and len(self.text) > self.budgets[name]:
+                self._stop(self.fields[name], self._section_start, len(self.text))
+        elif self.json_mode:
+            self._scan_json(start)
+        else:
+            self._scan_text(start)
+
+    def _stop(self, field: Field, value_start: int, at: int) -> None:
+        self.runaway, self._runaway_start = field, value_start
+        self.text = self.text[:at]
+        raise FieldRunaway(self.text)
+
+    def _scan_json(self, start: int) -> None:
+        text = self.text
+        for i in range(start, len(text)):
+            c = text[i]
+            if len(self._stack) >= 1 and not (len(self._stack) == 1 and self._expect_key and not self._in_string):
+                self._value_chars += 1
+            if self._in_string:
+                if self._escape:
+                    self._escape = False
+                elif c == "\\":
+                    self._escape = True
+                    continue
+                elif c == '"':
+                    self._in_string = False
+                    if self._is_key and len(self._stack) == 1:
+                        self._top_key, self._value_chars = "".join(self._key), 0
+                    continue
+                if self._is_key:
+                    self._key.append(c)
+                    continue
+                self._string_chars += 1
+                budget = self.budgets.get(self._top_key)
+                field = self.fields.get(self._top_key)
+                if budget and field and field.kind != "numbers" and self._string_chars > budget:
+                    self._stop(field, self._string_start, i)
+                continue
+            if c == '"':
+                self._in_string, self._escape, self._string_chars = True, False, 0
+                self._is_key = bool(self._stack) and self._stack[-1] == "{" and self._expect_key
+                self._key, self._string_start = [], i + 1
+            elif c in "{[":
+                self._stack.append(c)
+                self._expect_key = c == "{"
+            elif c in "}]":
+                if self._stack:
+                    self._stack.pop()
+            elif c == ",":
+                self._expect_key = bool(self._stack) and self._stack[-1] == "{"
+            elif c == ":":
+                self._expect_key = False
+            field = self.fields.get(self._top_key)
+            budget = self.budgets.get(self._top_key)
+            if field and budget and field.kind == "numbers" and len(self._stack) >= 1 and self._value_chars > budget:
+                self._stop(field, -1, i)
+
+    def _scan_text(self, start: int) -> None:
+        line_start = self.text.rfind("\n", 0, start) + 1
+        for m in self._heading.finditer(self.text, line_start):
+            name = m.group(1)
+            field = self.fields.get(name) or next((f for f in self.fields.values() if f.label.lower() == name.lower()),
+                                                  None)
+            if field:
+                self._section, self._section_start = field.name, m.end()
+        budget = self.budgets.get(self._section)
+        if budget and len(self.text) - self._section_start > budget:
+            self._stop(self.fields[self._section], self._section_start, self._section_start + budget)
+
+    def salvage(self) -> str:
+        """The answer with the runaway field cut at its last whole sentence and closed ("" when nothing of it
+        is a whole sentence, or the answer is not whole without what it cut off)."""
+        field, text = self.runaway, self.text
+        if field is None:
+            return text
+        if self.plain:
+            return _whole_or_nothing(text)
+        if not self.json_mode:
+            cut = _whole_or_nothing(text[self._runaway_start:])
+            if not cut:
+                return ""
+            candidate = text[: self._runaway_start] + cut
+        else:
+            if self._runaway_start < 0 or not self._in_string:
+                return ""
+            raw = text[self._runaway_start:]
+            raw = raw[: len(raw) - 1] if raw.endswith("\\") else raw
+            try:
+                value = json.loads(f'"{raw}"', strict=False)
+            except json.JSONDecodeError:
+                return ""
+            cut = _whole_or_nothing(value)
+            if not cut:
+                return ""
+            closers = "".join("]" if c == "[" else "}" for c in reversed(self._stack))
+            candidate = text[: self._runaway_start] + json.dumps(cut, ensure_ascii=False)[1:-1] + '"' + closers
+        try:
+            parse_answer(candidate, list(self.fields.values()))
+        except OutputFormatError:
+            return ""
+        return candidate
+
+
+def _whole_or_nothing(text: str) -> str:
+    """``text`` up to the end of its last whole sentence, or "" when no sentence ends in it."""
+    return whole_sentences(text) if _SENTENCE_END.search(text) else ""
+
+
+def _budget_of(f: Field) -> int:
+    if f.kind == "numbers":
+        return 4 * (f.max_numbers or MAX_NUMBERS) + 16  # "12, " a number, and room for "none"
+    return f.max_chars

@@ -177,3 +177,152 @@ def test_memory_shows_both_calls_of_a_two_phase_step_and_the_edit_it_made(capsys
     code, out, _ = run(capsys, "memory", sid)
     rationale = out.split("Rationale of the last update:\n")[1].split("\n\n")[0].splitlines()
     assert code == 0 and rationale and all(line.startswith(("  + ", "  - ")) for line in rationale)
+
+
+# -- what a writer trips over in the first hour ----------------------------------------------------------------
+
+def script(monkeypatch, *replies):
+    """The scripted model of the next commands answers ``replies`` first (each command builds its own model)."""
+    from recurrentgpt import ScriptedModel
+
+    queue = list(replies)
+    real = ScriptedModel.complete
+
+    def complete(self, request, on_text=None):
+        if queue:
+            self.replies.insert(0, queue.pop(0))
+        return real(self, request, on_text)
+
+    monkeypatch.setattr(ScriptedModel, "complete", complete)
+
+
+def test_a_discarded_try_is_marked_discarded_where_its_text_streamed(capsys, monkeypatch):
+    """The writer saw a try's text stream, then "(the answer had the wrong shape …)", and could not tell which
+    text was kept: stdout now says, right after the discarded text, that it is not part of the story."""
+    from recurrentgpt.cli.app import DISCARDED
+
+    sid = new_story(capsys)
+    bad = "The dragon counted the eggs. 2. He hid them in the cave. 3. He slept beside the cold hearth."
+    script(monkeypatch, bad)  # the paragraph's call (a two-phase step writes it as free text)
+    code, out, err = run(capsys, "step", sid, "--plan", "1")
+    kept = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["paragraph"]
+    assert code == 0 and "list markers" in err and kept != bad
+    assert out.index(bad) < out.index(DISCARDED) < out.index(kept)
+
+
+def test_interactive_writing_goes_on_until_the_writer_quits(capsys, monkeypatch):
+    """`write -i` stopped after 3 paragraphs (the -n default) without a word."""
+    sid = new_story(capsys)
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n1\n1\n1\nq\n"))
+    code, out, err = run(capsys, "write", sid, "-i")
+    path = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"]
+    assert code == 0 and len(path) == 2 + 4
+
+
+def test_interactive_writing_says_when_it_reached_the_steps_asked_for(capsys, monkeypatch):
+    sid = new_story(capsys)
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n1\n"))
+    code, out, err = run(capsys, "write", sid, "-i", "-n", "2")
+    assert code == 0 and "wrote 2 paragraphs, the 2 asked for with -n" in out
+
+
+def test_the_interactive_memory_editor_is_the_writers_editor(capsys, monkeypatch):
+    """The memory editor showed the whole memory as a bracketed default; it is now $EDITOR, a sentence a line."""
+    sid = new_story(capsys)
+    old = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["short_memory"]
+    edited = []
+
+    def edit(text, **kw):
+        edited.append(text)
+        return "The dragon fears fire.\nHe lives alone.\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(click, "edit", edit)
+    monkeypatch.setattr("sys.stdin", Terminal("m\nq\n"))
+    code, out, err = run(capsys, "write", sid, "-i")
+    memory = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["short_memory"]
+    assert code == 0 and edited and edited[0].split() == old.split()
+    assert memory == "The dragon fears fire. He lives alone."
+
+
+def test_bible_takes_a_short_story_id(capsys):
+    """`bible 4e87` printed the entries, then exited 6 with "no node … in story 4e87"."""
+    sid = new_story(capsys)
+    for args in ([], ["list"]):
+        code, out, err = run(capsys, "bible", sid[:4], *args)
+        assert code == 0 and not err, err
+
+
+def test_bible_options_may_follow_the_story_and_a_commands_help_is_its_own(capsys):
+    sid = new_story(capsys)
+    code, out, err = run(capsys, "bible", sid, "-n", "head")
+    assert code == 0 and "bible is empty" in out, err
+    code, out, err = run(capsys, "bible", sid, "list", "--node", "head")
+    assert code == 0, err
+    code, out, err = run(capsys, "bible", "add", "--help")
+    assert code == 0 and "--kind" in out and "--fact" in out
+
+
+def test_bible_add_with_several_names_is_one_change(capsys):
+    sid = new_story(capsys)
+    before = len(Loom.open(_db()).tree(sid))
+    code, out, err = run(capsys, "bible", sid, "add", "Mara", "Tarn", "--kind", "character", "-s", "alive")
+    assert code == 0, err
+    code, out, _ = run(capsys, "bible", sid)
+    assert "character Mara [alive]" in out and "character Tarn [alive]" in out
+    assert len(Loom.open(_db()).tree(sid)) == before + 1
+
+
+def _db():
+    import os
+
+    return os.environ["RECURRENTGPT_DB"]
+
+
+def test_a_story_prefix_needs_four_characters(capsys):
+    """`show 0` silently opened a story whose id starts with 0."""
+    sid = new_story(capsys)
+    code, out, err = run(capsys, "show", sid[:1])
+    assert code == 6 and "at least 4 characters" in err and not out
+    assert run(capsys, "show", sid[:4])[0] == 0
+
+
+def test_diff_of_identical_paragraphs_says_so(capsys):
+    sid = new_story(capsys)
+    head = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["id"]
+    assert run(capsys, "edit", sid, "head", "--memory", "Another memory entirely.")[0] == 0
+    code, out, _ = run(capsys, "diff", sid, head, "head")
+    assert code == 0 and "identical" in out
+
+
+def test_a_continuity_conflict_suggests_the_fix_and_memory_shows_it(capsys, monkeypatch):
+    from recurrentgpt import bible as canon
+
+    sid = new_story(capsys)
+    ahab = canon.Change("add", "Captain Ahab", kind="character", facts=("Ahab lost a leg.",), status="dead")
+    loom = Loom.open(_db(), "scripted", "hash")
+    loom.change_bible(sid, [ahab])
+    loom.close()
+    script(monkeypatch, "The deck was silent under the stars. Captain Ahab said nothing for a while, then turned to "
+                        "the crew. The sea was calm and the night was long.")
+    code, out, err = run(capsys, "step", sid, "--text", "Captain Ahab addresses the crew.")
+    assert code == 0 and "Captain Ahab is dead" in err and "--fix-conflicts" in err
+    code, out, err = run(capsys, "memory", sid)
+    assert code == 0 and "Captain Ahab is dead" in out and "--fix-conflicts" in out
+
+
+def test_a_bible_change_is_a_canon_change_in_the_tree_and_in_show_not_a_new_paragraph(capsys):
+    """Every entry added was a new sibling with the same first words: three identical branches in the tree."""
+    sid = new_story(capsys)
+    head = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]
+    assert run(capsys, "bible", sid, "add", "Mara", "Tarn")[0] == 0
+    assert run(capsys, "bible", sid, "add", "Sel", "--kind", "place")[0] == 0
+    code, out, _ = run(capsys, "tree", sid)
+    first_words = " ".join(head["paragraph"].split())[:40]
+    assert code == 0 and out.count(first_words) == 1, out
+    assert "(canon change: +Mara, +Tarn)" in out and "(canon change: +Sel)" in out
+    code, out, _ = run(capsys, "show", sid)
+    assert code == 0 and "(canon change: +Sel at node" in out and out.count(first_words) == 1

@@ -179,3 +179,112 @@ def test_prefill_reads_the_start_of_the_steps_own_prompt(settings, mode, schema,
     step = model.requests[0]
     assert step.system == ahead.system and step.prompt.startswith(ahead.prompt)
     assert not any(part in ahead.prompt for part in ["Mara reaches the gate.", "brother left", "left home", "a guide"])
+
+
+class RunawayModel(Model):
+    """A model double that streams, a few characters a token, each queued answer; a ``(start, again)`` answer
+    is a runaway seen on a real server: ``start``, then ``again`` over and over until the call's max_tokens, cut
+    off there ("length"). ``written`` records the tokens each call wrote before it ended or was stopped."""
+
+    supports_schema = True
+    name = "runaway"
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+        self.requests: list[Request] = []
+        self.written: list[int] = []
+
+    def complete(self, request: Request, on_text=None) -> Completion:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        endless = isinstance(answer, tuple)
+        text = answer[0] + answer[1] * (4 * request.max_tokens // len(answer[1]) + 1) if endless else (
+            answer if isinstance(answer, str) else json.dumps(answer))
+        text = text[: 4 * request.max_tokens]
+        self.written.append(0)
+        for i in range(0, len(text), 4):
+            self.written[-1] += 1
+            if on_text:
+                on_text(text[i:i + 4])
+        return Completion(text, Usage(completion_tokens=self.written[-1], calls=1),
+                          finish_reason="length" if endless else "stop")
+
+
+HERO = "a tale of a hero's journey, "
+STATE = {"synopsis": "Mara reaches the gate at dusk.", "forget": [1], "add": "Mara stands at the gate.",
+         "plans": ["Mara opens the gate.", "Mara turns back home.", "Mara calls out to her brother."]}
+RUNAWAYS = {
+    "a synopsis sentence that never ends": ('{"synopsis": "a story of a hero\'s journey, ', HERO),
+    "a synopsis that echoes the instructions": (
+        '{"synopsis": "The story\'s working memory, so it stays as it is except for what you deliberately forget',
+        " and what you add, so it stays as it is except for what you deliberately forget"),
+    "forget as 5, 5, 5 until the ceiling": ('{"synopsis": "Mara reaches the gate at dusk.", "forget": [5', ", 5"),
+}
+
+
+@pytest.mark.parametrize("seen", RUNAWAYS)
+def test_a_runaway_in_the_state_call_stops_at_its_fields_budget_not_at_the_calls_ceiling(seen):
+    """Two steps in a row failed after 4 tries each of the state call, every try a runaway that wrote until its
+    max_tokens. Each runaway now stops at its field's budget (a small share of the ceiling) and is asked again."""
+    model = RunawayModel("Mara reached the gate at dusk and found it open.", RUNAWAYS[seen], STATE)
+    retries = []
+    out = RecurrentCell(model, Settings(two_phase=True, retries=3)).step(
+        cell_input(short_memory="Mara walks north. The storm follows her."), on_retry=lambda n, e: retries.append(str(e)))
+    assert out.plans == STATE["plans"] and len(retries) == 1 and "ran past" in retries[0], retries
+    assert model.written[1] < model.requests[1].max_tokens / 2, (model.written, model.requests[1].max_tokens)
+
+
+def test_a_runaway_outline_in_the_opening_stops_at_its_budget():
+    """`new` needed 4 tries in each of 3 runs: an outline whose sentence never ends, until 3,056 tokens."""
+    opening = {"title": "The Gate", "outline": "Mara looks for her brother beyond the northern gate and finds a war.",
+               "beats": "Mara leaves home; the storm; the gate.",
+               "paragraph_1": "Mara left home before dawn, the storm at her back, and walked north for a day. " * 2,
+               "synopsis_1": "Mara leaves home and walks north.",
+               "paragraph_2": "At dusk the gate rose out of the rain, older than the valley, and it stood open. " * 2,
+               "synopsis_2": "Mara reaches the open gate at dusk.",
+               "short_memory": "Mara walks north to find her brother. The gate stands open.",
+               "plans": ["Mara goes through the gate.", "Mara waits for the storm to pass.", "Mara calls out."]}
+    model = RunawayModel(('{"title": "The Hero", "outline": "a story of a hero\'s journey, ', HERO), opening)
+    retries = []
+    got = RecurrentCell(model, Settings(opening_paragraphs=2)).init(
+        Premise("fantasy", "a hero's journey"), on_retry=lambda n, e: retries.append(str(e)))
+    assert got.title == "The Gate" and len(retries) == 1 and "'outline' ran past" in retries[0]
+    assert model.written[0] < model.requests[0].max_tokens / 3
+
+
+def test_a_plan_that_runs_on_is_cut_at_its_last_whole_sentence_when_the_rest_of_the_answer_is_whole():
+    plans = STATE["plans"][:2]
+    last = '"Mara climbs the wall. She sees the camp below, and the fires, and the ' + "and the fires, " * 400
+    model = RunawayModel("Mara reached the gate at dusk and found it open.",
+                         json.dumps({**STATE, "plans": plans})[:-2] + ", " + last)
+    out = RecurrentCell(model, Settings(two_phase=True, retries=0)).step(cell_input(short_memory="Mara walks north."))
+    assert out.plans == [*plans, "Mara climbs the wall."]
+
+
+def test_forget_allows_at_most_the_memorys_sentence_count_of_numbers():
+    model = ScriptedModel(["Mara reached the gate at dusk and found it open.", STATE])
+    RecurrentCell(model, Settings(two_phase=True)).step(cell_input(short_memory="Mara walks north. The storm follows."))
+    assert model.requests[1].schema["properties"]["forget"]["maxItems"] == 2
+
+
+@pytest.mark.parametrize("two_phase", [False, True])
+def test_a_regeneration_that_copies_what_it_replaces_is_asked_again_with_the_next_seed(two_phase):
+    """`regenerate -n 2` gave an alternative word for word the same as the head."""
+    head = "Mara opened the gate and stepped through into the cold, where the road ran north into the hills."
+    other = "Mara stood at the gate a long time, listening, before she turned back towards the farm."
+    if two_phase:
+        model = ScriptedModel([head, other, STATE])
+    else:
+        model = ScriptedModel([{**ANSWER, "paragraph": head}, {**ANSWER, "paragraph": other}])
+    retries = []
+    out = RecurrentCell(model, Settings(two_phase=two_phase)).step(
+        cell_input(seed=41, unlike=[head]), on_retry=lambda n, e: retries.append(str(e)))
+    assert out.paragraph == other and retries == ["the paragraph repeats the one it is to replace"]
+    assert [r.seed for r in model.requests[:2]] == [41, 42]
+
+
+def test_a_regeneration_that_only_copies_is_never_kept():
+    head = "Mara opened the gate and stepped through into the cold, where the road ran north into the hills."
+    model = ScriptedModel([{**ANSWER, "paragraph": head}] * 4)
+    with pytest.raises(OutputFormatError, match="repeats the one it is to replace"):
+        RecurrentCell(model, Settings(retries=3)).step(cell_input(seed=1, unlike=[head]))

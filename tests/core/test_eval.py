@@ -1,4 +1,4 @@
-"""The evaluation (BENCHMARKS.md section 6): sound lengths, honest statistics, ablations that remove what they
+"""The evaluation (`recurrentgpt eval`): sound lengths, honest statistics, ablations that remove what they
 name, the windowed protocol, judge-free measures and the report, with scripted models.
 
 Each test below was run once against a deliberately broken build and failed (see the docstrings)."""
@@ -368,6 +368,6 @@ def test_a_system_that_cannot_reach_the_length_warns_and_exits_non_zero(tmp_path
 
 
 def test_unknown_system_is_one_line_and_exit_2(capsys):
-    code = main(["--model", "scripted", "eval", "--against", "no-bible"])
+    code = main(["--model", "scripted", "eval", "--against", "no-such-system"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: unknown system 'no-bible'") and "Traceback" not in err
+    assert code == 2 and err.startswith("error: unknown system 'no-such-system'") and "Traceback" not in err

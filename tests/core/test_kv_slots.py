@@ -61,7 +61,7 @@ def test_a_conversation_s_text_grows_as_its_turns_do():
 def test_a_read_ahead_that_shares_more_with_the_step_just_written_still_leaves_it_cached():
     """The read ahead shares the step's instructions and arc, and nothing with the older cache: it still goes to
     the older one (seen failing with the longest shared start alone deciding: the regeneration then evaluated its
-    whole prompt again, BENCHMARKS §17)."""
+    whole prompt again)."""
     slots = stand_ins(2)
     opening = served(slots, user("write the title, the outline and the opening"), "the opening")
     step = user("arc, beats, memory 1, paragraph 1, recalled, plan 1")

@@ -111,7 +111,7 @@ def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
     """Plans, synopses and a memory's new sentences are ``line`` fields: the schema's pattern (turned into a
     grammar by llama.cpp and enforced by servers that take JSON schemas) admits story text, curly quotes and
     any script, and no bracket, straight quote, backslash or line break: the debris ("] {", '"}, {"') a small
-    model left in most of its plans, each one a step asked again (BENCHMARKS §12)."""
+    model left in most of its plans, each one a step asked again."""
     [plan] = schema_for([Field("plan", "Plan", min_chars=15, line=True)])["properties"].values()
     pattern = re.compile(plan["pattern"])
     for story in ["Mara opens the hatch and finds the keeper's log, half burned.", "She says \u201cno\u201d, and means it: 3 times.",

@@ -1,5 +1,5 @@
-"""Queries embedded by an int8 copy of the model (`query_int8`, EmbeddingGemma's default: BENCHMARKS §3a, fifth
-pass): the copy's Linear layers are quantized, everything else is shared with the passage model, and the passage
+"""Queries embedded by an int8 copy of the model (`query_int8`, EmbeddingGemma's default):
+the copy's Linear layers are quantized, everything else is shared with the passage model, and the passage
 model stays float, so vectors already stored stay valid. Checked on the real bundled MiniLM (EmbeddingGemma's
 weights are not installed by the test extras); torch quantizes any model's nn.Linear layers the same way."""
 

@@ -14,7 +14,7 @@ import click
 
 from ..errors import InputError
 from ..library import ENVIRONMENT, RESPONSE_FORMATS, RETRIEVAL_MODES, Library, LibraryOptions
-from ..story import MEMORY_UPDATES, Node, Settings
+from ..story import MEMORY_OVERFLOWS, MEMORY_UPDATES, Node, Settings
 
 DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the library's is computed at run time)
 
@@ -26,10 +26,14 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
               help="The story library: an SQLite file, or a postgresql:// URL.")
 @click.option("--model", "-m", envvar=ENVIRONMENT["model"], default=DEFAULTS.model, show_default=True,
               help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, a local server by name "
-                   "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), or scripted.")
+                   "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), a hosted API "
+                   "(openrouter:MODEL, groq:MODEL, deepseek:MODEL, mistral:MODEL, together:MODEL), or scripted.")
 @click.option("--base-url", envvar=ENVIRONMENT["base_url"],
-              help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key", envvar=ENVIRONMENT["api_key"], help="API key for the server (default: $OPENAI_API_KEY).")
+              help="The server's address when it is not the preset's, e.g. http://10.0.0.7:8000/v1 "
+                   "($OPENAI_BASE_URL moves openai:MODEL only).")
+@click.option("--api-key", envvar=ENVIRONMENT["api_key"],
+              help="API key for the server --model names (default: the provider's own variable, e.g. "
+                   "$OPENROUTER_API_KEY, or the key `recurrentgpt keys set` kept).")
 @click.option("--response-format", envvar=ENVIRONMENT["response_format"], type=click.Choice(RESPONSE_FORMATS),
               default=None, show_default="auto, or what the server preset supports",
               help="How to ask an OpenAI-compatible server for structured answers.")
@@ -46,7 +50,10 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
                    "40 finds single facts better, at 3-4x the vectors).")
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
-              help="CPU threads for the embedded model (default: all cores; see BENCHMARKS.md).")
+              help="CPU threads for the embedded model (default: half the logical cores).")
+@click.option("--num-ctx", envvar=ENVIRONMENT["num_ctx"], type=click.IntRange(512, 1048576), default=None,
+              help="Context window to run with where it is ours to set: Ollama's num_ctx, the embedded model's "
+                   "(default 8192). Other servers say theirs, and a call that would not fit is refused.")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
@@ -85,6 +92,11 @@ def settings_options(command: Callable) -> Callable:
          "Chance per step of nudging a new character in (paper: 0.1)."),
         ("--language", "language", str, "Prompt language."),
         ("--temperature", "temperature", float, "Sampling temperature."),
+        ("--top-p", "top_p", float, "Nucleus sampling: draw from the likeliest tokens holding this much probability."),
+        ("--min-p", "min_p", float, "Drop tokens less likely than this share of the likeliest one."),
+        ("--top-k-tokens", "top_k_tokens", int, "Draw from this many likeliest tokens (0: all)."),
+        ("--repeat-penalty", "repeat_penalty", float, "Above 1, tokens just written are less likely."),
+        ("--presence-penalty", "presence_penalty", float, "Above 0, tokens not yet in the text are favoured."),
         ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
         ("--simulator", "simulator", click.Choice(["paper", "reference"]),
          "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),
@@ -96,6 +108,9 @@ def settings_options(command: Callable) -> Callable:
         ("--memory-update", "memory_update", click.Choice(MEMORY_UPDATES),
          "How a two-phase step updates the short-term memory: edit (name the sentences to forget, write the ones "
          "to add) or rewrite (the paper's rationale and whole new memory)."),
+        ("--memory-overflow", "memory_overflow", click.Choice(MEMORY_OVERFLOWS),
+         "An edited memory over its limits: the oldest sentences go (no call), or the model names the ones that "
+         "matter least (one more call when it overflows). Pinned sentences always stay."),
     ]
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
@@ -128,13 +143,39 @@ def read_file_arg(path: str, what: str) -> bytes:
 # -- output -----------------------------------------------------------------------------------
 
 
+class _Live:
+    """What the current try has streamed to stdout, so that a discarded try is marked as discarded where its text
+    is (stdout, the story's stream) and a kept answer that differs from the last text streamed is shown."""
+
+    streamed: list[str] = []
+    discarded = False
+
+
 def stream_to_stdout(text: str) -> None:
+    _Live.streamed.append(text)
     sys.stdout.write(text)
     sys.stdout.flush()
 
 
+DISCARDED = "[discarded: the text above had the wrong shape and is not part of the story]"
+
+
 def warn_retry(attempt: int, error: Exception) -> None:
+    if "".join(_Live.streamed).strip():
+        click.echo("\n" + click.style(DISCARDED, fg="red", dim=True) + "\n")
+        _Live.discarded = True
+    _Live.streamed = []
     click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
+
+
+def show_kept(paragraphs: list[str]) -> None:
+    """After a generation: when a try was discarded and the text kept is not what the last try streamed (every try
+    was weak and an earlier one was kept), print what was kept."""
+    shown = " ".join("".join(_Live.streamed).split())
+    kept = [p for p in paragraphs if " ".join(p.split()) not in shown]
+    if _Live.discarded and kept:
+        click.echo("\n" + click.style("[kept:]", bold=True) + "\n" + "\n\n".join(kept))
+    _Live.streamed, _Live.discarded = [], False
 
 
 def show_plans(node: Node) -> None:

@@ -1,5 +1,6 @@
 """`recurrentgpt bible STORY …`: the story bible (canon) at a node: list, show, add, edit, pin, remove,
-history, accept. Every change is a new version of the node, like `edit`."""
+history, accept, and lorebooks in and out (import, export). Every change is a new version of the node,
+like `edit`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,30 @@ from .app import cli
 KINDS = ("character", "place", "object", "group", "rule", "thread", "event")
 
 
-@cli.group(invoke_without_command=True)
+class StoryFirstGroup(click.Group):
+    """``bible STORY [--node N] COMMAND …``, forgiving where a writer puts things: the group's ``--node`` may also
+    come after the story or the command, and ``bible COMMAND --help`` is that command's help (click would read
+    the command's name as the story)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands and not set(args) & set(ctx.help_option_names):
+            raise click.UsageError(f"give the story first: recurrentgpt bible STORY {args[0]} …", ctx)
+        if args and args[0] in self.commands:
+            command = self.commands[args[0]]
+            with command.make_context(f"{ctx.command_path} STORY {args[0]}", ["--help"], parent=ctx):
+                pass  # (--help prints the command's help and exits)
+        mine, rest, i = [], [], 0
+        while i < len(args):  # the group's own option, wherever it is (no command of the group has a -n)
+            if args[i] in ("-n", "--node") and i + 1 < len(args):
+                mine, i = [*mine, args[i], args[i + 1]], i + 2
+            elif args[i].startswith("--node="):
+                mine, i = [*mine, args[i]], i + 1
+            else:
+                rest, i = [*rest, args[i]], i + 1
+        return super().parse_args(ctx, mine + rest)
+
+
+@cli.group(cls=StoryFirstGroup, invoke_without_command=True)
 @click.argument("story")
 @click.option("--node", "-n", default="head", show_default=True, help="The bible as of this node.")
 @click.pass_context
@@ -33,7 +57,8 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
 
 
 def _saved(node: Node) -> None:
-    click.echo(f"(saved as node {node.id}, a new version of node {node.meta.get('edited_from')}; the head is there now)")
+    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, the same "
+               f"paragraph; the head is there now)")
 
 
 @bible.command("list")
@@ -65,9 +90,13 @@ def show(ctx: click.Context, name: str) -> None:
     if e.aliases:
         click.echo(f"  also called: {', '.join(e.aliases)}")
     if e.status:
-        click.echo(f"  status: {e.status}")
+        click.echo(f"  status: {e.status}{' (the writer’s)' if e.writer_status else ''}")
     for fact in e.facts:
-        click.echo(f"  - {fact}")
+        click.echo(f"  - {fact}{' (the writer’s)' if fact in e.writer_facts else ''}")
+    from ..bible import contradictions
+
+    for a, b in contradictions(e):
+        click.echo(click.style("  contradicts itself: ", fg="red") + f"{a!r} and {b!r}")
 
 
 def _change(op: str, name: str, **fields: Any):
@@ -78,19 +107,23 @@ def _change(op: str, name: str, **fields: Any):
 
 
 @bible.command()
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--kind", "-k", type=click.Choice(KINDS), default="character", show_default=True)
-@click.option("--alias", "-a", "aliases", multiple=True, help="Another name it goes by (repeat).")
+@click.option("--alias", "-a", "aliases", multiple=True, help="Another name it goes by (repeat; one entry only).")
 @click.option("--fact", "-f", "facts", multiple=True, help="A short fact (repeat).")
 @click.option("--status", "-s", help="e.g. alive, dead, missing, held by Mara, open, resolved.")
 @click.option("--pin", is_flag=True, help="Show it to every step, named or not.")
 @click.pass_context
-def add(ctx: click.Context, name: str, kind: str, aliases: tuple[str, ...], facts: tuple[str, ...],
+def add(ctx: click.Context, names: tuple[str, ...], kind: str, aliases: tuple[str, ...], facts: tuple[str, ...],
         status: str | None, pin: bool) -> None:
-    """Add an entry."""
+    """Add one entry, or several of the same kind (and facts, status) in one change of the canon."""
     library, story, node = _args(ctx)
+    if aliases and len(names) > 1:
+        from ..errors import InputError
+
+        raise InputError("--alias names another name of one entry: add the entries one by one to give aliases")
     _saved(library.loom.change_bible(story, [_change("add", name, kind=kind, aliases=aliases, facts=facts,
-                                                 status=status, pinned=pin)], node))
+                                                 status=status, pinned=pin) for name in names], node))
 
 
 @bible.command()
@@ -178,13 +211,64 @@ def accept(ctx: click.Context, names: tuple[str, ...]) -> None:
     _saved(library.loom.accept_bible(story, node, list(names) or None))
 
 
-def show_conflicts(node: Node) -> None:
-    """After a paragraph: what in it contradicts the canon."""
+def conflict_line(c: dict[str, Any]) -> str:
+    """One conflict: its kind, the entry, the sentence quoted, and what the canon says."""
+    how = ", ".join(x for x in (c.get("kind"), c.get("severity"), None if c.get("certain", True) else "uncertain") if x)
+    by = "" if c.get("by", "rules") == "rules" else f" (by {c['by']})"
+    return (click.style(f"continuity ({how}){by}, {c['entry']}: ", fg="yellow" if not c.get("certain", True) else "red",
+                        bold=True) + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}")
+
+
+@bible.command("check")
+@click.argument("target", required=False, metavar="[NODE]")
+@click.option("--path", "whole", is_flag=True,
+              help="With NODE: every paragraph on the path to NODE, not NODE's alone.")
+@click.pass_context
+def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
+    """Check paragraphs against the canon again: NODE's paragraph, or (without NODE, or with --path) every
+    paragraph on the path, each against the canon at its own node. Prints each conflict with its sentence;
+    writes nothing (stop it at any time)."""
+    from ..continuity import Checker
+    from . import progress
+
+    library, story, node = _args(ctx)
+    loom = library.loom
+    ref = target or node
+    nodes = loom.path(story, ref) if (whole or target is None) else [loom.node(story, ref)]
+    nodes = [n for n in nodes if n.paragraph.strip()]
+    found = checked = 0
+    meter = progress.bar(len(nodes), "paragraph", "checking")
+    checker: Checker | None = None
+    try:
+        for n in nodes:
+            entries = loom.bible(story, n.id)
+            bible = {e.key: e for e in entries}
+            if checker is None or checker.bible != bible:  # the canon changes at a few nodes only
+                checker = Checker(bible)
+            conflicts = checker.check(n.paragraph)
+            checked += 1
+            meter.update(1)
+            for c in conflicts:
+                found += 1
+                meter.clear() if hasattr(meter, "clear") else None
+                click.echo(f"node {n.id} (depth {n.depth}): " + conflict_line(c.to_dict()))
+    finally:
+        meter.close()
+    click.echo(f"{checked} paragraph(s) checked, {found} conflict(s)" if checked else "(no paragraph to check)")
+
+
+def show_conflicts(node: Node, err: bool = True) -> None:
+    """After a paragraph (and in ``memory``): what in it contradicts the canon, and the command that writes it
+    again told so."""
     for c in node.meta.get("redrafted", []):
-        click.echo(f"(a first draft contradicted {c['entry']}: {c['canon']}; it was written again)", err=True)
-    for c in node.meta.get("conflicts", []):
-        click.echo(click.style(f"continuity ({c['severity']}), {c['entry']}: ", fg="red", bold=True)
-                   + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}", err=True)
+        click.echo(f"(a first draft contradicted {c['entry']}: {c['canon']}; it was written again)", err=err)
+    conflicts = node.meta.get("conflicts", [])
+    for c in conflicts:
+        click.echo(conflict_line(c), err=err)
+    if conflicts:
+        click.echo(f"(to write it again told what it contradicted: `recurrentgpt regenerate {node.story_id} {node.id} "
+                   f"--fix-conflicts`; to change the canon instead: `recurrentgpt bible {node.story_id} edit NAME …`)",
+                   err=err)
     proposed = node.meta.get("bible_proposed")
     if proposed:
         click.echo(f"(the model proposes {len(proposed)} bible change(s): `recurrentgpt bible "
@@ -192,3 +276,61 @@ def show_conflicts(node: Node) -> None:
     for w in node.meta.get("bible_warnings", []):
         click.echo(f"(bible: {w})", err=True)
 
+
+
+@bible.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--kind", "-k", type=click.Choice(KINDS), default="character", show_default=True,
+              help="The kind of an entry whose file does not say (NovelAI categories and our exports do).")
+@click.option("--dry-run", is_flag=True, help="Only print what would be imported.")
+@click.pass_context
+def import_lorebook(ctx: click.Context, file: str, kind: str, dry_run: bool) -> None:
+    """Import a lorebook: SillyTavern World Info JSON, a character card (V1/V2/V3 JSON or PNG) or a
+    NovelAI .lorebook. Keys become aliases, constant entries pinned, higher order first; an entry already
+    in the bible is updated. All of it is saved as one new version of the node, or nothing is."""
+    from .. import bible as canon, lorebooks
+    from ..errors import InputError
+    from ..importing import read_file
+
+    library, story, node = _args(ctx)
+    book = lorebooks.parse(read_file(file, "the lorebook", lorebooks.MAX_LOREBOOK_BYTES), file)
+    current = {canon.key(e.name): e for e in library.loom.bible(story, node)}
+    plan = lorebooks.plan_import(book, current, default_kind=kind)
+    for line in plan.summary(book):
+        click.echo(line)
+    if not plan.changes:
+        raise InputError(f"nothing in {file} can be imported into the bible")
+    if dry_run:
+        click.echo("(dry run: nothing was saved)")
+        return
+    _saved(library.loom.change_bible(story, plan.changes, node))
+
+
+@bible.command("export")
+@click.option("--format", "-f", "fmt", type=click.Choice(("st", "card", "novelai")), default="st", show_default=True,
+              help="st: SillyTavern World Info JSON; card: a V3 character card (PNG when --out ends in .png); "
+                   "novelai: a NovelAI .lorebook.")
+@click.option("--name", "character", help="card: the entry the card is of (default: a card for the story "
+                                          "holding every entry).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
+@click.pass_context
+def export_lorebook(ctx: click.Context, fmt: str, character: str | None, out: str | None) -> None:
+    """Export the bible as of the node as a lorebook (default file name: from the title, in this folder)."""
+    from pathlib import Path
+
+    from .. import lorebooks
+    from ..export import safe_filename
+    from .write import write_atomically
+
+    library, story, node = _args(ctx)
+    info = library.loom.story(story)
+    png = bool(out and out.lower().endswith(".png"))
+    data = lorebooks.export_bytes(fmt, library.loom.bible(info.id, node), story_title=info.title,
+                                  story_summary=info.premise or info.topic, character=character or "", png=png)
+    if out == "-":
+        click.get_binary_stream("stdout").write(data)
+        return
+    extension = {"st": "json", "card": "card.json", "novelai": "lorebook"}[fmt]
+    target = Path(out) if out else Path(safe_filename(f"{info.title}-bible", extension))
+    write_atomically(target, data)
+    click.echo(f"wrote {target.resolve()}")

@@ -36,14 +36,27 @@ def list_stories(library: Library) -> None:
                    "tree: the whole tree as JSON (re-importable).")
 @click.option("--node", "-n", default="head", show_default=True, help="The node whose path is exported.")
 @click.option("--author", default="", help="Author name for the epub/docx title page.")
+@click.option("--surname", default="", help="docx: the surname in the running header (default: from --author, "
+                                            "keeping particles such as 'Le Guin').")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to this file ('-' for stdout).")
 @click.option("--canon", is_flag=True, help="md: end with the story bible as an appendix.")
 @pass_library
-def export(library: Library, story: str, fmt: str, node: str, author: str, out: str | None, canon: bool) -> None:
-    """Export a story path or the whole tree (default file name: from the title, in this folder)."""
+def export(library: Library, story: str, fmt: str, node: str, author: str, surname: str, out: str | None,
+           canon: bool) -> None:
+    """Export a story path or the whole tree (default file name: from the title, in this folder).
+
+    A docx's contact block (legal_name, address, phone, email) comes from the config file."""
     info = library.loom.story(story)
     if canon and fmt == "md":
         data = library.loom.export(info.id, fmt, node, canon_appendix=True).encode("utf-8")
+    elif fmt == "docx":
+        from .. import config as user_config
+        from ..books import Contact
+
+        contact = Contact(**{k: str(v) for k, v in user_config.load().items() if k in user_config.CONTACT})
+        if surname:
+            contact = Contact(**{**contact.__dict__, "surname": surname})
+        data = library.loom.export_bytes(info.id, fmt, node, author=author, contact=contact)
     else:
         data = library.loom.export_bytes(info.id, fmt, node, author=author)
     if out == "-":

@@ -9,8 +9,8 @@ import click
 
 from ..errors import InputError
 from ..library import Library
-from ..treeview import render_tree
-from .app import cli, pass_library, show_plans, stream_to_stdout, warn_retry
+from ..treeview import render_tree, version_note, version_notes
+from .app import cli, pass_library, show_kept, show_plans, stream_to_stdout, warn_retry
 
 
 @cli.command()
@@ -25,6 +25,10 @@ def show(library: Library, story: str, node: str, plans: bool) -> None:
     click.echo(f"# {info.title}   (story {info.id}, {info.genre}, {len(path)} paragraphs)\n")
     for n in path:
         click.echo(n.paragraph + "\n")
+        original = n.meta.get("edited_from") if n.kind == "edit" else None
+        note = version_note(n, library.loom.node(info.id, original)) if original else ""
+        if note:
+            click.echo(click.style(f"({note} at node {n.id}, a new version of {original})", dim=True) + "\n")
     if plans:
         click.echo("Candidate plans:")
         show_plans(path[-1])
@@ -69,6 +73,12 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
         click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, not updated)\n")
     if current.rationale:
         click.echo(f"Rationale of the last update:\n{textwrap.indent(current.rationale, '  ')}\n")
+    if current.meta.get("conflicts"):
+        from .bible import show_conflicts
+
+        click.echo("Continuity (what this paragraph contradicts in the story bible):")
+        show_conflicts(current, err=False)
+        click.echo("")
     click.echo("Candidate plans:")
     show_plans(current)
     query = plan or (current.plans[0] if current.plans else "")
@@ -91,7 +101,8 @@ def tree(library: Library, story: str, show_all: bool, fold: int) -> None:
     info = library.loom.story(story)
     rows = library.loom.tree(info.id)
     bookmarks = library.loom.bookmarks(info.id)
-    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all))
+    notes = version_notes(rows, lambda node_id: library.loom.node(info.id, node_id))
+    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all, notes=notes))
 
 
 @cli.command()
@@ -158,6 +169,7 @@ def regenerate(library: Library, story: str, node: str, count: int, move: bool, 
         click.echo(click.style(f"alternative {i + 1}/{count}:", bold=True))
         [alt] = library.loom.regenerate(story, node, 1, on_text=stream_to_stdout, on_retry=warn_retry,
                                         fix_conflicts=fix_conflicts)
+        show_kept([alt.paragraph])
         click.echo(f"\n(node {alt.id})\n")
         show_conflicts(alt)
     if move:
@@ -202,6 +214,9 @@ def diff(library: Library, story: str, a: str, b: str) -> None:
     first, second = library.loom.node(info.id, a), library.loom.node(info.id, b)
     if first.id == second.id:
         raise InputError("both references name the same node")
+    if " ".join(first.paragraph.split()) == " ".join(second.paragraph.split()):
+        click.echo(f"(the paragraphs of {first.id} and {second.id} are identical)")
+        return
     click.echo(word_diff(first.paragraph, second.paragraph))
 
 

@@ -76,7 +76,7 @@ def serve(library: Library, host: str, port: int, token: str | None, workers: in
                    err=True)
     if store.kind == "sqlite":
         click.echo(f"note: {workers} workers share the SQLite file {store.location}, which saves one step at a time; "
-                   "for several workers PostgreSQL is better (--db postgresql://…, see DEPLOYMENT.md)", err=True)
+                   "for several workers PostgreSQL is better (--db postgresql://…, see docs/deployment.md)", err=True)
     for name, value in environment_for(library.options, token=token, allowed_hosts=hosts).items():
         if value is None:
             os.environ.pop(name, None)

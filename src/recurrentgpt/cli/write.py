@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 from dataclasses import replace
 import time
@@ -26,6 +27,7 @@ from .app import (
     pop_settings,
     read_file_arg,
     settings_options,
+    show_kept,
     show_plans,
     stream_to_stdout,
     warn_retry,
@@ -50,6 +52,7 @@ def new(library: Library, genre: str, topic: str, premise: str, outline_file: st
         genre, topic, premise=premise, outline=outline, settings=settings,
         mode="fiction" if fiction else "writer", on_text=stream_to_stdout, on_retry=warn_retry,
     )
+    show_kept([n.paragraph for n in library.loom.path(info.id)])
     click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.echo("Next, choose a plan:")
     show_plans(library.loom.node(info.id))
@@ -74,6 +77,7 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
         click.echo("Ending the chapter…", err=True)
     node = library.loom.step(story, plan, node=from_node, on_text=stream_to_stdout, on_retry=warn_retry,
                              new_chapter=new_chapter, bible=bible_mode)
+    show_kept([node.paragraph])
     click.echo("")
     show_conflicts(node)
     if new_chapter:
@@ -87,11 +91,12 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
 
 @cli.command()
 @click.argument("story")
-@click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=3, show_default=True, help="How many paragraphs.")
-@click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself.")
+@click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=None,
+              help="How many paragraphs (default: 3; with -i: until you quit).")
+@click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself, until you quit.")
 @click.option("--bible", "bible_mode", type=BIBLE_CHOICE, help="The story bible's mode for these steps (default: the story's).")
 @pass_library
-def write(library: Library, story: str, steps: int, interactive: bool, bible_mode: str | None = None) -> None:
+def write(library: Library, story: str, steps: int | None, interactive: bool, bible_mode: str | None = None) -> None:
     """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
 
     Every paragraph is saved as soon as it is written: interrupting loses at most the one in progress.
@@ -101,6 +106,7 @@ def write(library: Library, story: str, steps: int, interactive: bool, bible_mod
     if interactive:
         _interactive(library, info.id, steps, bible_mode)
         return
+    steps = steps or 3
     started = time.perf_counter()
 
     def show_progress(done: int) -> None:
@@ -112,6 +118,7 @@ def write(library: Library, story: str, steps: int, interactive: bool, bible_mod
         click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
 
     def on_step(i: int, node: Node, choice: Choice | None) -> None:
+        show_kept([node.paragraph])
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
         show_conflicts(node)
 
@@ -120,7 +127,7 @@ def write(library: Library, story: str, steps: int, interactive: bool, bible_mod
     show_progress(steps)
 
 
-def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | None = None) -> None:
+def _interactive(library: Library, story_id: str, steps: int | None, bible_mode: str | None = None) -> None:
     loom = library.loom
     written = 0
     ahead: threading.Thread | None = None  # reads the next step's prompt while the writer chooses (Loom.prefill)
@@ -134,7 +141,11 @@ def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | 
             pass
 
     try:
-        while written < steps:
+        while True:
+            if steps is not None and written >= steps:
+                click.echo(f"\n(wrote {written} paragraph{'s' * (written != 1)}, the {steps} asked for with -n; "
+                           f"`recurrentgpt write {story_id} -i` goes on)")
+                return
             head = loom.node(story_id)
             if head.id != ahead_of:
                 if ahead:
@@ -153,7 +164,10 @@ def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | 
                 click.echo(f"\nShort-term memory:\n{head.short_memory}\n")
                 continue
             if action == "m":
-                memory = click.prompt("New short-term memory", default=head.short_memory)
+                memory = _edit_long_text(head.short_memory, "New short-term memory")
+                if memory is None or memory.strip() == head.short_memory.strip():
+                    click.echo("(memory unchanged)")
+                    continue
                 loom.edit(story_id, head.id, short_memory=memory)
                 click.echo("(memory saved as a new version of this step)")
                 continue
@@ -166,12 +180,28 @@ def _interactive(library: Library, story_id: str, steps: int, bible_mode: str | 
             else:
                 plan = _plan_index(action, head.plans)
             node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry, bible=bible_mode)
+            show_kept([node.paragraph])
             click.echo(f"\n\n(node {node.id}, {describe_usage(node)})")
             show_conflicts(node)
             written += 1
     finally:
         if ahead:
             ahead.join()  # before the library closes under it (one prompt's reading: seconds on the bundled model)
+
+
+def _edit_long_text(text: str, prompt: str) -> str | None:
+    """A long field in the writer's editor ($VISUAL, $EDITOR; click finds one), one sentence a line; without a
+    terminal (input piped in), or when no editor runs, a prompt. None: left as it was."""
+    if sys.stdin.isatty():
+        from ..structured import sentences
+
+        try:
+            edited = click.edit("\n".join(sentences(text)) + "\n", extension=".txt")
+        except click.ClickException as e:
+            click.echo(f"(no editor: {e.format_message()}; set $EDITOR)", err=True)
+        else:
+            return None if edited is None else " ".join(line.strip() for line in edited.splitlines() if line.strip())
+    return click.prompt(prompt, default=text)
 
 
 def _plan_index(text: str, plans: tuple[str, ...]) -> int:
@@ -202,6 +232,7 @@ def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) 
     click.echo(f"Writing the opening of a {genre} story about {topic!r} with {library.options.model} "
                f"(seed {seed}; `recurrentgpt --seed {seed} demo` writes it again)…\n", err=True)
     info = library.loom.new_story(genre, topic, settings=settings, on_text=stream_to_stdout, on_retry=warn_retry)
+    show_kept([n.paragraph for n in library.loom.path(info.id)])
     click.echo(f"\n\n# {info.title}   (story {info.id})\n")
     click.get_current_context().invoke(write, story=info.id, steps=steps, interactive=False)
     target = Path(out) if out else Path(safe_filename(info.title, "md"))

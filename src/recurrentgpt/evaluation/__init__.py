@@ -5,8 +5,10 @@ that same opening by the same number of words, counted after the opening (system
 ablations, the rolling baseline at RecurrentGPT's prompt size and at the whole context). A judge model says
 which continuation is more interesting and which more coherent, in both orders, on the whole texts or by the
 windowed protocol when they do not fit its context (judging.py). Win rates come with 95% intervals over the
-pairs and a plain "not significant" (stats.py); judge-free measures sit beside them (measures.py); the report
-is Markdown (report.py) and JSON.
+pairs, a paired sign test and Holm's correction across the report (stats.py); judge-free measures sit beside
+them (measures.py); the report is Markdown with PNG plots (report.py) and JSON. Every model call and finished
+unit goes to a journal as it ends, so a stopped run resumes without asking anything twice (journal.py); a
+user's own premises come from a file (premises.py).
 
     from recurrentgpt.evaluation import EvalConfig, run_eval, to_markdown
     report = run_eval(loom, judge=loom.model, config=EvalConfig(genres=["horror"], stories_per_genre=10,
@@ -14,11 +16,13 @@ is Markdown (report.py) and JSON.
     print(to_markdown(report))
 """
 
-from .judging import CRITERIA, Judge, Judgement, aligned_windows
+from .journal import Journal, JournaledModel, journal_path
+from .judging import CRITERIA, Judge, Judgement, aligned_windows, split_to_fit
 from .measures import distinct_n, entity_drift, measure, plan_adherence, repeated_ngrams
-from .report import to_markdown
+from .premises import read_premises
+from .report import to_markdown, write_report
 from .run import GENRE_TOPICS, EvalConfig, Pair, run_eval
-from .stats import compare, score, wilson
+from .stats import compare, holm, score, sign_test, wilson
 from .systems import SYSTEMS, System, Written, rolling_prompt, write_recurrent, write_rolling
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "SYSTEMS",
     "EvalConfig",
     "Judge",
+    "Journal",
+    "JournaledModel",
     "Judgement",
     "Pair",
     "System",
@@ -35,13 +41,19 @@ __all__ = [
     "compare",
     "distinct_n",
     "entity_drift",
+    "holm",
+    "journal_path",
     "measure",
     "plan_adherence",
+    "read_premises",
     "repeated_ngrams",
     "rolling_prompt",
     "run_eval",
     "score",
+    "sign_test",
+    "split_to_fit",
     "to_markdown",
+    "write_report",
     "wilson",
     "write_recurrent",
     "write_rolling",

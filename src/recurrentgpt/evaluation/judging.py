@@ -4,8 +4,11 @@ Whole texts when both fit the judge's context window (prompts/<language>/judge.j
 *windowed protocol*, stated in the prompts:
 
 1. Each story's continuation is cut into the same number of parts, aligned by position: a paragraph belongs
-   to part ``i`` of ``n`` when it starts in the ``i``-th ``n``-th of that story's words. Every paragraph is in
-   exactly one part, so the middle is judged like the beginning and the end.
+   to part ``i`` of ``n`` when it starts in the ``i``-th ``n``-th of that story's words, or to a later part
+   when part ``i`` is full. No part exceeds its token budget: a paragraph longer than the budget is split at
+   sentences (at words for a single giant sentence), and each piece after the first is marked "[continued]".
+   ``n`` is the fewest parts for which both stories fit. Every word is in exactly one part, so the middle is
+   judged like the beginning and the end.
 2. The judge summarises the opening and every part (summarize.j2).
 3. Part ``i`` of one story is judged against part ``i`` of the other, each shown after the summary of what came
    before it in its own story (judge_window.j2), so a contradiction of earlier events is visible.
@@ -19,11 +22,12 @@ shows up as split orders, not as a preference.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .. import prompts
-from ..errors import OutputFormatError
+from ..errors import ModelError, OutputFormatError
 from ..models.base import Model
 from ..story import Settings, Usage
 from ..structured import Field, ask
@@ -61,6 +65,7 @@ class Judgement:
     protocol: str = "whole"  # or "windowed"
     parts: list[dict[str, Any]] = field(default_factory=list)  # windowed: each part's and the summaries' votes
     usage: dict[str, Any] = field(default_factory=dict)
+    failed: str = ""  # a judge call that failed outright (not an answer out of shape): why; resume asks again
 
 
 def judge_prompt(language: str, name: str, **variables: Any) -> str:
@@ -70,19 +75,63 @@ def judge_prompt(language: str, name: str, **variables: Any) -> str:
     return prompts.render(language, name, **variables)
 
 
-def aligned_windows(paragraphs: list[str], n: int) -> list[list[str]]:
-    """``n`` parts by position: a paragraph goes to the part its first word falls in."""
-    total = words(paragraphs)
+CONTINUED = "[continued] "
+CJK_START = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+SENTENCE = re.compile(r"(?<=[.!?…][\"'”’)])\s+|(?<=[.!?…])\s+|(?<=[。！？])")
+
+
+def split_to_fit(paragraph: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    """``paragraph`` as pieces of at most ``budget`` tokens, cut between sentences (between words, or characters
+    where there are no spaces, inside a sentence longer than the budget); every piece after the first is marked
+    continued."""
+    if count(paragraph) <= budget:
+        return [paragraph]
+    units: list[tuple[str, str]] = []  # (what goes before it when joined, the text)
+    for sentence in (x for x in SENTENCE.split(paragraph) if x.strip()):
+        before = "" if CJK_START.match(sentence) else " "  # Chinese and Japanese sentences join without a space
+        if count(CONTINUED + sentence) <= budget:
+            units.append((before, sentence))
+        elif len(sentence.split()) > 1:
+            units += [(" ", w) for w in sentence.split()]
+        else:
+            units += [("", ch) for ch in sentence]
+    pieces: list[str] = []
+    current = ""
+    for before, text in units:
+        candidate = current + before + text if current else text
+        if current and count((CONTINUED if pieces else "") + candidate) > budget:
+            pieces.append(current)
+            current = text
+        else:
+            current = candidate
+    pieces.append(current)
+    return [p if i == 0 else CONTINUED + p for i, p in enumerate(pieces)]
+
+
+def aligned_windows(paragraphs: list[str], n: int, budget: int | None = None,
+                    count: Callable[[str], int] | None = None) -> list[list[str]] | None:
+    """``n`` parts by position: a paragraph (a piece of one, with ``budget``) goes to the part its first word
+    falls in, or the next one with room when that part would exceed ``budget`` tokens (``count``). None when
+    the text does not fit ``n`` parts of ``budget``."""
+    count = count or (lambda text: len(text.split()))
+    pieces = [q for p in paragraphs for q in (split_to_fit(p, budget, count) if budget else [p])]
+    total = words(pieces)
     parts: list[list[str]] = [[] for _ in range(n)]
-    start = 0
-    for p in paragraphs:
-        parts[min(n - 1, start * n // total) if total else 0].append(p)
-        start += len(p.split())
+    start = current = 0
+    for piece in pieces:
+        k = max(current, min(n - 1, start * n // total) if total else 0)
+        if budget and parts[k] and count("\n\n".join([*parts[k], piece])) > budget:
+            k += 1
+            if k >= n:  # no room left by position: one piece a part, if there are parts enough
+                return [[q] for q in pieces] + [[] for _ in range(n - len(pieces))] if n >= len(pieces) else None
+        parts[k].append(piece)
+        current = k
+        start += words([piece])
     return parts
 
 
 def _fit(model: Model, text: str, tokens: int) -> str:
-    """``text`` cut (visibly) to about ``tokens`` tokens: only a single giant paragraph needs it."""
+    """``text`` cut (visibly) to about ``tokens`` tokens: a before-summary that is too long."""
     have = count_tokens(model, text)
     if have <= tokens:
         return text
@@ -96,6 +145,7 @@ class Judge:
         self.settings = settings
         self.context = context
         self._summaries: dict[str, tuple[str, Usage]] = {}  # text -> summary (a story is summarised once)
+        self.failed_summaries: dict[str, str] = {}  # text -> why its summary call failed
 
     # -- one call ----------------------------------------------------------------------------------
 
@@ -111,6 +161,9 @@ class Judge:
                                 temperature=JUDGE_TEMPERATURE, retries=s.retries)
         except OutputFormatError as e:
             return {"interesting": None, "coherent": None, "reason": f"(no valid answer: {e})", "usage": Usage()}
+        except ModelError as e:  # the call itself failed: not the judge's answer, and a resume asks again
+            return {"interesting": None, "coherent": None, "reason": f"(the call failed: {e})", "usage": Usage(),
+                    "failed": str(e)}
         pick = {1: first, 2: second}
         return {"interesting": pick.get(answer["interesting"]), "coherent": pick.get(answer["coherent"]),
                 "reason": answer["reason"], "usage": usage}
@@ -130,6 +183,9 @@ class Judge:
                 self._summaries[text] = (answer["summary"], usage)
             except OutputFormatError as e:
                 self._summaries[text] = (f"(no summary: {e})", Usage())
+            except ModelError as e:
+                self._summaries[text] = (f"(no summary: the call failed: {e})", Usage())
+                self.failed_summaries[text] = str(e)
         return self._summaries[text]
 
     # -- protocols ---------------------------------------------------------------------------------
@@ -143,7 +199,8 @@ class Judge:
         return count_tokens(self.model, JUDGE_SYSTEM + "\n" + prompt) + ANSWER_TOKENS <= self.context
 
     def layout(self, paragraphs_a: list[str], paragraphs_b: list[str]) -> tuple[int, int, int]:
-        """(parts, tokens per part, tokens per before-summary) for the windowed protocol."""
+        """(parts, tokens per part, tokens per before-summary) for the windowed protocol: the fewest parts
+        for which both stories fit, part by part (``aligned_windows``)."""
         before = self.context // 8
         empty = judge_prompt(self.settings.language, "judge_window", json_output=self.model.supports_schema,
                                fields=JUDGE_FIELDS, genre="", part=1, parts=1, before_1="", before_2="",
@@ -151,9 +208,18 @@ class Judge:
         overhead = count_tokens(self.model, JUDGE_SYSTEM + "\n" + empty) + ANSWER_TOKENS + 32
         per_part = (self.context - overhead - 2 * before) // 2
         if per_part < 200:
-            per_part = 200  # a tiny context: the parts are cut to fit (_fit) rather than refused
+            per_part = 200  # a tiny context: small parts rather than a refusal
         longest = max(count_tokens(self.model, "\n\n".join(p)) for p in (paragraphs_a, paragraphs_b))
-        return max(1, math.ceil(longest / per_part)), per_part, before
+        n = max(1, math.ceil(longest / per_part))
+        while not all(self.windows(p, n, per_part) for p in (paragraphs_a, paragraphs_b)):
+            n += 1  # ends: with a part for every piece, each piece fits alone
+        return n, per_part, before
+
+    def count(self, text: str) -> int:
+        return count_tokens(self.model, text)
+
+    def windows(self, paragraphs: list[str], n: int, per_part: int) -> list[list[str]] | None:
+        return aligned_windows(paragraphs, n, per_part, self.count)
 
     def judge_pair(self, genre: str, index: int, opening: list[str], texts: dict[str, list[str]], a: str,
                    b: str) -> list[Judgement]:
@@ -164,7 +230,7 @@ class Judge:
             for first, second in ((a, b), (b, a)):
                 v = self._verdict("judge", first, second, genre=genre, story_1=full[first], story_2=full[second])
                 out.append(Judgement(genre, index, a, b, first, v["interesting"], v["coherent"], v["reason"],
-                                     "whole", usage=v["usage"].to_dict()))
+                                     "whole", usage=v["usage"].to_dict(), failed=v.get("failed", "")))
             return out
         return self._windowed(genre, index, opening, texts, a, b)
 
@@ -177,8 +243,8 @@ class Judge:
         parts: dict[str, list[str]] = {}
         summaries: dict[str, list[str]] = {}
         for k in (a, b):
-            parts[k] = [_fit(self.model, "\n\n".join(w), per_part) if w else "(nothing in this stretch)"
-                        for w in aligned_windows(texts[k], n)]
+            windows = self.windows(texts[k], n, per_part) or []  # layout chose an n where both fit
+            parts[k] = ["\n\n".join(w) if w else "(nothing in this stretch)" for w in windows]
             summaries[k] = []
             for text in parts[k]:
                 summary, u = self.summary(genre, text)
@@ -212,11 +278,14 @@ class Judge:
             votes.append({"part": "summaries", **v})
             for vote in votes:
                 usage += vote.pop("usage")
-            verdict = {c: majority([vote[c] for vote in votes], a, b) for c in CRITERIA}
+            failed = "; ".join(dict.fromkeys([v.get("failed", "") for v in votes if v.get("failed")]
+                                             + [self.failed_summaries[t] for t in self.failed_summaries
+                                                if t in (*parts[a], *parts[b], "\n\n".join(opening))]))
+            verdict = {c: None if failed else majority([vote[c] for vote in votes], a, b) for c in CRITERIA}
             tally = ", ".join(f"{c}: {sum(x[c] == a for x in votes)}–{sum(x[c] == b for x in votes)}" for c in CRITERIA)
             reason = f"{votes[-1]['reason']} [votes {a}–{b} over {n} parts + summaries: {tally}]"
             out.append(Judgement(genre, index, a, b, first, verdict["interesting"], verdict["coherent"], reason,
-                                 "windowed", votes, usage.to_dict()))
+                                 "windowed", votes, usage.to_dict(), failed))
         out[0].parts.append({"part": "summaries shown", a: whole_summary(a), b: whole_summary(b)})
         return out
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import OutputFormatError
+from ..errors import ModelError, OutputFormatError
 from ..models.base import Model
+from ..shape import word_count
 from ..story import Settings, Usage
 from ..structured import Field, ask
 from .judging import judge_prompt
@@ -115,7 +116,7 @@ def entity_drift(opening: list[str], paragraphs: list[str]) -> dict[str, Any]:
             elif established[key] != value:
                 changes.append({"paragraph": i + 1, "name": key[0], "fact": key[1], "was": established[key],
                                 "now": value})
-    n_words = sum(len(p.split()) for p in paragraphs)
+    n_words = sum(word_count(p) for p in paragraphs)
     return {"names": sorted(names), "changes": changes,
             "per_1000_words": round(1000 * len(changes) / n_words, 2) if n_words else None}
 
@@ -125,10 +126,10 @@ PLAN_FIELDS = [Field("followed", "Followed", kind="integer"), Field("reason", "R
 
 def plan_adherence(judge: Model, settings: Settings, genre: str, plans: list[str],
                    paragraphs: list[str]) -> dict[str, Any]:
-    """One judge call per planned paragraph; answers outside 0..2 are not counted."""
+    """One judge call per planned paragraph; answers outside 0..2 are not counted, nor calls that failed."""
     scores: list[float] = []
     usage = Usage()
-    invalid = 0
+    invalid = failed = 0
     for plan, paragraph in zip(plans, paragraphs):
         if not plan:
             continue
@@ -143,13 +144,16 @@ def plan_adherence(judge: Model, settings: Settings, genre: str, plans: list[str
         except OutputFormatError:
             invalid += 1
             continue
+        except ModelError:
+            failed += 1
+            continue
         usage += u
         if answer["followed"] in (0, 1, 2):
             scores.append(answer["followed"] / 2)
         else:
             invalid += 1
     return {"score": round(sum(scores) / len(scores), 3) if scores else None, "checked": len(scores),
-            "invalid": invalid, "usage": usage.to_dict()}
+            "invalid": invalid, "failed": failed, "usage": usage.to_dict()}
 
 
 def measure(opening: list[str], paragraphs: list[str]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ two orders disagree (position bias) scores ½. The win rate is the mean pair sco
 interval over the pairs (fractional successes: conservative for scores of ½). It is *significant* only when the
 interval excludes 50%.
 
+The paired design has its own test: a *sign test* over the pairs (exact two-sided binomial, p = 1/2 under "no
+preference"), counting the pairs ``a`` won (score above ½) against those it lost (below ½); pairs at ½ drop out.
+Across the comparisons and criteria of one report, the sign tests' p-values are corrected by *Holm's*
+step-down method (family-wise error 5%): a difference *survives* when its corrected p is below 0.05.
+
 Position bias: the share of decisive votes that went to Story 1, with its own Wilson interval; and the share of
 pairs whose two orders agree.
 """
@@ -29,6 +34,30 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """The exact two-sided sign test: the chance of a split at least this uneven if each side were as likely."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+ALPHA = 0.05
 
 
 def _pct(x: float | None) -> float | None:
@@ -66,13 +95,19 @@ def compare(judgements: list[Judgement], a: str, b: str) -> dict[str, Any]:
         for j in judgements:
             orders.setdefault((j.genre, j.pair), []).append(getattr(j, criterion))
         both = [v for v in orders.values() if len(v) == 2 and None not in v]
+        wins, losses = sum(x > 0.5 for x in scores), sum(x < 0.5 for x in scores)
+        failed = sum(1 for j in judgements if getattr(j, criterion) is None and j.failed)
         out[criterion] = {
             "win_rate": _pct(rate),  # a's, in % of pairs (ties and split orders count half)
             "ci95": [_pct(low), _pct(high)] if n else None,
             "verdict": verdict,
             "pairs": n,
             "votes": len(votes) - votes.count(None),
-            "invalid": votes.count(None),
+            "invalid": votes.count(None) - failed,  # the judge answered, but neither story
+            "failed": failed,  # the call itself failed
+            "wins": wins,
+            "losses": losses,
+            "sign_p": sign_test(wins, losses),
             "ties": votes.count(TIE),
             "first_position": _pct(sum(decisive) / len(decisive)) if decisive else None,
             "first_position_ci95": [_pct(first_low), _pct(first_high)] if decisive else None,
@@ -91,4 +126,8 @@ def score(judgements: list[Judgement]) -> dict[str, dict[str, Any]]:
         row = {g: compare([j for j in js if j.genre == g], a, b) for g in genres}
         row["overall"] = compare(js, a, b)
         table[f"{a} vs {b}"] = row
+    overall = [table[c]["overall"][criterion] for c in table for criterion in CRITERIA]
+    for r, p in zip(overall, holm([r["sign_p"] for r in overall])):
+        r["holm_p"] = p
+        r["survives"] = r["pairs"] > 0 and p < ALPHA
     return table

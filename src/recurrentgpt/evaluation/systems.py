@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal
 
 from .. import prompts
-from ..errors import InputError, OutputFormatError
+from ..errors import InputError, ModelError, OutputFormatError
 from ..models.base import Model, Request
+from ..shape import word_count
 from ..story import Settings, Usage
 
 OnProgress = Callable[[str], None]
@@ -26,6 +28,8 @@ OnProgress = Callable[[str], None]
 ROLLING_SYSTEM = "You are a skilled novelist continuing a long story one paragraph at a time."
 # What a step sees instead of its short-term memory in the "no-short-term" ablation (the loom refuses an empty one).
 NO_SHORT_MEMORY = "(none)"
+# The plan every step of the "no-plans" ablation follows: no plan, so the step writes on from its memories.
+NO_PLAN = "(none: continue the story from the memory and the previous paragraph)"
 DEFAULT_CONTEXT = 8192  # tokens, for a backend that does not say (a server): override with --context
 
 
@@ -37,8 +41,9 @@ class System:
     long_term: bool = True  # False: top_k = 0, no paragraph is recalled
     short_term: bool = True  # False: every step and simulator call sees NO_SHORT_MEMORY instead of the summary
     revision: bool = True  # False: the simulator's chosen candidate plan is followed as it was proposed
+    plans: bool = True  # False: no simulator call; every step follows NO_PLAN
+    bible: bool = True  # False: the story bible stays out of the steps (bible "off")
     context: Literal["same", "whole"] = "same"  # rolling: RecurrentGPT's step-prompt size, or the model's context
-    # Hook for the story bible (not built yet): add `bible: bool = True` here and a "no-bible" entry below.
 
 
 SYSTEMS: dict[str, System] = {s.name: s for s in [
@@ -50,6 +55,10 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
            "recurrent", short_term=False),
     System("no-revision", "RecurrentGPT whose simulator picks a plan but does not revise it", "recurrent",
            revision=False),
+    System("no-plans", f"RecurrentGPT without plans: no simulator, every step follows the plan '{NO_PLAN}' "
+           "(and recalls by it)", "recurrent", plans=False),
+    System("no-bible", "RecurrentGPT with the story bible off (differs from recurrentgpt only under --bible "
+           "review or auto: under manual an evaluated story has no entries)", "recurrent", bible=False),
     System("rolling", "the model continuing the most recent text that fits RecurrentGPT's step-prompt size",
            "rolling"),
     System("rolling-full", "the model continuing the most recent text that fits its whole context window",
@@ -77,6 +86,8 @@ class Written:
     step_prompt_tokens: list[int] = field(default_factory=list)  # per step call (recurrent), for the rolling budget
     budget: int | None = None  # rolling: the tokens of recent text its prompt keeps
     note: str = ""  # why it stopped short
+    failed: str = ""  # the model call that failed (after the client's retries), when that is why
+
 
     @property
     def words(self) -> int:
@@ -85,19 +96,29 @@ class Written:
     def to_dict(self) -> dict[str, Any]:
         return {"system": self.system, "paragraphs": self.paragraphs, "plans": self.plans, "words": self.words,
                 "complete": self.complete, "seconds": round(self.seconds, 1), "usage": self.usage.to_dict(),
-                "budget": self.budget, "note": self.note}
+                "budget": self.budget, "note": self.note, "failed": self.failed}
 
 
 def words(paragraphs: list[str]) -> int:
-    return sum(len(p.split()) for p in paragraphs)
+    """Words as the export counts them: spaced words, and two CJK characters a word."""
+    return sum(word_count(p) for p in paragraphs)
+
+
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def estimate_tokens(text: str) -> int:
+    """About 4 tokens per 3 spaced words, and one per CJK character (its tokenizers give one or two)."""
+    cjk = len(CJK.findall(text))
+    return math.ceil(len(CJK.sub(" ", text).split()) * 4 / 3) + cjk
 
 
 def count_tokens(model: Model, text: str) -> int:
-    """The model's own tokenizer where it has one (the embedded engine); else about 4 tokens per 3 words."""
+    """The model's own tokenizer where it has one (the embedded engine); else an estimate (``estimate_tokens``)."""
     counter = getattr(model, "count_tokens", None)
     if callable(counter):
         return int(counter(text))
-    return math.ceil(len(text.split()) * 4 / 3)
+    return estimate_tokens(text)
 
 
 def context_window(model: Model, override: int | None) -> int:
@@ -115,15 +136,20 @@ def copy_story(loom: Any, story_id: str, settings: Settings) -> str:
 
 
 def settings_for(s: System, settings: Settings) -> Settings:
-    return settings if s.long_term else replace(settings, top_k=0)
+    if not s.long_term:
+        settings = replace(settings, top_k=0)
+    if not s.bible:
+        settings = replace(settings, bible="off")
+    return settings
 
 
 def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings, target_words: int, max_steps: int,
                     on_progress: OnProgress | None = None) -> Written:
     """Auto mode (`Loom.auto`, one step at a time so the switches can act between steps) until the paragraphs
     after the opening have ``target_words``; without revision, the simulator's choice is followed through
-    `Loom.choose` and `Loom.step`. A step whose answer keeps the wrong shape is tried again; after three
-    failures in a row the story ends where it is (incomplete)."""
+    `Loom.choose` and `Loom.step`; without plans, `Loom.step` follows ``NO_PLAN``. A step whose answer keeps
+    the wrong shape is tried again; after three failures in a row the story ends where it is (incomplete).
+    A call that fails outright (the server, after the client's retries) ends it too, with the reason."""
     started = time.perf_counter()
     story = copy_story(loom, opening_story, settings_for(s, settings))
     opening_nodes = len(loom.path(story))
@@ -134,14 +160,16 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
     while True:
         line = loom.path(story)[opening_nodes:]  # edits replace nodes on the line; the text is what is on it
         out.paragraphs = [n.paragraph for n in line]
-        out.plans = [n.plan for n in line]
+        out.plans = [n.plan if s.plans else "" for n in line]
         if out.words >= target_words:
             break
         if len(line) >= max_steps:
             out.note = f"stopped at --max-steps {max_steps}"
             break
         try:
-            if s.revision:
+            if not s.plans:
+                node = loom.step(story, NO_PLAN)
+            elif s.revision:
                 node = loom.auto(story, 1)[0]
             else:
                 choice = loom.choose(story)
@@ -155,6 +183,11 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
                 out.note = f"3 failed steps in a row: {e}"
                 break
             continue
+        except ModelError as e:
+            out.failed = out.note = f"a call failed: {e}"
+            if on_progress:
+                on_progress(f"    ({s.name}: {out.failed})")
+            break
         failures = 0
         step_usage = Usage(**node.meta.get("usage", {}))
         out.usage = out.usage + loom.usage([node])  # the step's and the simulator's
@@ -212,13 +245,17 @@ def write_rolling(model: Model, settings: Settings, genre: str, title: str, open
     while out.words < target_words and len(out.paragraphs) < max_steps:
         prompt = rolling_prompt(model, settings, genre, title, opening + out.paragraphs, budget)
         text = ""
-        for _ in range(1 + settings.retries):
-            completion = model.complete(Request(ROLLING_SYSTEM, prompt, None, rolling_answer_tokens(settings),
-                                                settings.temperature))
-            out.usage = out.usage + completion.usage
-            text = " ".join(completion.text.split())
-            if len(text) >= 40:
-                break
+        try:
+            for _ in range(1 + settings.retries):
+                completion = model.complete(Request(ROLLING_SYSTEM, prompt, None, rolling_answer_tokens(settings),
+                                                    settings.temperature))
+                out.usage = out.usage + completion.usage
+                text = " ".join(completion.text.split())
+                if len(text) >= 40:
+                    break
+        except ModelError as e:
+            out.failed = out.note = f"a call failed: {e}"
+            break
         if len(text) < 40:
             out.note = f"no paragraph in {1 + settings.retries} calls"
             break

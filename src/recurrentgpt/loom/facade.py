@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import bible as canon
+from .. import books
 from ..cell import Cancel, OnRetry, Premise, RecurrentCell
 from ..embeddings import Embedder, embedder_name, get_embedder
 from ..errors import ConfigError, ConflictError, InputError, ModelError, NotFoundError
@@ -613,12 +614,14 @@ class Loom:
             text += canon.appendix_markdown(self.bible(info.id, node))
         return text
 
-    def export_bytes(self, story_id: str, fmt: str = "md", node: str = "head", *, author: str = "") -> bytes:
-        """Any export format as the bytes of its file: also ``epub`` and ``docx`` (the ``export`` extra)."""
+    def export_bytes(self, story_id: str, fmt: str = "md", node: str = "head", *, author: str = "",
+                     contact: books.Contact | None = None) -> bytes:
+        """Any export format as the bytes of its file: also ``epub`` and ``docx`` (the ``export`` extra);
+        ``contact`` fills a DOCX manuscript's contact block."""
         info = self.story(story_id)
         if fmt == "tree":
             return transfer.tree_json(self.store, info).encode("utf-8")
-        return transfer.render_bytes(fmt, info, self.path(info.id, node), author=author)
+        return transfer.render_bytes(fmt, info, self.path(info.id, node), author=author, contact=contact)
 
     def import_tree(self, raw: bytes) -> StoryInfo:
         """Import a tree exported with ``export(fmt="tree")``; ids are renewed if they are taken here."""

@@ -27,12 +27,14 @@ def render_text(fmt: str, info: StoryInfo, path: list[Node]) -> str:
     return export.render(fmt, info, path)
 
 
-def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "") -> bytes:
-    """Any path format as the bytes of its file: EPUB and DOCX as books, text formats in UTF-8."""
+def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "",
+                 contact: books.Contact | None = None) -> bytes:
+    """Any path format as the bytes of its file: EPUB and DOCX as books, text formats in UTF-8. ``contact``
+    fills a DOCX manuscript's contact block and running header."""
     if fmt == "epub":
         return books.to_epub(info, path, author=author)
     if fmt == "docx":
-        return books.to_docx(info, path, author=author)
+        return books.to_docx(info, path, author=author, contact=contact)
     return render_text(fmt, info, path).encode("utf-8")
 
 

