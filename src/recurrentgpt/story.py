@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import InputError
-
-if TYPE_CHECKING:
-    from .models.base import Sampling
 
 WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
@@ -30,6 +27,18 @@ MEMORY_UPDATES = ("edit", "rewrite")
 BIBLE_MODES = ("manual", "review", "auto", "off")
 MEMORY_OVERFLOWS = ("oldest", "model")
 NodeKind = Literal["opening", "step", "edit", "import"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How tokens are drawn besides the temperature (``Settings.sampling``). Each
+    backend sends the ones its server accepts, under the server's own names (``presets.Preset.samplers``)."""
+
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +89,8 @@ class Settings:
     presence_penalty: float = 0.0  # the OpenAI API's: >0 favours tokens not yet in the text
 
     @property
-    def sampling(self) -> "Sampling":
-        """The samplers a request carries (``models.base.Sampling``)."""
-        from .models.base import Sampling
-
+    def sampling(self) -> Sampling:
+        """The samplers a request carries."""
         return Sampling(top_p=self.top_p, min_p=self.min_p, top_k=self.top_k_tokens,
                         repeat_penalty=self.repeat_penalty, presence_penalty=self.presence_penalty)
 

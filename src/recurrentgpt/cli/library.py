@@ -13,7 +13,7 @@ from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
 from ..library import Library
 from .app import cli, pass_library, pop_settings, read_file_arg, settings_options, show_plans, warn_retry
 from . import progress
-from .write import write_atomically
+from .app import write_atomically
 
 
 @cli.command(name="list")
