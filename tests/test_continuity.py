@@ -270,3 +270,9 @@ def test_two_facts_of_one_entry_that_contradict_each_other_are_flagged():
     changes, _ = canon.repair(canon.EMPTY, [{"op": "add", "name": "Tobin", "facts": ["Tobin has red hair.",
                                                                                    "Tobin's hair is black."]}], review)
     assert changes[0].facts == ("Tobin has red hair.",) and review[0].add_facts == ("Tobin's hair is black.",)
+
+
+def test_a_sentence_naming_nobody_is_read_against_the_last_character_named_and_is_uncertain():
+    found = continuity.check("Mara climbed the ninety-one steps. Her eyes were brown with the dust of the road.", CANON)
+    assert [(c.entry, c.kind, c.certain) for c in found] == [("Mara Quell", "attribute", False)]
+    assert continuity.check("Mara climbed the steps. Her eyes were green.", CANON) == []

@@ -337,16 +337,20 @@ class Checker:
         (those the step's prompt showed; they are checked even when named by a pronoun only)."""
         extra = {e.key: e for e in entries or ()}
         out: list[Conflict] = []
+        last: Entry | None = None  # the character named last: whom "she" most likely is in the next sentence
         for sentence in sentences(paragraph):
             toks = _toks(sentence)
             mentions = self._mentions(toks)
-            if not mentions:
-                continue
             ctx = _Sentence(self, sentence, toks, mentions, extra)
+            people = [e for m in mentions if (e := ctx.entry(m.key)) is not None and e.kind == "character"]
+            if not people and last is not None and PRONOUNS.search(sentence):
+                out += ctx.pronoun(last)
             for m in mentions:
-                e = self.bible.get(m.key) or extra.get(m.key)
+                e = ctx.entry(m.key)
                 if e is not None:
                     out += ctx.read(e, m)
+            if people:
+                last = people[-1]
         return _unique(out)
 
     def _mentions(self, toks: list[Tok]) -> list[Mention]:
@@ -399,6 +403,7 @@ MODALS = frozenset("would could might should may must shall will can ought".spli
 NEGATIONS = frozenset("not never no n't nothing nobody".split())
 SKIP = frozenset("""himself herself itself themselves too also then still again now even just already soon once
     at last first presently instantly immediately meanwhile only alone""".split())
+PRONOUNS = re.compile(r"(?i)\b(she|her|he|his|him)\b|她|他")
 MEMORY = re.compile(r"(?i)\b(remember\w*|recollect\w*|recall\w*|memor\w+|dream\w*|ghost\w*|spirit|grave\w*|tomb\w*|"
                     r"funeral|buried|burial|portrait\w*|picture\w*|likeness|photograph\w*|mourn\w*|used to|"
                     r"in (?:his|her|their) (?:life ?time|life)|before (?:he|she|they) died|when (?:he|she) was alive|"
@@ -461,6 +466,21 @@ class _Sentence:
         if c.known is not None:
             out += self._knowledge(e, m, c)
         return out
+
+    def pronoun(self, e: Entry) -> list[Conflict]:
+        """A sentence that names nobody but says "her eyes", "at nineteen she", "he was a sailor": read against the
+        character named last, and never sure."""
+        c = canon_of(e)
+        out: list[Conflict] = []
+        if c.colours:
+            for _, feature, colour in _colour_positions(self.toks):
+                canon = c.colours.get(feature)
+                if canon and not any(colour in COMPATIBLE.get(k, {k}) for k in canon):
+                    out.append(self.conflict(e, f"{e.name}: {'; '.join(e.facts)[:160]}", "attribute", False, False))
+                    break
+        if c.ages and any(a < c.ages[0] or a > c.ages[1] for a, _ in _ages_at(self.toks)):
+            out.append(self.conflict(e, f"{e.name}: {'; '.join(e.facts)[:160]}", "attribute", False, False))
+        return out[:1]
 
     # ---- status
 
