@@ -57,7 +57,8 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
 
 
 def _saved(node: Node) -> None:
-    click.echo(f"(saved as node {node.id}, a new version of node {node.meta.get('edited_from')}; the head is there now)")
+    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, the same "
+               f"paragraph; the head is there now)")
 
 
 @bible.command("list")
