@@ -276,3 +276,10 @@ def test_a_sentence_naming_nobody_is_read_against_the_last_character_named_and_i
     found = continuity.check("Mara climbed the ninety-one steps. Her eyes were brown with the dust of the road.", CANON)
     assert [(c.entry, c.kind, c.certain) for c in found] == [("Mara Quell", "attribute", False)]
     assert continuity.check("Mara climbed the steps. Her eyes were green.", CANON) == []
+
+
+def test_a_short_chinese_name_inside_a_word_is_no_mention_with_jieba():
+    pytest.importorskip("jieba")
+    b = bible(E("character", "王", (), (), "已故"))
+    assert kinds("王国的军队走进了城门。", b) == []  # 王 inside 王国 (kingdom)
+    assert kinds("王走进了城门，笑着坐下。", b) == [("王", "status")]
