@@ -527,3 +527,36 @@ def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():
     assert all(p.endswith("。") for p in pieces)
     giant = "字" * 450  # one sentence longer than the budget: cut between characters
     assert "".join(p.removeprefix(CONTINUED) for p in split_to_fit(giant, 100, len)) == giant
+
+
+def test_the_seed_reaches_both_servers(tmp_path, servers, capsys):
+    """Broken build checked: with the judge built without `seed=`, the judge's bodies carried no seed."""
+    writer, judge = servers(), servers()
+    out = tmp_path / "e.json"
+    code = main([*server_args(writer.url), "eval", *SYSTEM_ARGS, "--judge", "openai:critic",
+                 "--judge-base-url", judge.url, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    for server in (writer, judge):
+        seeds = [b.get("seed") for b in server.bodies]
+        assert None not in seeds and seeds[0] == 7 and len(set(seeds)) == len(seeds)  # one draw each call
+    assert json.loads(out.read_text())["seed"] == 7
+
+
+def test_a_resumed_run_keeps_the_context_windows_the_first_run_found(tmp_path):
+    """A server may tell another context on resume (reloaded, or not answering): the layout must not change,
+    or every judgement would be asked again. Broken build checked: reading the contexts afresh failed here."""
+    from recurrentgpt.evaluation import Journal, JournaledModel
+
+    config = EvalConfig(genres=["horror"], words=20, plan_check=False, settings=SMALL)
+    path = tmp_path / "e.journal.jsonl"
+    journal = Journal.create(path, {"run": 1})
+    journal.append({"kind": "contexts", "context": 4096, "judge_context": 1500})  # as if the servers said so
+    journal = Journal.resume(path, {"run": 1})
+    loom = Loom.open(tmp_path / "e.db", JournaledModel(ScriptedModel(), journal, "generator"), HashingEmbedder(),
+                     seed=1)
+    try:
+        report = run_eval(loom, JournaledModel(ScriptedModel(), journal, "judge"), config, journal=journal)
+    finally:
+        loom.close()
+    assert report["judge_context"] == 1500 and report["config"]["context"] == 4096
+    assert sum(json.loads(line)["kind"] == "contexts" for line in path.read_text().splitlines()) == 1
