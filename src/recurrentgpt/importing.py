@@ -184,6 +184,30 @@ class Manuscript:
         return len(self.chapters) > 1 or any(c.title for c in self.chapters)
 
 
+def chapter_meta(manuscript: Manuscript) -> list[dict[str, Any]]:
+    """The node meta that makes a manuscript's chapters the story's own, one dict per paragraph: every node
+    carries its chapter's number (as the loom's steps do); a chapter's first node its heading as written
+    (``chapter_title``) and, from the second chapter on, a ``chapter_end`` with no summary (where the loom
+    counts a chapter from; an imported chapter has none); a paragraph after a scene break ``scene_break``."""
+    out: list[dict[str, Any]] = []
+    for number, chapter in enumerate(manuscript.chapters, 1):
+        first, broken = True, False
+        for block in chapter.blocks:
+            if block is None:
+                broken = True
+                continue
+            meta: dict[str, Any] = {"chapter": number}
+            if first and manuscript.has_chapters:
+                meta["chapter_title"] = chapter.title
+            if first and number > 1:
+                meta["chapter_end"] = {"summary": "", "imported": True}
+            if broken:
+                meta["scene_break"] = True
+            out.append(meta)
+            first = broken = False
+    return out
+
+
 class _Builder:
     """Collects chapters, paragraphs and scene breaks in reading order, dropping empty chapters."""
 
