@@ -34,8 +34,11 @@ def _isolated_env(tmp_path, monkeypatch):
     """No test reads the user's library or keys."""
     monkeypatch.setenv("RECURRENTGPT_DB", str(tmp_path / "library.db"))
     monkeypatch.setenv("RECURRENTGPT_CONFIG", str(tmp_path / "config.toml"))  # nor the user's config file
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENROUTER_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
+                 "MISTRAL_API_KEY", "TOGETHER_API_KEY", "RECURRENTGPT_API_KEY", "RECURRENTGPT_BASE_URL", "OLLAMA_HOST",
+                 "RECURRENTGPT_NUM_CTX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # never the user's keyring
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

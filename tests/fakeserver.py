@@ -1,4 +1,5 @@
-"""A misbehaving OpenAI-compatible server on 127.0.0.1 for backend tests: each request pops a scripted behaviour."""
+"""A misbehaving model server on 127.0.0.1 for backend tests: each POST pops a scripted behaviour; ``routes``
+answer fixed paths (a GET of /props, /api/show …) the way each server's documented endpoint does."""
 
 from __future__ import annotations
 
@@ -23,14 +24,36 @@ class FakeServer:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.on_request: Callable[[], None] = lambda: None  # e.g. to time each request's arrival
+        # "GET /props", "POST /api/show" … -> a behaviour answering every such request (not counted in ``bodies``)
+        self.routes: dict[str, Callable[[BaseHTTPRequestHandler, dict[str, Any]], None]] = {}
+        self.paths: list[str] = []  # "POST /v1/chat/completions", "GET /props" …, every request in order
+        self.all_headers: list[dict[str, str]] = []  # the headers of every request, routed or not
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _routed(self, method: str, body: dict[str, Any]) -> bool:
+                key = f"{method} {self.path.split('?')[0]}"
+                fake.paths.append(key)
+                fake.all_headers.append(dict(self.headers))
+                if key not in fake.routes:
+                    return False
+                try:
+                    fake.routes[key](self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return True
+
+            def do_GET(self) -> None:
+                if not self._routed("GET", {}):
+                    status(404, f"no route {self.path}")(self, {})
+
             def do_POST(self) -> None:
                 fake.on_request()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self._routed("POST", body):
+                    return
                 fake.bodies.append(body)
                 fake.headers.append(dict(self.headers))
                 behaviour = fake.behaviours.pop(0) if fake.behaviours else status(500, "no behaviour left")
@@ -44,7 +67,8 @@ class FakeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.root}/v1"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def close(self) -> None:
@@ -191,3 +215,38 @@ class _Endless(list):
             h.wfile.write(data)
 
         return behave
+
+
+def reply(payload: Any, code: int = 200, content_type: str = "application/json"):
+    """A fixed answer: ``payload`` as JSON (or as it is, when bytes)."""
+
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    return behave
+
+
+def ndjson(text: str, size: int = 7, done_reason: str = "stop", prompt_eval_count: int = 0, eval_count: int = 0):
+    """Ollama's /api/chat stream: one JSON object a line, the last with ``done`` and the token counts."""
+
+    def behave(h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/x-ndjson")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        for i in range(0, len(text), size):
+            line = {"model": body.get("model"), "message": {"role": "assistant", "content": text[i : i + size]},
+                    "done": False}
+            h.wfile.write((json.dumps(line) + "\n").encode())
+            h.wfile.flush()
+        last = {"model": body.get("model"), "message": {"role": "assistant", "content": ""}, "done": True,
+                "done_reason": done_reason, "prompt_eval_count": prompt_eval_count, "eval_count": eval_count}
+        h.wfile.write((json.dumps(last) + "\n").encode())
+        h.close_connection = True
+
+    return behave

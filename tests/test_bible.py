@@ -107,7 +107,7 @@ def test_a_planted_contradiction_is_flagged_stored_and_shown(tmp_path, capsys):
 
     capsys.readouterr()
     show_conflicts(node)
-    assert ("continuity (severe), Captain Ahab: “Captain Ahab said nothing for a while, then turned to the crew.”"
+    assert ("continuity (status, severe), Captain Ahab: “Captain Ahab said nothing for a while, then turned to the crew.”"
             " — the canon says: Captain Ahab is dead") in capsys.readouterr().err
 
 
@@ -195,7 +195,8 @@ def test_export_and_import_keep_the_bible_byte_for_byte(tmp_path):
 def test_malformed_model_updates_are_repaired_or_dropped_and_never_crash(tmp_path, proposal):
     model = ScriptedModel()
     loom, sid = new_loom(tmp_path, model, bible="auto")
-    loom.change_bible(sid, [canon.Change("add", "Mara", aliases=("the keeper",), facts=("Mara keeps the lamp.",))])
+    loom.change_bible(sid, [canon.Change("add", "Mara", aliases=("the keeper",), facts=("Mara keeps the lamp.",),
+                                         status="alive")])
     before = len(loom.bible(sid))
     model.enqueue(step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
                   {"bible": proposal or " "})
@@ -203,7 +204,9 @@ def test_malformed_model_updates_are_repaired_or_dropped_and_never_crash(tmp_pat
     bible = loom.bible(sid, node.id)
     assert len(bible) <= before + canon.MAX_MODEL_CHANGES
     assert all(len(e.facts) <= canon.MAX_FACTS and e.name.strip() for e in bible)
-    assert canon.find(canon.apply(canon.EMPTY, []), "x") is None
+    mara = next((e for e in bible if e.name == "Mara"), None)  # whatever the model wrote, the writer's entry keeps what the writer wrote
+    assert mara is not None and mara.facts[0] == "Mara keeps the lamp." and mara.aliases == ("the keeper",)
+    assert mara.status == "alive"  # the writer's status: a model's "dead" waits for review
 
 
 def test_repair_handles_every_kind_of_bad_change():
@@ -216,7 +219,7 @@ def test_repair_handles_every_kind_of_bad_change():
         "not a change", 42,
         {"op": "explode", "name": "Mara"},
     ])
-    assert [(c.op, c.name) for c in changes] == [("add", "Tom"), ("update", "Mara")]
+    assert [(c.op, c.name) for c in changes] == [("add", "Tom")]  # an update left with nothing is not recorded
     assert changes[0].aliases == ("Tommy",)
     assert canon.apply(bible, changes)["mara"].facts == ("Keeps the lamp.",)  # the empty update deleted nothing
     assert len(warnings) >= 6
@@ -270,7 +273,7 @@ def test_the_model_checker_keeps_only_conflicts_that_quote_the_paragraph(tmp_pat
     node = loom.step(sid, "Mara goes through the sea gate.")
     assert node.meta["conflicts"] == [{"entry": "The Sea Gate", "severity": "severe", "by": "scripted",
                                        "sentence": "Mara opened the sea gate without the brass key.",
-                                       "canon": "it opens only with the brass key"}]
+                                       "canon": "it opens only with the brass key", "kind": "", "certain": True}]
     assert "The sea gate opens only with the brass key." in model.requests[-1].prompt  # the checker saw the canon
     assert node.meta["check_trace"]["prompt"] == model.requests[-1].prompt  # and what it saw is kept
 
@@ -333,3 +336,24 @@ def test_import_in_review_mode_proposes_the_first_bible_from_the_manuscript(tmp_
     assert "Nell Farrow ran the channels at night." in model.requests[-1].prompt  # read from the manuscript
     loom.accept_bible(info.id)
     assert [e.name for e in loom.bible(info.id)] == ["Nell Farrow"]
+
+
+def test_bible_check_rechecks_an_edited_paragraph_and_the_whole_path(tmp_path, capsys):
+    loom, sid = new_loom(tmp_path)
+    loom.change_bible(sid, [AHAB, canon.Change("add", "Mara", facts=("Mara has green eyes.",), status="alive")])
+    first = loom.step(sid, PLANS[0])
+    edited = loom.edit(sid, first.id, paragraph="The storm passed. At dawn Captain Ahab, grinning, climbed the mast.")
+    loom.step(sid, PLANS[1])
+    loom.edit(sid, "head", paragraph="Mara's eyes, blue as cornflowers, searched the dust for the landing craft.")
+    loom.close()
+    run = lambda *args: main(["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *args])
+    capsys.readouterr()
+    assert run("check") == 0
+    out = capsys.readouterr().out
+    assert "continuity (status, severe), Captain Ahab: “At dawn Captain Ahab, grinning, climbed the mast.”" in out
+    assert "continuity (attribute, minor), Mara: “Mara's eyes, blue as cornflowers," in out
+    assert out.strip().endswith("conflict(s)") and "2 conflict(s)" in out
+    assert run("check", edited.id) == 0
+    out = capsys.readouterr().out
+    assert "Captain Ahab" in out and "Mara:" not in out and "1 paragraph(s) checked, 1 conflict(s)" in out
+    assert run("check", "nonexistent") != 0

@@ -265,3 +265,26 @@ def test_forget_allows_at_most_the_memorys_sentence_count_of_numbers():
     model = ScriptedModel(["Mara reached the gate at dusk and found it open.", STATE])
     RecurrentCell(model, Settings(two_phase=True)).step(cell_input(short_memory="Mara walks north. The storm follows."))
     assert model.requests[1].schema["properties"]["forget"]["maxItems"] == 2
+
+
+@pytest.mark.parametrize("two_phase", [False, True])
+def test_a_regeneration_that_copies_what_it_replaces_is_asked_again_with_the_next_seed(two_phase):
+    """`regenerate -n 2` gave an alternative word for word the same as the head."""
+    head = "Mara opened the gate and stepped through into the cold, where the road ran north into the hills."
+    other = "Mara stood at the gate a long time, listening, before she turned back towards the farm."
+    if two_phase:
+        model = ScriptedModel([head, other, STATE])
+    else:
+        model = ScriptedModel([{**ANSWER, "paragraph": head}, {**ANSWER, "paragraph": other}])
+    retries = []
+    out = RecurrentCell(model, Settings(two_phase=two_phase)).step(
+        cell_input(seed=41, unlike=[head]), on_retry=lambda n, e: retries.append(str(e)))
+    assert out.paragraph == other and retries == ["the paragraph repeats the one it is to replace"]
+    assert [r.seed for r in model.requests[:2]] == [41, 42]
+
+
+def test_a_regeneration_that_only_copies_is_never_kept():
+    head = "Mara opened the gate and stepped through into the cold, where the road ran north into the hills."
+    model = ScriptedModel([{**ANSWER, "paragraph": head}] * 4)
+    with pytest.raises(OutputFormatError, match="repeats the one it is to replace"):
+        RecurrentCell(model, Settings(retries=3)).step(cell_input(seed=1, unlike=[head]))

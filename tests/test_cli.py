@@ -312,3 +312,17 @@ def test_a_continuity_conflict_suggests_the_fix_and_memory_shows_it(capsys, monk
     assert code == 0 and "Captain Ahab is dead" in err and "--fix-conflicts" in err
     code, out, err = run(capsys, "memory", sid)
     assert code == 0 and "Captain Ahab is dead" in out and "--fix-conflicts" in out
+
+
+def test_a_bible_change_is_a_canon_change_in_the_tree_and_in_show_not_a_new_paragraph(capsys):
+    """Every entry added was a new sibling with the same first words: three identical branches in the tree."""
+    sid = new_story(capsys)
+    head = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]
+    assert run(capsys, "bible", sid, "add", "Mara", "Tarn")[0] == 0
+    assert run(capsys, "bible", sid, "add", "Sel", "--kind", "place")[0] == 0
+    code, out, _ = run(capsys, "tree", sid)
+    first_words = " ".join(head["paragraph"].split())[:40]
+    assert code == 0 and out.count(first_words) == 1, out
+    assert "(canon change: +Mara, +Tarn)" in out and "(canon change: +Sel)" in out
+    code, out, _ = run(capsys, "show", sid)
+    assert code == 0 and "(canon change: +Sel at node" in out and out.count(first_words) == 1

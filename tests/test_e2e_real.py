@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from recurrentgpt import HashingEmbedder, Loom
+from recurrentgpt.errors import ContextTooSmall
 from recurrentgpt.export import markdown_paragraph
+from recurrentgpt.models.base import Request
 from recurrentgpt.models.llamacpp import bundled_model_path
 from recurrentgpt.models.openai import OpenAIModel
 from recurrentgpt.shape import tidy
@@ -167,6 +169,19 @@ def test_openai_backend_against_a_real_llama_cpp_server(llama_server, tmp_path):
     assert node.paragraph in {tidy(t) for t in tries}
     # llama-cpp-python refuses json_schema (with a 500) and takes json_object + schema: detected, remembered
     assert model._working == "json_object"
+    # its server says its context nowhere (no /props, no context in /v1/models) but in refusing a longer call: the
+    # backend learns the --n_ctx it was started with from that refusal, and refuses the next before making it
+    assert model.context_window() is None
+    long = Request("You write.", "The ferry was late again that night. " * 700, max_tokens=16)
+    with pytest.raises(ContextTooSmall, match="4,096-token context"):
+        model.complete(long)
+    assert model.context_window() == 4096
+    calls = []
+    original = model.client.stream
+    model.client.stream = lambda *a, **kw: calls.append(a) or original(*a, **kw)
+    with pytest.raises(ContextTooSmall):
+        model.complete(long)
+    assert calls == []
 
 
 # The CLI with one change: every request to the embedded llama.cpp model is cut off after 4 tokens, so the real

@@ -505,3 +505,25 @@ def test_the_cost_formula_counts_the_calls_a_run_makes(tmp_path):
     assert {len(w["paragraphs"]) for s in report["stories"] for w in s["written"].values()} == {3}  # 40 / 16
     assert expected_calls(config, words_per_paragraph=16) == {"generator": len(writer.requests),
                                                               "judge": len(judge.requests)}
+
+
+def test_chinese_words_and_tokens_are_counted_as_cjk():
+    """Broken build checked: with `words` splitting at whitespace, the Chinese paragraph counted one word."""
+    from recurrentgpt.evaluation.systems import estimate_tokens, words
+    from recurrentgpt.shape import word_count
+
+    text = "她走进了灯塔，看见桌上放着一封来自地球的信。"  # 20 CJK characters, no space
+    assert words([text]) == word_count(text) == 10
+    assert words(["The keeper climbed the stairs."]) == 5
+    assert estimate_tokens(text) >= 20  # one token a CJK character at least, not 4/3 of one "word"
+
+
+def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():
+    sentence = "她走进了灯塔，看见桌上放着一封来自地球的信。"
+    paragraph = sentence * 30
+    pieces = split_to_fit(paragraph, 100, lambda t: len(t))  # a character a token
+    assert len(pieces) > 5 and all(len(p) <= 100 for p in pieces)
+    assert "".join(p.removeprefix(CONTINUED) for p in pieces) == paragraph
+    assert all(p.endswith("。") for p in pieces)
+    giant = "字" * 450  # one sentence longer than the budget: cut between characters
+    assert "".join(p.removeprefix(CONTINUED) for p in split_to_fit(giant, 100, len)) == giant

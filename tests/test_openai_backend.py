@@ -202,3 +202,11 @@ def test_a_connection_dropped_before_any_answer_is_retried(server):
     server.behaviours += [drop()] * 5
     with pytest.raises(ModelConnectionError, match="failed"):
         model(server, max_retries=1).complete(Request("s", "p"))
+
+
+def test_a_request_with_a_seed_sends_it_and_one_without_sends_none(server):
+    """A regeneration's own seed reaches the server (OpenAI, vLLM, llama.cpp's server and Ollama take one)."""
+    server.behaviours += [stream('{"a": "x"}'), stream('{"a": "y"}')]
+    model(server).complete(Request("s", "p", schema=SCHEMA, seed=1234))
+    model(server).complete(Request("s", "p", schema=SCHEMA))
+    assert server.bodies[0]["seed"] == 1234 and "seed" not in server.bodies[1]

@@ -507,6 +507,14 @@ def test_tree_checkout_and_bookmarks(client, loom, story):
     assert client.post(f"/api/stories/{story.id}/bookmarks", json={"name": ""}).status_code == 422
 
 
+def test_the_tree_names_a_canon_change_instead_of_repeating_the_paragraph(client, loom, story):
+    head = loom.node(story.id)
+    version = loom.change_bible(story.id, [canon.Change("add", "Mara"), canon.Change("add", "Tarn")])
+    rows = {r["id"]: r for r in client.get(f"/api/stories/{story.id}/tree").json()["rows"]}
+    assert rows[version.id]["note"] == "canon change: +Mara, +Tarn" and rows[head.id]["note"] == ""
+    assert "r.note" in (STATIC / "tree.js").read_text()  # the page shows the note instead of the paragraph
+
+
 def test_undo_steps_back_but_not_past_the_opening(client, loom, story):
     opening_head = loom.node(story.id)
     written = loom.step(story.id, 0)

@@ -70,6 +70,8 @@ class Entry:
     facts: tuple[str, ...] = ()
     status: str = ""  # alive/dead/missing, open/resolved, held by X …
     pinned: bool = False  # always in the step prompt
+    writer_facts: tuple[str, ...] = ()  # the facts the writer wrote: the model's upkeep never removes them
+    writer_status: bool = False  # the writer set the status: the model's upkeep never changes it
 
     @property
     def key(self) -> str:
@@ -80,7 +82,8 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "aliases": list(self.aliases), "facts": list(self.facts),
-                "status": self.status, "pinned": self.pinned}
+                "status": self.status, "pinned": self.pinned, "writer_facts": list(self.writer_facts),
+                "writer_status": self.writer_status}
 
     def render(self) -> str:
         """One line of the step prompt."""
@@ -145,16 +148,26 @@ def apply(bible: Bible, changes: Iterable[Change]) -> Bible:
     out = dict(bible)
     for c in changes:
         k = key(c.name)
+        writer = c.by != "model"
         if c.op == "add" and k and k not in out:
             out[k] = Entry(c.kind or "character", c.name.strip(), c.aliases or (), c.facts or (), c.status or "",
-                           bool(c.pinned))
+                           bool(c.pinned), tuple(c.facts or ()) if writer else (), writer and bool(c.status))
         elif c.op == "update" and k in out:
             e = out[k]
             facts = c.facts if c.facts is not None else e.facts
+            if not writer and c.facts is not None:  # the model's upkeep never removes what the writer wrote
+                facts = tuple(e.writer_facts) + tuple(f for f in c.facts if f not in e.writer_facts)
+            facts = tuple(facts) + tuple(f for f in c.add_facts if f not in facts)
+            mine = e.writer_facts
+            if writer:
+                mine = tuple(c.facts) if c.facts is not None else mine
+                mine = mine + tuple(f for f in c.add_facts if f not in mine)
+            status = e.status if c.status is None or (not writer and e.writer_status) else c.status
             e = dataclasses.replace(
-                e, kind=c.kind or e.kind, aliases=e.aliases if c.aliases is None else c.aliases,
-                facts=tuple(facts) + tuple(f for f in c.add_facts if f not in facts),
-                status=e.status if c.status is None else c.status, pinned=e.pinned if c.pinned is None else c.pinned,
+                e, kind=c.kind or e.kind, aliases=e.aliases if c.aliases is None else c.aliases, facts=facts,
+                status=status, pinned=e.pinned if c.pinned is None else c.pinned,
+                writer_facts=tuple(f for f in mine if f in facts),
+                writer_status=bool(c.status) if writer and c.status is not None else e.writer_status,
             )
             if c.rename and key(c.rename) and (key(c.rename) == k or key(c.rename) not in out):
                 del out[k]
@@ -272,9 +285,15 @@ def check_writer(bible: Bible, change: Change) -> Change:
     return dataclasses.replace(change, name=change.name.strip(), by="writer")
 
 
-def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[str]]:
+def repair(bible: Bible, proposed: Iterable[Any], review: list[Change] | None = None,
+           lock: bool = True) -> tuple[list[Change], list[str]]:
     """A model's proposed changes, repaired where that needs no guessing and dropped otherwise, with one
-    warning per repair or drop. Never raises: whatever the model wrote, the step goes on."""
+    warning per repair or drop. Never raises: whatever the model wrote, the step goes on.
+
+    With ``lock`` (the default), the writer's canon is the writer's: a change to a status the writer set,
+    one that would remove a fact the writer wrote, a fact that contradicts one the entry has, and facts
+    past an entry's limit are not applied; they go to ``review`` (the node's proposals, for the writer
+    to accept or not) with a warning each, or are dropped with the warning when ``review`` is None."""
     changes: list[Change] = []
     warnings: list[str] = []
     current = bible
@@ -314,11 +333,20 @@ def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[st
             warnings.append(f"{c.name}: an update that empties every fact was ignored")
             c = dataclasses.replace(c, facts=None)
         else:
-            c = dataclasses.replace(c, facts=facts[:MAX_FACTS] or None if c.facts is not None else None)
-        room = MAX_FACTS - (len(c.facts) if c.facts is not None else len(current[k].facts) if k in current else 0)
-        c = dataclasses.replace(c, add_facts=add[: max(0, room)])
+            c = dataclasses.replace(c, facts=(facts if lock else facts[:MAX_FACTS]) or None if c.facts is not None else None)
         if c.status is not None:
             c = dataclasses.replace(c, status=c.status.strip()[:MAX_STATUS_CHARS] or None)
+        c = dataclasses.replace(c, add_facts=add)
+        if lock:
+            c, held, why = _hold_back(current, c)
+            warnings += why
+            if review is not None:
+                review += held
+        else:
+            room = MAX_FACTS - (len(c.facts) if c.facts is not None else len(current[k].facts) if k in current else 0)
+            c = dataclasses.replace(c, add_facts=c.add_facts[: max(0, room)])
+        if c is None:
+            continue
         problems = validate(current, c)
         if problems:
             warnings.append(f"dropped {c.op} {c.name!r}: {'; '.join(problems)}")
@@ -326,6 +354,71 @@ def repair(bible: Bible, proposed: Iterable[Any]) -> tuple[list[Change], list[st
         changes.append(c)
         current = apply(current, [c])
     return changes, warnings
+
+
+def _empty(c: Change) -> bool:
+    return c.op == "update" and not c.add_facts and all(
+        getattr(c, f) is None for f in ("kind", "aliases", "facts", "status", "pinned", "rename"))
+
+
+def _hold_back(bible: Bible, c: Change) -> tuple[Change | None, list[Change], list[str]]:
+    """What of a model's change may be applied (None: nothing), what waits for the writer, and why."""
+    from .continuity import facts_disagree, statuses_disagree
+
+    held: list[Change] = []
+    why: list[str] = []
+    e = bible.get(key(c.name)) if c.op == "update" else None
+    name = e.name if e else c.name
+    if e and c.status is not None and e.writer_status and statuses_disagree(c.status, e.status):
+        held.append(Change("update", name, status=c.status, reason=c.reason, by="model"))
+        why.append(f"{name}: the writer's status {e.status!r} is kept; the model's {c.status!r} waits for review")
+        c = dataclasses.replace(c, status=None)
+    elif e and c.status is not None and e.writer_status:
+        c = dataclasses.replace(c, status=None)  # the same status in other words: the writer's wording stays
+    if e and c.facts is not None and any(f not in c.facts for f in e.writer_facts):
+        held.append(Change("update", name, facts=c.facts, reason=c.reason, by="model"))
+        why.append(f"{name}: the model would remove facts the writer wrote; its replacement waits for review")
+        c = dataclasses.replace(c, facts=None, add_facts=tuple(f for f in c.facts if f not in e.facts) + c.add_facts)
+    if c.op == "update" and c.facts is not None and len(c.facts) > MAX_FACTS:
+        held.append(Change("update", name, add_facts=c.facts[MAX_FACTS:], by="model",
+                           reason=f"{name} is at its limit of {MAX_FACTS} facts: merge or retire some to add these"))
+        why.append(f"{name}: {len(c.facts)} facts, the limit is {MAX_FACTS}: merge or retire some to add the rest")
+        c = dataclasses.replace(c, facts=c.facts[:MAX_FACTS])
+    base = list(c.facts) if c.facts is not None else list(e.facts) if e else []
+    new = list(c.facts or ()) if c.op == "add" else []
+    if c.op == "add":  # a new entry's facts must agree with each other too
+        base, new = [], list(c.facts or ())
+    kept: list[str] = []
+    clashing: list[str] = []
+    for f in [*new, *c.add_facts]:
+        other = next((g for g in [*base, *kept] if g != f and facts_disagree(f, g)), None)
+        if other:
+            clashing.append(f)
+            why.append(f"{name}: {f!r} contradicts {other!r}; it waits for review")
+        elif f not in base and f not in kept:
+            kept.append(f)
+    if clashing:
+        held.append(Change("update" if e else "add", name, add_facts=tuple(clashing), reason=c.reason, by="model",
+                           kind=None if e else c.kind))
+    room = MAX_FACTS - len(base)
+    over = kept[max(0, room):]
+    kept = kept[: max(0, room)]
+    if over:
+        held.append(Change("update" if e else "add", name, add_facts=tuple(over), by="model",
+                           reason=f"{name} is at its limit of {MAX_FACTS} facts: merge or retire some to add these"))
+        why.append(f"{name} has {MAX_FACTS} facts, the limit: merge or retire some to add {', '.join(map(repr, over))}")
+    if c.op == "add":
+        c = dataclasses.replace(c, facts=tuple(kept), add_facts=())
+    else:
+        c = dataclasses.replace(c, add_facts=tuple(kept))
+    return (None if _empty(c) else c), held, why
+
+
+def contradictions(e: Entry) -> list[tuple[str, str]]:
+    """Pairs of the entry's facts that contradict each other (an eye colour, an age, a profession…)."""
+    from .continuity import facts_disagree
+
+    return [(a, b) for i, a in enumerate(e.facts) for b in e.facts[i + 1 :] if facts_disagree(a, b)]
 
 
 CARRIED = re.compile(r"(?i)\b(carried|carrying|carries|held by (?:you|me)|in (?:your|my) (?:hands?|pocket|pack|bag))\b|携带|带着")
@@ -372,6 +465,7 @@ class Index:
                 if t:
                     self.by_tokens.setdefault(t, set()).add(k)
         self.lengths = sorted({len(t) for t in self.by_tokens})
+        self.first_words = {t[0] for t in self.by_tokens}
 
     def mentioned(self, text: str) -> set[str]:
         words = tokens(text)
@@ -382,6 +476,24 @@ class Index:
                 if hit:
                     found |= hit
         return found
+
+    def spans(self, words: tuple[str, ...]) -> list[tuple[int, int, set[str]]]:
+        """Where names occur in ``words`` (as ``tokens`` makes them): (start, end, entry keys), longest
+        name first at each start, so "Mr. Henry Dashwood" is one mention and not also "Henry"."""
+        out: list[tuple[int, int, set[str]]] = []
+        covered = -1
+        for i in range(len(words)):
+            if words[i] not in self.first_words:
+                continue
+            for n in reversed(self.lengths):
+                if i + n > len(words) or i + n <= covered:
+                    continue
+                hit = self.by_tokens.get(words[i : i + n])
+                if hit:
+                    out.append((i, i + n, hit))
+                    covered = i + n
+                    break
+        return out
 
 
 @dataclass(frozen=True)

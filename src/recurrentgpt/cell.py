@@ -32,6 +32,7 @@ from typing import Any, Callable
 from . import prompts, shape
 from .errors import Cancelled, InputError, ModelError, OutputFormatError
 from .models.base import Model, OnText, Request
+from .models.context import estimate_tokens
 from .story import WORDS_PER_SENTENCE, Mode, Settings, Usage
 from .structured import Field, ask, line_ceiling, sentences, wants_json, weak_if
 
@@ -128,6 +129,8 @@ class CellInput:
     pinned: list[str] = field(default_factory=list)  # memory sentences the writer pinned: never forgotten
     paragraphs_in_chapter: int = 0  # the chapter's paragraphs with the one this step writes (0: not told)
     propose_chapter_end: bool = False  # ask whether the chapter should end with this paragraph (auto mode)
+    seed: int | None = None  # the paragraph call's sampling seed (a regeneration's own, so it does not copy)
+    unlike: list[str] = field(default_factory=list)  # paragraphs it must not repeat (what a regeneration replaces)
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], ["rationale", "short_memory"])
+            _refuse_copies(answer["paragraph"], x.unlike)
             if "bible" in answer:  # one entry a line: keep the lines
                 answer["bible"] = "\n".join(shape.tidy(line) for line in answer["bible"].splitlines())
             return weak_if(answer, problems + shape.note_problems("memory", answer["short_memory"])
@@ -305,6 +309,7 @@ class RecurrentCell:
                 cancel=cancel,
                 check=check,
                 trace=trace,
+                seed=x.seed,
             )
             step_trace = trace[-1]
             answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], x.pinned)}
@@ -396,18 +401,32 @@ class RecurrentCell:
 
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
+            _refuse_copies(answer["paragraph"], x.unlike)
             return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
                                                                        recalled=x.long_term))
 
         edits = self.settings.memory_update == "edit"
+        lines = variables.get("memory_lines", [])
+        state_fields = self._step_fields()[1:]
+        if edits:  # the rationale and the whole memory give way to the two gates
+            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
+            state_fields[-1:-1] = edit_fields(lines)
+        if x.propose_chapter_end:
+            state_fields.append(CHAPTER_END_FIELD)
+        state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned, pinned_numbers=pinned_numbers(lines, x.pinned),
+                               propose_chapter_end=x.propose_chapter_end, chapter=x.chapter,
+                               paragraphs_in_chapter=x.paragraphs_in_chapter)
+        state_budget = self._budget(paragraphs=0, edits=edits, extra_words=40 if x.propose_chapter_end else 0)
+        # the second call's own instructions and answer ceiling: a server whose context cannot hold the whole
+        # conversation refuses the step before its first call (models/context.py)
+        reserve = estimate_tokens(self._render("step_state", state_fields, state_variables, True)) + state_budget
         written, usage = self._ask(
             template, fields, variables, mode=x.mode,
             max_tokens=self._budget(paragraphs=1, state=False), on_text=on_text, on_retry=on_retry,
-            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True,
+            stream_field=None, cancel=cancel, check=check_paragraph, trace=paragraph_trace, plain=True, seed=x.seed,
+            reserve=reserve,
         )
         paragraph = written["paragraph"]
-
-        lines = variables.get("memory_lines", [])
 
         def check_state(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["add"] if edits else ["rationale", "short_memory"])
@@ -420,19 +439,9 @@ class RecurrentCell:
 
         first = paragraph_trace[-1]
         state_trace: list[Trace] = []
-        state_fields = self._step_fields()[1:]
-        if edits:  # the rationale and the whole memory give way to the two gates
-            state_fields = [f for f in state_fields if f.name not in ("rationale", "short_memory")]
-            state_fields[-1:-1] = edit_fields(lines)
-        if x.propose_chapter_end:
-            state_fields.append(CHAPTER_END_FIELD)
-        state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned, pinned_numbers=pinned_numbers(lines, x.pinned),
-                               propose_chapter_end=x.propose_chapter_end, chapter=x.chapter,
-                               paragraphs_in_chapter=x.paragraphs_in_chapter)
         history = ((first["prompt"], first["answer"]),)
         state, more = self._ask(
-            "step_state", state_fields, state_variables, mode=x.mode,
-            max_tokens=self._budget(paragraphs=0, edits=edits, extra_words=40 if x.propose_chapter_end else 0),
+            "step_state", state_fields, state_variables, mode=x.mode, max_tokens=state_budget,
             on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel, check=check_state,
             trace=state_trace, history=history,
         )
@@ -780,6 +789,8 @@ class RecurrentCell:
         trace: list[Trace] | None = None,
         plain: bool = False,
         history: tuple[tuple[str, str], ...] = (),
+        reserve: int = 0,
+        seed: int | None = None,
     ) -> tuple[dict[str, Any], Usage]:
         s = self.settings
         return ask(
@@ -798,6 +809,9 @@ class RecurrentCell:
             trace=trace,
             plain=plain,
             history=history,
+            sampling=s.sampling,
+            reserve=reserve,
+            seed=seed,
         )
 
     def _with_budget(self, f: Field) -> Field:
@@ -835,6 +849,13 @@ class RecurrentCell:
             propose_chapter_end=False,
         )
         return prompts.render(s.language, template, json_output=json_output, **{**common, **variables})
+
+
+def _refuse_copies(paragraph: str, unlike: list[str]) -> None:
+    """A regeneration that comes back as the paragraph it replaces (or an alternative already written) is no
+    alternative: asked again with the next seed, and never kept."""
+    if any(shape.same(paragraph, other) for other in unlike):
+        raise OutputFormatError("the paragraph repeats the one it is to replace")
 
 
 def memory_kept(old: str, new: str) -> float | None:

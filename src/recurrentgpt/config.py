@@ -13,7 +13,8 @@
 Precedence, highest first: a command-line option, its environment variable, this file, the built-in
 default (``resolve``). The command line gets there through click's ``default_map``, which click
 consults after the option and its environment variable and before the default. API keys are never
-written here (or to the library): they stay in the environment (``OPENAI_API_KEY``).
+written here (or to the library): they stay in the environment (each provider's own variable, such as
+``OPENROUTER_API_KEY``) or the OS keyring (``recurrentgpt keys set``; keys.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "chunk_words": (int, "embed paragraphs in chunks of this many words (--chunk-words)"),
     "seed": (int, "random seed (--seed)"),
     "threads": (int, "CPU threads for the embedded model (--threads)"),
+    "num_ctx": (int, "the context window where it is ours to set: Ollama, the embedded model (--num-ctx)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),
     # a DOCX manuscript's title page and running header
@@ -86,7 +88,8 @@ def validate(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key.lower() in SECRETS:
             raise ConfigError(f"'{key}' does not belong in the config file: keep API keys in the environment "
-                              "(OPENAI_API_KEY) or your OS keyring")
+                              "(the provider's own variable, e.g. OPENROUTER_API_KEY) or the OS keyring "
+                              "(`recurrentgpt keys set NAME`)")
         if key == "settings":
             if not isinstance(value, dict):
                 raise ConfigError("[settings] must be a table")

@@ -2,6 +2,7 @@
 
     RecurrentGPTError
     ├── ConfigError            bad option, missing model file, missing optional extra
+    │   └── ContextTooSmall        a call would not fit the server's context window (refused before it is made)
     ├── InputError             bad user input: empty plan, unreadable manuscript, pruning the root
     ├── ModelError             the model could not answer
     │   ├── ModelConnectionError   server unreachable, timed out, stalled
@@ -27,6 +28,15 @@ class RecurrentGPTError(Exception):
 
 class ConfigError(RecurrentGPTError):
     exit_code = 2
+
+
+class ContextTooSmall(ConfigError):
+    """A call's prompt and answer ceiling would not fit the context the server runs with: refused before the
+    call, because a server cuts an over-long prompt from the front (where the instructions are) without an error."""
+
+    def __init__(self, message: str, needed: int = 0, context: int = 0):
+        super().__init__(message)
+        self.needed, self.context = needed, context
 
 
 class InputError(RecurrentGPTError):

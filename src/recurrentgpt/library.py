@@ -28,14 +28,17 @@ ENVIRONMENT = {
     "db": "RECURRENTGPT_DB",
     "model": "RECURRENTGPT_MODEL",
     "embedder": "RECURRENTGPT_EMBEDDER",
-    "base_url": "OPENAI_BASE_URL",
-    "api_key": "OPENAI_API_KEY",
+    # the server named by --model, whichever it is (a preset's own address, $OPENAI_BASE_URL and a provider's
+    # key are read where the model is built: models/__init__.py, keys.py)
+    "base_url": "RECURRENTGPT_BASE_URL",
+    "api_key": "RECURRENTGPT_API_KEY",
     "response_format": "RECURRENTGPT_RESPONSE_FORMAT",
     "timeout": "RECURRENTGPT_TIMEOUT",
     "retrieval": "RECURRENTGPT_RETRIEVAL",
     "chunk_words": "RECURRENTGPT_CHUNK_WORDS",
     "seed": "RECURRENTGPT_SEED",
     "threads": "RECURRENTGPT_THREADS",
+    "num_ctx": "RECURRENTGPT_NUM_CTX",
 }
 
 
@@ -62,6 +65,7 @@ class LibraryOptions:
     chunk_words: int | None = None
     seed: int | None = None
     threads: int | None = None  # the embedded model's CPU threads
+    num_ctx: int | None = None  # the context to ask for where it is ours to set: Ollama's num_ctx, the embedded n_ctx
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ,
@@ -76,7 +80,7 @@ class LibraryOptions:
                 if file and f.name != "api_key" and file.get(f.name) not in (None, ""):
                     values[f.name] = file[f.name]
                 continue
-            kind = {"timeout": float, "chunk_words": int, "seed": int, "threads": int}.get(f.name, str)
+            kind = {"timeout": float, "chunk_words": int, "seed": int, "threads": int, "num_ctx": int}.get(f.name, str)
             try:
                 values[f.name] = kind(raw)
             except ValueError:
@@ -96,7 +100,7 @@ class LibraryOptions:
     def model_options(self) -> dict[str, Any]:
         """What ``get_model`` takes besides the model's name."""
         return {"base_url": self.base_url, "api_key": self.api_key, "response_format": self.response_format,
-                "timeout": self.timeout, "seed": self.seed, "n_threads": self.threads}
+                "timeout": self.timeout, "seed": self.seed, "n_threads": self.threads, "num_ctx": self.num_ctx}
 
     @property
     def in_memory(self) -> bool:

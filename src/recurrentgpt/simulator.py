@@ -88,6 +88,7 @@ class HumanSimulator:
             retries=s.retries,
             cancel=cancel,
             check=check,
+            sampling=s.sampling,
         )
         # Small models sometimes answer 0 or 4: keep the revision, clamp the index to a real candidate.
         index = min(max(answer["choice"], 1), len(plans)) - 1

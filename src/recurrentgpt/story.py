@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .models.base import Sampling
 
 WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
@@ -67,6 +70,21 @@ class Settings:
     bible_check: str = "rules"  # continuity check after each step: "rules" (no model call) or "model" (rules, then
     # one more call asking the model for conflicts that need reading: a rule broken, a secret known too soon)
     bible_budget: int = 300  # most prompt tokens the bible's entries may add to a step
+    # how tokens are drawn besides the temperature, sent to every backend that takes them (models/presets.py); the
+    # defaults are llama.cpp's, which the embedded engine always used, so a story samples alike everywhere
+    top_p: float = 0.95  # nucleus sampling: the most likely tokens that together hold this much probability
+    min_p: float = 0.05  # drop tokens less likely than this share of the most likely one
+    top_k_tokens: int = 40  # draw from this many most likely tokens (0: all); `top_k` is the recall count
+    repeat_penalty: float = 1.1  # >1 makes tokens just written less likely (llama.cpp's; vLLM's repetition_penalty)
+    presence_penalty: float = 0.0  # the OpenAI API's: >0 favours tokens not yet in the text
+
+    @property
+    def sampling(self) -> "Sampling":
+        """The samplers a request carries (``models.base.Sampling``)."""
+        from .models.base import Sampling
+
+        return Sampling(top_p=self.top_p, min_p=self.min_p, top_k=self.top_k_tokens,
+                        repeat_penalty=self.repeat_penalty, presence_penalty=self.presence_penalty)
 
     @property
     def paragraph_words(self) -> int:
@@ -101,6 +119,18 @@ class Settings:
 
 _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def sampling_problems(s: Settings) -> list[str]:
+    """What is wrong with a story's samplers (each a value a server would refuse or that stops sampling)."""
+    checks = [
+        (0.0 < s.top_p <= 1.0, "top-p must be above 0 and at most 1"),
+        (0.0 <= s.min_p < 1.0, "min-p must be at least 0 and below 1"),
+        (0 <= s.top_k_tokens <= 1000, "top-k tokens must be between 0 and 1000"),
+        (0.5 <= s.repeat_penalty <= 2.0, "the repeat penalty must be between 0.5 and 2"),
+        (-2.0 <= s.presence_penalty <= 2.0, "the presence penalty must be between -2 and 2"),
+    ]
+    return [message for ok, message in checks if not ok]
 
 
 def check_length(what: str, text: str) -> None:

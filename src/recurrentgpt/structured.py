@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .errors import Cancelled, OutputFormatError, WeakAnswer
-from .models.base import Completion, Model, OnText, Request
+from .models.base import Completion, Model, OnText, Request, Sampling
 from .story import Usage
 
 
@@ -220,6 +220,9 @@ def ask(
     trace: list[dict[str, Any]] | None = None,
     plain: bool = False,
     history: tuple[tuple[str, str], ...] = (),
+    sampling: Sampling | None = None,
+    reserve: int = 0,
+    seed: int | None = None,
 ) -> tuple[dict[str, Any], Usage]:
     """Ask until the answer has the fields' shape; at most ``1 + retries`` calls.
 
@@ -228,7 +231,8 @@ def ask(
     that parses and is story but weak: asked again once (``WEAK_RETRIES``), then kept with a warning.
     ``trace`` receives the exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
     free text with no schema or grammar (one field: the answer is the text, and so is its stream).
-    ``history`` holds earlier turns of the conversation that this call continues.
+    ``history`` holds earlier turns of the conversation that this call continues. ``seed``: the first try's
+    sampling seed, each later try the next one (None: the backend's own).
 
     ``render(json_output)`` builds the prompt for the backend's output mode. When ``stream_field``
     is given, only that field's text is streamed to ``on_text`` (not the JSON around it); several
@@ -243,6 +247,9 @@ def ask(
         max_tokens=max_tokens,
         temperature=temperature,
         history=history,
+        sampling=sampling,
+        reserve=reserve,
+        seed=seed,
     )
     usage = Usage()
     last_error: OutputFormatError | None = None
@@ -251,6 +258,8 @@ def ask(
     for attempt in range(1 + max(0, retries)):
         if cancel and cancel():
             raise Cancelled("stopped before the model was asked")
+        if seed is not None:
+            request = replace(request, seed=seed + attempt)
         stripper = LeadStripper(on_text) if plain and on_text else None
         if plain:
             sink = _guard(stripper.feed if stripper else None, cancel)

@@ -3,12 +3,49 @@ and long unbranched runs are folded, so a 10,000-node story still fits a screen.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .store.base import TreeRow
+from .story import Node
+
+_SIGNS = {"add": "+", "update": "~", "remove": "-"}
+
+
+def version_note(node: Node, original: Node | None) -> str:
+    """What a new version of a node changed when its paragraph is the same (a change of the canon, of the memory
+    or of the plans): the tree and ``show`` name that instead of showing the paragraph again. "" for a node that
+    is a paragraph of its own."""
+    if node.kind != "edit" or original is None or node.paragraph != original.paragraph:
+        return ""
+    before, after = original.meta.get("bible", []), node.meta.get("bible", [])
+    ops = after[len(before):] if after[: len(before)] == before else after
+    if ops:
+        return "canon change: " + ", ".join(f"{_SIGNS.get(op.get('op'), '')}{op.get('name')}" for op in ops)
+    what = [w for w, same in (("memory", node.short_memory == original.short_memory),
+                              ("plans", tuple(node.plans) == tuple(original.plans))) if not same]
+    return f"{' and '.join(what)} edited" if what else "a new version"
+
+
+def version_notes(rows: list[TreeRow], node_of: Callable[[str], Node]) -> dict[str, str]:
+    """``version_note`` of every edited node among ``rows`` (the few a tree has; ``node_of`` reads one node)."""
+    notes = {}
+    for r in rows:
+        if r.kind != "edit":
+            continue
+        node = node_of(r.id)
+        original = node.meta.get("edited_from")
+        note = version_note(node, node_of(original) if original else None)
+        if note:
+            notes[r.id] = note
+    return notes
 
 
 def render_tree(
-    rows: list[TreeRow], head_id: str | None, bookmarks: dict[str, str], *, fold: int = 6, show_pruned: bool = False
+    rows: list[TreeRow], head_id: str | None, bookmarks: dict[str, str], *, fold: int = 6, show_pruned: bool = False,
+    notes: dict[str, str] | None = None,
 ) -> str:
+    """``notes``: ``version_notes``, shown instead of a version's paragraph (the same as its original's)."""
+    notes = notes or {}
     children: dict[str | None, list[TreeRow]] = {}
     for r in rows:
         if r.pruned and not show_pruned:
@@ -21,7 +58,7 @@ def render_tree(
 
     def line(r: TreeRow, indent: str) -> str:
         sign = "*" if r.id == head_id else ("x" if r.pruned else ("|" if r.id in head_line else "-"))
-        preview = " ".join(r.preview.split())[:60]
+        preview = f"({notes[r.id]})" if r.id in notes else " ".join(r.preview.split())[:60]
         extra = "".join(f" [{m}]" for m in marks.get(r.id, []))
         if r.id == head_id:
             extra += "  <- head"

@@ -8,7 +8,8 @@ import click
 
 from .. import config as user_config
 from ..errors import RecurrentGPTError
-from . import batch, bible, config, evaluate, library, navigate, play, serve, write  # noqa: F401  (they register their commands)
+# (each registers its commands)
+from . import batch, bible, config, evaluate, keys, library, navigate, play, serve, servers, write  # noqa: F401
 from .app import cli
 
 __all__ = ["cli", "main"]

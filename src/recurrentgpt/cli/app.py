@@ -26,10 +26,14 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
               help="The story library: an SQLite file, or a postgresql:// URL.")
 @click.option("--model", "-m", envvar=ENVIRONMENT["model"], default=DEFAULTS.model, show_default=True,
               help="smollm2 (bundled, offline), a .gguf path, openai:MODEL, a local server by name "
-                   "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), or scripted.")
+                   "(ollama:NAME, lmstudio:NAME, koboldcpp, llamacpp-server, vllm:NAME), a hosted API "
+                   "(openrouter:MODEL, groq:MODEL, deepseek:MODEL, mistral:MODEL, together:MODEL), or scripted.")
 @click.option("--base-url", envvar=ENVIRONMENT["base_url"],
-              help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key", envvar=ENVIRONMENT["api_key"], help="API key for the server (default: $OPENAI_API_KEY).")
+              help="The server's address when it is not the preset's, e.g. http://10.0.0.7:8000/v1 "
+                   "($OPENAI_BASE_URL moves openai:MODEL only).")
+@click.option("--api-key", envvar=ENVIRONMENT["api_key"],
+              help="API key for the server --model names (default: the provider's own variable, e.g. "
+                   "$OPENROUTER_API_KEY, or the key `recurrentgpt keys set` kept).")
 @click.option("--response-format", envvar=ENVIRONMENT["response_format"], type=click.Choice(RESPONSE_FORMATS),
               default=None, show_default="auto, or what the server preset supports",
               help="How to ask an OpenAI-compatible server for structured answers.")
@@ -47,6 +51,9 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
               help="CPU threads for the embedded model (default: half the logical cores).")
+@click.option("--num-ctx", envvar=ENVIRONMENT["num_ctx"], type=click.IntRange(512, 1048576), default=None,
+              help="Context window to run with where it is ours to set: Ollama's num_ctx, the embedded model's "
+                   "(default 8192). Other servers say theirs, and a call that would not fit is refused.")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
     """RecurrentGPT as a loom: write arbitrarily long text with an LLM, one paragraph per step.
@@ -85,6 +92,11 @@ def settings_options(command: Callable) -> Callable:
          "Chance per step of nudging a new character in (paper: 0.1)."),
         ("--language", "language", str, "Prompt language."),
         ("--temperature", "temperature", float, "Sampling temperature."),
+        ("--top-p", "top_p", float, "Nucleus sampling: draw from the likeliest tokens holding this much probability."),
+        ("--min-p", "min_p", float, "Drop tokens less likely than this share of the likeliest one."),
+        ("--top-k-tokens", "top_k_tokens", int, "Draw from this many likeliest tokens (0: all)."),
+        ("--repeat-penalty", "repeat_penalty", float, "Above 1, tokens just written are less likely."),
+        ("--presence-penalty", "presence_penalty", float, "Above 0, tokens not yet in the text are favoured."),
         ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
         ("--simulator", "simulator", click.Choice(["paper", "reference"]),
          "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),

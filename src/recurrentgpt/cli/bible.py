@@ -57,7 +57,8 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
 
 
 def _saved(node: Node) -> None:
-    click.echo(f"(saved as node {node.id}, a new version of node {node.meta.get('edited_from')}; the head is there now)")
+    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, the same "
+               f"paragraph; the head is there now)")
 
 
 @bible.command("list")
@@ -89,9 +90,13 @@ def show(ctx: click.Context, name: str) -> None:
     if e.aliases:
         click.echo(f"  also called: {', '.join(e.aliases)}")
     if e.status:
-        click.echo(f"  status: {e.status}")
+        click.echo(f"  status: {e.status}{' (the writer’s)' if e.writer_status else ''}")
     for fact in e.facts:
-        click.echo(f"  - {fact}")
+        click.echo(f"  - {fact}{' (the writer’s)' if fact in e.writer_facts else ''}")
+    from ..bible import contradictions
+
+    for a, b in contradictions(e):
+        click.echo(click.style("  contradicts itself: ", fg="red") + f"{a!r} and {b!r}")
 
 
 def _change(op: str, name: str, **fields: Any):
@@ -206,6 +211,52 @@ def accept(ctx: click.Context, names: tuple[str, ...]) -> None:
     _saved(library.loom.accept_bible(story, node, list(names) or None))
 
 
+def conflict_line(c: dict[str, Any]) -> str:
+    """One conflict: its kind, the entry, the sentence quoted, and what the canon says."""
+    how = ", ".join(x for x in (c.get("kind"), c.get("severity"), None if c.get("certain", True) else "uncertain") if x)
+    by = "" if c.get("by", "rules") == "rules" else f" (by {c['by']})"
+    return (click.style(f"continuity ({how}){by}, {c['entry']}: ", fg="yellow" if not c.get("certain", True) else "red",
+                        bold=True) + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}")
+
+
+@bible.command("check")
+@click.argument("target", required=False, metavar="[NODE]")
+@click.option("--path", "whole", is_flag=True,
+              help="With NODE: every paragraph on the path to NODE, not NODE's alone.")
+@click.pass_context
+def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
+    """Check paragraphs against the canon again: NODE's paragraph, or (without NODE, or with --path) every
+    paragraph on the path, each against the canon at its own node. Prints each conflict with its sentence;
+    writes nothing (stop it at any time)."""
+    from ..continuity import Checker
+    from . import progress
+
+    library, story, node = _args(ctx)
+    loom = library.loom
+    ref = target or node
+    nodes = loom.path(story, ref) if (whole or target is None) else [loom.node(story, ref)]
+    nodes = [n for n in nodes if n.paragraph.strip()]
+    found = checked = 0
+    meter = progress.bar(len(nodes), "paragraph", "checking")
+    checker: Checker | None = None
+    try:
+        for n in nodes:
+            entries = loom.bible(story, n.id)
+            bible = {e.key: e for e in entries}
+            if checker is None or checker.bible != bible:  # the canon changes at a few nodes only
+                checker = Checker(bible)
+            conflicts = checker.check(n.paragraph)
+            checked += 1
+            meter.update(1)
+            for c in conflicts:
+                found += 1
+                meter.clear() if hasattr(meter, "clear") else None
+                click.echo(f"node {n.id} (depth {n.depth}): " + conflict_line(c.to_dict()))
+    finally:
+        meter.close()
+    click.echo(f"{checked} paragraph(s) checked, {found} conflict(s)" if checked else "(no paragraph to check)")
+
+
 def show_conflicts(node: Node, err: bool = True) -> None:
     """After a paragraph (and in ``memory``): what in it contradicts the canon, and the command that writes it
     again told so."""
@@ -213,8 +264,7 @@ def show_conflicts(node: Node, err: bool = True) -> None:
         click.echo(f"(a first draft contradicted {c['entry']}: {c['canon']}; it was written again)", err=err)
     conflicts = node.meta.get("conflicts", [])
     for c in conflicts:
-        click.echo(click.style(f"continuity ({c['severity']}), {c['entry']}: ", fg="red", bold=True)
-                   + f"\u201c{c['sentence']}\u201d — the canon says: {c['canon']}", err=err)
+        click.echo(conflict_line(c), err=err)
     if conflicts:
         click.echo(f"(to write it again told what it contradicted: `recurrentgpt regenerate {node.story_id} {node.id} "
                    f"--fix-conflicts`; to change the canon instead: `recurrentgpt bible {node.story_id} edit NAME …`)",

@@ -22,8 +22,8 @@ def config_group(ctx: click.Context) -> None:
     """Show the default configuration (model, server, embedder, library, settings) and where each value
     comes from; `config set KEY VALUE` and `config unset KEY` change the file.
 
-    Options and environment variables override the file. API keys are never stored: keep them in
-    the environment (OPENAI_API_KEY)."""
+    Options and environment variables override the file. API keys never go in the file: they come from
+    each provider's own variable (OPENROUTER_API_KEY …) or the OS keyring (`recurrentgpt keys set NAME`)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(show)
 
@@ -47,6 +47,7 @@ def show(ctx: click.Context) -> None:
         else:
             shown = str(value)
         click.echo(f"  {param.name:16} {shown}   [{source}]")
+    _show_server(root)
     data = user_config.load()
     for key in ("author", *user_config.CONTACT):
         if data.get(key):
@@ -81,3 +82,27 @@ def keys() -> None:
         click.echo(f"  {key:20} {kind.__name__:6} {what}")
     for name, kind in user_config.SETTINGS.items():
         click.echo(f"  settings.{name:11} {kind.__name__:6} a new story's setting (--{name.replace('_', '-')})")
+
+
+def _show_server(root: click.Context) -> None:
+    """Where the model's calls go and with which key, and where each came from (``$OPENAI_BASE_URL`` moves
+    ``openai:`` only, never a named server)."""
+    from .. import keys
+    from ..models import address, split_spec
+
+    spec, base_url = root.params.get("model"), root.params.get("base_url")
+    where = address(spec, base_url)
+    if where is None:
+        click.echo(f"  {'server':16} (none: {spec or 'smollm2'} runs in this process)")
+        return
+    url, source = where
+    if base_url:
+        source = {ParameterSource.ENVIRONMENT: "$RECURRENTGPT_BASE_URL",
+                  ParameterSource.DEFAULT_MAP: "config file"}.get(root.get_parameter_source("base_url"),  # type: ignore[arg-type]
+                                                                  "--base-url")
+    click.echo(f"  {'server':16} {url}   [{source}]")
+    preset = split_spec((spec or "").strip())
+    _, key_source = keys.resolve(preset[0] if preset else None, url, root.params.get("api_key"))
+    if key_source == "--api-key" and root.get_parameter_source("api_key") == ParameterSource.ENVIRONMENT:
+        key_source = "$RECURRENTGPT_API_KEY"
+    click.echo(f"  {'key':16} {'(set)' if key_source != 'none' else '(none)'}   [{key_source}]")

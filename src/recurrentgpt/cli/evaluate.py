@@ -189,7 +189,7 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
         report = run_eval(loom, judge, config, on_progress=lambda line: click.echo(line, err=True), journal=journal)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every finished call is in {journal_file}; continue with --resume {out}", err=True)
-        raise SystemExit(130) from None
+        raise
     finally:
         loom.close()
         if judge_inner is not model:

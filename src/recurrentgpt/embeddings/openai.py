@@ -1,4 +1,5 @@
-"""Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint."""
+"""Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint: OpenAI's (with $OPENAI_API_KEY, which goes
+nowhere else), or the server ``base_url`` names (with the key given for it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from .base import Embedder, normalise
 
 class OpenAIEmbedder(Embedder):
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60):
-        self.client = HTTPClient(base_url=base_url, api_key=api_key, timeout=timeout)
+        from ..keys import resolve
+        from ..models import address
+        from ..models.presets import PRESETS
+
+        url = address("openai:" + model, base_url)[0]  # type: ignore[index]
+        key, _ = resolve(PRESETS["openai"], url, api_key)
+        self.client = HTTPClient(base_url=url, api_key=key, timeout=timeout)
         self.model = model
         self.name = f"openai:{model}"
         self.max_words = 300

@@ -1,13 +1,14 @@
 """sentence-transformers embedder; the default is the bundled all-MiniLM-L6-v2 (works offline).
 
-torch and sentence-transformers are imported on first use, never at start-up.
+torch and sentence-transformers are imported on first use, never at start-up. Nothing is downloaded at run time:
+a model named on the Hugging Face Hub (``mpnet``, ``embeddinggemma``, ``st:NAME``) loads from the user's Hugging
+Face cache, where `hf download NAME` put it once, or from a local folder.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -27,6 +28,33 @@ def bundled_model_path() -> Path:
         "pip install 'recurrentgpt[local]' (or choose --embedder hash)",
     )
     return config.parent
+
+
+# `--embedder NAME` -> (the name its vectors are filed under, the model's official Hugging Face name)
+OFFICIAL = {
+    "mpnet": ("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"),
+    "embeddinggemma": ("embeddinggemma-300m", "google/embeddinggemma-300m"),
+}
+
+
+def official_model_path(name: str, repo: str) -> Path:
+    """The folder of ``repo`` (an official Hugging Face name): ``<cache>/name`` when a folder is there (one made
+    by hand, or by the benchmarks' tooling), else the user's Hugging Face cache; never a download."""
+    from ..bundled import cache_dir
+
+    folder = cache_dir() / name
+    if (folder / "modules.json").is_file():
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except ImportError:
+        raise ConfigError("sentence-transformers is not installed: pip install 'recurrentgpt[local]'") from None
+    except Exception:  # huggingface_hub's LocalEntryNotFoundError and its kin: not in the cache
+        gated = " (accept its licence on huggingface.co first)" if repo.startswith("google/") else ""
+        raise ConfigError(f"{repo} is not in your Hugging Face cache or {folder}: download it once with "
+                          f"`hf download {repo}`{gated}, or pass --embedder st:FOLDER") from None
 
 
 def int8_copy(model):
@@ -56,17 +84,17 @@ def int8_copy(model):
 
 class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model: str | None = None, device: str = "cpu", query_threads: int | None = 1,
-                 packaged: tuple[str, Callable[[], Path]] | None = None, max_words: int = 150,
-                 query_int8: bool = False):
-        """``model``: a sentence-transformers name or folder (None: the bundled MiniLM); ``packaged``: (name, a
-        function that finds the folder inside installed wheels), called on first use, not here; ``max_words``:
+                 official: str | None = None, max_words: int = 150, query_int8: bool = False):
+        """``model``: a sentence-transformers name or folder (None: the bundled MiniLM); ``official``: a key of
+        ``OFFICIAL``, found on first use, not here (``official_model_path``); ``max_words``:
         the longest chunk to embed as one vector (MiniLM reads 256 word pieces: about 150-190 English words);
         ``query_int8``: embed queries with an int8 copy of the model (passages stay float, so stored vectors
         stay valid; a large model's query is then several times faster at the same recall)."""
         self.model_ref = model
-        self.packaged = packaged
+        self.official = OFFICIAL[official] if official else None
         self.device = device
-        self.name = f"st:{packaged[0] if packaged else Path(model).name if model else 'all-MiniLM-L6-v2'}"
+        label = self.official[0] if self.official else Path(model).name if model else "all-MiniLM-L6-v2"
+        self.name = f"st:{label}"
         self.max_words = max_words
         # One short query gains nothing from torch's thread pool and, on a small machine, fights llama.cpp
         # for the cores (issue 12: 0.33 s with the default threads vs 0.04 s with one). None keeps torch's.
@@ -88,16 +116,17 @@ class SentenceTransformerEmbedder(Embedder):
                 raise ConfigError(
                     "sentence-transformers is not installed: pip install 'recurrentgpt[local]'"
                 ) from None
-            if self.packaged:
-                path = str(self.packaged[1]())
+            if self.official:
+                path = str(official_model_path(*self.official))
             else:
                 path = self.model_ref or str(bundled_model_path())
-            if self.model_ref is None or Path(path).exists():
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never trigger a download
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a name loads from the cache: never a run-time download
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except Exception as e:  # the library raises many kinds for a bad name or folder
-                raise ConfigError(f"cannot load embedding model '{path}': {e}") from None
+                hint = "" if Path(path).exists() else f" (a name loads from the Hugging Face cache: `hf download {path}`)"
+                raise ConfigError(f"cannot load embedding model '{path}': {' '.join(str(e).split())[:200]}{hint}") \
+                    from None
         return self._model
 
     def query_model(self):

@@ -75,8 +75,8 @@ class Journal:
     @classmethod
     def create(cls, path: Path, config: dict[str, Any]) -> "Journal":
         if path.exists():
-            raise InputError(f"{path} holds the journal of an earlier run: continue it with --resume "
-                             f"{path.name.replace('.journal.jsonl', '.json')}, or remove it to start afresh")
+            raise InputError(f"{path} holds the journal of an earlier run with this --out: continue it with "
+                             "--resume OUT, or remove the journal to start afresh")
         journal = cls(path, config, [])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,29 +76,32 @@ def judge_prompt(language: str, name: str, **variables: Any) -> str:
 
 
 CONTINUED = "[continued] "
+CJK_START = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 SENTENCE = re.compile(r"(?<=[.!?…][\"'”’)])\s+|(?<=[.!?…])\s+|(?<=[。！？])")
 
 
 def split_to_fit(paragraph: str, budget: int, count: Callable[[str], int]) -> list[str]:
-    """``paragraph`` as pieces of at most ``budget`` tokens, cut between sentences (between words, or CJK
-    characters, inside a sentence longer than the budget); every piece after the first is marked continued."""
+    """``paragraph`` as pieces of at most ``budget`` tokens, cut between sentences (between words, or characters
+    where there are no spaces, inside a sentence longer than the budget); every piece after the first is marked
+    continued."""
     if count(paragraph) <= budget:
         return [paragraph]
-    units: list[str] = []
+    units: list[tuple[str, str]] = []  # (what goes before it when joined, the text)
     for sentence in (x for x in SENTENCE.split(paragraph) if x.strip()):
+        before = "" if CJK_START.match(sentence) else " "  # Chinese and Japanese sentences join without a space
         if count(CONTINUED + sentence) <= budget:
-            units.append(sentence)
-        else:  # a giant sentence: by words, or by characters where there are no spaces
-            units += sentence.split() if len(sentence.split()) > 1 else list(sentence)
+            units.append((before, sentence))
+        elif len(sentence.split()) > 1:
+            units += [(" ", w) for w in sentence.split()]
+        else:
+            units += [("", ch) for ch in sentence]
     pieces: list[str] = []
     current = ""
-    for unit in units:
-        joiner = "" if not current or (re.match(r"[\u3040-\u9fff]", unit) and not unit[:1].isspace()
-                                       and re.search(r"[\u3040-\u9fff。！？]$", current)) else " "
-        candidate = current + joiner + unit
+    for before, text in units:
+        candidate = current + before + text if current else text
         if current and count((CONTINUED if pieces else "") + candidate) > budget:
             pieces.append(current)
-            current = unit
+            current = text
         else:
             current = candidate
     pieces.append(current)

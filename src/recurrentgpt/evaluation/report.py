@@ -179,7 +179,10 @@ def calls_section(report: dict[str, Any]) -> str:
                       ""]
     generated = [w["usage"] for st in report["stories"] for w in st["written"].values()]
     judged = [j["usage"] for j in report["judgements"]]
-    for name, usages in (("writing the continuations", generated), ("judging", judged)):
+    checked = [m["plan_adherence"]["usage"] for st in report["stories"] for m in st["measures"].values()
+               if "plan_adherence" in m]
+    for name, usages in (("writing the continuations (after the openings)", generated), ("judging the pairs", judged),
+                         ("checking the plans", checked)):
         if usages:
             total = {k: sum(u.get(k, 0) for u in usages) for k in ("calls", "prompt_tokens", "completion_tokens")}
             lines.append(f"- {name}: {total['calls']} calls, {total['prompt_tokens']:,} prompt and "
@@ -198,8 +201,8 @@ def to_markdown(report: dict[str, Any], title: str = "recurrentgpt eval", plots:
     seed = report.get("seed")
     lines = [
         f"# {title}", "",
-        f"Model `{report['model']}`, judge `{report['judge']}` (context {report['judge_context']} tokens)"
-        + (f", served by {servers['model']} and {servers['judge']}" if servers else "") + ". "
+        f"Model `{report['model']}`{_at(servers, 'model')}, judge `{report['judge']}`{_at(servers, 'judge')} "
+        f"(context {report['judge_context']} tokens). "
         f"{c['stories_per_genre']} stor{'y' if c['stories_per_genre'] == 1 else 'ies'} per genre or premise "
         f"({where}); every system continues the same opening by {c['words']} words "
         f"(counted after the opening; ± one paragraph). Settings: {s['paragraph_sentences']} sentences per paragraph, "
@@ -232,6 +235,11 @@ def to_markdown(report: dict[str, Any], title: str = "recurrentgpt eval", plots:
     lines += [measures_table(report["measures"]), "",
               "## Stories side by side", "", stories_section(report)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _at(servers: dict[str, str] | None, role: str) -> str:
+    url = (servers or {}).get(role, "")
+    return f" at {url}" if url.startswith("http") else ""
 
 
 MEASURES = [("distinct_2", "distinct-2 (higher: less repetition)"),
@@ -281,10 +289,12 @@ def plot(report: dict[str, Any], forest: Path, measures: Path) -> None:
         ax.barh(range(len(systems)), [v or 0 for v in values], color="tab:blue")
         for i, v in enumerate(values):
             if v is None:
-                ax.text(0, i, " –", va="center", fontsize=8)
+                ax.text(0, i, " no value", va="center", fontsize=7, color="grey")
+        ax.set_xlim(0, max([v for v in values if v] or [1]) * 1.1)
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_yticks(range(len(systems)), systems, fontsize=8)
+    axes[0].invert_yaxis()  # the system under test on top, as in the tables
     fig.tight_layout()
     fig.savefig(measures, dpi=110)
     plt.close(fig)

@@ -12,6 +12,18 @@ OnText = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How tokens are drawn besides the temperature (a story's settings; ``story.Settings.sampling``). Each
+    backend sends the ones its server accepts, under the server's own names (``presets.Preset.samplers``)."""
+
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
 class Request:
     system: str
     prompt: str
@@ -21,6 +33,11 @@ class Request:
     # earlier (user, assistant) turns of the same conversation, before ``prompt``: a second call that
     # continues the first (the two-phase step) shares its whole prefix, so the KV cache serves it
     history: tuple[tuple[str, str], ...] = ()
+    seed: int | None = None  # this call's sampling seed (a regeneration's own); None: the backend's next
+    sampling: Sampling | None = None  # None: the backend's own defaults
+    # tokens a later turn of this conversation will add (the two-phase step's second call): a backend that
+    # knows its context refuses a call whose conversation could not finish, before the first call is made
+    reserve: int = 0
 
     def messages(self) -> list[dict[str, str]]:
         """The chat messages of this request, as every chat-template backend sends them."""
@@ -49,6 +66,11 @@ class Model(ABC):
 
     @abstractmethod
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion: ...
+
+    def context_window(self) -> int | None:
+        """How many tokens a call's prompt and answer may hold together, where the backend can tell (a server
+        that says so through its documented endpoint); None when it is not known."""
+        return None
 
     def load(self) -> None:  # noqa: B027 - optional hook
         """Load what the first call would load (an embedded engine's weights). A caller about to call from another

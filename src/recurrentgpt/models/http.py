@@ -3,13 +3,14 @@
 429 and 5xx are retried (tenacity) with exponential backoff or the server's Retry-After, a bounded
 number of times; 401/403 become ``ModelAuthError``;
 refused connections, timeouts and stalls become ``ModelConnectionError``; other 4xx become
-``RejectedRequest`` so callers can fall back (e.g. to a simpler response_format).
+``RejectedRequest`` so callers can fall back (e.g. to a simpler response_format). An address that answers with
+a web page instead of the API is a ``ConfigError`` naming the address. The key is the caller's (keys.py): this
+client reads no environment variable, so no key reaches a server it was not chosen for.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -17,7 +18,7 @@ from typing import Any, Iterator
 import httpx
 import tenacity
 
-from ..errors import ModelAuthError, ModelConnectionError, ModelError, RejectedRequest
+from ..errors import ConfigError, ModelAuthError, ModelConnectionError, ModelError, RejectedRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -45,8 +46,8 @@ class HTTPClient:
         max_retries: int = 3,
         backoff: float = 0.5,
     ):
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.api_key = api_key or ""
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -58,6 +59,25 @@ class HTTPClient:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    def get_json(self, path: str, *, timeout: float = 5.0, root: bool = False) -> Any:
+        """One GET, no retries (a question about the server, not a call that costs): its JSON, or the error it
+        means. ``root``: ``path`` is from the server's root, not from ``base_url`` (its /v1)."""
+        url = f"{server_root(self.base_url) if root else self.base_url}{path}"
+        try:
+            response = self._client.get(url, headers=self._headers(), timeout=timeout)
+        except httpx.HTTPError as e:
+            raise self._failure(e) from None
+        _refuse_html(response, url)
+        if response.status_code in (401, 403):
+            raise ModelAuthError(f"{url} refused the API key (HTTP {response.status_code}): {_error_detail(response)}")
+        if response.status_code >= 400:
+            raise RejectedRequest(f"{url} answered HTTP {response.status_code}: {_error_detail(response)}",
+                                  response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise ModelError(f"{url} answered with something that is not JSON") from None
 
     def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.stream(path, body) as response:
@@ -102,6 +122,11 @@ class HTTPClient:
             raise _TryAgain(self._failure(e)) from None
         except httpx.HTTPError as e:
             raise self._failure(e) from None
+        try:
+            _refuse_html(response, url)
+        except ConfigError:
+            response.close()
+            raise
         if response.status_code < 400:
             return response
         status = response.status_code
@@ -138,6 +163,20 @@ class HTTPClient:
         self._client.close()
 
 
+def server_root(base_url: str) -> str:
+    """The server's own address without the OpenAI-compatible API's ``/v1``: where its other endpoints are."""
+    url = base_url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _refuse_html(response: httpx.Response, url: str) -> None:
+    """A web page where the API should be (a proxy's login page, a server's UI, the wrong port) is a mistake in
+    the address, not an answer: one line naming it."""
+    if "text/html" in response.headers.get("content-type", ""):
+        raise ConfigError(f"{url} answered with a web page (HTTP {response.status_code}), not the API: check the "
+                          "address (--base-url; an OpenAI-compatible server's usually ends in /v1)")
+
+
 def _error_detail(response: httpx.Response) -> str:
     try:
         raw = response.read()[:2000].decode("utf-8", errors="replace")
@@ -147,6 +186,8 @@ def _error_detail(response: httpx.Response) -> str:
         data = json.loads(raw)
         error = data.get("error", data) if isinstance(data, dict) else data
         message = error.get("message", raw) if isinstance(error, dict) else error
+        if isinstance(error, dict) and error.get("n_ctx"):  # llama-server's exceed_context_size_error says its context
+            message = f"{message} (n_ctx {error['n_ctx']})"
     except json.JSONDecodeError:
         message = raw
     return " ".join(str(message).split())[:300] or "(no body)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -85,7 +86,9 @@ class LlamaCppModel(Model):
             from .q8_copy import q8_copy
         except ImportError:
             raise ConfigError("llama-cpp-python is not installed: pip install 'recurrentgpt[local]'") from None
-        seed = self.seed if self.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        # no seed asked for: one from the OS (llama-cpp-python derives each call's seed from the engine's, so its
+        # default would make every process sample alike, and a regeneration in a new process copy the step)
+        seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
 
         def load(path: Path) -> Any:
             llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed, verbose=False)
@@ -158,10 +161,12 @@ class LlamaCppModel(Model):
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
-                **self.sampling,
+                **self._sampling(request),
             )
             if request.schema is not None:
                 kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            if request.seed is not None:
+                kwargs["seed"] = request.seed
             started = time.perf_counter()
             parts: list[str] = []
             finish, answered = "stop", False
@@ -191,6 +196,17 @@ class LlamaCppModel(Model):
             usage=Usage(prompt_tokens, completion_tokens, cached, seconds, 1),
             finish_reason="length" if finish == "length" else "stop",
         )
+
+    def _sampling(self, request: Request) -> dict[str, Any]:
+        """The story's samplers where the request carries them, else this engine's own (the same defaults)."""
+        if request.sampling is None:
+            return dict(self.sampling)
+        p = request.sampling
+        return dict(top_k=p.top_k, top_p=p.top_p, min_p=p.min_p, repeat_penalty=p.repeat_penalty,
+                    presence_penalty=p.presence_penalty)
+
+    def context_window(self) -> int | None:
+        return self.n_ctx
 
     def prefill(self, request: Request) -> Usage:
         """The prompt is evaluated as the start of a chat whose answer is one token long: the KV cache then

@@ -5,20 +5,30 @@ tries ``json_schema``, then ``json_object`` with a schema, then plain text, and 
 Answers always stream (server-sent events); a server that ignores ``stream`` is read whole. Streams ask for
 the server's token counts (``stream_options.include_usage``) so usage is counted, not guessed from chunks; a
 server that refuses the option is asked again without it, and remembered.
+
+The story's samplers (``Request.sampling``) and the seed go under the names the server's preset lists
+(``presets.Preset.samplers``: the OpenAI API's own fields, or the server's documented extensions such as llama.cpp's
+top_k, min_p and repeat_penalty); a server that refuses an extension field is asked again with the standard ones
+only, and remembered. The seed moves on by one each call, so a run is repeatable from its start while a retry of
+the same prompt is not the same draw. Before a call, the prompt and its answer ceiling are checked against the
+context the server says it runs with (models/context.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
 from httpx_sse import EventSource
 
-from ..errors import ConfigError, ModelError, RejectedRequest
+from ..errors import ConfigError, ContextTooSmall, ModelError, RejectedRequest
 from ..story import Usage
+from . import context as ctx
 from .base import Completion, Model, OnText, Request
 from .http import HTTPClient
+from .presets import ENLARGE, STANDARD, Preset
 
 FORMATS = ("json_schema", "json_object", "text")
 
@@ -35,19 +45,50 @@ class OpenAIModel(Model):
         timeout: float = 120.0,
         max_retries: int = 3,
         backoff: float = 0.5,
+        seed: int | None = None,
+        preset: Preset | None = None,
     ):
         if response_format not in ("auto", *FORMATS):
             raise ConfigError(f"unknown response format '{response_format}' (use auto, {', '.join(FORMATS)})")
         self.client = HTTPClient(base_url, api_key, timeout=timeout, max_retries=max_retries, backoff=backoff)
         self.model = model
         self.name = f"openai:{model}"
+        self.preset = preset
+        self.kind = preset.kind if preset is not None else "openai"
+        self.samplers = dict(preset.samplers) if preset is not None else dict(STANDARD)
+        self.seed = seed
+        self._calls = itertools.count()
+        self._context: ctx.Context | None = None
         self.response_format = response_format
         # In text mode the prompt asks for labelled sections; in the others for JSON (parsed tolerantly).
         self.supports_schema = response_format != "text"
         self._working: str | None = None if response_format == "auto" else response_format
         self._ask_usage = True  # until the server refuses ``stream_options``
 
+    def context(self) -> ctx.Context:
+        """The context the server runs this model with, read once from its documented endpoint (an unknown one is
+        asked again after a call: LM Studio loads a model on its first call)."""
+        if self._context is None or self._context.tokens is None and self._context.source.startswith("retry:"):
+            self._context = ctx.probe(self.client, self.kind, self.model)
+        return self._context
+
+    def context_window(self) -> int | None:
+        return self.context().tokens
+
+    def list_models(self) -> list[str]:
+        """The model names the server lists (GET /v1/models)."""
+        listing = self.client.get_json("/models", timeout=min(10.0, self.client.timeout))
+        rows = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(rows, list):
+            raise ModelError(f"{self.client.base_url}/models answered without a model list")
+        return [str(r.get("id")) for r in rows if isinstance(r, dict) and r.get("id")]
+
+    def _fix(self) -> str:
+        return self.preset.context_fix if self.preset is not None else ENLARGE
+
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
+        known = self.context()
+        ctx.check(request, known.tokens, self.name, self._fix())
         if request.schema is None:
             candidates = ["text"]
         elif self._working:
@@ -57,27 +98,52 @@ class OpenAIModel(Model):
         for i, fmt in enumerate(candidates):
             try:
                 completion = self._complete_with_usage(request, fmt, on_text)
-            except RejectedRequest:
+            except RejectedRequest as e:
+                self._explain(request, e)
                 if i + 1 < len(candidates):
                     continue  # this server does not take that response_format: try a simpler one
                 raise
             if request.schema is not None:
                 self._working = fmt
+            if known.tokens is None and self.kind == "lmstudio" and not known.source.startswith("retry:"):
+                self._context = ctx.Context(None, "retry: " + known.source, known.limit)  # loaded now: ask again
             return completion
         raise AssertionError("unreachable")
 
-    def _complete_with_usage(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
-        if not self._ask_usage:
-            return self._complete(request, fmt, on_text, ask_usage=False)
-        try:
-            return self._complete(request, fmt, on_text, ask_usage=True)
-        except RejectedRequest as e:
-            if "stream_options" not in str(e) and "include_usage" not in str(e):
-                raise
-        self._ask_usage = False  # an older server that validates its fields strictly: count chunks instead
-        return self._complete(request, fmt, on_text, ask_usage=False)
+    def _explain(self, request: Request, error: RejectedRequest) -> None:
+        """Turn a refusal a writer can fix into one line naming the fix: a prompt too long for the context (which
+        is learned, so the next call is refused before it is made), a model the server does not have."""
+        learned = ctx.context_from_refusal(str(error))
+        if learned:
+            self._context = ctx.Context(learned, "the server's refusal of a longer request")
+            ctx.check(request, learned, self.name, self._fix())
+            raise ContextTooSmall(f"the server refused the call for its length: {error}", 0, learned)
+        text = str(error).lower()
+        if error.status == 404 and "model" in text and ("not" in text or "exist" in text):
+            try:
+                names = ", ".join(self.list_models()[:12]) or "none"
+            except ModelError:
+                names = "unknown"
+            raise ConfigError(f"{self.client.base_url} has no model '{self.model}' (it lists: {names})") from None
 
-    def _complete(self, request: Request, fmt: str, on_text: OnText | None, ask_usage: bool) -> Completion:
+    def _complete_with_usage(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
+        seed = request.seed if request.seed is not None else None if self.seed is None else self.seed + next(self._calls)
+        for _ in range(3):
+            try:
+                return self._complete(request, fmt, on_text, ask_usage=self._ask_usage, seed=seed)
+            except RejectedRequest as e:
+                if self._ask_usage and ("stream_options" in str(e) or "include_usage" in str(e)):
+                    self._ask_usage = False  # an older server that validates its fields strictly: count chunks
+                    continue
+                extensions = [wire for ours, wire in self.samplers.items() if ours not in STANDARD]
+                if any(wire in str(e) for wire in extensions):
+                    self.samplers = {k: v for k, v in self.samplers.items() if k in STANDARD}  # standard fields only
+                    continue
+                raise
+        return self._complete(request, fmt, on_text, ask_usage=self._ask_usage, seed=seed)
+
+    def _complete(self, request: Request, fmt: str, on_text: OnText | None, ask_usage: bool,
+                  seed: int | None = None) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages(),
@@ -85,8 +151,11 @@ class OpenAIModel(Model):
             "temperature": request.temperature,
             "stream": True,
         }
+        body.update(sampler_fields(request, self.samplers, seed))
         if ask_usage:
             body["stream_options"] = {"include_usage": True}
+        if request.seed is not None:  # (OpenAI, vLLM, llama.cpp's server and Ollama take a seed)
+            body["seed"] = request.seed
         if fmt == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
@@ -145,6 +214,18 @@ class OpenAIModel(Model):
 
     def close(self) -> None:
         self.client.close()
+
+
+def sampler_fields(request: Request, names: dict[str, str], seed: int | None) -> dict[str, Any]:
+    """The request's samplers and ``seed`` under the server's field ``names`` (our name -> the server's), for the
+    ones it takes."""
+    values: dict[str, Any] = {}
+    if request.sampling is not None:
+        values = {k: getattr(request.sampling, k) for k in ("top_p", "min_p", "top_k", "repeat_penalty",
+                                                           "presence_penalty")}
+    if seed is not None:
+        values["seed"] = seed
+    return {names[k]: v for k, v in values.items() if k in names}
 
 
 def _cached_tokens(usage: dict[str, Any], timings: dict[str, Any]) -> int:

@@ -83,11 +83,15 @@ def delete_story(story_id: str, loom: LoomDep) -> dict[str, Any]:
 
 @router.get("/stories/{story_id}/tree", summary="Every node of the story (light rows) with head and bookmarks")
 def tree(story_id: str, loom: LoomDep) -> dict[str, Any]:
+    from ..treeview import version_notes
+
     info = loom.story(story_id)
+    rows = loom.tree(info.id)
+    notes = version_notes(rows, lambda node_id: loom.node(info.id, node_id))  # a canon change is no new paragraph
     return {
         "head_id": info.head_id,
         "bookmarks": loom.bookmarks(info.id),
-        "rows": [r.__dict__ for r in loom.tree(info.id)],
+        "rows": [{**r.__dict__, "note": notes.get(r.id, "")} for r in rows],
     }
 
 

