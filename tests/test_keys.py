@@ -11,10 +11,11 @@ import pytest
 
 from recurrentgpt import keys
 from recurrentgpt.cli import main
+from recurrentgpt.errors import ModelAuthError
 from recurrentgpt.models import PRESETS, address, get_model
 from recurrentgpt.models.base import Request
 
-from .fakeserver import FakeServer, ndjson, reply, stream
+from .fakeserver import FakeServer, ndjson, reply, status, stream
 
 keyring = pytest.importorskip("keyring")
 from keyring.backend import KeyringBackend  # noqa: E402
@@ -177,3 +178,18 @@ def test_config_says_where_the_address_and_the_key_come_from(monkeypatch, capsys
     assert shown("--model", "openai:gpt-4o-mini") == ["https://api.openai.com/v1   [the openai preset]",
                                                       "(set)   [$OPENAI_API_KEY]"]
     assert shown("--model", "vllm:m", "--base-url", "http://gpu:8000/v1")[0] == "http://gpu:8000/v1   [--base-url]"
+
+
+def test_a_refused_key_is_one_line_naming_where_it_came_from(server, monkeypatch, capsys, tmp_path):
+    """A key for the wrong provider (here an OpenAI key put in $OPENROUTER_API_KEY): the provider's 401 is one line
+    naming the variable the key came from; with no key at all, the variable to set."""
+    _served_as(monkeypatch, "openrouter", server.url)
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-openai-key")
+    server.behaviours.append(status(401, "No auth credentials found"))
+    code = main(["--db", str(tmp_path / "l.db"), "--model", "openrouter:m", "--embedder", "hash", "new", "noir", "x"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 3 and len(errors) == 1 and "the key came from $OPENROUTER_API_KEY" in errors[0], errors
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    server.behaviours.append(status(401, "No auth credentials found"))
+    with pytest.raises(ModelAuthError, match=r"no key was sent: set \$OPENROUTER_API_KEY or `recurrentgpt keys set"):
+        get_model("openrouter:m").complete(Request("s", "p"))

@@ -378,3 +378,11 @@ def test_samplers_are_story_settings_and_checked():
     assert sampling_problems(Settings(top_p=0.0, repeat_penalty=5.0)) == [
         "top-p must be above 0 and at most 1", "the repeat penalty must be between 0.5 and 2"]
     json.dumps(s.to_dict())
+
+
+def test_a_proxys_error_page_while_a_server_restarts_is_retried(server):
+    """An HTML page with a 502 is an outage to retry, not a wrong address."""
+    server.behaviours += [reply(b"<html>502 Bad Gateway</html>", 502, "text/html"), stream("fine")]
+    model = get_model("openai:m", base_url=server.url)
+    model.client.backoff = 0.01
+    assert model.complete(Request("s", "p")).text == "fine" and len(server.bodies) == 2

@@ -115,7 +115,7 @@ def check_model(model: Model, settings: Settings) -> list[Check]:
     try:
         known = context_of() if callable(context_of) else None
         tokens = known.tokens if known is not None else model.context_window()
-        source = known.source if known is not None else "the engine's n_ctx"
+        source = known.source if known is not None else "the engine's n_ctx" if tokens else "the backend does not say"
     except RecurrentGPTError as e:
         return [*checks, Check("context", FAIL, str(e))]
     wants = ", ".join(f"the {k} ~{v:,}" for k, v in needs.items())
@@ -140,7 +140,7 @@ def check_model(model: Model, settings: Settings) -> list[Check]:
                                temperature=0.0))
     except RecurrentGPTError as e:
         return [*checks, Check("json", FAIL, str(e))]
-    form = getattr(model, "_working", None) or getattr(model, "response_format", None) or "a grammar"
+    form = getattr(model, "_working", None) or getattr(model, "response_format", None) or "JSON"
     if type(model).__name__ == "OllamaModel":
         form = "a JSON schema in format" if form in ("auto", "json_schema") else form
     elif type(model).__name__ == "LlamaCppModel":

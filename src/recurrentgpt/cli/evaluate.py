@@ -19,7 +19,7 @@ from .write import write_atomically
 
 # What a run's journal records of its configuration: what changes the stories or verdicts. A resumed run must
 # match it; API keys and timeouts may change between runs (a timeout is often why a run is resumed).
-GLOBAL_KEYS = ("model", "base_url", "response_format", "embedder", "retrieval", "chunk_words", "seed")
+GLOBAL_KEYS = ("model", "base_url", "response_format", "embedder", "retrieval", "chunk_words", "seed", "num_ctx")
 EVAL_KEYS = ("genres", "stories_per_genre", "words", "system_name", "against", "rolling_budget", "context",
              "max_steps", "judge_spec", "judge_base_url", "judge_response_format", "judge_context", "plan_check",
              "premises")
@@ -67,15 +67,16 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 @click.option("--judge-base-url", default=None,
               help="The judge's OpenAI-compatible server (default: its preset's address, else $OPENAI_BASE_URL; "
                    "never --base-url).")
-@click.option("--judge-api-key", default=None, help="API key for the judge's server (default: $OPENAI_API_KEY; "
-              "never --api-key).")
+@click.option("--judge-api-key", default=None, help="API key for the judge's server (default: its provider's own "
+              "key, as for --model; never --api-key).")
 @click.option("--judge-response-format", type=FORMATS, default=None,
               help="How to ask the judge's server for structured answers (default: auto, or its preset's).")
 @click.option("--judge-timeout", type=float, default=None, help="Seconds to wait for the judge's server "
               "(default: --timeout).")
 @click.option("--judge-context", type=click.IntRange(512, 10_000_000), default=None,
-              help="The judge's context window: longer pairs are judged by the windowed protocol "
-                   "(default: the embedded engine's, else 8192).")
+              help="The judge's context window: longer pairs are judged by the windowed protocol; asked of "
+                   "the judge's server where that is ours to set (Ollama, the embedded engine). Default: what its "
+                   "server tells, else 8192.")
 @click.option("--plan-check/--no-plan-check", default=True, show_default=True,
               help="Ask the judge, per planned paragraph, whether it did what its plan said.")
 @click.option("--library", default=":memory:", show_default=True,
@@ -178,7 +179,7 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
         judge_inner = get_model(current["judge_spec"] or o.model, base_url=current["judge_base_url"],
                                 api_key=judge_api_key, response_format=current["judge_response_format"],
                                 timeout=judge_timeout if judge_timeout is not None else o.timeout, seed=o.seed,
-                                n_threads=o.threads)
+                                n_threads=o.threads, num_ctx=current["judge_context"])
     generator = JournaledModel(model, journal, "generator")
     judge = JournaledModel(judge_inner, journal, "judge")
     loom = o.open_loom(db=library, model=generator)

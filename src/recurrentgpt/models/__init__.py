@@ -79,14 +79,14 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
                                num_ctx=options.get("num_ctx"), **chosen)
         from .openai import OpenAIModel
 
-        key, _ = resolve(server, where[0], options.get("api_key"))
+        key, key_source = resolve(server, where[0], options.get("api_key"))
         # a preset moved to another address keeps its JSON form and field names; OpenAI's own preset only where
         # the address is OpenAI's (another OpenAI-compatible server takes the standard fields and any JSON form)
         generic = server.name == "openai" and not same_host(where[0], server.base_url)
         if generic and "response_format" not in {k for k, v in options.items() if v is not None}:
             chosen["response_format"] = "auto"
         model = OpenAIModel(name or server.default_model, base_url=where[0], api_key=key,
-                            preset=None if generic else server, **chosen)
+                            preset=None if generic else server, key_source=key_source, **chosen)
         model.name = f"{server.name}:{name}" if name else server.name
         return model
     if spec == "scripted":

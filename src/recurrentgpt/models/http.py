@@ -68,7 +68,8 @@ class HTTPClient:
             response = self._client.get(url, headers=self._headers(), timeout=timeout)
         except httpx.HTTPError as e:
             raise self._failure(e) from None
-        _refuse_html(response, url)
+        if response.status_code not in RETRY_STATUS:
+            _refuse_html(response, url)
         if response.status_code in (401, 403):
             raise ModelAuthError(f"{url} refused the API key (HTTP {response.status_code}): {_error_detail(response)}")
         if response.status_code >= 400:
@@ -122,11 +123,12 @@ class HTTPClient:
             raise _TryAgain(self._failure(e)) from None
         except httpx.HTTPError as e:
             raise self._failure(e) from None
-        try:
-            _refuse_html(response, url)
-        except ConfigError:
-            response.close()
-            raise
+        if response.status_code not in RETRY_STATUS:  # (a proxy's 502 page while a server restarts is retried)
+            try:
+                _refuse_html(response, url)
+            except ConfigError:
+                response.close()
+                raise
         if response.status_code < 400:
             return response
         status = response.status_code

@@ -23,7 +23,7 @@ from typing import Any
 
 from httpx_sse import EventSource
 
-from ..errors import ConfigError, ContextTooSmall, ModelError, RejectedRequest
+from ..errors import ConfigError, ContextTooSmall, ModelAuthError, ModelError, RejectedRequest
 from ..story import Usage
 from . import context as ctx
 from .base import Completion, Model, OnText, Request
@@ -47,6 +47,7 @@ class OpenAIModel(Model):
         backoff: float = 0.5,
         seed: int | None = None,
         preset: Preset | None = None,
+        key_source: str = "",
     ):
         if response_format not in ("auto", *FORMATS):
             raise ConfigError(f"unknown response format '{response_format}' (use auto, {', '.join(FORMATS)})")
@@ -54,6 +55,7 @@ class OpenAIModel(Model):
         self.model = model
         self.name = f"openai:{model}"
         self.preset = preset
+        self.key_source = key_source or ("--api-key" if api_key else "none")  # where the key came from (keys.py)
         self.kind = preset.kind if preset is not None else "openai"
         self.samplers = dict(preset.samplers) if preset is not None else dict(STANDARD)
         self.seed = seed
@@ -87,6 +89,24 @@ class OpenAIModel(Model):
         return self.preset.context_fix if self.preset is not None else ENLARGE
 
     def complete(self, request: Request, on_text: OnText | None = None) -> Completion:
+        try:
+            return self._complete_checked(request, on_text)
+        except ModelAuthError as e:
+            raise ModelAuthError(f"{e}: {self._key_hint()}") from None
+
+    def _key_hint(self) -> str:
+        """What to change when the server refuses the key: where the key came from, or where one would."""
+        hosted = self.preset is not None and self.preset.hosted
+        if self.key_source == "none":
+            if hosted:
+                return (f"no key was sent: set ${self.preset.key_env} or `recurrentgpt keys set {self.preset.name}`"  # type: ignore[union-attr]
+                        " (a key goes only to its own provider)")
+            return "no key was sent (a provider's key never goes to another server): pass --api-key for this server"
+        if self.key_source == "keyring":
+            return f"the key came from the OS keyring: `recurrentgpt keys set {self.preset.name}` to replace it"  # type: ignore[union-attr]
+        return f"the key came from {self.key_source}: is it this provider's?"
+
+    def _complete_checked(self, request: Request, on_text: OnText | None) -> Completion:
         known = self.context()
         ctx.check(request, known.tokens, self.name, self._fix())
         if request.schema is None:
