@@ -588,3 +588,17 @@ def test_ctrl_c_names_the_journal_and_resume_finishes(tmp_path, monkeypatch, cap
     report = json.loads(out.read_text())
     judged_once(report, pairs=2, against=2)
     assert sum(c["replayed"] for c in report["calls"].values()) == 11
+
+
+def test_a_plot_that_fails_to_draw_costs_only_the_plot(tmp_path, monkeypatch, capsys):
+    import recurrentgpt.evaluation.report as report_module
+
+    def broken(*args):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(report_module, "plot", broken)
+    monkeypatch.setitem(sys.modules, "matplotlib", sys.modules.get("matplotlib") or type(sys)("matplotlib"))
+    out = tmp_path / "e.json"
+    assert main(["--model", "scripted", "--embedder", "hash", "eval", *SYSTEM_ARGS, "--out", str(out)]) == 0
+    assert "No plots: drawing them failed (RuntimeError: no fonts)" in (tmp_path / "e.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.journal.jsonl", "e.json", "e.md"]
