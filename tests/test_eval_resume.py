@@ -602,3 +602,16 @@ def test_a_plot_that_fails_to_draw_costs_only_the_plot(tmp_path, monkeypatch, ca
     assert main(["--model", "scripted", "--embedder", "hash", "eval", *SYSTEM_ARGS, "--out", str(out)]) == 0
     assert "No plots: drawing them failed (RuntimeError: no fonts)" in (tmp_path / "e.md").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.journal.jsonl", "e.json", "e.md"]
+
+
+def test_estimate_prints_the_formulas_calls_and_asks_nothing(tmp_path, capsys):
+    from recurrentgpt.evaluation.run import expected_calls
+
+    code = main(["--model", "openai:x", "--base-url", "http://127.0.0.1:9/v1", "eval", "--stories", "10",
+                 "--against", "rolling,no-long-term", "--estimate", "--out", str(tmp_path / "e.json")])
+    printed = capsys.readouterr().out
+    assert code == 0 and list(tmp_path.iterdir()) == []
+    config = EvalConfig(stories_per_genre=10, against=["rolling", "no-long-term"])
+    assert expected_calls(config) == {"generator": 3420, "judge": 1200}  # the figures docs/evaluation.md quotes
+    assert "60 opening(s), 3 systems" in printed and "generation model: 3,420 calls" in printed
+    assert "judge: 1,200 calls when every pair fits" in printed
