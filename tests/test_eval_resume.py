@@ -615,3 +615,12 @@ def test_estimate_prints_the_formulas_calls_and_asks_nothing(tmp_path, capsys):
     assert expected_calls(config) == {"generator": 3420, "judge": 1200}  # the figures docs/evaluation.md quotes
     assert "60 opening(s), 3 systems" in printed and "generation model: 3,420 calls" in printed
     assert "judge: 1,200 calls when every pair fits" in printed
+
+
+def test_judge_options_without_a_judge_are_refused(tmp_path, capsys):
+    out = tmp_path / "e.json"
+    code = main(["--model", "scripted", "eval", "--judge-timeout", "5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "name it with --judge" in err
+    code = main(["--model", "no-such-model", "eval", "--out", str(out)])  # fails before any journal is left
+    assert code == 2 and list(tmp_path.iterdir()) == []

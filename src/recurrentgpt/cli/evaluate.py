@@ -174,18 +174,22 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
         return
     md_path = Path(report_path) if report_path else out_path.with_name(
         out_path.stem + (".report.md" if out_path.suffix == ".md" else ".md"))
-    journal = Journal.resume(journal_file, current) if resume_path else Journal.create(journal_file, current)
+    judge_named = current["judge_spec"] is not None or current["judge_base_url"] is not None
+    if not judge_named and any(x is not None for x in (judge_api_key, current["judge_response_format"],
+                                                        judge_timeout)):
+        raise InputError("--judge-api-key, --judge-response-format and --judge-timeout are for a judge of its own: "
+                         "name it with --judge (and --judge-base-url); without one the --model judges")
 
     o = dataclasses.replace(o, **{k: current[k] for k in GLOBAL_KEYS})
     model = get_model(o.model, **o.model_options())
-    judge_named = any(x is not None for x in (current["judge_spec"], current["judge_base_url"], judge_api_key,
-                                                current["judge_response_format"], judge_timeout))
     judge_inner = model
     if judge_named:  # its own server: nothing of --base-url, --api-key or --response-format
         judge_inner = get_model(current["judge_spec"] or o.model, base_url=current["judge_base_url"],
                                 api_key=judge_api_key, response_format=current["judge_response_format"],
                                 timeout=judge_timeout if judge_timeout is not None else o.timeout, seed=o.seed,
                                 n_threads=o.threads, num_ctx=current["judge_context"])
+    # the journal only once the models are built: a misnamed model must not leave one that blocks the next try
+    journal = Journal.resume(journal_file, current) if resume_path else Journal.create(journal_file, current)
     generator = JournaledModel(model, journal, "generator")
     judge = JournaledModel(judge_inner, journal, "judge")
     loom = o.open_loom(db=library, model=generator)
