@@ -54,8 +54,8 @@ class Settings:
     new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
-    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); every figure in
-    # BENCHMARKS.md was measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
+    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); the benchmarks were
+    # measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
     retries: int = 3  # re-asks when the model's output has the wrong shape
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)

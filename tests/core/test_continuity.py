@@ -270,3 +270,16 @@ def test_two_facts_of_one_entry_that_contradict_each_other_are_flagged():
     changes, _ = canon.repair(canon.EMPTY, [{"op": "add", "name": "Tobin", "facts": ["Tobin has red hair.",
                                                                                    "Tobin's hair is black."]}], review)
     assert changes[0].facts == ("Tobin has red hair.",) and review[0].add_facts == ("Tobin's hair is black.",)
+
+
+def test_a_sentence_naming_nobody_is_read_against_the_last_character_named_and_is_uncertain():
+    found = continuity.check("Mara climbed the ninety-one steps. Her eyes were brown with the dust of the road.", CANON)
+    assert [(c.entry, c.kind, c.certain) for c in found] == [("Mara Quell", "attribute", False)]
+    assert continuity.check("Mara climbed the steps. Her eyes were green.", CANON) == []
+
+
+def test_a_short_chinese_name_inside_a_word_is_no_mention_with_jieba():
+    pytest.importorskip("jieba")
+    b = bible(E("character", "王", (), (), "已故"))
+    assert kinds("王国的军队走进了城门。", b) == []  # 王 inside 王国 (kingdom)
+    assert kinds("王走进了城门，笑着坐下。", b) == [("王", "status")]

@@ -261,3 +261,33 @@ def test_the_link_check_fails_on_a_missing_file_or_heading(tmp_path):
     assert broken_links(page) == []
     page.write_text("[a](missing.md) [b](a.md#the-web-studio) [c](#top)\n")
     assert broken_links(page) == ["missing.md", "a.md#the-web-studio", "#top"]
+
+
+# --- source comments say why, not where a figure came from ---------------------------------------------
+
+NOTEBOOK_CITATION = re.compile(r"§ ?[0-9]|\brun [0-9]+|BENCHMARKS")
+UNSPLIT_LOOM = "loom.py"  # the one module still being split into loom/; its parts are checked
+
+
+def notebook_citations(package: Path) -> list[str]:
+    """Lines of the package's source that cite a benchmark section, a run or BENCHMARKS.md."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == UNSPLIT_LOOM:
+            continue
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if NOTEBOOK_CITATION.search(line):
+                found.append(f"{rel}:{number}")
+    return found
+
+
+def test_source_comments_cite_no_benchmark_section_or_run():
+    found = notebook_citations(PACKAGE)
+    assert not found, f"say why in a sentence; figures live in the docs: {found}"
+
+
+def test_the_citation_scan_finds_sections_runs_and_the_notebook(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1  # 2.3x faster (BENCHMARKS §3a)\ny = 2  # a dry run\n")
+    (tmp_path / "b.py").write_text('"""Measured in run 13."""\nz = 3  # see § 12\n')
+    assert notebook_citations(tmp_path) == ["a.py:1", "b.py:1", "b.py:2"]

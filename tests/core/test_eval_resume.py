@@ -65,6 +65,12 @@ def judged_once(report: dict, pairs: int, against: int) -> None:
 
 
 @pytest.fixture
+def no_plots(monkeypatch):
+    """Runs whose plots no test looks at skip them (drawing costs seconds; they are tested below)."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+
+@pytest.fixture
 def servers():
     made: list[ScriptedServer] = []
 
@@ -119,7 +125,7 @@ def test_a_run_killed_with_sigkill_resumes_and_pays_for_nothing_twice(tmp_path, 
     assert report["seed"] == 7 and report["config"]["words"] == 40  # taken from the journal
 
 
-def test_a_500_on_every_fifth_request_is_recorded_and_resume_finishes(tmp_path, servers, capsys):
+def test_a_500_on_every_fifth_request_is_recorded_and_resume_finishes(tmp_path, servers, capsys, no_plots):
     """Every fifth distinct request fails with 500 on every try (the client's retries exhausted) until the server
     recovers; the run goes on, records each failure with its reason, and --resume asks only for those."""
     distinct: dict[str, int] = {}
@@ -155,7 +161,7 @@ def test_a_500_on_every_fifth_request_is_recorded_and_resume_finishes(tmp_path, 
     assert json.loads(out.read_text())["calls"]["generator"]["sent"] == 0
 
 
-def test_a_judge_that_times_out_on_its_own_server_is_resumed(tmp_path, servers, capsys):
+def test_a_judge_that_times_out_on_its_own_server_is_resumed(tmp_path, servers, capsys, no_plots):
     """Generator and judge on two servers; the judge stalls past --judge-timeout on some calls. The two servers
     each got only their own calls, every pair is judged once after --resume, nothing is answered twice."""
     slow = [True]
@@ -189,7 +195,7 @@ def test_a_judge_that_times_out_on_its_own_server_is_resumed(tmp_path, servers, 
     assert report["servers"] == {"model": writer.url, "judge": judge.url}
 
 
-def test_the_judge_gets_nothing_of_the_generators_server_key_or_format(tmp_path, servers, capsys):
+def test_the_judge_gets_nothing_of_the_generators_server_key_or_format(tmp_path, servers, capsys, no_plots):
     """Broken build checked: building the judge from the generator's options (`**o.model_options()`) sent the
     generator's key to the judge's server and this failed."""
     writer, judge = servers(), servers()
@@ -208,7 +214,7 @@ def test_the_judge_gets_nothing_of_the_generators_server_key_or_format(tmp_path,
     assert {b.get("response_format", {}).get("type") for b in writer.answered} <= {"json_object", None}
 
 
-def test_resume_refuses_another_configuration_naming_the_difference(tmp_path, servers, capsys):
+def test_resume_refuses_another_configuration_naming_the_difference(tmp_path, servers, capsys, no_plots):
     server = servers()
     out = tmp_path / "e.json"
     assert main([*server_args(server.url), "eval", *SYSTEM_ARGS, "--out", str(out)]) == 0
@@ -473,7 +479,7 @@ def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_token_counts_a_server_does_not_report_are_marked_estimated(tmp_path, servers, capsys):
+def test_token_counts_a_server_does_not_report_are_marked_estimated(tmp_path, servers, capsys, no_plots):
     server = servers(usage=False)
     out = tmp_path / "e.json"
     assert main([*server_args(server.url), "eval", *SYSTEM_ARGS, "--out", str(out)]) == 0
@@ -527,3 +533,94 @@ def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():
     assert all(p.endswith("。") for p in pieces)
     giant = "字" * 450  # one sentence longer than the budget: cut between characters
     assert "".join(p.removeprefix(CONTINUED) for p in split_to_fit(giant, 100, len)) == giant
+
+
+def test_the_seed_reaches_both_servers(tmp_path, servers, capsys, no_plots):
+    """Broken build checked: with the judge built without `seed=`, the judge's bodies carried no seed."""
+    writer, judge = servers(), servers()
+    out = tmp_path / "e.json"
+    code = main([*server_args(writer.url), "eval", *SYSTEM_ARGS, "--judge", "openai:critic",
+                 "--judge-base-url", judge.url, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    for server in (writer, judge):
+        seeds = [b.get("seed") for b in server.bodies]
+        assert None not in seeds and seeds[0] == 7 and len(set(seeds)) == len(seeds)  # one draw each call
+    assert json.loads(out.read_text())["seed"] == 7
+
+
+def test_a_resumed_run_keeps_the_context_windows_the_first_run_found(tmp_path):
+    """A server may tell another context on resume (reloaded, or not answering): the layout must not change,
+    or every judgement would be asked again. Broken build checked: reading the contexts afresh failed here."""
+    from recurrentgpt.evaluation import Journal, JournaledModel
+
+    config = EvalConfig(genres=["horror"], words=20, plan_check=False, settings=SMALL)
+    path = tmp_path / "e.journal.jsonl"
+    journal = Journal.create(path, {"run": 1})
+    journal.append({"kind": "contexts", "context": 4096, "judge_context": 1500})  # as if the servers said so
+    journal = Journal.resume(path, {"run": 1})
+    loom = Loom.open(tmp_path / "e.db", JournaledModel(ScriptedModel(), journal, "generator"), HashingEmbedder(),
+                     seed=1)
+    try:
+        report = run_eval(loom, JournaledModel(ScriptedModel(), journal, "judge"), config, journal=journal)
+    finally:
+        loom.close()
+    assert report["judge_context"] == 1500 and report["config"]["context"] == 4096
+    assert sum(json.loads(line)["kind"] == "contexts" for line in path.read_text().splitlines()) == 1
+
+
+def test_ctrl_c_names_the_journal_and_resume_finishes(tmp_path, monkeypatch, capsys, no_plots):
+    calls = [0]
+    complete = ScriptedModel.complete
+
+    def interrupted(self, request, on_text=None):
+        calls[0] += 1
+        if calls[0] == 12:
+            raise KeyboardInterrupt
+        return complete(self, request, on_text)
+
+    monkeypatch.setattr(ScriptedModel, "complete", interrupted)
+    out = tmp_path / "e.json"
+    code = main(["--model", "scripted", "--embedder", "hash", "eval", *SYSTEM_ARGS, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130 and f"continue with --resume {out}" in err and "Traceback" not in err
+    assert not out.exists()
+    assert main(["eval", "--resume", str(out)]) == 0
+    report = json.loads(out.read_text())
+    judged_once(report, pairs=2, against=2)
+    assert sum(c["replayed"] for c in report["calls"].values()) == 11
+
+
+def test_a_plot_that_fails_to_draw_costs_only_the_plot(tmp_path, monkeypatch, capsys):
+    import recurrentgpt.evaluation.report as report_module
+
+    def broken(*args):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(report_module, "plot", broken)
+    monkeypatch.setitem(sys.modules, "matplotlib", sys.modules.get("matplotlib") or type(sys)("matplotlib"))
+    out = tmp_path / "e.json"
+    assert main(["--model", "scripted", "--embedder", "hash", "eval", *SYSTEM_ARGS, "--out", str(out)]) == 0
+    assert "No plots: drawing them failed (RuntimeError: no fonts)" in (tmp_path / "e.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.journal.jsonl", "e.json", "e.md"]
+
+
+def test_estimate_prints_the_formulas_calls_and_asks_nothing(tmp_path, capsys):
+    from recurrentgpt.evaluation.run import expected_calls
+
+    code = main(["--model", "openai:x", "--base-url", "http://127.0.0.1:9/v1", "eval", "--stories", "10",
+                 "--against", "rolling,no-long-term", "--estimate", "--out", str(tmp_path / "e.json")])
+    printed = capsys.readouterr().out
+    assert code == 0 and list(tmp_path.iterdir()) == []
+    config = EvalConfig(stories_per_genre=10, against=["rolling", "no-long-term"])
+    assert expected_calls(config) == {"generator": 3420, "judge": 1200}  # the figures docs/evaluation.md quotes
+    assert "60 opening(s), 3 systems" in printed and "generation model: 3,420 calls" in printed
+    assert "judge: 1,200 calls when every pair fits" in printed
+
+
+def test_judge_options_without_a_judge_are_refused(tmp_path, capsys):
+    out = tmp_path / "e.json"
+    code = main(["--model", "scripted", "eval", "--judge-timeout", "5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "name it with --judge" in err
+    code = main(["--model", "no-such-model", "eval", "--out", str(out)])  # fails before any journal is left
+    assert code == 2 and list(tmp_path.iterdir()) == []

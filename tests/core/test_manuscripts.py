@@ -343,3 +343,22 @@ def test_the_contact_block_and_surname_come_from_the_config_file(tmp_path, capsy
     assert document.sections[0].header.paragraphs[0].text.startswith("LeGuin / ")
     assert main([*fast, "export", sid, "-f", "docx", "-o", "n.docx", "--surname", "Guin"]) == 0
     assert _docx((tmp_path / "n.docx").read_bytes()).sections[0].header.paragraphs[0].text.startswith("Guin / ")
+
+
+@pytest.mark.parametrize("fmt", ["docx", "epub", "odt"])
+def test_any_damage_to_a_book_is_an_input_error_or_a_reading(book, fmt):
+    """Bytes flipped anywhere in a real file: the reader returns a manuscript or raises InputError, never
+    another exception (which the command line would show as a traceback)."""
+    import random
+
+    loom, info = book
+    data = _odt(ODT_BODY, title="T") if fmt == "odt" else loom.export_bytes(info.id, fmt)
+    rng = random.Random(7)
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 4, 32])):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:
+            read_manuscript(bytes(damaged), f"book.{fmt}")
+        except InputError:
+            pass
