@@ -259,7 +259,7 @@ def materialise_deep(depth: int = 10_000) -> dict[str, Any]:
             bible = fresh._bible(deepest)
             cold.append(time.perf_counter() - started)
             assert len(bible) == depth // 10
-            fresh._bibles.clear()  # a session that has the story's lineage cached, not this node's bible
+            fresh._canon.forget()  # a session that has the story's lineage cached, not this node's bible
             started = time.perf_counter()
             fresh._bible(deepest)
             lineage_known.append(time.perf_counter() - started)

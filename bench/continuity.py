@@ -221,7 +221,7 @@ def main() -> None:
     result["rules"] = {lang: score([i for i in items if i["lang"] == lang], [f for i, f in zip(items, rules) if i["lang"] == lang])
                        for lang in ("en", "zh") if any(i["lang"] == lang for i in items)}
     result["rules"]["median_ms_per_paragraph"] = ms(median(times))
-    name = f"continuity_{args.split}"
+    name = f"continuity_{args.split}" + ("" if args.lang == "all" else f"_{args.lang}")
     if args.checker:
         subset = interleaved(items, args.limit)
         model_found, seconds, failures, model_name = run_model(data, subset, args.checker, args.base_url)

@@ -536,7 +536,7 @@ class RecurrentCell:
             on_retry=on_retry,
             stream_field=None,
             cancel=cancel,
-            check=lambda a: self._clean(a, [], [f.name for f in fields])[0],
+            check=lambda a: weak_if(*self._clean(a, [], [f.name for f in fields])),
             trace=trace,
         )
         return ChapterEnd(answer["summary"], answer["rationale"], answer["outline"], answer["beats"], usage, trace[-1])

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import InputError
-
-if TYPE_CHECKING:
-    from .models.base import Sampling
 
 WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 MEMORY_UPDATES = ("edit", "rewrite")
+BIBLE_MODES = ("manual", "review", "auto", "off")
 MEMORY_OVERFLOWS = ("oldest", "model")
 NodeKind = Literal["opening", "step", "edit", "import"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How tokens are drawn besides the temperature (``Settings.sampling``). Each
+    backend sends the ones its server accepts, under the server's own names (``presets.Preset.samplers``)."""
+
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,8 @@ class Settings:
     new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
-    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); every figure in
-    # BENCHMARKS.md was measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
+    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); the benchmarks were
+    # measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
     retries: int = 3  # re-asks when the model's output has the wrong shape
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
@@ -79,10 +89,8 @@ class Settings:
     presence_penalty: float = 0.0  # the OpenAI API's: >0 favours tokens not yet in the text
 
     @property
-    def sampling(self) -> "Sampling":
-        """The samplers a request carries (``models.base.Sampling``)."""
-        from .models.base import Sampling
-
+    def sampling(self) -> Sampling:
+        """The samplers a request carries."""
         return Sampling(top_p=self.top_p, min_p=self.min_p, top_k=self.top_k_tokens,
                         repeat_penalty=self.repeat_penalty, presence_penalty=self.presence_penalty)
 
@@ -274,3 +282,52 @@ class Retrieved:
     def __post_init__(self) -> None:
         if not self.passage:
             object.__setattr__(self, "passage", self.paragraph)
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """A light view of one node for tree rendering: no full texts."""
+
+    id: str
+    parent_id: str | None
+    depth: int
+    kind: str
+    preview: str
+    pruned: bool
+    created_at: float
+    before_edit: bool = False  # reattached: written before an edit above it (``Loom.edit(reattach=True)``)
+    chapter: int = 0  # the chapter this node opens (0: it opens none)
+
+
+def validate_settings(s: Settings) -> None:
+    """Refuse settings out of range before any model call, naming the first one wrong."""
+    checks = [
+        (1 <= s.paragraph_sentences <= 60, "paragraph sentences must be between 1 and 60"),
+        (1 <= s.memory_sentences <= 60, "memory sentences must be between 1 and 60"),
+        (20 <= s.memory_words <= 2000, "memory words must be between 20 and 2000"),
+        (1 <= s.plan_sentences <= 20, "plan sentences must be between 1 and 20"),
+        (1 <= s.opening_paragraphs <= 10, "opening paragraphs must be between 1 and 10"),
+        (0 <= s.top_k <= 20, "top-k must be between 0 and 20"),
+        (0.0 <= s.new_character_probability <= 1.0, "the new-character probability must be between 0 and 1"),
+        (0.0 <= s.temperature <= 2.0, "temperature must be between 0 and 2"),
+        (0 <= s.retries <= 10, "retries must be between 0 and 10"),
+        (s.person in ("first", "second", "third"), "person must be first, second or third"),
+        (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
+        (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
+        (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
+        (s.memory_update in MEMORY_UPDATES, f"the memory update must be one of {', '.join(MEMORY_UPDATES)}"),
+        (s.memory_overflow in MEMORY_OVERFLOWS, f"the memory overflow must be one of {', '.join(MEMORY_OVERFLOWS)}"),
+        (0 <= s.chapter_paragraphs <= 10_000, "chapter paragraphs must be between 0 and 10000"),
+        (0 <= s.chapter_min_paragraphs <= 10_000, "the fewest chapter paragraphs must be between 0 and 10000"),
+        (not s.chapter_paragraphs or s.chapter_min_paragraphs <= s.chapter_paragraphs,
+         "the fewest paragraphs of a chapter cannot be more than the most (chapter paragraphs)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+    for message in sampling_problems(s):
+        raise InputError(message)
+    from . import prompts  # the template folders say which languages exist
+
+    if s.language not in prompts.languages():
+        raise InputError(f"no prompts for language '{s.language}' (have: {', '.join(prompts.languages())})")

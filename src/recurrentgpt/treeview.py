@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .store.base import TreeRow
-from .story import Node
+from .story import Node, TreeRow
 
 _SIGNS = {"add": "+", "update": "~", "remove": "-"}
 

@@ -198,3 +198,14 @@ def describe_usage(node: Node) -> str:
     tokens = u.get("completion_tokens", 0)
     rate = f", {tokens / seconds:.0f} tok/s" if seconds else ""
     return f"{seconds:.1f} s, {tokens} tokens{rate}"
+
+
+def write_atomically(target: Path, data: str | bytes) -> None:
+    """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {target}: {e.strerror}") from None

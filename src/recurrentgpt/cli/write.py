@@ -30,6 +30,7 @@ from .app import (
     show_kept,
     show_plans,
     stream_to_stdout,
+    write_atomically,
     warn_retry,
 )
 
@@ -265,14 +266,3 @@ def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) 
     write_atomically(target, text)
     click.echo(f"Wrote {len(library.loom.path(info.id))} paragraphs to {target.resolve()} "
                f"(story {info.id} in the library {library.loom.describe().location})")
-
-
-def write_atomically(target: Path, data: str | bytes) -> None:
-    """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        tmp.replace(target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {target}: {e.strerror}") from None

@@ -23,8 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError, NotFoundError, StoreError
-from ..story import Node, Settings, StoryInfo
-from .base import StoryStore, TreeRow, VectorBatch
+from ..story import Node, Settings, StoryInfo, TreeRow
+from .base import StoryStore, VectorBatch
 from .schema import MIGRATIONS
 
 NODE_COLUMNS = (
