@@ -266,7 +266,6 @@ def test_the_link_check_fails_on_a_missing_file_or_heading(tmp_path):
 # --- source comments say why, not where a figure came from ---------------------------------------------
 
 NOTEBOOK_CITATION = re.compile(r"§ ?[0-9]|\brun [0-9]+|BENCHMARKS")
-UNSPLIT_LOOM = "loom.py"  # the one module still being split into loom/; its parts are checked
 
 
 def notebook_citations(package: Path) -> list[str]:
@@ -274,8 +273,6 @@ def notebook_citations(package: Path) -> list[str]:
     found = []
     for path in sorted(package.rglob("*.py")):
         rel = path.relative_to(package).as_posix()
-        if rel == UNSPLIT_LOOM:
-            continue
         for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
             if NOTEBOOK_CITATION.search(line):
                 found.append(f"{rel}:{number}")
