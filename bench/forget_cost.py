@@ -64,7 +64,7 @@ def main() -> None:
             before = len(calls)
             started = time.perf_counter()
             try:
-                node = loom.step(story.id, 0)
+                loom.step(story.id, 0)
             except Exception as e:  # a step the tiny model could not produce counts as a failure, not a crash
                 rows[mode].append({"failed": str(e)[:200], "wall_s": round(time.perf_counter() - started, 2)})
                 continue
@@ -76,9 +76,8 @@ def main() -> None:
                    "completion_tokens": sum(c["completion_tokens"] for c in mine),
                    "forget_call": forget[0] if forget else None}
             rows[mode].append(row)
-            print(f"  step {i + 1} {mode}: {row['calls']} calls, {row['wall_s']} s"
-                  + (f", forget call {forget[0]['seconds']} s, {forget[0]['completion_tokens']} tokens" if forget else ""),
-                  flush=True)
+            extra = f", forget call {forget[0]['seconds']} s, {forget[0]['completion_tokens']} tokens" if forget else ""
+            print(f"  step {i + 1} {mode}: {row['calls']} calls, {row['wall_s']} s{extra}", flush=True)
     for loom, _ in stories.values():
         loom.close()
 
@@ -96,7 +95,8 @@ def main() -> None:
             **({"forget_call_median_s": median([f["seconds"] for f in forget]),
                 "forget_call_mean_s": round(sum(f["seconds"] for f in forget) / len(forget), 3),
                 "forget_call_median_completion_tokens": median([f["completion_tokens"] for f in forget]),
-                "forget_call_median_evaluated_tokens": median([f["prompt_tokens"] - f["cached_tokens"] for f in forget]),
+                "forget_call_median_evaluated_tokens": median([f["prompt_tokens"] - f["cached_tokens"]
+                                                               for f in forget]),
                 "forget_cost_per_step_s": round(sum(f["seconds"] for f in forget) / max(1, len(ok)), 3),
                 "forget_tokens_per_step": round(sum(f["completion_tokens"] + f["prompt_tokens"] - f["cached_tokens"]
                                                     for f in forget) / max(1, len(ok)), 1)} if forget else {}),

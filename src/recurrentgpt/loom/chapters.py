@@ -15,8 +15,8 @@ from ..cell import ChapterEnd, keep_pins
 from ..errors import InputError
 from ..importing import Manuscript
 from ..simulator import Choice
-from ..story import MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, Node, StoryInfo, check_outline
 from ..store import StoryStore
+from ..story import MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, Node, StoryInfo, check_outline
 from ..structured import sentences
 from .nodes import STATE_KEYS, candidate_plans, new_version, pins_in, story_state
 
