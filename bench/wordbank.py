@@ -77,7 +77,8 @@ TEMPLATES = [
     "{name} wrote a long letter about {topic} and burned it {time}.",
 ]
 
-PLAN_TEMPLATE = "{name} goes to the {place} to ask about {topic}. They find a {adj} {obj} and must decide what to do with it."
+PLAN_TEMPLATE = ("{name} goes to the {place} to ask about {topic}. "
+                 "They find a {adj} {obj} and must decide what to do with it.")
 
 STOPWORDS = set(
     "a an and are as at be but by for from has have he her his in into is it its of on or she that the their "
