@@ -65,6 +65,61 @@ def test_interactive_writing_follows_the_writer_s_choices_then_quits(capsys, mon
     assert read == [node["id"] for node in path[1:]]  # all three done before the command returned
 
 
+
+def test_a_chapter_ends_from_write_i_with_a_key(capsys, monkeypatch):
+    """Issue 27: in ``write -i``, ``c`` ends the chapter at the head (at the opening: one clear line, nothing
+    written, and the prompt comes back); the next paragraph opens chapter 2. Seen failing before: no such key."""
+    sid = new_story(capsys)
+    monkeypatch.setattr(Loom, "prefill", lambda self, story_id, node="head": None)
+    monkeypatch.setattr("sys.stdin", io.StringIO("c\n1\nc\nc\n1\nq\n"))
+    code, out, err = run(capsys, "write", sid, "-i")
+    assert code == 0 and "part of the opening" in err and "already ends chapter 1" in err
+    assert "Chapter 1 in brief:" in out and "Chapter 2 will cover:" in out
+    path = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"]
+    ended, opened = path[-2], path[-1]
+    assert ended["meta"]["ends_chapter"]["chapter"] == 1 and opened["meta"]["chapter"] == 2
+    assert opened["meta"]["chapter_end"]["summary"] == ended["meta"]["ends_chapter"]["summary"]
+    assert len(path) == 2 + 2  # the opening, the step, and the paragraph that opens chapter 2 after the end
+    code, out, _ = run(capsys, "show", sid)
+    assert code == 0 and "## Chapter 2" in out
+    code, out, _ = run(capsys, "tree", sid)
+    assert "(chapter 2)" in out
+
+
+def test_end_chapter_outline_and_pins_on_the_command_line(capsys):
+    sid = new_story(capsys)
+    code, _, err = run(capsys, "end-chapter", sid)
+    assert code == 2 and "part of the opening" in err and "Traceback" not in err
+    assert run(capsys, "step", sid, "--plan", "1")[0] == 0
+    code, out, _ = run(capsys, "end-chapter", sid)
+    assert code == 0 and "Chapter 1 ends at" in out and "Chapter 2 will cover:" in out
+    code, _, err = run(capsys, "end-chapter", sid)
+    assert code == 2 and "already ends chapter 1" in err
+    code, out, _ = run(capsys, "outline", sid, "--beats", "The dragon meets a firefighter.")
+    assert code == 0 and "The dragon meets a firefighter." in out
+    code, _, err = run(capsys, "outline", sid, "--arc", "word " * 600)
+    assert code == 2 and "words long" in err
+    code, _, err = run(capsys, "memory", sid, "--pin", "Not in the memory at all.")
+    assert code == 2 and "not in the memory" in err
+    code, out, _ = run(capsys, "memory", sid, "--pin", "1")
+    assert code == 0 and "pinned 1 sentence" in out and "Pinned (kept whatever the model answers):" in out
+    code, out, _ = run(capsys, "memory", sid, "--unpin", "1")
+    assert code == 0 and "Pinned (kept" not in out
+
+
+def test_reattached_paragraphs_are_marked_in_show_and_tree(capsys):
+    sid = new_story(capsys)
+    for _ in range(2):
+        assert run(capsys, "step", sid, "--plan", "1")[0] == 0
+    path = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"]
+    code, _, _ = run(capsys, "edit", sid, path[2]["id"], "--paragraph", "The dragon sneezed a spark.", "--reattach",
+                     "--no-refresh", "--memory", "The dragon sneezed.", "--plan", "The spark lands.")
+    assert code == 0
+    code, out, _ = run(capsys, "show", sid)
+    assert "written before the edit of node" in out and out.index("The dragon sneezed a spark.") < out.index("written before")
+    code, out, _ = run(capsys, "tree", sid)
+    assert out.count("(written before an edit above)") == 1
+
 def test_loom_commands(capsys, tmp_path):
     sid = new_story(capsys)
     run(capsys, "step", sid, "-p", "1")
@@ -173,7 +228,12 @@ def test_memory_shows_both_calls_of_a_two_phase_step_and_the_edit_it_made(capsys
     sid = new_story(capsys)
     assert run(capsys, "step", sid, "--plan", "1")[0] == 0
     code, out, _ = run(capsys, "memory", sid, "--prompt")
-    assert code == 0 and "=== prompt 2" in out and '"forget"' in out.split("=== answer 2")[1]
+    assert code == 0 and "##### step: paragraph" in out and "##### step: memory and plans" in out
+    assert '"forget"' in out.split("##### step: memory and plans")[1].split("=== answer")[1]
+    code, out, _ = run(capsys, "memory", sid, "--prompt", "--call", "step: memory")  # the selector
+    assert code == 0 and out.startswith("##### step: memory and plans") and "##### step: paragraph" not in out
+    code, _, err = run(capsys, "memory", sid, "--prompt", "--call", "simulator")
+    assert code == 2 and "has no call 'simulator'" in err and "step: paragraph" in err
     code, out, _ = run(capsys, "memory", sid)
     rationale = out.split("Rationale of the last update:\n")[1].split("\n\n")[0].splitlines()
     assert code == 0 and rationale and all(line.startswith(("  + ", "  - ")) for line in rationale)

@@ -83,6 +83,8 @@ def test_the_step_prompt_shows_the_arc_and_the_chapter_beats(loom):
 
 def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_chapters(loom):
     info = new(loom)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them until dawn came."))
+    loom.step(info.id, 0)  # (the opening is where chapter 1 begins: a chapter cannot end there)
     chapter = {"summary": "Chapter one: Mara heard the Earth pulse in the storm and decoded coordinates.",
                "rationale": "The story still follows the arc.", "outline": "A revised arc: Mara follows the signal east.",
                "beats": "Mara crosses the dust to the coordinates and finds a buried lander."}
@@ -105,7 +107,8 @@ def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_c
 
 def test_a_sibling_branch_keeps_the_old_outline(loom):
     info = new(loom)
-    head = loom.node(info.id)
+    loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them until dawn came."))
+    head = loom.step(info.id, 0)
     chapter = {"summary": "Mara heard the pulse.", "rationale": "The arc changes: the signal is a trap.",
                "outline": "New arc: the signal is a trap set by the colony.", "beats": "Mara learns who sent it."}
     loom.model.enqueue(chapter, step_answer("Mara drove east, and behind her the lighthouse went dark for good."))
@@ -122,6 +125,309 @@ def test_auto_mode_ends_a_chapter_after_the_set_number_of_paragraphs(loom):
     loom.auto(info.id, steps=3)
     chapters = [n.meta.get("chapter") for n in loom.path(info.id)]
     assert chapters == [1, 1, 1, 2, 2]  # 2 opening paragraphs + 1 step fill chapter 1; the 4th opens chapter 2
+
+
+# -- a chapter boundary on every path (issue 27) ---------------------------------------------
+
+CHAPTER = {"summary": "Chapter one: Mara heard the Earth pulse in the storm and decoded the coordinates.",
+           "rationale": "The story still follows the arc.", "outline": "A revised arc: Mara follows the signal east.",
+           "beats": "Mara crosses the dust to the coordinates and finds a buried lander."}
+TEXTS = ["Mara wrote the numbers down on a ration card and stared at them for an hour before the dawn.",
+         "The crawler's lights barely reached the ground as Mara drove east, the card tucked in her glove.",
+         "Forty kilometres out, the dust parted around the shape of a buried lander, its hatch half open."]
+
+
+def chaptered(loom):
+    """A story whose third node after the opening opens chapter 2: opening, A (chapter 1), B (opens 2), C."""
+    info = new(loom)
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    a = loom.step(info.id, 0)
+    loom.model.enqueue(CHAPTER, step_answer(TEXTS[1]))
+    b = loom.step(info.id, 0, new_chapter=True)
+    loom.model.enqueue(step_answer(TEXTS[2]))
+    c = loom.step(info.id, 0)
+    return info, a, b, c
+
+
+def opens_chapter_2(node) -> bool:
+    return (node.meta.get("chapter") == 2 and node.meta.get("chapter_end", {}).get("summary") == CHAPTER["summary"]
+            and node.meta.get("beats") == CHAPTER["beats"] and node.meta.get("outline") == CHAPTER["outline"])
+
+
+def chapter_calls(model) -> int:
+    return sum(1 for r in model.requests if "has just ended" in r.prompt)
+
+
+def test_an_alternative_to_a_chapter_opening_opens_the_chapter_with_the_same_end(loom):
+    """Regenerate reuses the original's chapter end (no second chapter call): the alternative is chapter 2 with the
+    same summary, beats and arc, and its prompt shows them. Seen failing before: the alternative fell back into
+    chapter 1 (old beats, no chapter_end)."""
+    info, a, b, c = chaptered(loom)
+    calls = chapter_calls(loom.model)
+    [alt] = loom.regenerate(info.id, b.id)
+    assert opens_chapter_2(alt) and chapter_calls(loom.model) == calls
+    prompt = loom.model.requests[-1].prompt
+    assert "Chapter 2" in prompt and CHAPTER["beats"] in prompt and CHAPTER["summary"] in prompt
+    assert loom.state(info.id, alt.id).chapter == 2 and loom.state(info.id, alt.id).summaries == [CHAPTER["summary"]]
+
+
+def test_fix_conflicts_on_a_chapter_opening_keeps_the_chapter(loom):
+    from recurrentgpt import bible as canon
+
+    info = new(loom)
+    loom.change_bible(info.id, [canon.Change("add", "Captain Ahab", kind="character", status="dead",
+                                             facts=("Ahab lost a leg to the white whale.",))])
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(info.id, 0)
+    bad = "Night fell over the bay and the lamps were lit. Captain Ahab laughed at the storm, loud and long."
+    loom.model.enqueue(CHAPTER, step_answer(bad))
+    b = loom.step(info.id, "Captain Ahab and the storm.", new_chapter=True)
+    assert b.meta["conflicts"] and opens_chapter_2(b)
+    [alt] = loom.regenerate(info.id, b.id, fix_conflicts=True)
+    assert opens_chapter_2(alt) and "do not write" in loom.model.requests[-1].prompt
+
+
+def test_replay_keeps_the_chapter_ends_below_and_the_writers_own_edits(loom):
+    """``edit --replay`` rewrites the line below the edited node: a chapter end on it is kept (reused, not asked
+    again), and what the writer changed by hand below (a memory, a bible entry, a pin, the outline) is carried
+    onto the rewritten node. Seen failing before: the replayed B fell back into chapter 1; the writer's memory
+    was lost."""
+    from recurrentgpt import bible as canon
+
+    info, a, b, c = chaptered(loom)
+    mine = "Mara trusts nobody at the colony. The lander is hers."
+    b2 = loom.edit(info.id, b.id, short_memory=mine)  # the writer's memory at B (a new version of B)
+    loom.model.enqueue(step_answer(TEXTS[2]))
+    loom.step(info.id, 0)
+    loom.change_bible(info.id, [canon.Change("add", "Tharsis Lander", kind="object", facts=("Its hatch is open.",))])
+    calls = chapter_calls(loom.model)
+    loom.model.enqueue({"rationale": "r" * 12, "short_memory": "The numbers are a voice. " * 2,
+                        "plans": ["Mara answers.", "Mara records it.", "Mara wakes the colony."]})
+    last = loom.edit(info.id, a.id, paragraph="The numbers became a voice, and it said her name, twice.", replay=True)
+    path = loom.path(info.id)
+    new_b, new_c = path[-2], path[-1]
+    assert last.id == new_c.id and new_b.id not in (b.id, b2.id)
+    assert opens_chapter_2(new_b) and chapter_calls(loom.model) == calls
+    assert new_b.short_memory == mine and new_b.meta.get("memory_by") == "writer"
+    assert new_c.meta.get("chapter") == 2 and loom.state(info.id).chapter == 2
+    assert [e.name for e in loom.bible(info.id)] == ["Tharsis Lander"]
+
+
+def test_reattach_across_a_chapter_boundary_keeps_it(loom):
+    info, a, b, c = chaptered(loom)
+    loom.model.enqueue({"rationale": "r" * 12, "short_memory": "The numbers are a voice. " * 2,
+                        "plans": ["Mara answers.", "Mara records it.", "Mara wakes the colony."]})
+    last = loom.edit(info.id, a.id, paragraph="The numbers became a voice, and it said her name, twice.", reattach=True)
+    path = loom.path(info.id, last.id)
+    assert opens_chapter_2(path[-2]) and path[-1].meta.get("chapter") == 2
+    assert all(n.meta["before_edit"] == path[-3].id for n in path[-2:])
+    assert loom.state(info.id).chapter == 2 and loom.state(info.id).summaries == [CHAPTER["summary"]]
+
+
+def test_the_chapter_holds_through_checkout_prune_restore_and_the_tree_file(loom, tmp_path):
+    info, a, b, c = chaptered(loom)
+    loom.model.enqueue(step_answer("Mara stayed at her post and listened to the pulse until a red dawn came up."))
+    sibling = loom.step(info.id, 0, node=a.id)
+    assert loom.state(info.id, sibling.id).chapter == 1
+    loom.checkout(info.id, c.id)
+    assert loom.state(info.id).chapter == 2
+    loom.prune(info.id, sibling.id)
+    loom.prune(info.id, sibling.id, restore=True)
+    assert loom.state(info.id).chapter == 2 and loom.state(info.id, sibling.id).chapter == 1
+    again = Loom.open(tmp_path / "other.db", ScriptedModel(), HashingEmbedder())
+    copy = again.import_tree(loom.export(info.id, "tree").encode())
+    state = again.state(copy.id)
+    assert state.chapter == 2 and state.summaries == [CHAPTER["summary"]] and state.beats == CHAPTER["beats"]
+
+
+def test_a_manuscripts_chapter_headings_become_chapter_boundaries(loom):
+    """An imported book keeps its chapters: a heading after the first paragraph opens the next chapter (what the
+    Markdown export writes, so export and import agree). Seen failing before: headings were dropped."""
+    info, a, b, c = chaptered(loom)
+    md = loom.export(info.id, "md")
+    assert "## Chapter 2" in md
+    loom.model.enqueue({"title": "T", "outline": "Mara follows a signal from Earth across Mars to a lander.",
+                        "short_memory": "Mara found a lander in the dust. Its hatch is open.",
+                        "plans": ["Mara climbs in.", "Mara radios home.", "Mara waits for dawn."]})
+    imported = loom.import_manuscript(md, genre="science fiction")
+    path = loom.path(imported.id)
+    by_text = {n.paragraph: n for n in path}
+    before, opening, after = by_text[TEXTS[0]], by_text[TEXTS[1]], by_text[TEXTS[2]]
+    assert opening.meta.get("chapter_end") and opening.meta["chapter"] == before.meta["chapter"] + 1
+    assert after.meta["chapter"] == opening.meta["chapter"] and not after.meta.get("chapter_end")
+    state = loom.state(imported.id)
+    assert state.chapter == opening.meta["chapter"] and state.paragraphs_in_chapter == 2 and state.summaries == []
+    assert f"## Chapter {opening.meta['chapter']}" in loom.export(imported.id, "md")
+
+
+def test_ending_a_chapter_at_a_node_is_stored_and_the_next_step_opens_the_chapter(loom):
+    """``end_chapter`` writes the chapter's end as a new version of the node (summary, arc, next beats); the next
+    step opens the chapter from it without asking again. At the opening, or a second time at the same node: one
+    clear error and nothing written."""
+    info = new(loom)
+    before = (len(loom.tree(info.id)), len(loom.model.requests))
+    with pytest.raises(InputError, match="opening"):
+        loom.end_chapter(info.id)
+    with pytest.raises(InputError, match="opening"):
+        loom.step(info.id, 0, new_chapter=True)
+    assert (len(loom.tree(info.id)), len(loom.model.requests)) == before
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    a = loom.step(info.id, 0)
+    loom.model.enqueue(CHAPTER)
+    ended = loom.end_chapter(info.id)
+    assert ended.kind == "edit" and ended.meta["edited_from"] == a.id and ended.paragraph == a.paragraph
+    assert ended.meta["ends_chapter"]["summary"] == CHAPTER["summary"]
+    state = loom.state(info.id)
+    assert state.chapter == 1 and state.ending["beats"] == CHAPTER["beats"]
+    before = (len(loom.tree(info.id)), len(loom.model.requests))
+    with pytest.raises(InputError, match="already ends chapter 1"):
+        loom.end_chapter(info.id)
+    assert (len(loom.tree(info.id)), len(loom.model.requests)) == before
+    calls = chapter_calls(loom.model)
+    loom.model.enqueue(step_answer(TEXTS[1]))
+    b = loom.step(info.id, 0)
+    assert opens_chapter_2(b) and chapter_calls(loom.model) == calls
+    assert "Chapter 2" in loom.model.requests[-1].prompt
+
+
+def test_the_chapter_summary_is_made_from_the_chapters_paragraphs(loom):
+    """Plans are what was intended; the paragraphs are what happened: the chapter call reads the paragraphs (or
+    their synopses when the text does not fit). Seen failing before: it read the plans."""
+    info = new(loom)
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(info.id, "A plan that never happened as written.")
+    loom.model.enqueue(CHAPTER, step_answer(TEXTS[1]))
+    loom.step(info.id, 0, new_chapter=True)
+    [prompt] = [r.prompt for r in loom.model.requests if "has just ended" in r.prompt]
+    assert TEXTS[0] in prompt and OPENING["paragraph_1"] in prompt
+    assert "A plan that never happened" not in prompt
+    long = new(loom, settings=replace(SMALL, paragraph_sentences=60))  # long paragraphs are what it asks for
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(long.id, 0)
+    for i in range(3):  # a chapter longer than the chapter call reads whole
+        text = " ".join(f"At marker {i}-{j} Mara counted {j * 7 + i} stones and {j + i} craters by the road." for j in range(90))
+        loom.model.enqueue(step_answer(text, synopsis=f"Mara drives east past marker {i} and counts the stones by the road."))
+        loom.step(long.id, 0)
+    loom.model.enqueue(CHAPTER, step_answer("Dawn again, and the crawler's engine would not start in the cold."))
+    loom.step(long.id, 0, new_chapter=True)
+    prompt = [r.prompt for r in loom.model.requests if "has just ended" in r.prompt][-1]
+    assert ("- Mara drives east past marker 0 and counts the stones by the road.\n- Mara drives east past marker 1 "
+            "and counts the stones by the road.\n") in prompt  # the text does not fit: synopses
+    assert "At marker 2-89" in prompt and "At marker 1-50 " not in prompt  # and the last paragraph in full
+
+
+
+def test_in_auto_mode_the_model_proposes_a_chapter_end_and_the_simulator_accepts_or_refuses(loom):
+    """The step's plan call may propose ending the chapter, with a reason (stored on the node); the simulator is
+    asked before the next step and, if it agrees, that step opens the next chapter. Refused: the chapter goes
+    on. Below the fewest paragraphs nothing is asked; a malformed answer is a warning, never a failed step."""
+    info = new(loom, settings=replace(SMALL, chapter_min_paragraphs=3))
+    choose = {"choice": 1, "reason": "It moves the story.", "plan": "Mara decodes the pulse into coordinates."}
+    loom.model.enqueue(choose, step_answer(TEXTS[0], chapter_end="yes, the storm is over and the numbers are known."))
+    [a] = loom.auto(info.id, 1)
+    step_prompt = loom.model.requests[-1].prompt
+    assert "should end with the paragraph just written (the chapter has 3 paragraphs with it)" in step_prompt
+    assert a.meta["chapter_proposal"] == {"reason": "the storm is over and the numbers are known"}
+    loom.model.enqueue(choose | {"end_chapter": "no"}, step_answer(TEXTS[1], chapter_end="no"))
+    [b] = loom.auto(info.id, 1)
+    simulator_prompt = loom.model.requests[-2].prompt
+    assert "proposes ending chapter 1 with the latest paragraph: the storm is over" in simulator_prompt
+    assert b.meta["simulator"]["end_chapter"] is False and b.meta["chapter"] == 1 and "chapter_proposal" not in b.meta
+    loom.model.enqueue(choose, step_answer(TEXTS[2], chapter_end="perhaps, if the author wants"))
+    [c] = loom.auto(info.id, 1)
+    assert "neither yes nor no" in c.meta["chapter_warning"] and "chapter_proposal" not in c.meta
+    loom.model.enqueue(choose, step_answer("Mara slept in the crawler, the card on her chest, the engine ticking.",
+                                           chapter_end="Yes: the chapter's beats are done."))
+    loom.auto(info.id, 1)
+    loom.model.enqueue(choose | {"end_chapter": "yes"}, CHAPTER,
+                       step_answer("Morning came red over the plain, and the lander's hatch was open wider."))
+    [opened] = loom.auto(info.id, 1)
+    assert opens_chapter_2(opened) and opened.meta["simulator"]["end_chapter"] is True
+    assert "should end with the paragraph just written" not in loom.model.requests[-1].prompt  # 1 < 3: not asked
+    quiet = new(loom, settings=replace(SMALL, chapter_proposals=False))
+    loom.auto(quiet.id, 1)
+    assert "should end with the paragraph" not in loom.model.requests[-1].prompt
+
+def test_the_writer_edits_the_arc_and_the_chapters_beats_as_a_new_node(loom):
+    info = new(loom)
+    head = loom.node(info.id)
+    edited = loom.edit_outline(info.id, outline="Mara never leaves the tower; the signal comes to her.",
+                               beats="The storm passes and a voice speaks on the Earth band.")
+    assert edited.kind == "edit" and edited.meta["edited_from"] == head.id and edited.paragraph == head.paragraph
+    state = loom.state(info.id)
+    assert state.outline.startswith("Mara never leaves") and state.beats.startswith("The storm passes")
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(info.id, 0)
+    assert "Mara never leaves the tower" in loom.model.requests[-1].prompt
+    assert "a voice speaks on the Earth band" in loom.model.requests[-1].prompt
+    nodes = len(loom.tree(info.id))
+    with pytest.raises(InputError, match="words"):
+        loom.edit_outline(info.id, beats="word " * 2000)
+    with pytest.raises(InputError, match="nothing to change"):
+        loom.edit_outline(info.id)
+    with pytest.raises(InputError, match="empty"):
+        loom.edit_outline(info.id, outline="  ")
+    assert len(loom.tree(info.id)) == nodes
+
+
+def test_a_pinned_sentence_survives_a_model_that_drops_it_and_the_overflow(tmp_path):
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True, memory_sentences=2))
+    pinned = "Mara Voss keeps the lighthouse on Mars."
+    nodes = len(loom.tree(info.id))
+    with pytest.raises(InputError, match="not in the memory"):
+        loom.pin_memory(info.id, ["Mara has a brother."])
+    assert len(loom.tree(info.id)) == nodes
+    node = loom.pin_memory(info.id, [pinned])
+    assert node.meta["pinned"] == [pinned] and node.kind == "edit"
+    plans = step_answer("x")["plans"]
+    model.enqueue(TEXTS[0], {"forget": [1, 2], "add": "The pulse hides coordinates. Mara tells nobody.", "plans": plans})
+    node = loom.step(info.id, 0)
+    assert node.short_memory.startswith(pinned) and node.meta["pinned"] == [pinned]
+    model.enqueue(TEXTS[1], {"forget": [], "add": "The crawler is old. The dust is thick.", "plans": plans})
+    node = loom.step(info.id, 0)
+    assert node.short_memory.startswith(pinned) and len(node.short_memory.split(". ")) == 2
+    assert loom.pin_memory(info.id, [pinned], unpin=True).meta.get("pinned", []) == []
+
+
+def test_every_call_that_shaped_a_node_is_stored_and_named(tmp_path):
+    """The simulator's choice, the chapter end, a rejected draft, the step, the checker and the bible's upkeep are
+    stored on the node they shaped (``Node.calls``). Seen failing before: only the step's own call was."""
+    from recurrentgpt import bible as canon
+
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
+    model.enqueue(OPENING)
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, bible="auto", bible_check="model",
+                                                                               chapter_paragraphs=2))
+    loom.change_bible(info.id, [canon.Change("add", "Captain Ahab", kind="character", status="dead",
+                                             facts=("Ahab lost a leg to the white whale.",))])
+    bad = "Night fell over the bay and the lamps were lit. Captain Ahab laughed at the storm, loud and long."
+    good = "Night fell over the bay and the lamps were lit. The crew spoke of Ahab's grave in hushed voices."
+    model.enqueue({"choice": 1, "reason": "It is the most interesting.", "plan": "Captain Ahab and the storm at sea."},
+                  CHAPTER, step_answer(bad), {"conflicts": "none"}, step_answer(good), {"conflicts": "none"},
+                  {"bible": "none"})
+    [node] = loom.auto(info.id, 1)
+    names = [name for name, _ in node.calls()]
+    assert names == ["simulator", "chapter end", "rejected draft 1", "step", "checker", "bible"]
+    assert node.calls()[2][1]["answer"].find("Captain Ahab laughed") >= 0
+    assert node.meta["simulator"]["trace"]["prompt"].startswith("You are the author")
+
+
+def test_the_reference_simulators_extended_node_carries_its_own_trace(loom):
+    info = new(loom, settings=replace(SMALL, simulator="reference"))
+    head = loom.node(info.id)
+    extended = "Extended: " + OPENING["paragraph_2"] + " The receiver kept pulsing while the storm beat the glass."
+    loom.model.enqueue({"paragraph": extended, "choice": 1, "reason": "Interesting.", "plan": "Mara records the pulse."},
+                       step_answer(TEXTS[0]))
+    loom.auto(info.id, 1)
+    ext = loom.path(info.id)[-2]
+    assert ext.paragraph == extended and ext.meta["edited_from"] == head.id
+    names = [name for name, _ in ext.calls()]
+    assert names == ["simulator"] and "twice as long" in ext.calls()[0][1]["prompt"]
+    assert "conflicts" not in ext.meta and ext.meta.get("trace") is None
 
 
 # -- honest states after an edit -----------------------------------------------------------
@@ -475,7 +781,8 @@ def test_every_prompt_exists_and_renders_in_chinese():
                   canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True, step_prompt="提示",
                   step_answer="回答", max_entries=5, memory_update="edit", memory_lines=["玛拉守着灯塔。", "信号来了。"],
                   chapter_min_paragraphs=0, pinned=["玛拉守着灯塔。"], pinned_numbers=[1], propose_chapter_end=True,
-                  paragraphs_in_chapter=4, words=12, excess=1)
+                  paragraphs_in_chapter=4, words=12, excess=1, chapter_proposal="本章写完了", texts=["段"], whole=False,
+                  left_out=1)
     for name in sorted(n for n in zh if not n.startswith("_")):  # partials are rendered by the templates that use them
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
@@ -735,7 +1042,7 @@ def test_an_edits_refresh_uses_the_steps_edit_form(tmp_path):
     ("The storm rages on and on.", None, True), ('{"end": maybe}', None, True),
 ])
 def test_a_proposal_to_end_the_chapter_is_read_or_dropped_with_a_warning(answer, proposal, warned):
-    from recurrentgpt.cell import chapter_proposal
+    from recurrentgpt.shape import chapter_proposal
 
     got, warning = chapter_proposal(answer)
     assert got == proposal and bool(warning) == warned

@@ -67,6 +67,46 @@ def test_cli_writes_and_exports_a_story_with_the_bundled_model_and_embedder(tmp_
     assert embedded == 4
 
 
+
+def test_a_chapter_ended_through_the_cli_makes_a_book_of_two_chapters(tmp_path):
+    """Issue 27 on the real model: `end-chapter` after a step ends chapter 1 (its summary and the next chapter's
+    beats stored on a new version of the head, the call kept), the next step opens chapter 2 from that end, and
+    the Markdown and the EPUB have the two chapters with every paragraph in order. What holds whatever the
+    model writes: the command succeeds, the structure and the stored texts, not their words."""
+    from ebooklib import ITEM_DOCUMENT, epub
+    from lxml import html as lxml_html
+
+    db = tmp_path / "lib.db"
+    new = cli("new", "science fiction", "a lighthouse keeper on Mars", *TINY, db=db)
+    assert new.returncode == 0, new.stderr
+    story_id = new.stdout.split("(story ")[1].split(")")[0]
+    assert cli("step", story_id, "--plan", "1", db=db).returncode == 0
+    end = cli("end-chapter", story_id, db=db)
+    assert end.returncode == 0, end.stderr
+    assert "Chapter 1 ends at" in end.stdout and "Chapter 2 will cover:" in end.stdout
+    step = cli("step", story_id, "--plan", "1", db=db)
+    assert step.returncode == 0, step.stderr
+    path = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"]
+    assert [n["meta"].get("chapter") for n in path] == [1, 1, 1, 2]
+    ended, opened = path[-2]["meta"]["ends_chapter"], path[-1]["meta"]
+    assert ended["summary"].strip() and ended["beats"].strip() and ended["trace"]["answer"]
+    assert opened["chapter_end"]["summary"] == ended["summary"] and opened["beats"] == ended["beats"]
+    calls = cli("memory", story_id, "-n", path[-2]["id"], "--prompt", "--call", "chapter end", db=db)
+    assert calls.returncode == 0 and calls.stdout.startswith("##### chapter end")
+    text = cli("export", story_id, "-f", "md", "-o", "-", db=db).stdout
+    chapters = re.split(r"^## Chapter \d+$", text, flags=re.M)
+    assert re.findall(r"^## (Chapter \d+)$", text, flags=re.M) == ["Chapter 1", "Chapter 2"]
+    assert [[b.strip() for b in c.split("\n\n") if b.strip()] for c in chapters[1:]] == [
+        [markdown_paragraph(n["paragraph"]) for n in path[:3]], [markdown_paragraph(path[3]["paragraph"])]]
+    book = tmp_path / "book.epub"
+    assert cli("export", story_id, "-f", "epub", "-o", str(book), db=db).returncode == 0
+    read = epub.read_epub(str(book))
+    documents = {item.id: item for item in read.get_items_of_type(ITEM_DOCUMENT)}
+    pages = [lxml_html.fromstring(documents[idref].get_content()) for idref, _ in read.spine
+             if idref in documents and idref != "nav"][1:]  # (the title page first)
+    assert [p.findtext(".//h2") for p in pages] == ["Chapter 1", "Chapter 2"]
+    assert [len(list(p.iter("p"))) for p in pages] == [3, 1]
+
 def test_cli_new_and_step_with_the_story_bible_on_the_bundled_model(tmp_path):
     """The bible's model calls on the real model: what holds whatever it writes is that nothing fails, the
     calls were made (or their failure is a warning on the node), and the writer's entry reached the prompt."""

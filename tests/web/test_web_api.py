@@ -481,6 +481,59 @@ def test_memory_edit_is_used_by_the_next_step(client, loom, story, model):
     assert "The dragon secretly loves candles." in model.requests[-1].prompt
 
 
+
+def test_a_chapter_ends_through_the_api_and_the_next_step_opens_it(client, loom, story, model):
+    """Issue 27: the API ends a chapter (a new version of the head, streamed like any model work); the next step
+    opens the chapter from it. At the opening, or twice at the same node: a plain 400, nothing written."""
+    head = loom.node(story.id)
+    nodes, calls = len(loom.tree(story.id)), len(model.requests)
+    r = client.post(f"/api/stories/{story.id}/chapter/end", json={"expected_head": head.id})
+    assert r.status_code == 400 and "opening" in r.json()["error"]
+    r = client.post(f"/api/stories/{story.id}/step", json={"plan": "Night falls.", "new_chapter": True})
+    assert r.status_code == 400 and "opening" in r.json()["error"]
+    assert (len(loom.tree(story.id)), len(model.requests)) == (nodes, calls)
+    events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Night falls over the candle city."}))
+    head = loom.node(story.id)
+    model.enqueue({"summary": "Chapter one: the dragon hid her fear of fire from the city of candles.",
+                   "rationale": "The arc holds.", "outline": "The dragon learns to face fire and saves the city.",
+                   "beats": "The candle festival begins and the dragon is asked to light the first flame."})
+    done = last(events(client.post(f"/api/stories/{story.id}/chapter/end", json={"expected_head": head.id})), "done")
+    ended = done["node"]
+    assert ended["meta"]["edited_from"] == head.id and ended["meta"]["ends_chapter"]["chapter"] == 1
+    state = client.get(f"/api/stories/{story.id}").json()
+    assert state["state"]["ending"]["beats"].startswith("The candle festival") and "trace" not in state["state"]["ending"]
+    r = client.post(f"/api/stories/{story.id}/chapter/end", json={})
+    assert r.status_code == 400 and "already ends chapter 1" in r.json()["error"]
+    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The festival."})), "done")["node"]
+    assert node["meta"]["chapter"] == 2 and node["meta"]["chapter_end"]["summary"].startswith("Chapter one")
+    assert "light the first flame" in model.requests[-1].prompt
+
+
+def test_the_outline_and_memory_pins_through_the_api(client, loom, story, model):
+    head = loom.node(story.id)
+    r = client.post(f"/api/stories/{story.id}/outline", json={"beats": "The dragon meets a firefighter.",
+                                                              "expected_head": head.id})
+    assert r.status_code == 200 and r.json()["state"]["beats"] == "The dragon meets a firefighter."
+    nodes = len(loom.tree(story.id))
+    r = client.post(f"/api/stories/{story.id}/outline", json={"outline": "word " * 500})
+    assert r.status_code == 400 and "words" in r.json()["error"]
+    first = r.json() and client.get(f"/api/stories/{story.id}").json()["memory_sentences"][0]
+    r = client.post(f"/api/stories/{story.id}/memory/pin", json={"sentences": ["Not a sentence of the memory."]})
+    assert r.status_code == 400 and "not in the memory" in r.json()["error"]
+    assert len(loom.tree(story.id)) == nodes
+    r = client.post(f"/api/stories/{story.id}/memory/pin", json={"sentences": ["1"]})
+    assert r.status_code == 200 and r.json()["node"]["meta"]["pinned"] == [first]
+    events(client.post(f"/api/stories/{story.id}/step", json={"plan": "Night falls."}))
+    assert first in model.requests[-1].prompt
+
+
+def test_every_call_of_a_node_is_served_with_its_name(client, loom, story, model):
+    events(client.post(f"/api/stories/{story.id}/auto", json={"steps": 1}))
+    head = loom.node(story.id)
+    calls = client.get(f"/api/stories/{story.id}/nodes/{head.id}/calls").json()
+    assert [c["name"] for c in calls][:2] == ["simulator", "step"]
+    assert calls[0]["prompt"] == head.meta["simulator"]["trace"]["prompt"] and calls[1]["answer"]
+
 def test_paragraph_edit_is_a_sibling(client, loom, story):
     first = loom.path(story.id)[0]
     r = client.post(f"/api/stories/{story.id}/nodes/{first.id}/edit", json={"paragraph": "A new beginning."})

@@ -211,7 +211,7 @@ def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio
     story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
     open_writer(page, studio, story.id)
     expect(page.locator("#chapter-title")).to_have_text("Outline · chapter 1")
-    expect(page.locator("#outline-arc")).to_have_text(loom.state(story.id).outline)
+    expect(page.locator("#outline-arc")).to_have_value(loom.state(story.id).outline)
     page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
     write_next(page, 3)
     page.click("#prompt-view summary")
@@ -219,6 +219,44 @@ def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio
     assert page.locator("#prompt-user").text_content() == step_request(model).prompt  # byte for byte
     assert page.locator("#prompt-system").text_content().strip() == step_request(model).system.strip()
 
+
+
+def test_the_writer_ends_a_chapter_edits_the_outline_and_pins_memory_from_the_page(page, studio):
+    """Issue 27: "End chapter" beside the plans ends it at the head (refused at the opening: the button is off
+    there), the next paragraph opens chapter 2 under its heading; the outline's arc and beats are editable, and a
+    memory sentence can be pinned, each a new version of the head."""
+    _, loom, model = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    open_writer(page, studio, story.id)
+    expect(page.locator("#end-chapter")).to_be_disabled()  # the opening is where chapter 1 begins
+    page.locator(".plan-card[data-key='own'] textarea").fill("Night falls over the mountain.")
+    write_next(page, 3)
+    expect(page.locator("#end-chapter")).to_be_enabled()
+    model.enqueue({"summary": "Chapter one: the dragon hid her fear of fire from the whole candle city.",
+                   "rationale": "The arc holds.", "outline": "The dragon learns to face fire and saves the city.",
+                   "beats": "The candle festival begins (NEXT-BEATS) and the dragon must light the flame."})
+    page.click("#end-chapter")
+    expect(page.locator("#chapter-note")).to_contain_text("Chapter 1 ends here")
+    expect(page.locator("#outline-ending")).to_contain_text("(NEXT-BEATS)")
+    assert loom.node(story.id).meta["ends_chapter"]["chapter"] == 1
+    expect(page.locator("#end-chapter")).to_be_disabled()  # ended here already
+    page.locator(".plan-card[data-key='own'] textarea").fill("The festival begins at dusk.")
+    write_next(page, 4)
+    expect(page.locator("#story .chapter-heading")).to_have_text("Chapter 2")
+    expect(page.locator("#chapter-title")).to_have_text("Outline · chapter 2")
+    assert "(NEXT-BEATS)" in step_request(model).prompt and loom.node(story.id).meta["chapter"] == 2
+    page.fill("#outline-beats", "The dragon meets a firefighter (WRITER-BEATS).")
+    page.click("#save-outline")
+    expect(page.locator("#outline-note")).to_have_text(re.compile(r"^Saved"))
+    assert loom.state(story.id).beats == "The dragon meets a firefighter (WRITER-BEATS)."
+    first = page.locator("#pins li").first
+    sentence = first.locator("span").text_content()
+    first.locator("button").click()
+    expect(page.locator("#pins li.pinned")).to_have_count(1)
+    assert loom.node(story.id).meta["pinned"] == [sentence]
+    page.locator(".plan-card[data-key='own'] textarea").fill("The firefighter arrives.")
+    write_next(page, 5)
+    assert "(WRITER-BEATS)" in step_request(model).prompt
 
 def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
     _, loom, _ = studio

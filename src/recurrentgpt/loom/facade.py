@@ -29,7 +29,7 @@ from .. import books
 from ..cell import Cancel, OnRetry, Premise, RecurrentCell
 from ..embeddings import Embedder, embedder_name, get_embedder
 from ..errors import ConfigError, ConflictError, InputError, ModelError, NotFoundError
-from ..importing import manuscript_title, split_paragraphs
+from ..importing import parse_text
 from ..memory import LongTermMemory, RetrievalMode
 from ..models import Model, get_model
 from ..models.base import OnText
@@ -39,9 +39,10 @@ from ..store import StoreDescription, StoryStore, open_store
 from ..synopses import BATCH_PARAGRAPHS, SynopsisBackfill
 from . import transfer
 from .canon import Canon, first_bible, with_bible_mode
-from .nodes import (STATE_KEYS, StoryState, candidate_plans, check_edit, check_head, edited_version, line_below, new_id,
-                    new_version,
-                    opening_chain, plan_text, reattached, story_state, total_usage)
+from .chapters import (bible_version, chapter_plan, ended_version, extended_version, kept_state, outline_version,
+                       pinned_version, simulator_input, simulator_meta, with_chapters)
+from .nodes import (StoryState, candidate_plans, check_chapter_end, check_edit, check_head, edited_version, line_below,
+                    new_id, opening_chain, plan_text, reattached, stored_end, story_state, total_usage)
 from .writing import StepWriter, backfill_synopses, known_input
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -176,9 +177,8 @@ class Loom:
         self._check_backends()
         return settings
 
-    def _save_new_story(
-                        self, info: StoryInfo, nodes: list[Node], on_progress: Callable[[int, int],
-                        None] | None = None) -> StoryInfo:
+    def _save_new_story(self, info: StoryInfo, nodes: list[Node],
+                        on_progress: Callable[[int, int], None] | None = None) -> StoryInfo:
         """The story, its first nodes and their vectors, in one transaction."""
         vectors = self.memory.embed({n.id: n.paragraph for n in nodes}, on_progress)
         self.store.create_story(info, nodes, vectors, self.memory.vector_key,
@@ -216,9 +216,9 @@ class Loom:
         _, target = self._at(story_id, node)
         return self.memory.backfill(self.store.path_seqs(target.id), on_progress)
 
-    def write_synopses(
-                       self, story_id: str, *, batch: int = BATCH_PARAGRAPHS, on_progress: Callable[[int, int], None] | None = None,
-                       on_retry: OnRetry | None = None, cancel: Cancel | None = None) -> SynopsisBackfill:
+    def write_synopses(self, story_id: str, *, batch: int = BATCH_PARAGRAPHS,
+                       on_progress: Callable[[int, int], None] | None = None, on_retry: OnRetry | None = None,
+                       cancel: Cancel | None = None) -> SynopsisBackfill:
         """Have the model write the synopses the story's paragraphs lack (an imported manuscript, a story
         older than synopses, a step whose synopsis was dropped), ``batch`` paragraphs per call, and index
         them. Each call's synopses are committed when it returns, with ``on_progress(done, total)``: a crash
@@ -247,34 +247,72 @@ class Loom:
 
     def step(self, story_id: str, plan: str | int, *, node: str = "head", on_text: OnText | None = None,
              on_retry: OnRetry | None = None, meta: dict[str, Any] | None = None, expected_head: str | None = None,
-             cancel: Cancel | None = None, new_chapter: bool = False, bible: str | None = None) -> Node:
+             cancel: Cancel | None = None, new_chapter: bool = False, bible: str | None = None,
+             propose_chapter_end: bool = False) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
-        paragraph opens. ``bible`` overrides the story's bible mode for this step (manual, review, auto,
-        off). The new node becomes the head if the head has not moved meanwhile; if another
-        writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
+        paragraph opens (from a node where it was ended, ``end_chapter``, with that end: no call).
+        ``propose_chapter_end``: see ``StepWriter.write``. ``bible`` overrides the story's bible mode for this
+        step (manual, review, auto, off). The new node becomes the head if the head has not moved meanwhile;
+        if another writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
-        info, parent, text = self.check_step(story_id, plan, node=node, expected_head=expected_head)
+        info, parent, text = self.check_step(story_id, plan, node=node, expected_head=expected_head,
+                                             new_chapter=new_chapter)
         info = with_bible_mode(info, bible)
         head_before = info.head_id
         writer = self._writer()
-        ended = writer.end_chapter(info, parent, on_retry, cancel) if new_chapter else None
-        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended)
-        child = writer.child(info, parent, text, output, retrieved, ended=ended)
-        if meta:
-            child = replace(child, meta={**child.meta, **meta})
+        ended = stored_end(parent.meta.get("ends_chapter"))
+        if ended is None and new_chapter:
+            ended = writer.end_chapter(info, parent, on_retry, cancel)
+        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended, propose_chapter_end)
+        child = writer.child(info, parent, text, output, retrieved, ended=ended, extra=meta)
         self._commit(info, [child], head_before)
         return child
 
-    def check_step(self, story_id: str, plan: str | int, *, node: str = "head",
-                   expected_head: str | None = None) -> tuple[StoryInfo, Node, str]:
+    def check_step(self, story_id: str, plan: str | int, *, node: str = "head", expected_head: str | None = None,
+                   new_chapter: bool = False) -> tuple[StoryInfo, Node, str]:
         """What ``step`` refuses before any model call; returns the story, the parent and the plan's text."""
         info, parent = self._at(story_id, node, expected_head)
+        if new_chapter:
+            check_chapter_end(parent, ended_here_is_fine=True)
         return info, parent, plan_text(parent, plan)
+
+    def end_chapter(self, story_id: str, node: str = "head", *, expected_head: str | None = None,
+                    on_retry: OnRetry | None = None, cancel: Cancel | None = None) -> Node:
+        """End the chapter at ``node`` as a new version of it (``chapters.ended_version``); the next step opens
+        the new chapter. At the opening, or where the chapter already ends: an ``InputError``, nothing written."""
+        info, target = self.check_end_chapter(story_id, node, expected_head=expected_head)
+        ended = self._writer().end_chapter(info, target, on_retry, cancel)
+        return self._version(info, ended_version(target, story_state(self.store, info, target).chapter, ended,
+                                                 self.model.name))
+
+    def check_end_chapter(self, story_id: str, node: str = "head", *,
+                          expected_head: str | None = None) -> tuple[StoryInfo, Node]:
+        """What ``end_chapter`` refuses before any model call; returns the story and the node."""
+        info, target = self._at(story_id, node, expected_head)
+        check_chapter_end(target)
+        self._check_backends()
+        return info, target
+
+    def edit_outline(self, story_id: str, node: str = "head", *, outline: str | None = None, beats: str | None = None,
+                     expected_head: str | None = None) -> Node:
+        """The writer's arc and current chapter's beats, as a new version of ``node`` (``chapters.outline_version``)."""
+        info, target = self._at(story_id, node, expected_head)
+        return self._version(info, outline_version(target, outline, beats))
+
+    def pin_memory(self, story_id: str, sentences: list[str], node: str = "head", *, unpin: bool = False,
+                   expected_head: str | None = None) -> Node:
+        """Pin (or ``unpin``) memory sentences as a new version of ``node`` (``chapters.pinned_version``)."""
+        info, target = self._at(story_id, node, expected_head)
+        return self._version(info, pinned_version(target, sentences, unpin))
+
+    def _version(self, info: StoryInfo, version: Node) -> Node:  # a new version of a node: the head moves to it
+        self._commit(info, [version], info.head_id)
+        return version
 
     def prefill(self, story_id: str, node: str = "head") -> Usage:
         """Read the prompt of the step after ``node`` as far as it is known before the plan (the instructions,
@@ -324,17 +362,7 @@ class Loom:
         if not changes:
             raise InputError("no change to the bible was given")
         info, original = self._at(story_id, node, expected_head)
-        bible = self._canon.at(original)
-        checked = []
-        for c in changes:
-            c = canon.check_writer(bible, c)
-            checked.append(c)
-            bible = canon.apply(bible, [c])
-        kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
-        ops = [*original.meta.get("bible", []), *(c.to_dict() for c in checked)]
-        edited = new_version(original, kind="edit", meta={**kept, "bible": ops, "edited_from": original.id})
-        self._commit(info, [edited], info.head_id)
-        return edited
+        return self._version(info, bible_version(original, self._canon.at(original), changes))
 
     def accept_bible(self, story_id: str, node: str = "head", names: list[str] | None = None,
                      expected_head: str | None = None) -> Node:
@@ -372,19 +400,12 @@ class Loom:
     # -- auto mode ----------------------------------------------------------------------------
 
     def choose(self, story_id: str, node: str = "head", *, cancel: Cancel | None = None) -> Choice:
-        """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it."""
+        """Ask the human simulator which candidate plan to follow from ``node``, and how to revise it; and, if the
+        step that wrote ``node`` proposed ending the chapter there, whether to (``Choice.end_chapter``)."""
         info, current = self._at(story_id, node)
         # the simulator's prompt alternates with the cell's: its own context keeps both prefixes cached
-        return HumanSimulator(self.model.second_context(), info.settings).choose(
-            genre=info.genre,
-            title=info.title,
-            short_memory=current.short_memory,
-            previous_paragraph=current.paragraph,
-            plans=candidate_plans(current),
-            mode=info.mode,
-            profile=info.profile,
-            cancel=cancel,
-        )
+        return HumanSimulator(self.model.second_context(), info.settings).choose(**simulator_input(info, current),
+                                                                                 cancel=cancel)
 
     def auto(self, story_id: str, steps: int, *, on_step: OnStep | None = None,
              on_choice: Callable[[int, Choice], None] | None = None, on_text: OnText | None = None,
@@ -402,31 +423,20 @@ class Loom:
             choice = self.choose(story_id, cancel=cancel)
             if on_choice:
                 on_choice(i + 1, choice)
-            simulator = {"choice": choice.index + 1, "reason": choice.reason, "usage": choice.usage.to_dict()}
+            info, current = self._at(story_id)
             if choice.extended_paragraph:  # the reference simulator rewrote the latest paragraph, longer
-                head = self._extend(story_id, head, choice.extended_paragraph).id
-            node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry, meta={"simulator": simulator},
-                             expected_head=head, cancel=cancel, new_chapter=self._chapter_is_full(story_id),
-                             bible=bible)
+                current = extended_version(current, choice, self.model.name)
+                self._commit(info, [current], head)
+                head = current.id
+            new_chapter, propose = chapter_plan(self.store, info, current, accepted=bool(choice.end_chapter))
+            node = self.step(story_id, choice.plan, on_text=on_text, on_retry=on_retry,
+                             meta={"simulator": simulator_meta(choice)}, expected_head=head, cancel=cancel,
+                             new_chapter=new_chapter, bible=bible, propose_chapter_end=propose)
             head = node.id
             written.append(node)
             if on_step:
                 on_step(i + 1, node, choice)
         return written
-
-    def _extend(self, story_id: str, head: str | None, paragraph: str) -> Node:
-        """The reference simulator's extended paragraph replaces the head's, as an edit (the original stays
-        in the tree); the memory and plans stay, since the events are the same."""
-        info, original = self._at(story_id)
-        extended = new_version(original, kind="edit", paragraph=paragraph,
-                               meta={**original.meta, "edited_from": original.id, "edited_by": "simulator"})
-        self._commit(info, [extended], head)
-        return extended
-
-    def _chapter_is_full(self, story_id: str) -> bool:
-        info, head = self._at(story_id)
-        n = info.settings.chapter_paragraphs
-        return bool(n) and story_state(self.store, info, head).paragraphs_in_chapter >= n
 
     def check_auto(self, story_id: str, steps: int, *, expected_head: str | None = None) -> Node:
         """What ``auto`` refuses before any model call; returns the head it starts from."""
@@ -447,19 +457,23 @@ class Loom:
         On a server backend the alternatives are written in parallel (not streamed) and saved together;
         on the embedded engine one by one, streamed, each saved as it ends. ``on_alternative(i, node)``
         is called for each saved one. ``fix_conflicts`` gives the model the conflicts the continuity check
-        found in ``node``'s paragraph, as things not to write."""
+        found in ``node``'s paragraph, as things not to write. An alternative keeps the original's chapter
+        boundary: its chapter end (not asked again), or the chapter ended at it."""
         info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head,
                                                fix_conflicts=fix_conflicts)
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
         writer = self._writer()
-        cell_input, retrieved = writer.cell_input(info, parent, original.plan or "Continue the story.")
+        ended = stored_end(original.meta.get("chapter_end"), original.meta)
+        pending = kept_state(original, "ends_chapter", only=True)  # a chapter ended at it ends at its alternatives
+        cell_input, retrieved = writer.cell_input(info, parent, original.plan or "Continue the story.", ended)
         if fix_conflicts:
             cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
                                                           for c in original.meta["conflicts"]])
         cell = writer.cell(info)
 
         def alternative(stream: OnText | None) -> Node:
-            return writer.child(info, parent, original.plan, cell.step(cell_input, stream, on_retry, cancel), retrieved)
+            out = cell.step(cell_input, stream, on_retry, cancel)
+            return writer.child(info, parent, original.plan, out, retrieved, ended=ended, extra=pending)
 
         if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
@@ -522,8 +536,7 @@ class Loom:
         current = edited
         writer = self._writer() if below else None
         for old in below:
-            output, retrieved = writer.write(info, current, old.plan, on_text, None, cancel)  # type: ignore[union-attr]
-            child = writer.child(info, current, old.plan, output, retrieved)  # type: ignore[union-attr]
+            child = writer.rewritten(info, current, old, on_text, cancel)  # type: ignore[union-attr]
             self._commit(info, [child], current.id)
             current = child
         return current
@@ -584,8 +597,9 @@ class Loom:
         """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
         memory; the model reads the last of them to write the first short-term memory and plans.
         ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a novel)."""
-        paragraphs = split_paragraphs(text)
-        title = title.strip() or manuscript_title(text)  # the writer's own "# Title" beats a made-up one
+        book = parse_text(text)  # a heading opens a chapter: the book's chapters become the story's
+        paragraphs = book.paragraphs
+        title = title.strip() or book.title  # the writer's own "# Title" beats a made-up one
         if not genre.strip():
             raise InputError("an imported story needs a genre")
         settings = settings or Settings()
@@ -597,7 +611,8 @@ class Loom:
         title = title or opening.title
         info = transfer.manuscript_info(title=title, genre=genre, topic=topic.strip() or title,
                                         outline=opening.outline, settings=settings)
-        nodes = opening_chain(info.id, paragraphs, opening, kind="import", first_plan="", model_name=self.model.name)
+        nodes = with_chapters(opening_chain(info.id, paragraphs, opening, kind="import", first_plan="",
+                                            model_name=self.model.name), book)
         first = first_bible(cell, info, opening, recent, on_retry, None)
         if first:
             nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})

@@ -10,13 +10,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..cell import Opening
+from ..cell import ChapterEnd, Opening
 from ..errors import ConflictError, InputError, NotFoundError
 from ..story import Node, StoryInfo, Usage, check_length
 from ..store import StoryStore
 from .. import shape
+from ..structured import sentences
 
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
+# node meta that is story state, not provenance: a new version of a node (an edit) keeps it
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class StoryState:
     beats: str  # what the current chapter covers
     summaries: list[str]  # of the chapters before this one, in order
     paragraphs_in_chapter: int  # how many paragraphs of the current chapter lead to this node
+    ending: dict[str, Any] | None = None  # the chapter ends at this node: its summary, the next chapter's beats …
 
 
 def new_id() -> str:
@@ -55,6 +58,35 @@ def plan_text(parent: Node, plan: str | int) -> str:
     return plan.strip()
 
 
+def stored_end(end: dict[str, Any] | None, meta: dict[str, Any] | None = None) -> ChapterEnd | None:
+    """A chapter end stored on a node, to open the next chapter from it without asking the model again: a
+    node's own ``ends_chapter``, or the ``chapter_end`` a chapter's first node keeps (its arc and beats beside
+    it in ``meta``). None if there is none."""
+    if not end:
+        return None
+    meta = meta or end
+    return ChapterEnd(end.get("summary", ""), end.get("rationale", ""), meta.get("outline", ""), meta.get("beats", ""),
+                      Usage(), end.get("trace"))
+
+
+def check_chapter_end(node: Node, *, ended_here_is_fine: bool = False) -> None:
+    """Refuse to end a chapter at the opening, or a second time at the same node (``ended_here_is_fine``: a step
+    that opens the next chapter from a node where it was ended uses that end)."""
+    if ended_here_is_fine and node.meta.get("ends_chapter"):
+        return
+    if node.kind == "opening":
+        raise InputError(f"node {node.id} is part of the opening, where chapter 1 begins: write a step before "
+                         "ending the chapter")
+    if node.meta.get("ends_chapter"):
+        raise InputError(f"node {node.id} already ends chapter {node.meta['ends_chapter'].get('chapter', '?')}")
+
+
+def pins_in(node: Node) -> list[str]:
+    """The sentences the writer pinned that the node's memory holds."""
+    have = set(sentences(node.short_memory))
+    return [s for s in node.meta.get("pinned", []) if s in have]
+
+
 def candidate_plans(node: Node) -> list[str]:
     """The plans the human simulator may choose from after ``node``."""
     if not node.plans:
@@ -70,11 +102,11 @@ def story_state(store: StoryStore, info: StoryInfo, node: Node) -> StoryState:
     for depth, m in store.path_meta(node.id, "outline", "beats", "chapter_end"):
         outline = m.get("outline", outline)
         beats = m.get("beats", beats)
-        if m.get("chapter_end"):
+        if m.get("chapter_end", {}).get("summary"):  # (an imported manuscript's headings have none)
             summaries.append(m["chapter_end"]["summary"])
         if depth == 0 or m.get("chapter_end"):
             chapter, chapter_start = m.get("chapter", chapter), depth
-    return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1)
+    return StoryState(outline, chapter, beats, summaries, node.depth - chapter_start + 1, node.meta.get("ends_chapter"))
 
 
 def line_below(store: StoryStore, info: StoryInfo, node: Node) -> list[Node]:
@@ -152,7 +184,9 @@ def edited_version(original: Node, *, paragraph: str | None, short_memory: str |
     chapter and outline stay; the old synopsis describes the old text, so a new paragraph has none until a
     refresh or a backfill writes one."""
     kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
-    return new_version(
+    if short_memory is not None:  # the writer's own memory: a replay above carries it, not the model's
+        kept["memory_by"] = "writer"
+    version = new_version(
         original,
         kind="edit",
         paragraph=paragraph.strip() if paragraph is not None else original.paragraph,
@@ -163,6 +197,9 @@ def edited_version(original: Node, *, paragraph: str | None, short_memory: str |
         meta={**kept, "edited_from": original.id, **(meta or {})},
         synopsis=synopsis if synopsis is not None else (original.synopsis if paragraph is None else ""),
     )
+    if version.meta.get("pinned"):  # a pin names a sentence of the memory: one the writer removed is no pin
+        version = replace(version, meta={**version.meta, "pinned": pins_in(version)})
+    return version
 
 
 def reattached(below: list[Node], edited: Node) -> list[Node]:

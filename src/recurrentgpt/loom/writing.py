@@ -22,7 +22,8 @@ from ..story import Node, Retrieved, StoryInfo
 from ..synopses import SynopsisBackfill, batches
 from ..store import StoryStore
 from .canon import Canon, proposal_meta
-from .nodes import edited_version, new_id, story_state
+from .chapters import carried
+from .nodes import edited_version, new_id, pins_in, stored_end, story_state
 
 
 def known_input(store: StoryStore, info: StoryInfo, parent: Node, plan: str,
@@ -31,8 +32,10 @@ def known_input(store: StoryStore, info: StoryInfo, parent: Node, plan: str,
     chapters before (what ``StepWriter.recall_chapters`` chooses from). Needs no model: the read ahead uses it."""
     state = story_state(store, info, parent)
     outline, chapter, beats, summaries = state.outline, state.chapter, state.beats, state.summaries
+    in_chapter = state.paragraphs_in_chapter + 1
     if ended:
-        outline, chapter, beats, summaries = ended.outline, chapter + 1, ended.beats, [*summaries, ended.summary]
+        outline, chapter, beats, in_chapter = ended.outline, chapter + 1, ended.beats, 1
+        summaries = [*summaries, ended.summary] if ended.summary else summaries
     return CellInput(
         genre=info.genre,
         title=info.title,
@@ -45,6 +48,8 @@ def known_input(store: StoryStore, info: StoryInfo, parent: Node, plan: str,
         profile=info.profile,
         chapter=chapter,
         beats=beats,
+        pinned=pins_in(parent),
+        paragraphs_in_chapter=in_chapter,
     ), summaries
 
 
@@ -104,10 +109,13 @@ class StepWriter:
     # -- writing and checking ------------------------------------------------------------------
 
     def write(self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
-              cancel: Cancel | None = None, ended: ChapterEnd | None = None) -> tuple[StepOutput, list[Retrieved]]:
+              cancel: Cancel | None = None, ended: ChapterEnd | None = None,
+              propose_chapter_end: bool = False) -> tuple[StepOutput, list[Retrieved]]:
         """The step's paragraph, memory and plans, checked against the canon; in auto bible mode a draft that
-        contradicts it severely is written once more, told what it contradicted."""
+        contradicts it severely is written once more, told what it contradicted (the draft is kept on the node).
+        ``propose_chapter_end``: the plans' call also says whether the chapter should end here (auto mode)."""
         x, retrieved = self.cell_input(info, parent, plan, ended)
+        x = replace(x, propose_chapter_end=propose_chapter_end)
         cell = self.cell(info)
         out = self.checked(info, parent, cell.step(x, on_text, on_retry, cancel), x.long_term)
         severe = [c for c in out.conflicts or [] if c["severity"] == "severe"]
@@ -117,7 +125,9 @@ class StepWriter:
             constraints = [f'{c["sentence"]} ({c["canon"]})' for c in severe]
             second = self.checked(info, parent, cell.step(replace(x, constraints=constraints), on_text, on_retry,
                                                           cancel), x.long_term)
-            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts)
+            draft = {"why": "it contradicted the story bible", "conflicts": out.conflicts, "trace": out.trace,
+                     **({"check_trace": out.check_trace} if out.check_trace else {})}
+            out = replace(second, usage=out.usage + second.usage, redrafted=out.conflicts, drafts=[draft])
         return self.proposed(info, cell, out, on_retry, cancel), retrieved
 
     @staticmethod
@@ -158,14 +168,14 @@ class StepWriter:
                        check_trace=trace)
 
     def end_chapter(self, info: StoryInfo, last: Node, on_retry: OnRetry | None, cancel: Cancel | None) -> ChapterEnd:
-        """One call that summarises the chapter ending at ``last``, revises the arc and plans the next chapter."""
+        """One call that summarises the chapter ending at ``last`` from what happened in it (its paragraphs, or
+        their synopses when they do not fit), revises the arc and plans the next chapter."""
         state = story_state(self.store, info, last)
-        path = self.store.path(last.id)
-        plans = [n.plan for n in path[len(path) - state.paragraphs_in_chapter :] if n.plan][-40:]
+        chapter = self.store.path(last.id)[-state.paragraphs_in_chapter:]
         return self.cell(info).end_chapter(
             genre=info.genre, title=info.title, outline=state.outline, chapter=state.chapter, beats=state.beats,
-            short_memory=last.short_memory, plans=plans, last_paragraph=last.paragraph, on_retry=on_retry,
-            cancel=cancel,
+            short_memory=last.short_memory, paragraphs=[n.paragraph for n in chapter],
+            synopses=[n.synopsis for n in chapter], on_retry=on_retry, cancel=cancel,
         )
 
     def refreshed(self, info: StoryInfo, original: Node, paragraph: str, *, short_memory: str | None,
@@ -177,9 +187,11 @@ class StepWriter:
             genre=info.genre, title=info.title, outline=story_state(self.store, info, original).outline,
             previous_memory=parent.short_memory if parent else "",
             previous_paragraph=parent.paragraph if parent else "", paragraph=paragraph.strip(), mode=info.mode,
-            on_retry=on_retry, cancel=cancel,
+            pinned=pins_in(parent) if parent else [], on_retry=on_retry, cancel=cancel,
         )
         meta: dict[str, Any] = {"model": self.model.name, "usage": fresh.usage.to_dict(), "trace": fresh.trace}
+        if fresh.forget_trace:
+            meta["forget_trace"] = fresh.forget_trace
         if fresh.synopsis_warning:
             meta["synopsis_warning"] = fresh.synopsis_warning
         return edited_version(original, paragraph=paragraph,
@@ -187,11 +199,20 @@ class StepWriter:
                               plans=plans if plans is not None else fresh.plans, plan=plan,
                               rationale=fresh.rationale, synopsis=fresh.synopsis, meta=meta)
 
+    def rewritten(self, info: StoryInfo, parent: Node, old: Node, on_text: OnText | None,
+                  cancel: Cancel | None) -> Node:
+        """A replay's new node for ``old`` under ``parent``, written again with its plan: a chapter end ``old``
+        kept stays (not asked again), and so do the writer's own changes at it (``chapters.carried``)."""
+        ended = stored_end(old.meta.get("chapter_end"), old.meta)
+        output, retrieved = self.write(info, parent, old.plan, on_text, None, cancel, ended)
+        return carried(self.canon.at(parent), old, self.child(info, parent, old.plan, output, retrieved, ended=ended))
+
     # -- the new node --------------------------------------------------------------------------
 
     def child(self, info: StoryInfo, parent: Node, plan: str, out: StepOutput, retrieved: list[Retrieved],
-              kind: str = "step", ended: ChapterEnd | None = None) -> Node:
-        """The node a step's output becomes, with what it was shown, what it cost and what it changed."""
+              kind: str = "step", ended: ChapterEnd | None = None, extra: dict[str, Any] | None = None) -> Node:
+        """The node a step's output becomes, with what it was shown, what it cost and what it changed (and the
+        caller's ``extra`` meta: the simulator's choice, a chapter ended at the node it replaces)."""
         meta: dict[str, Any] = {
             "model": self.model.name,
             "usage": out.usage.to_dict(),
@@ -217,17 +238,21 @@ class StepWriter:
             meta["conflicts"] = conflicts
         if out.redrafted:
             meta["redrafted"] = out.redrafted
-        if out.check_trace:
-            meta["check_trace"] = out.check_trace
+        for key, value in (("drafts", out.drafts), ("check_trace", out.check_trace), ("forget_trace", out.forget_trace),
+                           ("pinned", list(out.pinned)), ("chapter_proposal", out.chapter_proposal),
+                           ("chapter_warning", out.chapter_warning)):
+            if value:
+                meta[key] = value
         meta |= proposal_meta(info, self.canon.at(parent), out.bible, out.bible_trace, out.bible_warnings)
         if ended:
             meta |= {
-                "chapter": meta["chapter"] + 1,
+                "chapter": story_state(self.store, info, parent).chapter + 1,
                 "beats": ended.beats,
                 "outline": ended.outline,
                 "chapter_end": {"summary": ended.summary, "rationale": ended.rationale, "trace": ended.trace},
                 "usage": (out.usage + ended.usage).to_dict(),
             }
+        meta |= extra or {}
         return Node(
             id=new_id(),
             story_id=parent.story_id,
