@@ -200,8 +200,10 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
                 failed.append(f"{label}: {name}: {w.failed}")
             pair.measures[name] = measure(pair.opening, w.paragraphs)
             if config.plan_check and any(w.plans):
-                pair.measures[name]["plan_adherence"] = plan_adherence(
-                    judge, config.settings, genre, w.plans, w.paragraphs)
+                checked = plan_adherence(judge, config.settings, genre, w.plans, w.paragraphs)
+                pair.measures[name]["plan_adherence"] = checked
+                if checked["failed"]:
+                    failed.append(f"{label}: checking {name}'s plans: {checked['failed']} call(s) failed")
         texts = {name: w.paragraphs for name, w in pair.written.items()}
         for other in config.against:
             if not (pair.written[config.system].complete and pair.written[other].complete):
