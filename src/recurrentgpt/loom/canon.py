@@ -27,6 +27,7 @@ class Canon:
         self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible
         self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
         self._search: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
+        self._checker: tuple[canon.Bible, Any] | None = None  # the last bible checked, and its checker
 
     def at(self, node: Node) -> canon.Bible:
         """The bible as of ``node``. A child of a node already materialised costs its own changes only (the
@@ -44,6 +45,14 @@ class Canon:
             self._bibles.clear()
         self._bibles[node.id] = out
         return out
+
+    def checker(self, bible: canon.Bible) -> Any:
+        """The continuity checker of ``bible`` (its name index built once for the nodes that share it)."""
+        from ..continuity import Checker
+
+        if self._checker is None or self._checker[0] is not bible:
+            self._checker = (bible, Checker(bible))
+        return self._checker[1]
 
     def forget(self) -> None:
         """Drop every cached bible (the next read rebuilds from the store)."""
