@@ -528,7 +528,7 @@ class Loom:
         else:
             edited = edited_version(original, paragraph=paragraph, short_memory=short_memory, plans=plans, plan=plan)
         if paragraph is not None and info.settings.bible != "off":  # the writer's paragraph is checked like the model's
-            edited = self._with_conflicts(edited)
+            edited = self._canon.with_conflicts(edited)
         below = line_below(self.store, info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it
             copies = reattached(below, edited)
@@ -542,16 +542,6 @@ class Loom:
             self._commit(info, [child], current.id)
             current = child
         return current
-
-    def _with_conflicts(self, version: Node) -> Node:
-        """``version`` with its paragraph's conflicts with the canon at it (its parent's, and its own changes)."""
-        parent = self.store.get_node(version.parent_id) if version.parent_id else None
-        bible = canon.materialise([version.meta], self._canon.at(parent) if parent else canon.EMPTY)
-        meta = {k: v for k, v in version.meta.items() if k != "conflicts"}
-        found = self._canon.checker(bible).check(version.paragraph) if bible else []
-        if found:
-            meta["conflicts"] = [c.to_dict() for c in found]
-        return replace(version, meta=meta)
 
     # -- navigation ------------------------------------------------------------------------
 
