@@ -624,3 +624,20 @@ def test_judge_options_without_a_judge_are_refused(tmp_path, capsys):
     assert code == 2 and "name it with --judge" in err
     code = main(["--model", "no-such-model", "eval", "--out", str(out)])  # fails before any journal is left
     assert code == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_record_cut_short_by_a_kill_is_dropped_and_the_journal_stays_readable(tmp_path):
+    """Broken build checked: ending the cut line with a newline instead left it inside the journal, and the
+    second resume refused the file as damaged."""
+    from recurrentgpt.evaluation import Journal
+
+    path = tmp_path / "e.journal.jsonl"
+    journal = Journal.create(path, {"run": 1})
+    journal.append({"kind": "opening", "n": 1})
+    with path.open("a") as f:
+        f.write('{"kind": "call", "role": "gen')  # the process died here
+    journal = Journal.resume(path, {"run": 1})
+    assert [r["kind"] for r in journal.records] == ["opening"]
+    journal.append({"kind": "opening", "n": 2})
+    config, records = Journal.read(path)
+    assert config == {"run": 1} and [r["n"] for r in records] == [1, 2]
