@@ -67,8 +67,8 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 @click.option("--judge-base-url", default=None,
               help="The judge's OpenAI-compatible server (default: its preset's address, else $OPENAI_BASE_URL; "
                    "never --base-url).")
-@click.option("--judge-api-key", default=None, help="API key for the judge's server (default: $OPENAI_API_KEY; "
-              "never --api-key).")
+@click.option("--judge-api-key", default=None, help="API key for the judge's server (default: its provider's own "
+              "key, e.g. $OPENAI_API_KEY for OpenAI's API only; never --api-key).")
 @click.option("--judge-response-format", type=FORMATS, default=None,
               help="How to ask the judge's server for structured answers (default: auto, or its preset's).")
 @click.option("--judge-timeout", type=float, default=None, help="Seconds to wait for the judge's server "
