@@ -102,8 +102,8 @@ def main() -> None:
     count = lib.llama_tokenize(vocab, text, len(text), buffer, len(buffer), True, False)
     prompt = list(buffer[:count])
 
-    results: dict = {"model": f"SmolLM2-135M-Instruct (bundled, {weights.name})", "prompt_tokens": len(prompt), "tokens": args.tokens,
-                     "repeats": args.repeats, "load_average_before": load_before, "threads": {}}
+    results: dict = {"model": f"SmolLM2-135M-Instruct (bundled, {weights.name})", "prompt_tokens": len(prompt),
+                     "tokens": args.tokens, "repeats": args.repeats, "load_average_before": load_before, "threads": {}}
     rows = []
     for threads in sorted({default_threads(), os.cpu_count() or 1}):
         single = median([args.tokens / generate(lib, model, threads, prompt, 1, args.tokens, seed=r)
@@ -115,7 +115,8 @@ def main() -> None:
                            for r in range(args.repeats)])
             entry["batched"][n] = {"tokens_per_s": round(rate, 1), "vs_one_sequence": round(rate / single, 2)}
             rows.append([threads, n, round(rate, 1), round(rate / single, 2)])
-            print(f"threads {threads}, {n} sequences: {rate:.1f} tokens/s ({rate / single:.2f}x one sequence)", flush=True)
+            print(f"threads {threads}, {n} sequences: {rate:.1f} tokens/s ({rate / single:.2f}x one sequence)",
+                  flush=True)
         results["threads"][threads] = entry
     lib.llama_model_free(model)
     print()

@@ -107,7 +107,8 @@ def check_model(bible: canon.Bible, spec: str, base_url: str | None, limit: int)
         result = score(sub)
     finally:
         PARAGRAPHS[:] = saved
-    return {**result, "model": model.name, "failed_calls": failures, "median_s_per_paragraph": round(median(seconds), 2)}
+    return {**result, "model": model.name, "failed_calls": failures,
+            "median_s_per_paragraph": round(median(seconds), 2)}
 
 
 def _interleaved(limit: int) -> list[int]:
@@ -188,8 +189,10 @@ def cost() -> dict[str, Any]:
         rng = random.Random(1)
         # a step names 3 entries in its plan and 5 in the previous paragraph; 2 are pinned
         plan = f"{names[0]} meets {rng.choice(names)} and {rng.choice(names)} at the quay."
-        previous = " ".join(f"{rng.choice(names)} waited by the harbour wall in the rain." for _ in range(5)) + " " * 2000
-        pinned = canon.apply(bible, [canon.Change("update", names[1], pinned=True), canon.Change("update", names[2], pinned=True)])
+        previous = (" ".join(f"{rng.choice(names)} waited by the harbour wall in the rain." for _ in range(5))
+                    + " " * 2000)
+        pinned = canon.apply(bible, [canon.Change("update", names[1], pinned=True),
+                                     canon.Change("update", names[2], pinned=True)])
         sources = {"plan": plan, "previous paragraph": previous, "short-term memory": "The rain kept on. " * 40}
         started = time.perf_counter()
         index = canon.Index(pinned)
@@ -216,7 +219,8 @@ def cost() -> dict[str, Any]:
             chosen = canon.select(pinned, sources, budget=300, index=index, similar=similar)
             with_meaning.append(time.perf_counter() - started)
         out["prompt_tokens_added"][n] = chosen.tokens
-        out["selection_ms"][n] = {"names_only_median": ms(median(times)), "with_meaning_median": ms(median(with_meaning)),
+        out["selection_ms"][n] = {"names_only_median": ms(median(times)),
+                                  "with_meaning_median": ms(median(with_meaning)),
                                   "index_build_once": ms(build)}
     return out
 
@@ -259,7 +263,7 @@ def materialise_deep(depth: int = 10_000) -> dict[str, Any]:
             bible = fresh._bible(deepest)
             cold.append(time.perf_counter() - started)
             assert len(bible) == depth // 10
-            fresh._bibles.clear()  # a session that has the story's lineage cached, not this node's bible
+            fresh._canon.forget()  # a session that has the story's lineage cached, not this node's bible
             started = time.perf_counter()
             fresh._bible(deepest)
             lineage_known.append(time.perf_counter() - started)

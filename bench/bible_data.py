@@ -114,12 +114,14 @@ PARAGRAPHS = [
          concerns=["Nell Farrow", "Mara Quell", "Tide Market", "Jory Farrow"], planted=None,
          text="The Tide Market spread across the wet sand as soon as the water drew back. Nell Farrow waited by "
               "the eel seller, her black hair tied under a scarf. She did not smile when Mara came. \"They hanged my "
-              "brother for less than what you're asking,\" she said. Mara bought a bag of salt and pretended to count it."),
+              "brother for less than what you're asking,\" she said. Mara bought a bag of salt and pretended to "
+              "count it."),
     dict(plan="Lady Sallow receives the cartographer.",
          concerns=["Corvina Sallow", "Silas Crane", "Governor's Hall"], planted=None,
          text="The Governor's Hall smelled of beeswax and old smoke. Lady Sallow received the cartographer at the "
-              "long table, her violet eyes never leaving his hands. Silas Crane unrolled a chart of the marsh channels. "
-              "\"Your smugglers use seven of these,\" he said. She thanked him and did not say which seven she already knew."),
+              "long table, her violet eyes never leaving his hands. Silas Crane unrolled a chart of the marsh "
+              "channels. \"Your smugglers use seven of these,\" he said. She thanked him and did not say which seven "
+              "she already knew."),
     dict(plan="Hesper gathers reeds and hears someone in the marsh.",
          concerns=["Hesper", "Greywater Marsh", "Night Ferrymen"], planted=None,
          text="Old Hesper knew the marsh by its sounds. She cut reeds by touch and listened to the water suck at the "
@@ -129,14 +131,15 @@ PARAGRAPHS = [
     dict(plan="Brother Anselm rings in the spring tide.",
          concerns=["Brother Anselm", "Tide Bell", "Drowned Chapel", "Bell Law"], planted=None,
          text="Brother Anselm left his sandals at the chapel door and waded in barefoot. The spring tide stood at "
-              "the third pillar. He laid his palm on the green bronze of the Tide Bell and felt it begin to hum. When it "
-              "rang, every ship in the harbour dropped its sails, because no captain would leave while the bell "
+              "the third pillar. He laid his palm on the green bronze of the Tide Bell and felt it begin to hum. When "
+              "it rang, every ship in the harbour dropped its sails, because no captain would leave while the bell "
               "sounded. Anselm counted the strokes and prayed for the drowned."),
     dict(plan="The Harbourmaster reads out the debts.",
          concerns=["Osric Dunn", "Ledger of Debts", "Idris Vane", "The Kestrel"], planted=None,
          text="Osric Dunn opened the ledger on the harbour wall and read the debts aloud, one captain at a time. The "
-              "bald crown of his head shone with rain. When he came to the Kestrel he paused and ran his thumb down the "
-              "page. \"Vane's debt dies with him,\" he said at last, and struck the line through. Nobody on the quay argued."),
+              "bald crown of his head shone with rain. When he came to the Kestrel he paused and ran his thumb down "
+              "the page. \"Vane's debt dies with him,\" he said at last, and struck the line through. Nobody on the "
+              "quay argued."),
     dict(plan="Wren shows Tobin something in the sand.",
          concerns=["Wren", "Tobin Ash"], planted=None,
          text="Wren found Tobin at low water and tugged his sleeve. She pointed at the sand, then made the sign for "
@@ -207,17 +210,18 @@ PARAGRAPHS = [
     dict(plan="Crane climbs the Lantern Tower to see the bay.",
          concerns=["Silas Crane", "Lantern Tower", "Silver Lantern"],
          planted=dict(kind="place rule broken", entry="Lantern Tower",
-                      sentence="Silas Crane climbed alone past the ninth landing to the lamp room and set up his sextant beside the Silver Lantern."),
+                      sentence="Silas Crane climbed alone past the ninth landing to the lamp room and set up his "
+                               "sextant beside the Silver Lantern."),
          text="The keeper was down in the town for flour. Silas Crane climbed alone past the ninth landing to the lamp "
-              "room and set up his sextant beside the Silver Lantern. From there the whole bay lay open like a chart. He "
-              "worked until the light failed."),
+              "room and set up his sextant beside the Silver Lantern. From there the whole bay lay open like a chart. "
+              "He worked until the light failed."),
     dict(plan="Nell opens the tower door.",
          concerns=["Nell Farrow", "Brass Key", "Lantern Tower"],
          planted=dict(kind="object in two hands", entry="Brass Key",
                       sentence="Nell Farrow held the Brass Key up to the moonlight and smiled."),
          text="At the foot of the tower the wind dropped for a moment. Nell Farrow held the Brass Key up to the "
-              "moonlight and smiled. Mara was asleep in the keeper's cottage, and the iron door at the top had only one "
-              "lock."),
+              "moonlight and smiled. Mara was asleep in the keeper's cottage, and the iron door at the top had only "
+              "one lock."),
     dict(plan="Crane studies the compass.",
          concerns=["Silas Crane", "Vane's Compass", "Tobin Ash"],
          planted=dict(kind="object in two hands", entry="Vane's Compass",
@@ -228,13 +232,15 @@ PARAGRAPHS = [
     dict(plan="A bell rings in the market.",
          concerns=["Tide Bell", "Tide Market"],
          planted=dict(kind="object in two places", entry="Tide Bell",
-                      sentence="At noon the Tide Bell hung in the Tide Market, green and silent above the fish stalls."),
+                      sentence="At noon the Tide Bell hung in the Tide Market, green and silent above the fish "
+                               "stalls."),
          text="The market was busy for once, the sand dry and hard. At noon the Tide Bell hung in the Tide Market, "
               "green and silent above the fish stalls. Children dared each other to touch it. Nobody did."),
     dict(plan="Tobin talks about his father.",
          concerns=["Tobin Ash", "Idris Vane"],
          planted=dict(kind="secret known early", entry="Tobin Ash",
-                      sentence="\"My father was Idris Vane,\" Tobin told Wren, \"and I mean to find out who drowned him.\""),
+                      sentence="\"My father was Idris Vane,\" Tobin told Wren, \"and I mean to find out who "
+                               "drowned him.\""),
          text="They sat on the groyne with their feet over the water. \"My father was Idris Vane,\" Tobin told Wren, "
               "\"and I mean to find out who drowned him.\" Wren looked at him for a long moment. Then she nodded."),
     dict(plan="Mara talks about the crown with Anselm.",

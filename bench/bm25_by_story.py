@@ -33,8 +33,8 @@ def build(folder, schema: int | None, stories: int, paragraphs: int):
     finally:
         sql_store.MIGRATIONS = every
     for s in range(stories):
-        build_chain(store, f"s{s:03d}", paragraphs, lambda i, s=s: wordbank.paragraph(s * paragraphs + i, SENTENCES, seed=3),
-                    None, "none")
+        build_chain(store, f"s{s:03d}", paragraphs,
+                    lambda i, s=s: wordbank.paragraph(s * paragraphs + i, SENTENCES, seed=3), None, "none")
     return store
 
 
@@ -96,7 +96,8 @@ def main() -> None:
         times, found = [], []
         for plan in plans + plans:  # the first pass warms the page cache
             t = time.perf_counter()
-            hits = way(store, story, keyword_terms(plan), 40) if way else store.keyword_search(story, keyword_terms(plan), 40)
+            terms = keyword_terms(plan)
+            hits = way(store, story, terms, 40) if way else store.keyword_search(story, terms, 40)
             times.append(time.perf_counter() - t)
             found.append(len(hits))
         times = times[len(plans):]
@@ -109,7 +110,8 @@ def main() -> None:
     print(table(["FTS5", "p50 ms", "p99 ms"], rows))
     print("median hits per query:", [r["hits_median"] for r in results.values()])
     write_results("bm25_by_story", {"load_average_before": load_before, "stories": args.stories,
-                                    "paragraphs_per_story": args.paragraphs, "queries": args.queries, "results": results})
+                                    "paragraphs_per_story": args.paragraphs, "queries": args.queries,
+                                    "results": results})
 
 
 if __name__ == "__main__":

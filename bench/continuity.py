@@ -32,7 +32,6 @@ import sys
 import time
 from typing import Any
 
-import _common
 from _common import median, ms, write_results
 from continuity_set import load
 
@@ -90,8 +89,8 @@ def score(items: list[dict], found: list[list[continuity.Conflict]]) -> dict[str
     return {
         "paragraphs": len(items), "planted": tp + fn, "found": tp, "false_alarms": fp,
         "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
-        "claimed": {"planted": claimed_planted, "found": claimed_found, "recall": _ratio(claimed_found, claimed_planted),
-                    "precision": _ratio(tp, tp + fp)},
+        "claimed": {"planted": claimed_planted, "found": claimed_found,
+                    "recall": _ratio(claimed_found, claimed_planted), "precision": _ratio(tp, tp + fp)},
         "recall_by_kind": {k: {"found": f, "planted": n, "recall": _ratio(f, n)} for k, (f, n) in recall.items()},
         "precision_by_kind": {k or "(model)": {"hits": h, "alarms": a, "precision": _ratio(h, h + a)}
                               for k, (h, a) in precision.items() if h or a},
@@ -195,7 +194,8 @@ def scale(n: int, paragraphs: int = 200) -> dict[str, Any]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"entries": len(bible), "index_build_ms": ms(build), "paragraphs": len(items),
-            "median_ms_per_paragraph": ms(median(times)), "p95_ms_per_paragraph": ms(sorted(times)[int(0.95 * len(times))]),
+            "median_ms_per_paragraph": ms(median(times)),
+            "p95_ms_per_paragraph": ms(sorted(times)[int(0.95 * len(times))]),
             "max_ms_per_paragraph": ms(max(times)), "peak_traced_mib_while_checking": round(peak / 2**20, 2)}
 
 
@@ -205,7 +205,8 @@ def main() -> None:
     ap.add_argument("--lang", choices=("en", "zh", "all"), default="all")
     ap.add_argument("--checker", help="also score a model checker: a model spec (smollm2, openai:NAME, ...)")
     ap.add_argument("--base-url", help="the OpenAI-compatible server for --checker openai:NAME")
-    ap.add_argument("--limit", type=int, help="model checker: only this many paragraphs (planted and clean alternately)")
+    ap.add_argument("--limit", type=int,
+                    help="model checker: only this many paragraphs (planted and clean alternately)")
     ap.add_argument("--scale", type=int, help="measure the scan's cost with this many entries, and nothing else")
     ap.add_argument("--show", action="store_true", help="print every false alarm and miss")
     args = ap.parse_args()
@@ -218,16 +219,20 @@ def main() -> None:
     items = [i for i in data["items"] if i["split"] == args.split and (args.lang == "all" or i["lang"] == args.lang)]
     result: dict[str, Any] = {"split": args.split, "lang": args.lang}
     rules, times = run_rules(data, items)
-    result["rules"] = {lang: score([i for i in items if i["lang"] == lang], [f for i, f in zip(items, rules) if i["lang"] == lang])
+    result["rules"] = {lang: score([i for i in items if i["lang"] == lang],
+                                   [f for i, f in zip(items, rules) if i["lang"] == lang])
                        for lang in ("en", "zh") if any(i["lang"] == lang for i in items)}
     result["rules"]["median_ms_per_paragraph"] = ms(median(times))
-    name = f"continuity_{args.split}"
+    name = f"continuity_{args.split}" + ("" if args.lang == "all" else f"_{args.lang}")
     if args.checker:
         subset = interleaved(items, args.limit)
         model_found, seconds, failures, model_name = run_model(data, subset, args.checker, args.base_url)
         pos = {i["id"]: n for n, i in enumerate(items)}
-        both = [rules[pos[i["id"]]] + [c for c in m if (c.entry, c.sentence) not in {(r.entry, r.sentence) for r in rules[pos[i["id"]]]}]
-                for i, m in zip(subset, model_found)]
+        both = []
+        for i, m in zip(subset, model_found):
+            ruled = rules[pos[i["id"]]]
+            seen = {(r.entry, r.sentence) for r in ruled}
+            both.append(ruled + [c for c in m if (c.entry, c.sentence) not in seen])
         only_rules = [rules[pos[i["id"]]] for i in subset]
         result["model"] = {"checker": model_name, "paragraphs": len(subset), "failed_calls": failures,
                            "median_s_per_paragraph": round(statistics.median(seconds), 2) if seconds else None,

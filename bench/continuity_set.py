@@ -1,7 +1,7 @@
 """The held-out continuity set: real Austen paragraphs, clean or with one planted contradiction.
 
     apt-get install --no-install-recommends r-cran-janeaustenr   # the novels (once, for --build only)
-    python bench/continuity_set.py --build     # bench/continuity_source.py + the novels -> bench/data/continuity_set.json
+    python bench/continuity_set.py --build     # bench/continuity_source.py + novels -> bench/data/continuity_set.json
     python bench/continuity_set.py             # what the committed set holds
 
 The benchmark (bench/continuity.py) reads only the committed JSON: nothing is fetched or rebuilt when it

@@ -8,7 +8,8 @@ The library lives in $RECURRENTGPT_BENCH_WORK/emma_synopses: the backfill is res
 ``--minutes M`` stops after about M minutes (between calls) and a rerun continues. Each run rewrites the
 cache with every synopsis written so far, with the model, the batch size, the commit and the time spent.
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/emma_synopses.py --subset 3 --minutes 9   # repeat until done
+    # repeat until done
+    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/emma_synopses.py --subset 3 --minutes 9
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import time
 
 from _common import HERE, WORK, code_version, machine
-
 from retrieval_prose import cut_paragraphs, load_novel, load_targets
 
 CACHE = HERE / "data" / "emma_synopses.json"

@@ -16,7 +16,6 @@ import sys
 from collections import Counter
 
 import numpy as np
-
 import retrieval_prose as rp
 
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 
 from _common import median, table, wait_for_quiet, write_results
 from step_speed import DEMO, PAPER
+
 from recurrentgpt.story import Settings
 
 PROMPT = (
@@ -86,10 +87,11 @@ def main() -> None:
     threads = args.threads or default_threads()
     weights = q8_copy(bundled_model_path())  # the file the engine runs: the bundled model's Q8_0 copy
     engines = {name: cls(model_path=str(weights), n_ctx=2048, n_threads=threads, seed=7, verbose=False)
-               for name, cls in (("grammar first", llama_cpp.Llama), ("grammar after sampling", grammar_sampling.Llama))}
+               for name, cls in (("grammar first", llama_cpp.Llama),
+                                 ("grammar after sampling", grammar_sampling.Llama))}
     settings = {"demo": DEMO, "paper": PAPER}
-    results: dict = {"weights": weights.name, "threads": threads, "repeats": args.repeats, "max_tokens": args.max_tokens,
-                     "load_average_before": load_before, "settings": {}}
+    results: dict = {"weights": weights.name, "threads": threads, "repeats": args.repeats,
+                     "max_tokens": args.max_tokens, "load_average_before": load_before, "settings": {}}
     for llm in engines.values():  # the prompt into each engine's KV cache, outside the timings
         one_call(llm, None, 0, 1)
     rows = []
@@ -104,15 +106,18 @@ def main() -> None:
                                             ("grammar first", engines["grammar first"], True),
                                             ("grammar after sampling", engines["grammar after sampling"], True)):
                 seconds, tokens, text = one_call(llm, schema if with_schema else None, seed, args.max_tokens)
-                runs[label].append({"seconds": round(seconds, 3), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
+                runs[label].append({"seconds": round(seconds, 3), "tokens": tokens,
+                                    "tokens_per_s": round(tokens / seconds, 1)})
                 if with_schema:
                     valid[label] += parses(text, schema)
                 if label == "grammar after sampling":
                     sampler = llm._sampler
                     refused.append(sampler.resampled / max(1, sampler.sampled))
-            print(f"{name} repeat {r + 1}: " + ", ".join(f"{k} {v[-1]['tokens_per_s']} tok/s" for k, v in runs.items()), flush=True)
+            print(f"{name} repeat {r + 1}: " + ", ".join(f"{k} {v[-1]['tokens_per_s']} tok/s" for k, v in runs.items()),
+                  flush=True)
         free = median(x["tokens_per_s"] for x in runs["free"])
-        summary = {label: {"median_tokens_per_s": median(x["tokens_per_s"] for x in xs), "calls": xs} for label, xs in runs.items()}
+        summary = {label: {"median_tokens_per_s": median(x["tokens_per_s"] for x in xs), "calls": xs}
+                   for label, xs in runs.items()}
         for label in ("grammar first", "grammar after sampling"):
             summary[label]["answers_parsed"] = valid[label]
             summary[label]["vs_free"] = round(summary[label]["median_tokens_per_s"] / free, 3)
@@ -125,9 +130,11 @@ def main() -> None:
                          f"{summary[label]['answers_parsed']}/{args.repeats}" if label != "free" else "—",
                          summary[label].get("median_share_resampled", "—")])
     print()
-    print(table(["setting", "sampling", "tokens/s (median)", "vs free", "answers parsed", "tokens sampled again"], rows))
+    print(table(["setting", "sampling", "tokens/s (median)", "vs free", "answers parsed", "tokens sampled again"],
+                rows))
     for name in settings:
-        print(f"{name}: grammar after sampling vs grammar first: {results['settings'][name]['speedup_after_vs_first']}x")
+        speedup = results["settings"][name]["speedup_after_vs_first"]
+        print(f"{name}: grammar after sampling vs grammar first: {speedup}x")
     write_results("grammar_sampling", results)
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from _common import SRC, wait_for_quiet, write_results
 
 HEADERS = {"X-Requested-With": "recurrentgpt-bench", "Content-Type": "application/json"}
@@ -82,7 +81,8 @@ def session(base: str, steps: int, out: Session) -> None:
             head = out.opening[-1]
             for _ in range(steps):
                 t = time.perf_counter()
-                done = read_stream(client, f"/api/stories/{out.story_id}/step", {"plan_index": 0, "expected_head": head})
+                done = read_stream(client, f"/api/stories/{out.story_id}/step",
+                                   {"plan_index": 0, "expected_head": head})
                 out.latencies.append(time.perf_counter() - t)
                 head = done["node"]["id"]
                 out.written.append(head)

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import median, pct, wait_for_quiet, write_results  # first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
+
+# _common first: it puts the measured src/ (RECURRENTGPT_SRC) on the path
+from _common import median, pct, wait_for_quiet, write_results
 
 from recurrentgpt import Loom, ScriptedModel
 from recurrentgpt.embeddings.base import Embedder, normalise
@@ -80,7 +82,8 @@ def timed(fn, repeat: int) -> dict[str, float]:
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
-    return {"median_ms": round(median(samples), 2), "p90_ms": round(pct(samples, 90), 2), "min_ms": round(min(samples), 2)}
+    return {"median_ms": round(median(samples), 2), "p90_ms": round(pct(samples, 90), 2),
+            "min_ms": round(min(samples), 2)}
 
 
 def main() -> None:
@@ -124,7 +127,8 @@ def main() -> None:
         t = time.perf_counter()
         loom.recall(story_id, "the lantern in the harbor", deep)
         results["retrieval, first call (loads vectors)"] = {"median_ms": round((time.perf_counter() - t) * 1000, 2)}
-        results["hybrid retrieval over the path (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), repeat)
+        results["hybrid retrieval over the path (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep),
+                                                                 repeat)
         loom.memory.mode = "dense"
         results["dense-only retrieval (warm)"] = timed(lambda: loom.recall(story_id, "the lantern", deep), repeat)
         loom.close()

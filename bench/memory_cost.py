@@ -21,7 +21,6 @@ import shutil
 import time
 
 import numpy as np
-
 import wordbank
 from _common import (
     PLOTS,
@@ -87,7 +86,8 @@ def ours(embedder, base: np.ndarray, n: int, steps: int) -> dict:
         total = time.perf_counter() - started
         commit_parts.update(probe.take())
         head = node.id
-        store_in_recall = sum(recall_parts.get(k, 0.0) for k in ("missing_vectors", "load_vectors", "keyword_search", "seq_to_node"))
+        store_in_recall = sum(recall_parts.get(k, 0.0)
+                              for k in ("missing_vectors", "load_vectors", "keyword_search", "seq_to_node"))
         rows.append(
             {
                 "total": total,
@@ -177,9 +177,10 @@ def main() -> None:
         ratio = ref_s / ours_s
         summary.append({"n": n, "ours_ms": r["median_ms"]["total"], "reference_s": round(ref_s, 3),
                         "reference": how, "ratio": round(ratio, 1)})
-        rows.append([f"{n:,}", r["median_ms"]["total"], r["median_ms"]["embed_paragraph"] + r["median_ms"]["embed_query"],
-                     r["median_ms"]["path"], r["median_ms"]["backfill_check"], r["median_ms"]["keyword"],
-                     r["median_ms"]["dense_numpy"], r["median_ms"]["write"], f"{ref_s:,.2f} ({how})", f"{ratio:,.0f}x"])
+        rows.append([f"{n:,}", r["median_ms"]["total"],
+                     r["median_ms"]["embed_paragraph"] + r["median_ms"]["embed_query"], r["median_ms"]["path"],
+                     r["median_ms"]["backfill_check"], r["median_ms"]["keyword"], r["median_ms"]["dense_numpy"],
+                     r["median_ms"]["write"], f"{ref_s:,.2f} ({how})", f"{ratio:,.0f}x"])
     print()
     print(table(["paragraphs n", "ours ms/step", "embed ms", "path ms", "backfill check ms", "bm25 ms",
                  "dense+fusion ms", "write ms", "reference s/step", "reference / ours"], rows))

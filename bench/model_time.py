@@ -23,7 +23,6 @@ import shutil
 import time
 
 import numpy as np
-
 from _common import WORK, median, plt, save_plot, table, wait_for_quiet, write_results
 
 TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
@@ -56,9 +55,10 @@ class PerfCounters:
                 "simulator" if "choice" in props else "init" if "title" in props else "step")
             u = completion.usage
             self.calls.append({
-                "kind": kind, "wall_s": wall, "cpu_s": cpu, "prompt_tokens": u.prompt_tokens, "cached_tokens": u.cached_tokens,
-                "completion_tokens": u.completion_tokens, "prompt_eval_ms": perf.t_p_eval_ms,
-                "prompt_evaluated": perf.n_p_eval, "generate_ms": perf.t_eval_ms, "generated": perf.n_eval,
+                "kind": kind, "wall_s": wall, "cpu_s": cpu, "prompt_tokens": u.prompt_tokens,
+                "cached_tokens": u.cached_tokens, "completion_tokens": u.completion_tokens,
+                "prompt_eval_ms": perf.t_p_eval_ms, "prompt_evaluated": perf.n_p_eval,
+                "generate_ms": perf.t_eval_ms, "generated": perf.n_eval,
             })
             return completion
 
@@ -150,16 +150,18 @@ def main() -> None:
             "prompt_evaluated": sum(c["prompt_evaluated"] for c in cs), "prompt_eval_s": round(pe_ms / 1000, 1),
             "generated": gen, "generate_s": round(gen_ms / 1000, 1),
             "generate_tok_per_s": round(gen / (gen_ms / 1000), 1) if gen_ms else 0.0,
-            "prompt_eval_tok_per_s": round(sum(c["prompt_evaluated"] for c in cs) / (pe_ms / 1000), 1) if pe_ms else 0.0,
+            "prompt_eval_tok_per_s": (round(sum(c["prompt_evaluated"] for c in cs) / (pe_ms / 1000), 1)
+                                      if pe_ms else 0.0),
             "wall_s": round(sum(c["wall_s"] for c in cs), 1),
             "cpu_s": round(sum(c["cpu_s"] for c in cs), 1),
         }
         s = call_summary[kind]
-        call_rows.append([kind, s["calls"], s["prompt_tokens"], s["cached_tokens"], f"{100 * s['cache_saved_share']:.0f}%",
-                          s["prompt_eval_s"], s["generated"], s["generate_s"], s["generate_tok_per_s"], s["wall_s"]])
+        call_rows.append([kind, s["calls"], s["prompt_tokens"], s["cached_tokens"],
+                          f"{100 * s['cache_saved_share']:.0f}%", s["prompt_eval_s"], s["generated"], s["generate_s"],
+                          s["generate_tok_per_s"], s["wall_s"]])
     print()
-    print(table(["call", "calls", "prompt tokens", "cached (prefix reuse)", "saved", "prompt eval s", "generated tokens",
-                 "generate s", "tok/s generating", "wall s"], call_rows))
+    print(table(["call", "calls", "prompt tokens", "cached (prefix reuse)", "saved", "prompt eval s",
+                 "generated tokens", "generate s", "tok/s generating", "wall s"], call_rows))
 
     field_rows = [[i + 1, *f.values(), nodes[i].meta["usage"]["completion_tokens"]] for i, f in enumerate(fields)]
     print()
@@ -190,10 +192,12 @@ def main() -> None:
         "quick": short, "steps": steps, "settings": settings.to_dict(), "model": model.name,
         "load_average_before": load_before,
         "calls": call_summary,
-        "per_call": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in c.items()} for c in calls if c["kind"] != "free text"],
+        "per_call": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in c.items()}
+                     for c in calls if c["kind"] != "free text"],
         "fields_per_step": fields, "step_wall_s": [round(x, 2) for x in step_walls],
         "step_words": step_words, "init_wall_s": round(init_wall, 1), "opening_words": opening_words,
-        "s_per_1000_words": {"recurrentgpt_steps": round(story_s_per_kw, 1), "recurrentgpt_with_opening": round(with_init, 1),
+        "s_per_1000_words": {"recurrentgpt_steps": round(story_s_per_kw, 1),
+                             "recurrentgpt_with_opening": round(with_init, 1),
                              "free_text": round(free_s_per_kw, 1)},
         "step_s_per_1000_words": [round(x, 1) for x in step_s_per_kw],
         "step_vs_free_text": [round(x, 2) for x in step_vs_free],

@@ -2,7 +2,8 @@
 
 A story of 1,000 word-bank paragraphs (varied, repetitive prose full of captains, chapels, keys and
 bells, so there are plenty of near misses; the facts' names never occur in it: checked below) gets
-K=20 planted facts — a name, an object, a place — at known positions. Each fact has two queries, written as plans for a later paragraph:
+K=20 planted facts — a name, an object, a place — at known positions. Each fact has two queries, written as
+plans for a later paragraph:
 
     paraphrase  needs the fact but shares no content word with it ("the navigation instrument the
                 captain concealed" for "Captain Ilse Marrow hid the brass astrolabe ...", minus 'captain')
@@ -28,7 +29,6 @@ import shutil
 import time
 
 import numpy as np
-
 import wordbank
 from _common import WORK, plt, save_plot, table, timed, wait_for_quiet, write_results
 
@@ -98,7 +98,8 @@ FACTS = [
 
 SENTENCES = 8
 CHUNK_WORDS = 40
-MODES = ("dense", "bm25", "hybrid", "weighted", f"dense, {CHUNK_WORDS}-word chunks", f"hybrid, {CHUNK_WORDS}-word chunks")
+MODES = ("dense", "bm25", "hybrid", "weighted", f"dense, {CHUNK_WORDS}-word chunks",
+         f"hybrid, {CHUNK_WORDS}-word chunks")
 KS = (2, 5)
 
 
@@ -194,7 +195,8 @@ def main() -> None:
     chunked = Chunked(embedder, CHUNK_WORDS)
     chunk_s = None
     if any("chunks" in m for m in modes):
-        chunk_s, chunk_vectors = timed(lambda: LongTermMemory(store, chunked).embed({nd.id: nd.paragraph for nd in nodes}))
+        chunk_s, chunk_vectors = timed(
+            lambda: LongTermMemory(store, chunked).embed({nd.id: nd.paragraph for nd in nodes}))
         store.add_vectors(chunk_vectors, chunked.name)
         print(f"... and again in {CHUNK_WORDS}-word chunks in {chunk_s:.0f} s")
 
@@ -252,16 +254,22 @@ def main() -> None:
             summary[mode][kind] = {f"recall@{k}": float(np.mean(hits[mode][kind][k])) for k in KS}
         both = {f"recall@{k}": float(np.mean(hits[mode]["paraphrase"][k] + hits[mode]["by name"][k])) for k in KS}
         summary[mode]["all"] = both
-        rows.append([f"long-term memory: {mode}", summary[mode]["paraphrase"]["recall@2"], summary[mode]["paraphrase"]["recall@5"],
-                     summary[mode]["by name"]["recall@2"], summary[mode]["by name"]["recall@5"], both["recall@2"], both["recall@5"]])
+        rows.append([f"long-term memory: {mode}",
+                     summary[mode]["paraphrase"]["recall@2"], summary[mode]["paraphrase"]["recall@5"],
+                     summary[mode]["by name"]["recall@2"], summary[mode]["by name"]["recall@5"],
+                     both["recall@2"], both["recall@5"]])
     for label, r in rolling.items():
-        rows.append([f"{label} ({r['window_tokens']:,} tokens = {r['paragraphs_in_window']} paragraphs)"] + [r["recall"]] * 6)
+        rows.append([f"{label} ({r['window_tokens']:,} tokens = {r['paragraphs_in_window']} paragraphs)"]
+                    + [r["recall"]] * 6)
     print()
-    print(f"{len(FACTS)} facts in {n} paragraphs ({int(from_end[0]):,} tokens); our step prompt: median {same_budget:,} tokens")
-    print(table(["system", "paraphrase R@2", "paraphrase R@5", "by name R@2", "by name R@5", "all R@2", "all R@5"], rows))
+    print(f"{len(FACTS)} facts in {n} paragraphs ({int(from_end[0]):,} tokens); "
+          f"our step prompt: median {same_budget:,} tokens")
+    print(table(["system", "paraphrase R@2", "paraphrase R@5", "by name R@2", "by name R@5", "all R@2", "all R@5"],
+                rows))
 
     write_results(args.out, {
-        "quick": args.quick, "embedder": embedder.name, "load_average_before": load_before, "paragraphs": n, "facts": len(FACTS),
+        "quick": args.quick, "embedder": embedder.name, "load_average_before": load_before, "paragraphs": n,
+        "facts": len(FACTS),
         "story_tokens": int(from_end[0]), "embed_s": round(embed_s, 1),
         "chunk_embed_s": round(chunk_s, 1) if chunk_s is not None else None,
         "our_step_prompt_tokens_median": same_budget, "rolling_prompt_overhead_tokens": rolling_overhead,

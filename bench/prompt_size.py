@@ -25,7 +25,6 @@ import re
 import shutil
 
 import numpy as np
-
 import wordbank
 from _common import WORK, plt, save_plot, table, write_results
 
@@ -154,7 +153,8 @@ def main() -> None:
     print(f"rolling: {window:,} tokens of text fit; it first drops text at step {first_cut}")
     write_results("prompt_size", {
         "quick": args.quick, "steps": steps, "settings": settings.to_dict(),
-        "counting": "SmolLM2 tokenizer (LlamaCppModel.count_tokens) on system + user message; chat template not counted",
+        "counting": "SmolLM2 tokenizer (LlamaCppModel.count_tokens) on system + user message; "
+                    "chat template not counted",
         "at": {str(m): {"ours_step": step_tokens[m - 1], "ours_simulator": simulator_tokens[m - 1],
                         "rolling": rolling[m - 1], "rolling_full_history": full[m - 1]} for m in marks},
         "ours_step_min_median_max": [min(step_tokens), int(np.median(step_tokens)), max(step_tokens)],

@@ -21,7 +21,8 @@ from _common import SRC, wait_for_quiet, write_results
 
 def command(words: int, out: Path) -> list[str]:
     """The eval command line of the pipeline check."""
-    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(SRC)!r}); from recurrentgpt.cli import run; run()",
+    return [sys.executable, "-c",
+            f"import sys; sys.path.insert(0, {str(SRC)!r}); from recurrentgpt.cli import run; run()",
             "--seed", "7", "eval", "--genres", "horror", "--stories", "2", "--words", str(words),
             "--against", "rolling,no-long-term",
             "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",

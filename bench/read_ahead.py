@@ -16,23 +16,31 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
 from _common import WORK, median, table, wait_for_quiet, write_results
 from step_speed import DEMO, PAPER, free_baseline, new_story
 
 from recurrentgpt.errors import Cancelled
 
-ROWS = [("two caches, read ahead", 2, True), ("one cache, read ahead", 1, True), ("two caches, no read ahead", 2, False)]
+ROWS = [("two caches, read ahead", 2, True), ("one cache, read ahead", 1, True),
+        ("two caches, no read ahead", 2, False)]
 
 
-def first_token(call) -> float | None:
-    """Seconds to the first streamed word of ``call(on_text, cancel)``; the call is stopped there."""
+def first_word_clock() -> tuple[Callable[[str], None], list[float]]:
+    """An ``on_text`` callback, and the list it fills with the seconds from now to the first streamed word."""
     started, first = time.perf_counter(), []
 
     def on_text(chunk: str) -> None:
         if not first and chunk.strip():
             first.append(time.perf_counter() - started)
 
+    return on_text, first
+
+
+def first_token(call) -> float | None:
+    """Seconds to the first streamed word of ``call(on_text, cancel)``; the call is stopped there."""
+    on_text, first = first_word_clock()
     try:
         call(on_text, lambda: bool(first))
     except Cancelled:
@@ -49,8 +57,8 @@ def run(model, embedder, settings, label: str, rounds: int, read_ahead: bool) ->
             started = time.perf_counter()
             loom.prefill(story.id)
             row["read_ahead_s"] = round(time.perf_counter() - started, 2)
-        started, first = time.perf_counter(), []
-        node = loom.step(story.id, 0, on_text=lambda c: first.append(time.perf_counter() - started) if not first and c.strip() else None)
+        on_text, first = first_word_clock()
+        node = loom.step(story.id, 0, on_text=on_text)
         row["step_first_token_s"] = round(first[0], 3) if first else None
         row["words"] = len(node.paragraph.split())
         if read_ahead:  # the next round's read ahead comes first; the regeneration follows it, as a writer's would
@@ -58,7 +66,8 @@ def run(model, embedder, settings, label: str, rounds: int, read_ahead: bool) ->
             loom.prefill(story.id)
             row["read_ahead_before_regenerating_s"] = round(time.perf_counter() - started, 2)
         row["regenerate_first_token_s"] = first_token(
-            lambda on_text, cancel: loom.regenerate(story.id, node.id, 1, on_text=on_text, cancel=cancel))
+            lambda on_text, cancel, node_id=node.id: loom.regenerate(
+                story.id, node_id, 1, on_text=on_text, cancel=cancel))
         rows.append(row)
         print(f"  {label}: {row}", flush=True)
     loom.close()
@@ -81,7 +90,8 @@ def main() -> None:
     load_before = wait_for_quiet()
     embedder = get_embedder("minilm")
     embedder.embed(["warm up"])
-    results: dict = {"rounds": 2 if args.quick else args.rounds, "load_average_before": load_before, "baseline": {}, "runs": {}}
+    results: dict = {"rounds": 2 if args.quick else args.rounds, "load_average_before": load_before,
+                     "baseline": {}, "runs": {}}
     rounds = 2 if args.quick else args.rounds
     for name, settings in (("demo", DEMO),) if args.quick else (("demo", DEMO), ("paper", PAPER)):
         for row, contexts, read_ahead in ROWS:
@@ -104,7 +114,8 @@ def summary(results: dict) -> str:
         base = results["baseline"][label.split(",")[0]]["ttft_s"]
         rows.append([label, r["median_step_first_token_s"], round(r["median_step_first_token_s"] / base, 2),
                      r["median_regenerate_first_token_s"], round(r["median_regenerate_first_token_s"] / base, 2)])
-    return table(["configuration", "next step: first token s", "vs free", "regeneration: first token s", "vs free"], rows)
+    return table(["configuration", "next step: first token s", "vs free", "regeneration: first token s", "vs free"],
+                 rows)
 
 
 if __name__ == "__main__":

@@ -50,14 +50,16 @@ def run(model, embedder, settings, label: str, steps: int) -> dict:
         reasons: list[str] = []
         started = time.perf_counter()
         try:
-            node = loom.step(story.id, 0, on_retry=lambda _n, e: reasons.append(str(e)))
-            row = {"calls": node.meta["usage"]["calls"], "kept_weak": bool((node.meta.get("trace") or {}).get("warning")),
+            node = loom.step(story.id, 0, on_retry=lambda _n, e, reasons=reasons: reasons.append(str(e)))
+            row = {"calls": node.meta["usage"]["calls"],
+                   "kept_weak": bool((node.meta.get("trace") or {}).get("warning")),
                    "words": len(node.paragraph.split()),  # (a step's time also carries its paragraph's length)
                    "copied_from_recalled": copied(node.paragraph, [loom.store.get_node(n).paragraph
                                                                    for n in node.meta.get("retrieved", [])])}
         except Exception as e:  # a step the tiny model could not produce counts as a failure, not a crash
             row = {"failed": str(e)[:200]}
-        row |= {"wall_s": round(time.perf_counter() - started, 2), "retries": [{"kind": kind(r), "reason": r[:300]} for r in reasons]}
+        row |= {"wall_s": round(time.perf_counter() - started, 2),
+                "retries": [{"kind": kind(r), "reason": r[:300]} for r in reasons]}
         rows.append(row)
         print(f"  {label} step {i + 1}: {row.get('calls', 'failed')} calls, {row['wall_s']} s, "
               f"{[r['kind'] for r in row['retries']]}", flush=True)
@@ -103,14 +105,17 @@ def report(files: list[str]) -> str:
         for name, data in runs:
             r = data["runs"].get(setting)
             if r:
-                rows.append([f"{name} ({(data['machine']['code'].get('commit') or '?')[:7]})", len(r["steps"]), r["calls_per_step"],
-                             r["steps_asked_again"], r["steps_kept_weak"], r["failed"], r["median_wall_s"], r["total_wall_s"],
+                commit = (data["machine"]["code"].get("commit") or "?")[:7]
+                rows.append([f"{name} ({commit})", len(r["steps"]), r["calls_per_step"],
+                             r["steps_asked_again"], r["steps_kept_weak"], r["failed"], r["median_wall_s"],
+                             r["total_wall_s"],
                              (f"{r['median_copied_from_recalled']:.3g} / {r['max_copied_from_recalled']} / "
                               f"{r['steps_copying_a_fifth_or_more']}" if "median_copied_from_recalled" in r else "—"),
                              *[r["retries_by_kind"].get(k, 0) for k in kinds]])
         out.append(f"{setting}\n" + table(["run", "steps", "calls a step", "steps asked again", "kept weak", "failed",
                                            "median s a step", "s in all",
-                                           "copied from the recalled paragraphs (6-word runs): median / most / steps ≥ 20%",
+                                           "copied from the recalled paragraphs (6-word runs): "
+                                           "median / most / steps ≥ 20%",
                                            *kinds], rows))
     return "\n\n".join(out)
 

@@ -30,7 +30,6 @@ import sys
 import time
 
 import numpy as np
-
 import wordbank
 from _common import (
     PLOTS,
@@ -140,7 +139,7 @@ def child(n: int, queries: int, spec: str) -> dict:
     floor = []
     for q in range(queries):
         v = embedder.embed_query(wordbank.plan(q + 1))
-        t, _ = timed(lambda: np.argpartition(-(matrix @ v), TOP_K)[:TOP_K])
+        t, _ = timed(lambda matrix=matrix, v=v: np.argpartition(-(matrix @ v), TOP_K)[:TOP_K])
         floor.append(t)
     del batch, matrix
 
@@ -203,7 +202,7 @@ def main() -> None:
         if proc.returncode != 0:
             print(proc.stderr[-3000:])
             raise SystemExit(f"the n={n} run failed")
-        line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+        line = next(out for out in proc.stdout.splitlines() if out.startswith("RESULT "))
         r = json.loads(line[7:])
         r["wall_s"] = round(time.perf_counter() - started, 1)
         r["load_average_before"] = load_before
@@ -216,10 +215,10 @@ def main() -> None:
     rows = []
     for r in results:
         h, d = r["hybrid"], r["dense"]
-        rows.append([f"{r['n']:,}", h["total"]["p50_ms"], h["total"]["p99_ms"], d["total"]["p50_ms"], d["total"]["p99_ms"],
-                     h["path"]["p50_ms"], h["backfill"]["p50_ms"], h["embed"]["p50_ms"], h["bm25"]["p50_ms"],
-                     h["dense"]["p50_ms"], r["floor_matmul"]["p50_ms"], r["matrix_mib"], r["rss_mib_after_load"],
-                     r["first_recall_ms"]])
+        rows.append([f"{r['n']:,}", h["total"]["p50_ms"], h["total"]["p99_ms"], d["total"]["p50_ms"],
+                     d["total"]["p99_ms"], h["path"]["p50_ms"], h["backfill"]["p50_ms"], h["embed"]["p50_ms"],
+                     h["bm25"]["p50_ms"], h["dense"]["p50_ms"], r["floor_matmul"]["p50_ms"], r["matrix_mib"],
+                     r["rss_mib_after_load"], r["first_recall_ms"]])
     print()
     print(table(["paragraphs on path", "hybrid p50 ms", "hybrid p99 ms", "dense p50 ms", "dense p99 ms",
                  "path p50", "backfill check p50", "query embed p50", "bm25 p50", "dense+fusion p50",

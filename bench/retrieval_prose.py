@@ -51,13 +51,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from _common import HERE, WORK, median, ms, table, wait_for_quiet, write_results
 
 SYNOPSES_FILE = HERE / "data" / "emma_synopses.json"
 MIN_WORDS = 80
 KS = (1, 2, 5)
-GEMMA_CHUNK_WORDS = (150, 400)  # the chunk size every embedder had, and whole paragraphs (EmbeddingGemma reads 2,048 tokens)
+# the chunk size every embedder had, and whole paragraphs (EmbeddingGemma reads 2,048 tokens)
+GEMMA_CHUNK_WORDS = (150, 400)
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,12 @@ NOVELS = {
 }
 # words that carry no content: a shared one does not make a paraphrase lexical
 STOPWORDS = set(
-    """a an and are as at be but by for from has have he her his in into is it its of on or she that the their them
-    then there they this to was were will with you your what when where which who why how not no i me my we our us him
-    himself herself itself so if than too very can could would should shall may might must do does did done been being
-    am all any some such only own same other one two out up down over under again further once here more most off each
-    few both just now also about after before while because until against between through during above below nor s t""".split()
+    """a an and are as at be but by for from has have he her his in into is it its of on or she that the their
+    them then there they this to was were will with you your what when where which who why how not no i me my
+    we our us him himself herself itself so if than too very can could would should shall may might must do
+    does did done been being am all any some such only own same other one two out up down over under again
+    further once here more most off each few both just now also about after before while because until
+    against between through during above below nor s t""".split()
 )
 
 
@@ -97,7 +98,8 @@ def load_novel(novel: Novel) -> str:
     except FileNotFoundError:
         sys.exit("error: Rscript not found: apt-get install --no-install-recommends r-cran-janeaustenr")
     if out.returncode != 0 or len(out.stdout) < 100_000:
-        sys.exit(f"error: janeaustenr::{novel.name} is not installed: apt-get install --no-install-recommends r-cran-janeaustenr")
+        sys.exit(f"error: janeaustenr::{novel.name} is not installed: "
+                 "apt-get install --no-install-recommends r-cran-janeaustenr")
     return out.stdout
 
 
@@ -201,7 +203,8 @@ def expand_query(plan: str, short_memory: str) -> str:
     """The plan, then each sentence of the short-term memory that names one of the plan's people (a capitalised
     word that is not a stop word or a title)."""
     names = {w for w in re.findall(r"\b[A-Z][a-z]+", plan) if w.lower() not in STOPWORDS | TITLES}
-    about = [s for s in re.split(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<=[.!?])\s+", short_memory) if names & set(re.findall(r"\b[A-Z][a-z]+", s))]
+    sentences = re.split(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<=[.!?])\s+", short_memory)
+    about = [s for s in sentences if names & set(re.findall(r"\b[A-Z][a-z]+", s))]
     return " ".join([plan, *about])
 
 
@@ -259,7 +262,8 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, shor
             inner.query_int8 = mode.query_int8
         embedders[key] = CachedEmbedder(inner)
     cached = embedders[key]
-    memory = LongTermMemory(store, as_embedder(cached, mode.max_words), mode.retrieval, mode.chunk_words, **mode.options)
+    memory = LongTermMemory(store, as_embedder(cached, mode.max_words), mode.retrieval, mode.chunk_words,
+                            **mode.options)
     started = time.perf_counter()
     memory.recall("emma", path, "warm up: load and backfill the vectors", 1, exclude_seqs=path[:1])
     prepare_s = time.perf_counter() - started
@@ -279,9 +283,10 @@ def run_mode(store, path, mode: Mode, targets: list[dict], embedders: dict, shor
             found.append({"target": t["paragraph"], "kind": kind, "top5": depths})
     summary = {kind: {m: round(float(np.mean(v)), 3) for m, v in hits[kind].items()} for kind in kinds}
     summary["all"] = {m: round(float(np.mean(hits["paraphrase"][m] + hits["by_name"][m])), 3) for m in hits["by_name"]}
-    return {"label": mode.label, "retrieval": mode.retrieval, "embedder": cached.name, "chunk_words": memory.chunk_words,
-            "query_precision": getattr(cached.inner, "query_precision", "float32"),
-            "options": mode.options, "query_expansion": mode.expand, "recall": summary, "recall_p50_ms": ms(median(times)),
+    return {"label": mode.label, "retrieval": mode.retrieval, "embedder": cached.name,
+            "chunk_words": memory.chunk_words, "query_precision": getattr(cached.inner, "query_precision", "float32"),
+            "options": mode.options, "query_expansion": mode.expand, "recall": summary,
+            "recall_p50_ms": ms(median(times)),
             "prepare_s": round(prepare_s, 1), "passages_embedded_now": cached.embedded, "found": found}
 
 
@@ -309,7 +314,8 @@ def default_modes(extra_embedders: list[str]) -> list[Mode]:
 
 def synopsis_modes() -> list[Mode]:
     return [Mode(f"{label}{' + synopses' if on else ''}", retrieval, synopses=on)
-            for label, retrieval in (("dense (MiniLM)", "dense"), ("hybrid", "hybrid"), ("weighted (default)", "weighted"))
+            for label, retrieval in (("dense (MiniLM)", "dense"), ("hybrid", "hybrid"),
+                                     ("weighted (default)", "weighted"))
             for on in (False, True)]
 
 
@@ -374,7 +380,8 @@ def main(modes: list[Mode] | None = None, name: str = "retrieval_prose") -> None
         assert not missing, f"targets without a place in the subset: {missing}"
         print(f"subset: {len(indices)} paragraphs, {len(synopses)} with a synopsis ({synopses_about['how']})")
     load_before = wait_for_quiet(max_wait=args.max_wait)
-    print(f"{novel.title}: {len(paragraphs)} paragraphs, {np.mean([len(p.split()) for p in paragraphs]):.0f} words on average; "
+    mean_words = np.mean([len(p.split()) for p in paragraphs])
+    print(f"{novel.title}: {len(paragraphs)} paragraphs, {mean_words:.0f} words on average; "
           f"{len(targets)} targets x 2 plans")
     embedders: dict = {}
     results = []

@@ -61,7 +61,8 @@ def main() -> None:
         print(f"===== {name}: exit {code}, {time.perf_counter() - t:.0f} s", flush=True)
         if code:
             failed.append(name)
-    print(f"\nall done in {(time.perf_counter() - started) / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(f"\nall done in {(time.perf_counter() - started) / 60:.1f} min"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 
 

@@ -141,7 +141,8 @@ def store_ops(db: str, n: int) -> dict:
         loom.store.path_seqs(parent.id)
         samples.append(time.perf_counter() - t)
     loom.close()
-    return {"step_commits_per_second": round(writes, 1), "node_read_plus_path_ms": round(statistics.median(samples) * 1000, 3)}
+    return {"step_commits_per_second": round(writes, 1),
+            "node_read_plus_path_ms": round(statistics.median(samples) * 1000, 3)}
 
 
 def main() -> None:

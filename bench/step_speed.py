@@ -3,20 +3,21 @@ two-phase step), on the bundled SmolLM2-135M, in one run so the ratios share the
 
 For each setting (the demo's small one and the paper's: 20-sentence paragraphs, a 500-word memory, 5-sentence
 plans) and each way of stepping (one call with a JSON grammar; two phases: the paragraph as free text, then
-memory and plans in a call that continues the conversation, the memory either rewritten whole as the paper
-does or updated by edits, the default: sentences to forget and to add), a story is started and ``--steps`` steps are
-written in writer mode (a fixed candidate plan, no simulator); ``--auto`` adds auto mode (the human
-simulator between steps); ``--read-ahead`` adds the default step with the next prompt read ahead before each
-step, as the CLI and the web studio do while the writer reads the plans (``Loom.prefill``, timed on its own). Per step: time to the paragraph's first streamed token, wall time, story words,
-tokens generated, prompt tokens and how many of them the KV cache served. The baseline, measured in the
-same run: the same model streaming a paragraph of free prose from a chat prompt of the same size (time to
-first token), and plain continuation until 1,000 words (seconds per 1,000 words). Headlines are medians
-over steps, computed here.
+memory and plans in a call that continues the conversation, the memory either rewritten whole as the paper does
+or updated by edits, the default: sentences to forget and to add), a story is started and ``--steps`` steps are
+written in writer mode (a fixed candidate plan, no simulator); ``--auto`` adds auto mode (the human simulator
+between steps); ``--read-ahead`` adds the default step with the next prompt read ahead before each step, as the
+CLI and the web studio do while the writer reads the plans (``Loom.prefill``, timed on its own). Per step: time
+to the paragraph's first streamed token, wall time, story words, tokens generated, prompt tokens and how many of
+them the KV cache served. The baseline, measured in the same run: the same model streaming a paragraph of free
+prose from a chat prompt of the same size (time to first token), and plain continuation until 1,000 words
+(seconds per 1,000 words). Headlines are medians over steps, computed here.
 
     nice -n 10 .venv/bin/python bench/step_speed.py              # 3 steps per configuration (~15 min)
     nice -n 10 .venv/bin/python bench/step_speed.py --steps 5 --auto --no-one-call   # with auto mode, no one-call rows
     nice -n 10 .venv/bin/python bench/step_speed.py --quick      # 2 steps, demo settings only
-    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --read-ahead --out step_speed_read_ahead   # BENCHMARKS.md's run
+    # BENCHMARKS.md's run:
+    nice -n 10 .venv/bin/python bench/step_speed.py --steps 12 --only-edited --read-ahead --out step_speed_read_ahead
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from _common import WORK, median, table, wait_for_quiet, write_results
+
 from recurrentgpt.story import Settings
 
 TOPIC = "a lighthouse keeper on Mars finds a message from Earth"
-DEMO = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2, new_character_probability=0)
+DEMO = Settings(paragraph_sentences=6, memory_sentences=8, memory_words=150, plan_sentences=2,
+                new_character_probability=0)
 PAPER = Settings(new_character_probability=0)
 REQUESTED_WORDS = {"demo": DEMO.paragraph_words, "paper": PAPER.paragraph_words}
 
@@ -88,7 +91,7 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool, read_ahea
 
         last: list[float] = []
 
-        def on_text(chunk: str) -> None:
+        def on_text(chunk: str, first: list[float] = first, last: list[float] = last, started: float = started) -> None:
             if not first and chunk.strip():
                 first.append(time.perf_counter() - started)
             last[:] = [time.perf_counter() - started]
@@ -119,7 +122,8 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool, read_ahea
             "completion_tokens": u["completion_tokens"] + sim.get("completion_tokens", 0),
             "prompt_tokens": prompt, "cached_tokens": cached,
             "evaluated_share": round(1 - cached / prompt, 3) if prompt else None,
-            "tokens_per_story_word": round((u["completion_tokens"] + sim.get("completion_tokens", 0)) / max(words, 1), 2),
+            "tokens_per_story_word": round((u["completion_tokens"] + sim.get("completion_tokens", 0))
+                                           / max(words, 1), 2),
             "calls": u["calls"] + sim.get("calls", 0),
             **(ahead or {}),
         })
@@ -129,10 +133,12 @@ def run(model, embedder, settings, label: str, steps: int, auto: bool, read_ahea
     return {
         "steps": rows, "failed": len(rows) - len(ok),
         "median_ttft_s": median([r["ttft_s"] for r in ok if r["ttft_s"] is not None]) if ok else None,
-        "s_per_1000_words": round(sum(r["wall_s"] for r in ok) / max(1, sum(r["words"] for r in ok)) * 1000, 2) if ok else None,
+        "s_per_1000_words": (round(sum(r["wall_s"] for r in ok) / max(1, sum(r["words"] for r in ok)) * 1000, 2)
+                             if ok else None),
         "median_s_per_1000_words": median([r["wall_s"] / max(r["words"], 1) * 1000 for r in ok]) if ok else None,
         "median_tokens_per_story_word": median([r["tokens_per_story_word"] for r in ok]) if ok else None,
-        "median_evaluated_share": median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None]) if ok else None,
+        "median_evaluated_share": (median([r["evaluated_share"] for r in ok if r["evaluated_share"] is not None])
+                                   if ok else None),
         # with the reading ahead counted too, as if the writer had chosen at once
         **({"median_prefill_s": median([r["prefill_s"] for r in ok]),
             "median_s_per_1000_words_with_prefill": median([(r["wall_s"] + r["prefill_s"]) / max(r["words"], 1) * 1000
@@ -147,14 +153,18 @@ def main() -> None:
     parser.add_argument("--auto", action="store_true", help="also measure auto mode (with the human simulator)")
     parser.add_argument("--no-one-call", dest="one_call", action="store_false",
                         help="leave out the one-call rows (the slowest; measured in earlier runs)")
-    parser.add_argument("--prompt-cache", action="store_true", help="with --auto: also auto mode with the RAM prompt cache")
+    parser.add_argument("--prompt-cache", action="store_true",
+                        help="with --auto: also auto mode with the RAM prompt cache")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: the engine's default)")
     parser.add_argument("--only-edited", action="store_true",
-                        help="only the default step (two phases, memory edited; with --auto also auto mode): more steps in less time")
+                        help="only the default step (two phases, memory edited; with --auto also auto mode): "
+                             "more steps in less time")
     parser.add_argument("--read-ahead", action="store_true",
-                        help="also the default step with the next prompt read ahead while the writer chooses (Loom.prefill)")
+                        help="also the default step with the next prompt read ahead while the writer chooses "
+                             "(Loom.prefill)")
     parser.add_argument("--out", default="step_speed", help="result file name in bench/results/")
-    parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table of an earlier run's result file and stop")
+    parser.add_argument("--report", metavar="RESULTS_JSON",
+                        help="print the table of an earlier run's result file and stop")
     args = parser.parse_args()
     if args.report:
         print(summary(json.loads(Path(args.report).read_text())))
@@ -184,7 +194,8 @@ def main() -> None:
         words = settings.paragraph_words + settings.memory_words + 200  # about a step prompt's size
         base = free_baseline(model, words)
         results["baseline"][name] = base
-        print(f"{name}: free text first token {base['ttft_s']} s, {base['s_per_1000_words']} s per 1,000 words", flush=True)
+        print(f"{name}: free text first token {base['ttft_s']} s, {base['s_per_1000_words']} s per 1,000 words",
+              flush=True)
         # (label, two phases, memory update, auto mode, engine): the paper's one call; two phases with the paper's
         # memory rewrite (the default until the edit update); two phases with the memory as edits (the default)
         modes = [("one call", False, "rewrite", False, model)] if args.one_call and not args.only_edited else []
@@ -200,9 +211,9 @@ def main() -> None:
                 modes += [("two phases, memory edited, auto, RAM prompt cache", True, "edit", True, cached_model)]
         for mode, two_phase, memory_update, auto, engine in modes:
             label = f"{name}, {mode}"
-            results["runs"][label] = run(engine, embedder, replace(settings, two_phase=two_phase, memory_update=memory_update),
-                                         label.replace(", ", "-").replace(" ", "-"), steps, auto,
-                                         read_ahead=mode.endswith("read ahead"))
+            step_settings = replace(settings, two_phase=two_phase, memory_update=memory_update)
+            results["runs"][label] = run(engine, embedder, step_settings, label.replace(", ", "-").replace(" ", "-"),
+                                         steps, auto, read_ahead=mode.endswith("read ahead"))
     print()
     print(summary(results))
     write_results(args.out, results)
@@ -224,7 +235,8 @@ def summary(results: dict) -> str:
         # the same for the steps no answer of which was asked again (2 calls; auto mode: the simulator's too): what a
         # step costs apart from the tiny model's retry lottery
         fewest = 3 if "auto" in label else 2
-        once = [step["after_paragraph_s"] for step in ok if step["calls"] == fewest and step.get("after_paragraph_s") is not None]
+        once = [step["after_paragraph_s"] for step in ok
+                if step["calls"] == fewest and step.get("after_paragraph_s") is not None]
         free_paragraph_s = REQUESTED_WORDS[name] / 1000 * base["s_per_1000_words"]
         # the step up to its paragraph's last word (in writer mode, the paragraph's own call): the floor that no
         # saving in the memory and plans can go below
@@ -235,15 +247,16 @@ def summary(results: dict) -> str:
         # the median cost per word, then the median call after it (the steps not asked again), against free text
         at_length = (round(paragraph_ratio + median(once) / free_paragraph_s, 2)
                      if paragraph_ratio is not None and once else None)
-        rows.append([label, r["median_ttft_s"], _ratio(r["median_ttft_s"], base["ttft_s"]), r["median_s_per_1000_words"],
-                     _ratio(r["median_s_per_1000_words"], base["s_per_1000_words"]),
+        rows.append([label, r["median_ttft_s"], _ratio(r["median_ttft_s"], base["ttft_s"]),
+                     r["median_s_per_1000_words"], _ratio(r["median_s_per_1000_words"], base["s_per_1000_words"]),
                      round(paragraph_ratio, 2) if paragraph_ratio is not None else None, at_length,
                      r["median_tokens_per_story_word"],
                      round(after, 1) if after is not None else None,
                      round(1 + after / free_paragraph_s, 2) if after is not None else None,
                      f"{median(once):.1f} s, {1 + median(once) / free_paragraph_s:.2f}× ({len(once)})" if once else "—",
                      r["median_evaluated_share"],
-                     (f"{r['median_prefill_s']} s; {_ratio(r['median_s_per_1000_words_with_prefill'], base['s_per_1000_words'])}×"
+                     (f"{r['median_prefill_s']} s; "
+                      f"{_ratio(r['median_s_per_1000_words_with_prefill'], base['s_per_1000_words'])}×"
                       if "median_prefill_s" in r else "—"),
                      "/".join(str(step["calls"]) for step in ok), r["failed"]])
     return table(["configuration", "first token s", "vs free", "s per 1,000 words", "vs free",

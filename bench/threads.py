@@ -37,7 +37,7 @@ def measure(threads: int, runs: int, tokens: int) -> dict:
         started = time.perf_counter()
         first = None
         n = 0
-        for chunk in llm.create_completion(PROMPT, max_tokens=tokens, temperature=0.8, top_k=40, stream=True):
+        for _chunk in llm.create_completion(PROMPT, max_tokens=tokens, temperature=0.8, top_k=40, stream=True):
             if first is None:
                 first = time.perf_counter() - started
             n += 1
@@ -62,7 +62,8 @@ def main() -> None:
     rows, results = [], {}
     for background in (False, True):
         stop = multiprocessing.Event()
-        hogs = [multiprocessing.Process(target=_burn, args=(stop,)) for _ in range(max(1, cores - 1))] if background else []
+        hogs = ([multiprocessing.Process(target=_burn, args=(stop,)) for _ in range(max(1, cores - 1))]
+                if background else [])
         for h in hogs:
             h.start()
         try:

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import median, table, wait_for_quiet, write_results
 from retrieval_prose import NOVELS, load_novel
 
@@ -79,7 +78,8 @@ def speed(path: Path, tokens: list[int], runs: int) -> dict:
         started = time.perf_counter()
         llm.eval(tokens[:2000])
         prompt_rates.append(2000 / (time.perf_counter() - started))
-        long.append(_decode(llm, tokens[:2000]))  # the prompt is in the cache (generate reuses the prefix): decoding is timed
+        # the prompt is in the cache (generate reuses the prefix): decoding is timed
+        long.append(_decode(llm, tokens[:2000]))
         llm.reset()
         llm.eval(tokens[:50])
         short.append(_decode(llm, tokens[:50]))
@@ -102,6 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from llama_cpp import Llama
+
     from recurrentgpt.models.llamacpp import bundled_model_path
 
     text = " ".join(load_novel(NOVELS["emma"]).split())
@@ -129,8 +130,8 @@ def main() -> None:
                      f"{base['decode_ms_short'] / r['decode_ms_short']:.2f}×", r["decode_ms_2k"],
                      f"{base['decode_ms_2k'] / r['decode_ms_2k']:.2f}×", r["size_mib"], r["copy_made_in_s"] or "—"])
     print()
-    print(table(["file", "perplexity on Emma", "prompt tokens/s (2,000)", "vs Q4_1", "decode ms/token (short)", "vs Q4_1",
-                 "decode ms/token (2,000 in context)", "vs Q4_1", "MiB", "copy made in s"], rows))
+    print(table(["file", "perplexity on Emma", "prompt tokens/s (2,000)", "vs Q4_1", "decode ms/token (short)",
+                 "vs Q4_1", "decode ms/token (2,000 in context)", "vs Q4_1", "MiB", "copy made in s"], rows))
     write_results("weights_format", {"load_average_before": load_before, "runs": args.runs, "windows": args.windows,
                                      "perplexity_tokens": args.windows * 511, "results": results})
 

@@ -9,7 +9,7 @@ not meant to be good prose; it is meant to give an embedder and BM25 realistic, 
 The planted facts of the needle benchmark (bench/needle.py) share common words with the bank on
 purpose (captain, doctor, widow, chapel, key, bell, hid, buried, …: near misses), but none of their
 names of people and places is a word of the bank (``vocabulary()``), so only a fact's own paragraph
-carries its names; needle.py refuses to run otherwise and tests/test_bench_wordbank.py checks it.
+carries its names; needle.py refuses to run otherwise and tests/core/test_bench_wordbank.py checks it.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ TEMPLATES = [
     "{name} wrote a long letter about {topic} and burned it {time}.",
 ]
 
-PLAN_TEMPLATE = "{name} goes to the {place} to ask about {topic}. They find a {adj} {obj} and must decide what to do with it."
+PLAN_TEMPLATE = ("{name} goes to the {place} to ask about {topic}. "
+                 "They find a {adj} {obj} and must decide what to do with it.")
 
 STOPWORDS = set(
     "a an and are as at be but by for from has have he her his in into is it its of on or she that the their "

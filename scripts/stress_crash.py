@@ -121,9 +121,11 @@ def check(db: str, workdir: str, story_id: str, op: str) -> list[str]:
         problems.append("a node without its vectors (half a step)")
     if q("SELECT count(*) FROM paragraphs_fts f WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.seq = f.rowid)"):
         problems.append("a full-text row without its node")
-    if q("SELECT count(*) FROM stories s WHERE s.head_id IS NULL OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = s.head_id)"):
+    if q("SELECT count(*) FROM stories s WHERE s.head_id IS NULL "
+         "OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = s.head_id)"):
         problems.append("a story whose head is missing")
-    if q("SELECT count(*) FROM nodes c WHERE c.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM nodes p WHERE p.id = c.parent_id)"):
+    if q("SELECT count(*) FROM nodes c WHERE c.parent_id IS NOT NULL "
+         "AND NOT EXISTS (SELECT 1 FROM nodes p WHERE p.id = c.parent_id)"):
         problems.append("a node whose parent is missing")
     con.close()
     export = Path(workdir) / "tree.json"
@@ -203,7 +205,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "bench" / "results" / "crash_stress.json"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "crash_stress.json"))
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from _common import machine  # commit, machine and load, recorded like every benchmark's results

@@ -1,4 +1,9 @@
-"""Shared fixtures: a scripted model double and a toy embedder for speed; real ones where marked slow."""
+"""Shared fixtures: a scripted model double and a toy embedder for speed; real ones where marked slow.
+
+The suite's folders mirror the package (core, loom, store, cli, web) plus ``real`` for the tests that run
+the bundled model. Markers: ``slow`` (real model or browser), ``real_model``, ``browser``, ``postgres``
+(the PostgreSQL variant of a store test). The fast loop is ``bash scripts/test -m "not slow"``.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,20 @@ class CountingEmbedder(Embedder):
     def embed(self, texts):
         self.texts.extend(texts)
         return self.inner.embed(texts)
+
+
+REAL = os.path.join(os.path.dirname(__file__), "real")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark by where a test lives and what it runs on, so ``-m`` can pick the loop you need."""
+    for item in items:
+        if str(item.path).startswith(REAL + os.sep):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.real_model)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgres":
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(autouse=True)

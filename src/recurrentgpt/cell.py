@@ -314,7 +314,7 @@ class RecurrentCell:
             step_trace = trace[-1]
             answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], x.pinned)}
         synopsis, synopsis_warning = self._synopsis(answer, answer["paragraph"])
-        proposal, chapter_warning = (chapter_proposal(answer.get("chapter_end", ""), self.settings.language)
+        proposal, chapter_warning = (shape.chapter_proposal(answer.get("chapter_end", ""))
                                      if x.propose_chapter_end else (None, ""))
         return StepOutput(
             paragraph=answer["paragraph"],
@@ -509,23 +509,27 @@ class RecurrentCell:
 
     def end_chapter(
         self, *, genre: str, title: str, outline: str, chapter: int, beats: str, short_memory: str,
-        plans: list[str], last_paragraph: str, on_retry: OnRetry | None = None, cancel: Cancel | None = None,
+        paragraphs: list[str], synopses: list[str] | None = None, on_retry: OnRetry | None = None,
+        cancel: Cancel | None = None,
     ) -> ChapterEnd:
         """Close chapter ``chapter``: its summary (a second level of long-term memory), the book's arc
-        revised if the story has moved past it, and the next chapter's beats. ``plans`` are the plans
-        the chapter's paragraphs followed: a synopsis of the chapter that fits any context."""
+        revised if the story has moved past it, and the next chapter's beats. The summary is made from what
+        happened: the chapter's ``paragraphs`` while they fit (``CHAPTER_TEXT_WORDS``), else their ``synopses``
+        (a paragraph without one by its opening words), with the last paragraph in full."""
         fields = [
             Field("summary", "Summary", min_chars=40),
             Field("rationale", "Rationale", min_chars=10),
             Field("outline", "Outline", min_chars=40),
             Field("beats", "Chapter", min_chars=20),
         ]
+        texts, whole, left_out = chapter_texts(paragraphs, synopses or [])
         trace: list[Trace] = []
         answer, usage = self._ask(
             "chapter",
             fields,
             dict(genre=genre, title=title, outline=outline, chapter=chapter, beats=beats,
-                 short_memory=short_memory, plans=plans, last_paragraph=last_paragraph),
+                 short_memory=short_memory, texts=texts, whole=whole, left_out=left_out,
+                 last_paragraph=paragraphs[-1] if paragraphs else ""),
             mode="writer",
             max_tokens=self._budget(paragraphs=0),
             on_text=None,
@@ -880,6 +884,31 @@ def _content_words(text: str) -> set[str]:
     return out
 
 
+CHAPTER_TEXT_WORDS = 2500  # most words of a chapter's text the chapter call reads whole (~3,400 tokens)
+SYNOPSIS_STANDIN_WORDS = 40  # a paragraph without a synopsis stands in its summary by its opening words
+
+
+def chapter_texts(paragraphs: list[str], synopses: list[str],
+                  max_words: int = CHAPTER_TEXT_WORDS) -> tuple[list[str], bool, int]:
+    """What the chapter call reads of a chapter: its paragraphs when they fit ``max_words``, else a synopsis of
+    each but the last (its opening words where it has none), the earliest left out if even those do not fit.
+    Returns the texts, whether they are the whole paragraphs, and how many paragraphs were left out."""
+    if shape.word_count(" ".join(paragraphs)) <= max_words:
+        return list(paragraphs), True, 0
+    short = []
+    for i, paragraph in enumerate(paragraphs[:-1]):
+        synopsis = synopses[i] if i < len(synopses) else ""
+        short.append(synopsis or " ".join(paragraph.split()[:SYNOPSIS_STANDIN_WORDS]) + " …")
+    room = max_words - shape.word_count(paragraphs[-1]) if paragraphs else max_words
+    kept: list[str] = []
+    for text in reversed(short):  # the chapter's end matters most to what follows
+        room -= shape.word_count(text)
+        if room < 0:
+            break
+        kept.insert(0, text)
+    return kept, False, len(short) - len(kept)
+
+
 def pinned_numbers(lines: list[str], pinned: list[str] | tuple[str, ...]) -> list[int]:
     """The numbers (1-based) of ``lines`` that are pinned."""
     pins = set(pinned)
@@ -896,21 +925,3 @@ def keep_pins(memory: str, rationale: str, pinned: list[str] | tuple[str, ...]) 
     return {"short_memory": " ".join([*missing, memory]).strip(),
             "rationale": "\n".join([rationale, *(f"(pinned, kept: {p})" for p in missing)]).strip()}
 
-
-_YES = r"yes|yeah|true|是|对|应该"
-_NO = r"no|not|none|false|否|不|无"
-
-
-def chapter_proposal(text: str, language: str = "en") -> tuple[dict[str, str] | None, str]:
-    """The model's answer on ending the chapter: ``({"reason": …}, "")`` for a yes, ``(None, "")`` for a no or no
-    answer, ``(None, warning)`` for an answer that is neither (dropped: never a failed step)."""
-    text = shape.tidy(text or "").strip()
-    if not text:
-        return None, ""
-    match = re.match(rf"^[\W_]*({_YES}|{_NO})(?![a-z])", text, re.IGNORECASE)
-    if not match:
-        return None, f"the answer on ending the chapter is neither yes nor no ({text[:60]!r}); ignored"
-    if re.fullmatch(_NO, match.group(1), re.IGNORECASE):
-        return None, ""
-    reason = text[match.end():].strip(" \t,.;:!-\u2014\u2013\uff0c\u3002\uff1a\uff1b")
-    return {"reason": reason}, ""

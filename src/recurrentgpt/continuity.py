@@ -109,6 +109,7 @@ class Tok:
     low: str
     word: bool
     dash: bool = False  # a "-" that separates clauses ("--", " - "), not one inside "dressing-room"
+    start: int = 0  # where it begins in the sentence (NFKC)
 
 
 def _toks(sentence: str) -> list[Tok]:
@@ -118,7 +119,7 @@ def _toks(sentence: str) -> list[Tok]:
         t = m.group(0)
         dash = t in "—–" or (t == "-" and (text[m.start() - 1 : m.start()] in ("-", " ", "")
                                           or text[m.end() : m.end() + 1] in ("-", " ", "")))
-        out.append(Tok(t, t.casefold(), t[0].isalnum() or t[0] == "_", dash))
+        out.append(Tok(t, t.casefold(), t[0].isalnum() or t[0] == "_", dash, m.start()))
     return out
 
 
@@ -323,6 +324,7 @@ class Checker:
         self.bible = bible
         self.index = Index(bible)
         self._named: dict[str, list[str]] = {}
+        self._jieba: Any = None
 
     def names_of(self, person: str) -> list[str]:
         """A person the canon names in free text ("held by Lucy Steele"), with the aliases of the entry that is them."""
@@ -337,29 +339,81 @@ class Checker:
         (those the step's prompt showed; they are checked even when named by a pronoun only)."""
         extra = {e.key: e for e in entries or ()}
         out: list[Conflict] = []
+        last: Entry | None = None  # the character named last: whom "she" most likely is in the next sentence
         for sentence in sentences(paragraph):
             toks = _toks(sentence)
             mentions = self._mentions(toks)
-            if not mentions:
-                continue
             ctx = _Sentence(self, sentence, toks, mentions, extra)
+            people = [e for m in mentions if (e := ctx.entry(m.key)) is not None and e.kind == "character"]
+            if not people and last is not None and PRONOUNS.search(sentence):
+                out += ctx.pronoun(last)
             for m in mentions:
-                e = self.bible.get(m.key) or extra.get(m.key)
+                e = ctx.entry(m.key)
                 if e is not None:
                     out += ctx.read(e, m)
+            if people:
+                last = people[-1]
         return _unique(out)
 
     def _mentions(self, toks: list[Tok]) -> list[Mention]:
         where = [i for i, t in enumerate(toks) if t.word]
         words = tuple(toks[i].low for i in where)
         out = []
+        bounds: set[int] | None = None
         for s, e, keys in self.index.spans(words):
-            first = toks[where[s]]
+            first, last = toks[where[s]], toks[where[e - 1]]
+            if e - s <= 2 and _CJK_RE.match(first.raw):  # a short Chinese name may be part of a word: 王 in 王国
+                if bounds is None:
+                    bounds = self._word_bounds("", toks)
+                if bounds and (first.start not in bounds or last.start + len(last.raw) not in bounds):
+                    continue
             for k in sorted(keys):
                 entry = self.bible[k]
                 if _case_fits(entry, words[s:e], first.raw):
                     out.append(Mention(k, where[s], where[e - 1] + 1))
         return out
+
+    def _word_bounds(self, _: str, toks: list[Tok]) -> set[int]:
+        """Where Chinese words begin and end in the sentence, by jieba (with every entry's name added to its
+        dictionary), when it is installed (the `zh` extra); empty without it: every match then counts."""
+        if self._jieba is None:
+            tk = _jieba()
+            if tk:
+                for e in self.bible.values():
+                    for n in e.names():
+                        if _CJK_RE.search(n):
+                            tk.add_word(unicodedata.normalize("NFKC", n).replace(" ", ""))
+            self._jieba = tk
+        if not self._jieba:
+            return set()
+        text = unicodedata.normalize("NFKC", "".join(self._raw_text(toks)))
+        out, pos = {0}, 0
+        for w in self._jieba.lcut(text):
+            pos += len(w)
+            out.add(pos)
+        return out
+
+    @staticmethod
+    def _raw_text(toks: list[Tok]) -> list[str]:
+        """The sentence back from its tokens, spaces included (token offsets are into it)."""
+        parts, pos = [], 0
+        for t in toks:
+            parts.append(" " * (t.start - pos) + t.raw)
+            pos = t.start + len(t.raw)
+        return parts
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba() -> Any:
+    """One jieba tokenizer for the process (loading its dictionary takes a second or two), or False."""
+    try:
+        import jieba  # optional (the `zh` extra); its dictionary ships in the package
+    except ImportError:
+        return False
+    jieba.setLogLevel(60)
+    tk = jieba.Tokenizer()
+    tk.initialize()
+    return tk
 
 
 def _case_fits(entry: Entry, words: tuple[str, ...], first_raw: str) -> bool:
@@ -399,6 +453,7 @@ MODALS = frozenset("would could might should may must shall will can ought".spli
 NEGATIONS = frozenset("not never no n't nothing nobody".split())
 SKIP = frozenset("""himself herself itself themselves too also then still again now even just already soon once
     at last first presently instantly immediately meanwhile only alone""".split())
+PRONOUNS = re.compile(r"(?i)\b(she|her|he|his|him)\b|她|他")
 MEMORY = re.compile(r"(?i)\b(remember\w*|recollect\w*|recall\w*|memor\w+|dream\w*|ghost\w*|spirit|grave\w*|tomb\w*|"
                     r"funeral|buried|burial|portrait\w*|picture\w*|likeness|photograph\w*|mourn\w*|used to|"
                     r"in (?:his|her|their) (?:life ?time|life)|before (?:he|she|they) died|when (?:he|she) was alive|"
@@ -461,6 +516,21 @@ class _Sentence:
         if c.known is not None:
             out += self._knowledge(e, m, c)
         return out
+
+    def pronoun(self, e: Entry) -> list[Conflict]:
+        """A sentence that names nobody but says "her eyes", "at nineteen she", "he was a sailor": read against the
+        character named last, and never sure."""
+        c = canon_of(e)
+        out: list[Conflict] = []
+        if c.colours:
+            for _, feature, colour in _colour_positions(self.toks):
+                canon = c.colours.get(feature)
+                if canon and not any(colour in COMPATIBLE.get(k, {k}) for k in canon):
+                    out.append(self.conflict(e, f"{e.name}: {'; '.join(e.facts)[:160]}", "attribute", False, False))
+                    break
+        if c.ages and any(a < c.ages[0] or a > c.ages[1] for a, _ in _ages_at(self.toks)):
+            out.append(self.conflict(e, f"{e.name}: {'; '.join(e.facts)[:160]}", "attribute", False, False))
+        return out[:1]
 
     # ---- status
 

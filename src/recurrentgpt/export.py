@@ -247,18 +247,6 @@ def render(fmt: str, info: StoryInfo, path: list[Node]) -> str:
     raise InputError(f"unknown export format '{fmt}' (use {', '.join(FORMATS)})")
 
 
-def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "", contact: Any = None) -> bytes:
-    """Any path format as the bytes of its file (text formats in UTF-8). ``contact`` (``books.Contact``)
-    fills the DOCX title page's contact block and running header."""
-    if fmt in BINARY_FORMATS:
-        from . import books
-
-        if fmt == "epub":
-            return books.to_epub(info, path, author=author)
-        return books.to_docx(info, path, author=author, contact=contact)
-    return render(fmt, info, path).encode("utf-8")
-
-
 def safe_filename(title: str, extension: str) -> str:
     """A file name from a title that cannot leave the folder it is written to."""
     stem = re.sub(r"[^\w\-]+", "-", title, flags=re.UNICODE).strip("-._")[:80] or "story"

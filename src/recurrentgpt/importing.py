@@ -184,6 +184,30 @@ class Manuscript:
         return len(self.chapters) > 1 or any(c.title for c in self.chapters)
 
 
+def chapter_meta(manuscript: Manuscript) -> list[dict[str, Any]]:
+    """The node meta that makes a manuscript's chapters the story's own, one dict per paragraph: every node
+    carries its chapter's number (as the loom's steps do); a chapter's first node its heading as written
+    (``chapter_title``) and, from the second chapter on, a ``chapter_end`` with no summary (where the loom
+    counts a chapter from; an imported chapter has none); a paragraph after a scene break ``scene_break``."""
+    out: list[dict[str, Any]] = []
+    for number, chapter in enumerate(manuscript.chapters, 1):
+        first, broken = True, False
+        for block in chapter.blocks:
+            if block is None:
+                broken = True
+                continue
+            meta: dict[str, Any] = {"chapter": number}
+            if first and manuscript.has_chapters:
+                meta["chapter_title"] = chapter.title
+            if first and number > 1:
+                meta["chapter_end"] = {"summary": "", "imported": True}
+            if broken:
+                meta["scene_break"] = True
+            out.append(meta)
+            first = broken = False
+    return out
+
+
 class _Builder:
     """Collects chapters, paragraphs and scene breaks in reading order, dropping empty chapters."""
 
@@ -384,12 +408,26 @@ def _style_flag(style: Any, tag: str) -> bool:
 
 def _read_docx(data: bytes, archive: zipfile.ZipFile, name: str) -> Manuscript:
     docx = _need("docx", "DOCX")
+    from docx.enum.style import WD_STYLE_TYPE
+
     document = docx.Document(io.BytesIO(data))
     props = document.core_properties
     styles = {s.style_id: s for s in document.styles}
+    # python-docx looks a paragraph's style up by a scan of every style: once per style id here instead
+    default = next((s for s in document.styles if s.type == WD_STYLE_TYPE.PARAGRAPH
+                    and s.element.get(f"{_W}default") in ("1", "true")), None)
+    traits: dict[str | None, tuple[str, bool, bool]] = {}
+
+    def style_of(p: Any) -> tuple[str, bool, bool]:
+        style_id = p._p.style
+        if style_id not in traits:
+            style = styles.get(style_id, default) if style_id else default
+            traits[style_id] = (_docx_kind(style), _style_flag(style, "i"), _style_flag(style, "b"))
+        return traits[style_id]
+
     book = _Builder()
     paragraphs = document.paragraphs
-    kinds = [_docx_kind(p) for p in paragraphs]
+    kinds = [_outline_heading(p) or style_of(p)[0] for p in paragraphs]
     # the title page of a manuscript (contact block, word count, title, "by …") comes before the Title
     start = kinds.index("title") + 1 if "title" in kinds[:60] else 0
     title = props.title or (paragraphs[start - 1].text.strip() if start else "")
@@ -405,14 +443,12 @@ def _read_docx(data: bytes, archive: zipfile.ZipFile, name: str) -> Manuscript:
         if kinds[i] in ("heading", "title"):
             book.heading(p.text)
             continue
-        para_italic = _style_flag(p.style, "i")
-        para_bold = _style_flag(p.style, "b")
+        _, para_italic, para_bold = style_of(p)
         book.paragraph(_emphasis(_docx_runs(p._p, styles, para_italic, para_bold)))
     return book.done(title, author, "docx")
 
 
-def _docx_kind(p: Any) -> str:
-    style = p.style
+def _docx_kind(style: Any) -> str:
     while style is not None:
         style_name = (style.name or "").casefold()
         if style_name == "title":
@@ -420,10 +456,15 @@ def _docx_kind(p: Any) -> str:
         if re.fullmatch(r"heading \d", style_name):
             return "heading"
         style = style.base_style
+    return "body"
+
+
+def _outline_heading(p: Any) -> str:
+    """A paragraph given an outline level directly (a heading in a custom style)."""
     ppr = p._p.pPr
     if ppr is not None and ppr.find(f"{_W}outlineLvl") is not None and p.text.strip():
         return "heading"
-    return "body"
+    return ""
 
 
 def _docx_runs(p: Any, styles: dict[str, Any], italic: bool, bold: bool) -> Iterator[tuple[str, bool, bool]]:

@@ -309,3 +309,22 @@ def word_count(text: str) -> int:
     """Words; in scripts written without spaces (Chinese), about one word per two characters."""
     cjk = len(re.findall(r"[\u3400-\u9fff]", text))
     return len(re.findall(r"[^\W\u3400-\u9fff]+", text)) + cjk // 2
+
+
+_YES = r"yes|yeah|true|是|对|应该"  # the first word of an answer on ending a chapter
+_NO = r"no|not|none|false|否|不|无"
+
+
+def chapter_proposal(text: str) -> tuple[dict[str, str] | None, str]:
+    """The model's answer on ending the chapter: ``({"reason": …}, "")`` for a yes, ``(None, "")`` for a no or no
+    answer, ``(None, warning)`` for an answer that is neither (dropped: never a failed step)."""
+    text = tidy(text or "").strip()
+    if not text:
+        return None, ""
+    match = re.match(rf"^[\W_]*({_YES}|{_NO})(?![a-z])", text, re.IGNORECASE)
+    if not match:
+        return None, f"the answer on ending the chapter is neither yes nor no ({text[:60]!r}); ignored"
+    if re.fullmatch(_NO, match.group(1), re.IGNORECASE):
+        return None, ""
+    reason = text[match.end():].strip(" \t,.;:!-\u2014\u2013\uff0c\u3002\uff1a\uff1b")
+    return {"reason": reason}, ""

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import InputError
-
-if TYPE_CHECKING:
-    from .models.base import Sampling
 
 WORDS_PER_SENTENCE = 20  # what lengths asked for in sentences come to in words, for budgets
 MAX_TEXT_CHARS = 20_000  # a plan, paragraph or memory longer than this is a mistake, not a story
 Mode = Literal["writer", "fiction"]
 MEMORY_UPDATES = ("edit", "rewrite")
+BIBLE_MODES = ("manual", "review", "auto", "off")
 MEMORY_OVERFLOWS = ("oldest", "model")
 NodeKind = Literal["opening", "step", "edit", "import"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How tokens are drawn besides the temperature (``Settings.sampling``). Each
+    backend sends the ones its server accepts, under the server's own names (``presets.Preset.samplers``)."""
+
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,8 @@ class Settings:
     new_character_probability: float = 0.1  # the paper's nudge to introduce (and remember) a new character
     language: str = "en"  # prompt language: a folder under prompts/
     person: str = "second"  # fiction mode narration: "second" or "third" person
-    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); every figure in
-    # BENCHMARKS.md was measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
+    temperature: float = 0.8  # the authors' code samples at 0.5 (the paper names none); the benchmarks were
+    # measured at 0.8, so it stays the default: --temperature 0.5 gives the reference's
     retries: int = 3  # re-asks when the model's output has the wrong shape
     simulator: str = "paper"  # auto mode: "paper" (pick and revise a plan) or "reference" (the authors' code:
     # first expand the paragraph, then revise the plan)
@@ -79,10 +89,8 @@ class Settings:
     presence_penalty: float = 0.0  # the OpenAI API's: >0 favours tokens not yet in the text
 
     @property
-    def sampling(self) -> "Sampling":
-        """The samplers a request carries (``models.base.Sampling``)."""
-        from .models.base import Sampling
-
+    def sampling(self) -> Sampling:
+        """The samplers a request carries."""
         return Sampling(top_p=self.top_p, min_p=self.min_p, top_k=self.top_k_tokens,
                         repeat_penalty=self.repeat_penalty, presence_penalty=self.presence_penalty)
 
@@ -139,6 +147,25 @@ def check_length(what: str, text: str) -> None:
         raise InputError(f"the {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
 
 
+# the arc and a chapter's beats go into every step's prompt: a writer's own are held to what a model's would be
+MAX_OUTLINE_WORDS = 400
+MAX_BEATS_WORDS = 250
+
+
+def check_outline(what: str, text: str, max_words: int) -> str:
+    """A writer's arc or beats, stripped; empty or over ``max_words`` (a Chinese character counts half a word,
+    as in ``shape.word_count``) is an ``InputError``."""
+    import re
+
+    text = text.strip()
+    if not text:
+        raise InputError(f"the {what} is empty")
+    words = len(re.findall(r"[^\W\u3400-\u9fff]+", text)) + len(re.findall(r"[\u3400-\u9fff]", text)) // 2
+    if words > max_words:
+        raise InputError(f"the {what} is {words:,} words long; the limit is {max_words:,} (it goes into every step's prompt)")
+    return text
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
@@ -152,6 +179,11 @@ class Usage:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# node meta that holds recorded prompts and answers (kilobytes each): left out of light views
+TRACE_KEYS = ("trace", "bible_trace", "check_trace", "forget_trace")
+WRITTEN_BY = {"opening": "opening", "import": "resume", "edit": "refresh", "step": "step"}  # the call that wrote a node
 
 
 @dataclass(frozen=True)
@@ -176,10 +208,44 @@ class Node:
         d = dataclasses.asdict(self)
         d["plans"] = list(self.plans)
         if not trace:
-            d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("trace", "bible_trace", "check_trace")}
-            if "chapter_end" in d["meta"]:
-                d["meta"]["chapter_end"] = {k: v for k, v in d["meta"]["chapter_end"].items() if k != "trace"}
+            d["meta"] = {k: v for k, v in d["meta"].items() if k not in TRACE_KEYS}
+            for key in ("chapter_end", "ends_chapter", "simulator"):
+                if isinstance(d["meta"].get(key), dict):
+                    d["meta"][key] = {k: v for k, v in d["meta"][key].items() if k != "trace"}
+            if d["meta"].get("drafts"):
+                d["meta"]["drafts"] = [{k: v for k, v in draft.items() if k != "trace"} for draft in d["meta"]["drafts"]]
         return d
+
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every model call recorded on this node, named, in the order they were made: the simulator's choice,
+        the chapter end, drafts rejected for contradicting the canon, the call(s) that wrote the node (a two-phase
+        step's two: "paragraph", then "memory and plans"), the forget call, the checker and the bible's upkeep.
+        Each is a trace: ``system``, ``prompt``, ``answer`` (and ``history``, the earlier turns it continued)."""
+        m = self.meta
+        out: list[tuple[str, dict[str, Any]]] = []
+
+        def add(name: str, trace: Any) -> None:
+            if not isinstance(trace, dict) or "prompt" not in trace:
+                return
+            if trace.get("prompt_2"):  # a two-phase call: two turns of one conversation
+                out.append((f"{name}: paragraph", {k: trace[k] for k in ("system", "prompt", "answer") if k in trace}))
+                out.append((f"{name}: memory and plans", {"system": trace.get("system", ""), "prompt": trace["prompt_2"],
+                                                          "answer": trace.get("answer_2", ""),
+                                                          "history": [[trace["prompt"], trace.get("answer", "")]]}))
+            else:
+                out.append((name, trace))
+
+        add("simulator", (m.get("simulator") or {}).get("trace") if isinstance(m.get("simulator"), dict) else None)
+        add("chapter end", (m.get("chapter_end") or {}).get("trace") if isinstance(m.get("chapter_end"), dict) else None)
+        if isinstance(m.get("ends_chapter"), dict):  # the chapter was ended at this node (``Loom.end_chapter``)
+            add("chapter end", m["ends_chapter"].get("trace"))
+        for i, draft in enumerate(m.get("drafts") or [], 1):
+            add(f"rejected draft {i}", draft.get("trace") if isinstance(draft, dict) else None)
+        add(WRITTEN_BY.get(self.kind, "step"), m.get("trace"))
+        add("forget", m.get("forget_trace"))
+        add("checker", m.get("check_trace"))
+        add("bible", m.get("bible_trace"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -216,3 +282,52 @@ class Retrieved:
     def __post_init__(self) -> None:
         if not self.passage:
             object.__setattr__(self, "passage", self.paragraph)
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """A light view of one node for tree rendering: no full texts."""
+
+    id: str
+    parent_id: str | None
+    depth: int
+    kind: str
+    preview: str
+    pruned: bool
+    created_at: float
+    before_edit: bool = False  # reattached: written before an edit above it (``Loom.edit(reattach=True)``)
+    chapter: int = 0  # the chapter this node opens (0: it opens none)
+
+
+def validate_settings(s: Settings) -> None:
+    """Refuse settings out of range before any model call, naming the first one wrong."""
+    checks = [
+        (1 <= s.paragraph_sentences <= 60, "paragraph sentences must be between 1 and 60"),
+        (1 <= s.memory_sentences <= 60, "memory sentences must be between 1 and 60"),
+        (20 <= s.memory_words <= 2000, "memory words must be between 20 and 2000"),
+        (1 <= s.plan_sentences <= 20, "plan sentences must be between 1 and 20"),
+        (1 <= s.opening_paragraphs <= 10, "opening paragraphs must be between 1 and 10"),
+        (0 <= s.top_k <= 20, "top-k must be between 0 and 20"),
+        (0.0 <= s.new_character_probability <= 1.0, "the new-character probability must be between 0 and 1"),
+        (0.0 <= s.temperature <= 2.0, "temperature must be between 0 and 2"),
+        (0 <= s.retries <= 10, "retries must be between 0 and 10"),
+        (s.person in ("first", "second", "third"), "person must be first, second or third"),
+        (s.bible in BIBLE_MODES, f"the bible mode must be one of {', '.join(BIBLE_MODES)}"),
+        (0 <= s.bible_budget <= 4000, "the bible's token budget must be between 0 and 4000"),
+        (s.bible_check in ("rules", "model"), "the bible check must be rules or model"),
+        (s.memory_update in MEMORY_UPDATES, f"the memory update must be one of {', '.join(MEMORY_UPDATES)}"),
+        (s.memory_overflow in MEMORY_OVERFLOWS, f"the memory overflow must be one of {', '.join(MEMORY_OVERFLOWS)}"),
+        (0 <= s.chapter_paragraphs <= 10_000, "chapter paragraphs must be between 0 and 10000"),
+        (0 <= s.chapter_min_paragraphs <= 10_000, "the fewest chapter paragraphs must be between 0 and 10000"),
+        (not s.chapter_paragraphs or s.chapter_min_paragraphs <= s.chapter_paragraphs,
+         "the fewest paragraphs of a chapter cannot be more than the most (chapter paragraphs)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+    for message in sampling_problems(s):
+        raise InputError(message)
+    from . import prompts  # the template folders say which languages exist
+
+    if s.language not in prompts.languages():
+        raise InputError(f"no prompts for language '{s.language}' (have: {', '.join(prompts.languages())})")

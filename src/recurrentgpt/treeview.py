@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .store.base import TreeRow
-from .story import Node
+from .story import Node, TreeRow
 
 _SIGNS = {"add": "+", "update": "~", "remove": "-"}
 
@@ -21,8 +20,14 @@ def version_note(node: Node, original: Node | None) -> str:
     ops = after[len(before):] if after[: len(before)] == before else after
     if ops:
         return "canon change: " + ", ".join(f"{_SIGNS.get(op.get('op'), '')}{op.get('name')}" for op in ops)
+    if node.meta.get("ends_chapter") and not original.meta.get("ends_chapter"):
+        return f"chapter {node.meta['ends_chapter'].get('chapter', '?')} ends here"
     what = [w for w, same in (("memory", node.short_memory == original.short_memory),
-                              ("plans", tuple(node.plans) == tuple(original.plans))) if not same]
+                              ("plans", tuple(node.plans) == tuple(original.plans)),
+                              ("outline", all(node.meta.get(k) == original.meta.get(k) for k in ("outline", "beats"))))
+            if not same]
+    if not what and node.meta.get("pinned", []) != original.meta.get("pinned", []):
+        return "memory pins changed"
     return f"{' and '.join(what)} edited" if what else "a new version"
 
 
@@ -60,6 +65,10 @@ def render_tree(
         sign = "*" if r.id == head_id else ("x" if r.pruned else ("|" if r.id in head_line else "-"))
         preview = f"({notes[r.id]})" if r.id in notes else " ".join(r.preview.split())[:60]
         extra = "".join(f" [{m}]" for m in marks.get(r.id, []))
+        if r.chapter:
+            extra += f"  (chapter {r.chapter})"
+        if r.before_edit:
+            extra += "  (written before an edit above)"
         if r.id == head_id:
             extra += "  <- head"
         return f"{indent}{sign} {r.id[:8]} {r.depth:>4}  {preview}{extra}"

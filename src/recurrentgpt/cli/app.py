@@ -100,7 +100,10 @@ def settings_options(command: Callable) -> Callable:
         ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
         ("--simulator", "simulator", click.Choice(["paper", "reference"]),
          "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),
-        ("--chapter-paragraphs", "chapter_paragraphs", int, "Auto mode ends a chapter after this many paragraphs (0: you decide)."),
+        ("--chapter-paragraphs", "chapter_paragraphs", int,
+         "The most paragraphs a chapter has in auto mode: it ends there (0: no limit)."),
+        ("--chapter-min-paragraphs", "chapter_min_paragraphs", int,
+         "The fewest: before that auto mode does not ask the model whether to end the chapter."),
         ("--bible", "bible", BIBLE_CHOICE, BIBLE_HELP),
         ("--bible-budget", "bible_budget", int, "Most prompt tokens the story bible's entries may add to a step."),
         ("--bible-check", "bible_check", click.Choice(["rules", "model"]),
@@ -115,6 +118,10 @@ def settings_options(command: Callable) -> Callable:
     for flag, name, kind, help_text in reversed(specs):
         command = click.option(flag, name, type=kind, default=getattr(defaults, name), show_default=True,
                                help=help_text)(command)
+    command = click.option("--chapter-proposals/--no-chapter-proposals", "chapter_proposals",
+                           default=defaults.chapter_proposals, show_default=True,
+                           help="Auto mode: the step may propose ending the chapter (with a reason), and the human "
+                                "simulator accepts or refuses.")(command)
     command = click.option("--synopsis/--no-synopsis", "synopsis", default=defaults.synopsis, show_default=True,
                            help="Each step also writes a short synopsis of its paragraph, indexed beside it in the "
                                 "long-term memory.")(command)
@@ -191,3 +198,14 @@ def describe_usage(node: Node) -> str:
     tokens = u.get("completion_tokens", 0)
     rate = f", {tokens / seconds:.0f} tok/s" if seconds else ""
     return f"{seconds:.1f} s, {tokens} tokens{rate}"
+
+
+def write_atomically(target: Path, data: str | bytes) -> None:
+    """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {target}: {e.strerror}") from None

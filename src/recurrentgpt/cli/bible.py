@@ -320,7 +320,7 @@ def export_lorebook(ctx: click.Context, fmt: str, character: str | None, out: st
 
     from .. import lorebooks
     from ..export import safe_filename
-    from .write import write_atomically
+    from .app import write_atomically
 
     library, story, node = _args(ctx)
     info = library.loom.story(story)

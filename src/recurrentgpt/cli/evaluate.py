@@ -15,11 +15,11 @@ from ..errors import InputError, ModelError
 from ..library import Library
 from ..story import Settings
 from .app import cli, pass_library, pop_settings, settings_options
-from .write import write_atomically
+from .app import write_atomically
 
 # What a run's journal records of its configuration: what changes the stories or verdicts. A resumed run must
 # match it; API keys and timeouts may change between runs (a timeout is often why a run is resumed).
-GLOBAL_KEYS = ("model", "base_url", "response_format", "embedder", "retrieval", "chunk_words", "seed")
+GLOBAL_KEYS = ("model", "base_url", "response_format", "embedder", "retrieval", "chunk_words", "seed", "num_ctx")
 EVAL_KEYS = ("genres", "stories_per_genre", "words", "system_name", "against", "rolling_budget", "context",
              "max_steps", "judge_spec", "judge_base_url", "judge_response_format", "judge_context", "plan_check",
              "premises")
@@ -68,14 +68,15 @@ def _explicit(ctx: click.Context, name: str) -> bool:
               help="The judge's OpenAI-compatible server (default: its preset's address, else $OPENAI_BASE_URL; "
                    "never --base-url).")
 @click.option("--judge-api-key", default=None, help="API key for the judge's server (default: its provider's own "
-              "key, e.g. $OPENAI_API_KEY for OpenAI's API only; never --api-key).")
+              "key, as for --model; never --api-key).")
 @click.option("--judge-response-format", type=FORMATS, default=None,
               help="How to ask the judge's server for structured answers (default: auto, or its preset's).")
 @click.option("--judge-timeout", type=float, default=None, help="Seconds to wait for the judge's server "
               "(default: --timeout).")
 @click.option("--judge-context", type=click.IntRange(512, 10_000_000), default=None,
-              help="The judge's context window: longer pairs are judged by the windowed protocol "
-                   "(default: the embedded engine's, else 8192).")
+              help="The judge's context window: longer pairs are judged by the windowed protocol; asked of "
+                   "the judge's server where that is ours to set (Ollama, the embedded engine). Default: what its "
+                   "server tells, else 8192.")
 @click.option("--plan-check/--no-plan-check", default=True, show_default=True,
               help="Ask the judge, per planned paragraph, whether it did what its plan said.")
 @click.option("--library", default=":memory:", show_default=True,
@@ -90,6 +91,9 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the Markdown report (default: beside --out, OUT's name with .md).")
 @click.option("--title", default="recurrentgpt eval", show_default=True, help="The report's heading.")
+@click.option("--estimate", is_flag=True,
+              help="Print the calls this run would make (by the formula docs/evaluation.md gives) and exit: no "
+                   "model is loaded or asked, no file written.")
 @settings_options
 @pass_library
 def evaluate(user_library: Library, genres: str, premises_path: str | None, stories_per_genre: int, words: int,
@@ -97,7 +101,7 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
              judge_spec: str | None, judge_base_url: str | None, judge_api_key: str | None,
              judge_response_format: str | None, judge_timeout: float | None, judge_context: int | None,
              plan_check: bool, library: str, out: str, resume_path: str | None, report_path: str | None,
-             title: str, **options: Any) -> None:
+             title: str, estimate: bool, **options: Any) -> None:
     """Compare a system with baselines or ablations, judged pairwise by a model.
 
     For each genre (or premise) and story, one opening is written; every system continues it by --words words.
@@ -119,10 +123,7 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
     from ..evaluation.report import verdict_table, write_report
     from ..models import get_model
 
-    try:
-        from ..story import validate_settings  # type: ignore[attr-defined]
-    except ImportError:
-        from ..loom import validate_settings
+    from ..story import validate_settings
 
     ctx = click.get_current_context()
     o = user_library.options
@@ -165,20 +166,27 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
                         judge_context=current["judge_context"], max_steps=current["max_steps"],
                         plan_check=current["plan_check"], settings=settings, premises=premises)
     config.check()  # before any model loads or file is written
+    if estimate:
+        click.echo(describe_cost(config))
+        return
     md_path = Path(report_path) if report_path else out_path.with_name(
         out_path.stem + (".report.md" if out_path.suffix == ".md" else ".md"))
-    journal = Journal.resume(journal_file, current) if resume_path else Journal.create(journal_file, current)
+    judge_named = current["judge_spec"] is not None or current["judge_base_url"] is not None
+    if not judge_named and any(x is not None for x in (judge_api_key, current["judge_response_format"],
+                                                        judge_timeout)):
+        raise InputError("--judge-api-key, --judge-response-format and --judge-timeout are for a judge of its own: "
+                         "name it with --judge (and --judge-base-url); without one the --model judges")
 
     o = dataclasses.replace(o, **{k: current[k] for k in GLOBAL_KEYS})
     model = get_model(o.model, **o.model_options())
-    judge_named = any(x is not None for x in (current["judge_spec"], current["judge_base_url"], judge_api_key,
-                                                current["judge_response_format"], judge_timeout))
     judge_inner = model
     if judge_named:  # its own server: nothing of --base-url, --api-key or --response-format
         judge_inner = get_model(current["judge_spec"] or o.model, base_url=current["judge_base_url"],
                                 api_key=judge_api_key, response_format=current["judge_response_format"],
                                 timeout=judge_timeout if judge_timeout is not None else o.timeout, seed=o.seed,
-                                n_threads=o.threads)
+                                n_threads=o.threads, num_ctx=current["judge_context"])
+    # the journal only once the models are built: a misnamed model must not leave one that blocks the next try
+    journal = Journal.resume(journal_file, current) if resume_path else Journal.create(journal_file, current)
     generator = JournaledModel(model, journal, "generator")
     judge = JournaledModel(judge_inner, journal, "judge")
     loom = o.open_loom(db=library, model=generator)
@@ -216,6 +224,29 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
                         f"--resume {out} to ask again only what failed")
     if problems:
         raise ModelError("; ".join(problems))
+
+
+def describe_cost(config: Any) -> str:
+    """The run's calls by `expected_calls`: judged whole, and by the windowed protocol if the pairs do not fit."""
+    from ..evaluation.run import expected_calls
+    from ..evaluation.systems import DEFAULT_CONTEXT
+
+    s = config.settings
+    paragraph = s.paragraph_words
+    whole = expected_calls(config)
+    judge_context = config.judge_context or DEFAULT_CONTEXT
+    per_part = max(200, (judge_context * 3 // 4 - 600) // 2)  # the layout's budget, less the prompt (about)
+    parts = max(2, -(-config.words * 4 // 3 // per_part))
+    windowed = expected_calls(config, judge_parts=parts)
+    openings = len(config.openings())
+    return "\n".join([
+        f"{openings} opening(s), {len(config.systems)} systems, {config.words} words each after the opening: "
+        f"{-(-config.words // paragraph)} paragraph(s) of the {paragraph} words the settings ask for",
+        f"generation model: {whole['generator']:,} calls",
+        f"judge: {whole['judge']:,} calls when every pair fits its context whole; {windowed['judge']:,} in "
+        f"{parts} windowed parts (judge context {judge_context:,} tokens, ~4/3 tokens a word)",
+        "Each answer out of shape adds a call; a model that writes shorter paragraphs needs more. Tokens: run a "
+        "pilot and read its report's Calls and tokens."])
 
 
 def _server(model: Any) -> str:

@@ -13,7 +13,7 @@ from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
 from ..library import Library
 from .app import cli, pass_library, pop_settings, read_file_arg, settings_options, show_plans, warn_retry
 from . import progress
-from .write import write_atomically
+from .app import write_atomically
 
 
 @cli.command(name="list")
@@ -52,12 +52,11 @@ def export(library: Library, story: str, fmt: str, node: str, author: str, surna
     elif fmt == "docx":
         from .. import config as user_config
         from ..books import Contact
-        from ..export import render_bytes
 
         contact = Contact(**{k: str(v) for k, v in user_config.load().items() if k in user_config.CONTACT})
         if surname:
             contact = Contact(**{**contact.__dict__, "surname": surname})
-        data = render_bytes(fmt, info, library.loom.path(info.id, node), author=author, contact=contact)
+        data = library.loom.export_bytes(info.id, fmt, node, author=author, contact=contact)
     else:
         data = library.loom.export_bytes(info.id, fmt, node, author=author)
     if out == "-":

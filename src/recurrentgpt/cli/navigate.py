@@ -23,7 +23,14 @@ def show(library: Library, story: str, node: str, plans: bool) -> None:
     info = library.loom.story(story)
     path = library.loom.path(info.id, node)
     click.echo(f"# {info.title}   (story {info.id}, {info.genre}, {len(path)} paragraphs)\n")
+    before = None  # the edit a run of reattached paragraphs was written before
     for n in path:
+        if n.meta.get("chapter_end"):
+            click.echo(f"## Chapter {n.meta.get('chapter', '?')}\n")
+        if n.meta.get("before_edit") and n.meta["before_edit"] != before:
+            click.echo(f"(the paragraphs from here were written before the edit of node {n.meta['before_edit']} "
+                       "above them, and kept as they were)\n")
+        before = n.meta.get("before_edit")
         click.echo(n.paragraph + "\n")
         original = n.meta.get("edited_from") if n.kind == "edit" else None
         note = version_note(n, library.loom.node(info.id, original)) if original else ""
@@ -39,26 +46,66 @@ def show(library: Library, story: str, node: str, plans: bool) -> None:
 @click.option("--node", "-n", default="head", show_default=True)
 @click.option("--plan", "-p", "plan", help="Show what the long-term memory recalls for this plan (default: plan 1).")
 @click.option("--prompt", "show_prompt", is_flag=True,
-              help="Show instead exactly what the model was asked at this node, and what it answered.")
+              help="Show instead exactly what the model was asked at this node, and what it answered: every call.")
+@click.option("--call", "call_name", help="With --prompt: only this call (a name --prompt lists, or its start: "
+                                         "step, simulator, chapter end, forget, checker, bible, rejected draft 1 …).")
+@click.option("--pin", "pin", multiple=True,
+              help="Pin a sentence of the short-term memory: neither the model nor an overflow drops it (repeat for several; "
+                   "a new version of the node).")
+@click.option("--unpin", "unpin", multiple=True, help="Unpin a sentence (repeat for several).")
 @pass_library
-def memory(library: Library, story: str, node: str, plan: str | None, show_prompt: bool) -> None:
-    """Show the recurrent state at a node: short-term memory, rationale, plans and recalled paragraphs."""
+def memory(library: Library, story: str, node: str, plan: str | None, show_prompt: bool, call_name: str | None,
+           pin: tuple[str, ...], unpin: tuple[str, ...]) -> None:
+    """Show the recurrent state at a node: outline, short-term memory (pinned sentences), rationale, plans and
+    recalled paragraphs; --prompt shows every model call that shaped it; --pin/--unpin pin memory sentences."""
     loom = library.loom
     info = loom.story(story)
     current = loom.node(info.id, node)
+    if pin and unpin:
+        raise InputError("pin or unpin, not both at once")
+    if pin or unpin:
+        current = loom.pin_memory(info.id, list(pin or unpin), node=current.id, unpin=bool(unpin))
+        click.echo(f"{'pinned' if pin else 'unpinned'} {len(pin or unpin)} sentence{'s' if len(pin or unpin) != 1 else ''}: "
+                   f"saved as {current.id}; head is now {current.id}\n")
+    if call_name and not show_prompt:
+        raise InputError("--call chooses among the calls --prompt shows: give --prompt too")
     if show_prompt:
-        trace = current.meta.get("trace")
-        if not trace:
-            raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)")
-        click.echo(f"=== system\n{trace['system']}\n=== prompt\n{trace['prompt']}\n=== answer\n{trace['answer']}")
-        if trace.get("prompt_2"):  # a two-phase step: the memory and plans were the conversation's second turn
-            click.echo(f"=== prompt 2 (the same conversation)\n{trace['prompt_2']}\n=== answer 2\n{trace['answer_2']}")
+        calls = current.calls()
+        if not calls:
+            source = current.meta.get("edited_from") if current.paragraph else None
+            hint = (f"; its paragraph's calls are on the node it is a version of: `memory -n {source} --prompt`"
+                    if source and loom.node(info.id, source).paragraph == current.paragraph else "")
+            raise InputError(f"node {current.id} has no recorded prompt (written by a person, or by an older version)"
+                             + hint)
+        if call_name:
+            wanted = " ".join(call_name.lower().split())
+            chosen = [c for c in calls if c[0] == wanted] or [c for c in calls if c[0].startswith(wanted)]
+            if not chosen:
+                raise InputError(f"node {current.id} has no call {call_name!r} (it has: {', '.join(n for n, _ in calls)})")
+            calls = chosen
+        else:
+            click.echo(f"Node {current.id}: {len(calls)} call{'s' if len(calls) != 1 else ''} "
+                       f"({', '.join(n for n, _ in calls)})\n")
+        for name, trace in calls:
+            click.echo(f"##### {name}")
+            if trace.get("warning"):
+                click.echo(f"(kept with a warning: {trace['warning']})")
+            if trace.get("history"):
+                click.echo(f"(continues the same conversation: {len(trace['history'])} earlier turn"
+                           f"{'s' if len(trace['history']) != 1 else ''})")
+            click.echo(f"=== system\n{trace.get('system', '')}\n=== prompt\n{trace['prompt']}\n=== answer\n{trace.get('answer', '')}\n")
         return
     state = loom.state(info.id, current.id)
     click.echo(f"Node {current.id} (depth {current.depth}, {current.kind}, chapter {state.chapter})\n")
     click.echo(f"Arc of the book:\n  {state.outline or '(none)'}\n")
     if state.beats:
         click.echo(f"Chapter {state.chapter} covers:\n  {state.beats}\n")
+    if state.ending:
+        click.echo(f"Chapter {state.chapter} ends here. In brief:\n  {state.ending['summary']}\n"
+                   f"Chapter {state.chapter + 1} will cover:\n  {state.ending['beats']}\n")
+    elif current.meta.get("chapter_proposal"):
+        reason = current.meta["chapter_proposal"].get("reason") or "no reason given"
+        click.echo(f"The model proposes ending chapter {state.chapter} here ({reason}): `end-chapter STORY` does.\n")
     click.echo(f"Plan that produced it:\n  {current.plan or '(none)'}\n")
     if current.synopsis:
         synopsis = current.synopsis
@@ -68,6 +115,8 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
         synopsis = "(none yet: `synopses STORY` writes it)"
     click.echo(f"Synopsis (indexed in the long-term memory):\n  {synopsis}\n")
     click.echo(f"Short-term memory:\n  {current.short_memory or '(empty)'}\n")
+    if current.meta.get("pinned"):
+        click.echo("Pinned (kept whatever the model answers):\n" + "".join(f"  * {s}\n" for s in current.meta["pinned"]))
     kept = current.meta.get("memory_kept")
     if kept is not None and kept < 0.3:
         click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, not updated)\n")
@@ -86,6 +135,43 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
         click.echo(f"\nLong-term memory recalled for {'your plan' if plan else 'plan 1'} (top {info.settings.top_k}):")
         for r in loom.recall(info.id, query, current.id):
             click.echo(f"  [{r.node_id[:8]} depth {r.depth} score {r.score}] {r.passage[:160]}")
+
+
+@cli.command()
+@click.argument("story")
+@click.option("--node", "-n", default="head", show_default=True, help="The node whose outline to show or edit.")
+@click.option("--arc", help="The book's new arc (a new version of the node; the steps after it follow it).")
+@click.option("--beats", help="What the current chapter covers, new (likewise).")
+@pass_library
+def outline(library: Library, story: str, node: str, arc: str | None, beats: str | None) -> None:
+    """Show the book's arc and the current chapter's beats, or edit them (--arc, --beats) as a new version of
+    the node: the writer owns the outline, and later chapter ends revise it from there."""
+    loom = library.loom
+    info = loom.story(story)
+    current = loom.node(info.id, node)
+    if arc is not None or beats is not None:
+        current = loom.edit_outline(info.id, node=current.id, outline=arc, beats=beats)
+        click.echo(f"saved as {current.id}; head is now {current.id}\n")
+    state = loom.state(info.id, current.id)
+    click.echo(f"Arc of the book:\n  {state.outline or '(none)'}\n")
+    click.echo(f"Chapter {state.chapter} ({state.paragraphs_in_chapter} paragraph"
+               f"{'s' if state.paragraphs_in_chapter != 1 else ''} so far) covers:\n  {state.beats or '(none)'}")
+    if state.ending:
+        click.echo(f"\nChapter {state.chapter} ends here; chapter {state.chapter + 1} will cover:\n  {state.ending['beats']}")
+
+
+@cli.command("end-chapter")
+@click.argument("story")
+@click.argument("node", default="head")
+@pass_library
+def end_chapter(library: Library, story: str, node: str) -> None:
+    """End the chapter at NODE (default: the head): one call summarises it, revises the arc and plans the next
+    chapter, stored as a new version of the node; the next step opens the new chapter."""
+    click.echo("Ending the chapter…", err=True)
+    ended = library.loom.end_chapter(story, node, on_retry=warn_retry)
+    end = ended.meta["ends_chapter"]
+    click.echo(f"Chapter {end['chapter']} ends at {ended.id} (head). In brief:\n  {end['summary']}\n\n"
+               f"Chapter {end['chapter'] + 1} will cover:\n  {end['beats']}")
 
 
 @cli.command()

@@ -30,6 +30,7 @@ from .app import (
     show_kept,
     show_plans,
     stream_to_stdout,
+    write_atomically,
     warn_retry,
 )
 
@@ -115,11 +116,18 @@ def write(library: Library, story: str, steps: int | None, interactive: bool, bi
 
     def on_choice(i: int, choice: Choice) -> None:
         show_progress(i - 1)
+        if choice.end_chapter is not None:
+            click.echo(f"(the model proposed ending the chapter; the simulator {'agreed' if choice.end_chapter else 'went on'})",
+                       err=True)
         click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
 
     def on_step(i: int, node: Node, choice: Choice | None) -> None:
         show_kept([node.paragraph])
         click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\n")
+        if node.meta.get("chapter_end"):
+            click.echo(f"(this paragraph opens chapter {node.meta['chapter']})\n", err=True)
+        if node.meta.get("chapter_warning"):
+            click.echo(f"warning: {node.meta['chapter_warning']}", err=True)
         show_conflicts(node)
 
     loom.auto(info.id, steps, on_step=on_step, on_choice=on_choice, on_text=stream_to_stdout, on_retry=warn_retry,
@@ -152,14 +160,32 @@ def _interactive(library: Library, story_id: str, steps: int | None, bible_mode:
                     ahead.join()
                 ahead, ahead_of = threading.Thread(target=read_ahead, args=(head.id,)), head.id
                 ahead.start()
+            ending = head.meta.get("ends_chapter")
+            if ending:
+                click.echo(f"\n(chapter {ending['chapter']} ends here: the next paragraph opens chapter {ending['chapter'] + 1})")
+            elif head.meta.get("chapter_proposal"):
+                click.echo(f"\n(the model proposes ending the chapter here: "
+                           f"{head.meta['chapter_proposal'].get('reason') or 'no reason given'}; c ends it)")
             click.echo("\nCandidate plans:")
             show_plans(head)
             action = click.prompt(
-                "[1-3] follow a plan · e N edit plan N · w write your own · m edit memory · s show memory · q quit",
+                "[1-3] follow a plan · e N edit plan N · w write your own · m edit memory · s show memory · "
+                "c end the chapter here · q quit",
                 default="1",
             ).strip()
             if action in ("q", "quit"):
                 return
+            if action == "c":
+                try:
+                    click.echo("Ending the chapter…", err=True)
+                    ended = loom.end_chapter(story_id, head.id, on_retry=warn_retry)
+                except InputError as e:  # (at the opening, or ended already): say so and ask again
+                    click.echo(f"error: {e}", err=True)
+                    continue
+                end = ended.meta["ends_chapter"]
+                click.echo(f"\nChapter {end['chapter']} in brief: {end['summary']}\n"
+                           f"Chapter {end['chapter'] + 1} will cover: {end['beats']}")
+                continue
             if action == "s":
                 click.echo(f"\nShort-term memory:\n{head.short_memory}\n")
                 continue
@@ -240,14 +266,3 @@ def demo(library: Library, genre: str, topic: str, steps: int, out: str | None) 
     write_atomically(target, text)
     click.echo(f"Wrote {len(library.loom.path(info.id))} paragraphs to {target.resolve()} "
                f"(story {info.id} in the library {library.loom.describe().location})")
-
-
-def write_atomically(target: Path, data: str | bytes) -> None:
-    """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        tmp.replace(target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {target}: {e.strerror}") from None

@@ -10,6 +10,8 @@ one record, appended as it happens, flushed and fsynced:
   (messages, schema, token limit, temperature) and its occurrence (the n-th identical request), with the answer
   text, the server's usage and whether that usage was the server's or an estimate.
 - ``failed_call``: a call that failed after the client's own retries, with the reason.
+- ``contexts``: the generation model's and the judge's context windows as the first run found them (a server
+  tells its own), so that a resumed run lays out its prompts and windows the same way.
 - ``opening``, ``continuation``, ``judgement``: a unit as it finished (for reading a stopped run; the report
   is always rebuilt from the run).
 
@@ -21,6 +23,7 @@ is ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -42,8 +45,10 @@ def journal_path(out: Path) -> Path:
 
 
 def request_key(request: Request) -> str:
+    sampling = getattr(request, "sampling", None)
     data = [request.system, [list(turn) for turn in request.history], request.prompt, request.schema,
-            request.max_tokens, round(request.temperature, 6)]
+            request.max_tokens, round(request.temperature, 6), getattr(request, "seed", None),
+            dataclasses.asdict(sampling) if dataclasses.is_dataclass(sampling) else sampling]
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
@@ -124,6 +129,10 @@ class Journal:
             if f.tell() and (f.seek(-1, os.SEEK_END) or f.read(1)) != b"\n":
                 f.write(b"\n")
         return cls(path, config, records)
+
+    def contexts(self) -> dict[str, int] | None:
+        """The context windows an earlier run of this journal used."""
+        return next((r for r in self.records if r.get("kind") == "contexts"), None)
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -235,6 +244,9 @@ class JournaledModel(Model):
 
     def prefill(self, request: Request) -> Usage:
         return self.inner.prefill(request)
+
+    def context_window(self) -> int | None:
+        return self.inner.context_window()
 
     def load(self) -> None:
         self.inner.load()

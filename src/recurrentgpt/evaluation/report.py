@@ -313,10 +313,15 @@ def write_report(report: dict[str, Any], path: Path, title: str = "recurrentgpt 
         no_plots = "matplotlib is not installed (pip install matplotlib, then --resume to redraw)"
     if not no_plots and report["table"]:
         tmp = [p.with_name(f".{p.name}.tmp.png") for p in (forest, measures)]
-        plot(report, *tmp)
-        for t, p in zip(tmp, (forest, measures)):
-            t.replace(p)
-        written += [forest, measures]
+        try:
+            plot(report, *tmp)
+            for t, p in zip(tmp, (forest, measures)):
+                t.replace(p)
+            written += [forest, measures]
+        except Exception as e:  # noqa: BLE001 - a plotting failure must not cost the report of a long run
+            no_plots = f"drawing them failed ({type(e).__name__}: {e})"
+            for t in tmp:
+                t.unlink(missing_ok=True)
     elif not no_plots:
         no_plots = "nothing was judged"
     text = to_markdown(report, title, [p.name for p in written], no_plots)

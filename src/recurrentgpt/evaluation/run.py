@@ -6,7 +6,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError, ModelError, OutputFormatError, RecurrentGPTError
@@ -161,6 +161,15 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
     client's retries) under ``failed``. With a ``journal``, every finished unit is written to it as it ends
     (the models should be `JournaledModel`s on it, so that every call is too)."""
     config.check()
+    # the context windows, as a server tells them, fixed for the run: a resume must lay out its prompts alike
+    known = journal.contexts() if journal else None
+    if known:
+        config = replace(config, context=known["context"], judge_context=known["judge_context"])
+    else:
+        config = replace(config, context=context_window(loom.model, config.context),
+                         judge_context=context_window(judge, config.judge_context))
+        if journal:
+            journal.append({"kind": "contexts", "context": config.context, "judge_context": config.judge_context})
     machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                "load_at_start": [round(x, 2) for x in os.getloadavg()]}
     started = time.perf_counter()
@@ -191,8 +200,10 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
                 failed.append(f"{label}: {name}: {w.failed}")
             pair.measures[name] = measure(pair.opening, w.paragraphs)
             if config.plan_check and any(w.plans):
-                pair.measures[name]["plan_adherence"] = plan_adherence(
-                    judge, config.settings, genre, w.plans, w.paragraphs)
+                checked = plan_adherence(judge, config.settings, genre, w.plans, w.paragraphs)
+                pair.measures[name]["plan_adherence"] = checked
+                if checked["failed"]:
+                    failed.append(f"{label}: checking {name}'s plans: {checked['failed']} call(s) failed")
         texts = {name: w.paragraphs for name, w in pair.written.items()}
         for other in config.against:
             if not (pair.written[config.system].complete and pair.written[other].complete):

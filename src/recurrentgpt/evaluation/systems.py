@@ -30,7 +30,7 @@ ROLLING_SYSTEM = "You are a skilled novelist continuing a long story one paragra
 NO_SHORT_MEMORY = "(none)"
 # The plan every step of the "no-plans" ablation follows: no plan, so the step writes on from its memories.
 NO_PLAN = "(none: continue the story from the memory and the previous paragraph)"
-DEFAULT_CONTEXT = 8192  # tokens, for a backend that does not say (a server): override with --context
+DEFAULT_CONTEXT = 8192  # tokens, for a backend that does not say: override with --context
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,8 @@ def count_tokens(model: Model, text: str) -> int:
 
 
 def context_window(model: Model, override: int | None) -> int:
-    return override or int(getattr(model, "n_ctx", 0) or DEFAULT_CONTEXT)
+    """``override``, else what the backend tells (a server's documented endpoint, the engine's n_ctx), else 8192."""
+    return override or int(model.context_window() or getattr(model, "n_ctx", 0) or DEFAULT_CONTEXT)
 
 
 # -- RecurrentGPT and its ablations -------------------------------------------------------------------

@@ -6,21 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..story import Usage
+from ..story import Sampling, Usage
 
 OnText = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How tokens are drawn besides the temperature (a story's settings; ``story.Settings.sampling``). Each
-    backend sends the ones its server accepts, under the server's own names (``presets.Preset.samplers``)."""
-
-    top_p: float = 0.95
-    min_p: float = 0.05
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ models/openai.py), the sampler fields it accepts under its own names, how it say
     openrouter:MODEL, groq:MODEL, deepseek:MODEL, mistral:MODEL, together:MODEL   hosted APIs, each with its key
 
 The addresses, formats and field names are the ones each project documents (docs/models.md cites them).
-Measured here only for llama.cpp's form: llama-cpp-python's server (tests/test_e2e_real.py) refuses json_schema
+Measured here only for llama.cpp's form: llama-cpp-python's server (tests/real/test_e2e_real.py) refuses json_schema
 and takes json_object with a schema, the form llama.cpp's llama-server documents.
 """
 

@@ -9,20 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..story import Node, StoryInfo
-
-
-@dataclass(frozen=True)
-class TreeRow:
-    """A light view of one node for tree rendering: no full texts."""
-
-    id: str
-    parent_id: str | None
-    depth: int
-    kind: str
-    preview: str
-    pruned: bool
-    created_at: float
+from ..story import Node, StoryInfo, TreeRow
 
 
 @dataclass(frozen=True)

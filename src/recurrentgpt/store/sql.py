@@ -23,8 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError, NotFoundError, StoreError
-from ..story import Node, Settings, StoryInfo
-from .base import StoryStore, TreeRow, VectorBatch
+from ..story import Node, Settings, StoryInfo, TreeRow
+from .base import StoryStore, VectorBatch
 from .schema import MIGRATIONS
 
 NODE_COLUMNS = (
@@ -291,11 +291,13 @@ class SQLStore(StoryStore):
 
     def tree(self, story_id: str) -> list[TreeRow]:
         rows = self._query(
-            "SELECT id, parent_id, depth, kind, substr(paragraph, 1, 80), pruned, created_at FROM nodes "
+            "SELECT id, parent_id, depth, kind, substr(paragraph, 1, 80), pruned, created_at, "
+            # json.dumps writes '"key": ': the two markers are read only from the rows that may have them
+            "CASE WHEN meta LIKE ? THEN 1 ELSE 0 END, CASE WHEN meta LIKE ? THEN meta ELSE NULL END FROM nodes "
             "WHERE story_id=? ORDER BY seq",
-            (story_id,),
+            ('%"before_edit": %', '%"chapter_end": %', story_id),
         )
-        return [TreeRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+        return [TreeRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], bool(r[7]), _opens_chapter(r[8])) for r in rows]
 
     def set_head(self, story_id: str, node_id: str) -> None:
         self.get_node(node_id, story_id)
@@ -410,3 +412,12 @@ def story_from_row(r: Any) -> StoryInfo:
     settings = Settings.from_dict(json.loads(r[7]))
     return StoryInfo(*r[:7], settings=settings, profile=json.loads(r[8]), head_id=r[9], created_at=r[10],
                      updated_at=r[11])
+
+
+def _opens_chapter(meta: str | None) -> int:
+    """The chapter a node opens (its meta holds the end of the one before), or 0."""
+    if not meta:
+        return 0
+    data = json.loads(meta)
+    chapter = data.get("chapter")
+    return chapter if data.get("chapter_end") and isinstance(chapter, int) else 0

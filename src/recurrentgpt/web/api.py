@@ -21,7 +21,9 @@ from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
 from ..story import MAX_TEXT_CHARS, Node
 from .. import bible as canon
-from .schemas import AcceptRequest, BibleRequest, BookmarkRequest, CheckoutRequest, EditRequest, PruneRequest
+from ..structured import sentences
+from .schemas import (AcceptRequest, BibleRequest, BookmarkRequest, CheckoutRequest, EditRequest, OutlineRequest,
+                      PinRequest, PruneRequest)
 from .streaming import Jobs
 
 router = APIRouter(prefix="/api")
@@ -42,11 +44,16 @@ def story_state(loom: Loom, story_id: str) -> dict[str, Any]:
     info = loom.story(story_id)
     path = loom.path(info.id) if info.head_id else []
     state = loom.state(info.id) if info.head_id else None
+    state_dict = dataclasses.asdict(state) if state else None
+    if state_dict and state_dict.get("ending"):  # (its prompt and answer are fetched with the node's calls)
+        state_dict["ending"] = {k: v for k, v in state_dict["ending"].items() if k != "trace"}
     return {
         "story": info.to_dict(),
         "path": [n.to_dict(trace=False) for n in path],  # a node's prompt is fetched with the node
         "bookmarks": loom.bookmarks(info.id),
-        "state": dataclasses.asdict(state) if state else None,
+        "state": state_dict,
+        # the head's memory as the forget gate numbers it, and the sentences the writer pinned
+        "memory_sentences": sentences(path[-1].short_memory) if path else [],
     }
 
 
@@ -98,6 +105,15 @@ def tree(story_id: str, loom: LoomDep) -> dict[str, Any]:
 @router.get("/stories/{story_id}/nodes/{ref}", summary="One node: paragraph, memory, rationale, plans, metadata")
 def get_node(story_id: str, ref: str, loom: LoomDep) -> dict[str, Any]:
     return loom.node(story_id, ref).to_dict()
+
+
+@router.get("/stories/{story_id}/nodes/{ref}/calls", summary="Every model call that shaped a node: its prompt and answer")
+def node_calls(story_id: str, ref: str, loom: LoomDep) -> list[dict[str, Any]]:
+    """In the order they were made: the simulator's choice, the chapter end, rejected drafts, the step (a two-phase
+    step's two calls), the forget call, the checker and the bible's upkeep (``recurrentgpt memory --prompt``)."""
+    return [{"name": name, "system": trace.get("system", ""), "prompt": trace["prompt"], "answer": trace.get("answer", ""),
+             "turns_before": len(trace.get("history") or []), "warning": trace.get("warning", "")}
+            for name, trace in loom.node(story_id, ref).calls()]
 
 
 @router.get("/stories/{story_id}/recall", summary="Long-term paragraphs the next step would recall for a plan")
@@ -168,6 +184,24 @@ def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str,
         info.id, ref, paragraph=body.paragraph, short_memory=body.short_memory, plans=body.plans, plan=body.plan,
         refresh=body.refresh, reattach=body.reattach, expected_head=body.expected_head,
     )
+    return {"node": node.to_dict(), **story_state(loom, info.id)}
+
+
+@router.post("/stories/{story_id}/outline", summary="Edit the book's arc and the chapter's beats (a new version of the node)")
+def edit_outline(story_id: str, body: OutlineRequest, loom: LoomDep) -> dict[str, Any]:
+    """Like `recurrentgpt outline --arc/--beats`: empty or over the limits is one 400, and nothing is written."""
+    info = loom.story(story_id)
+    node = loom.edit_outline(info.id, body.node, outline=body.outline, beats=body.beats,
+                             expected_head=body.expected_head)
+    return {"node": node.to_dict(), **story_state(loom, info.id)}
+
+
+@router.post("/stories/{story_id}/memory/pin", summary="Pin (or unpin) sentences of the short-term memory")
+def pin_memory(story_id: str, body: PinRequest, loom: LoomDep) -> dict[str, Any]:
+    """A pinned sentence is never dropped by the model or when the memory overflows. A sentence that is not in
+    the memory (or, to unpin, not pinned) is one 400, and nothing is written."""
+    info = loom.story(story_id)
+    node = loom.pin_memory(info.id, body.sentences, body.node, unpin=body.unpin, expected_head=body.expected_head)
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 
 

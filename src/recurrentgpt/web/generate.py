@@ -19,7 +19,7 @@ from ..errors import Cancelled, InputError
 from ..simulator import Choice
 from ..story import Node, Settings
 from .api import LoomDep, get_jobs
-from .schemas import AutoRequest, NewStory, RegenerateRequest, StepRequest
+from .schemas import AutoRequest, EndChapterRequest, NewStory, RegenerateRequest, StepRequest
 from .streaming import Emit, event_stream, retry_sink, text_sink
 
 router = APIRouter(prefix="/api")
@@ -49,16 +49,32 @@ def step(story_id: str, body: StepRequest, request: Request, loom: LoomDep) -> E
         raise InputError("give either a plan or a plan_index")
     # a fast, plain-JSON 400/404/409; the loom checks again when the work starts
     chosen: str | int = body.plan if body.plan is not None else body.plan_index  # type: ignore[assignment]
-    info, parent, plan = loom.check_step(story_id, chosen, node=body.node, expected_head=body.expected_head)
+    info, parent, plan = loom.check_step(story_id, chosen, node=body.node, expected_head=body.expected_head,
+                                         new_chapter=body.new_chapter)
 
     def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
         node = loom.step(info.id, plan, node=parent.id, on_text=text_sink(emit), on_retry=retry_sink(emit),
-                         expected_head=body.expected_head, cancel=stop.is_set)
+                         expected_head=body.expected_head, cancel=stop.is_set, new_chapter=body.new_chapter)
         return {"node": node.to_dict()}
 
     # the next step's prompt, read ahead while the writer chooses its plan
     return event_stream(get_jobs(request), work,
                         after=lambda done: loom.prefill(info.id, done["node"]["id"]))
+
+
+@router.post("/stories/{story_id}/chapter/end", summary="End the chapter at a node (streams: done {node})")
+def end_chapter(story_id: str, body: EndChapterRequest, request: Request, loom: LoomDep) -> EventSourceResponse:
+    """One call summarises the chapter from its paragraphs, revises the arc and plans the next chapter, stored as a
+    new version of the node (the head moves to it); the next step opens the new chapter. At the opening, or
+    where the chapter already ends: a plain 400, and nothing is written."""
+    info, target = loom.check_end_chapter(story_id, body.node, expected_head=body.expected_head)
+
+    def work(emit: Emit, stop: threading.Event) -> dict[str, Any]:
+        node = loom.end_chapter(info.id, target.id, expected_head=body.expected_head, on_retry=retry_sink(emit),
+                                cancel=stop.is_set)
+        return {"node": node.to_dict()}
+
+    return event_stream(get_jobs(request), work)
 
 
 @router.post("/stories/{story_id}/auto", summary="Auto mode: the simulator picks N plans (streams choice/text/node …)")

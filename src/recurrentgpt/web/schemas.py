@@ -44,6 +44,8 @@ class StepRequest(Guarded):
     plan: Text | None = Field(None, description="The plan for the next paragraph, as text.")
     plan_index: int | None = Field(None, ge=0, description="Or the 0-based index of a candidate plan.")
     node: str = Field("head", description="Continue from this node (id, unique prefix, bookmark or 'head').")
+    new_chapter: bool = Field(False, description="End the chapter first (one call: its summary, the revised arc, the "
+                                                 "next chapter's beats); this paragraph opens the next chapter.")
 
 
 class AutoRequest(Guarded):
@@ -103,3 +105,20 @@ class BibleRequest(Guarded):
 class AcceptRequest(Guarded):
     node: str = "head"
     names: list[str] | None = Field(None, description="Accept only the proposals for these entries (default: all).")
+
+
+class EndChapterRequest(Guarded):
+    node: str = Field("head", description="End the chapter at this node (a new version of it is written).")
+
+
+class OutlineRequest(Guarded):
+    outline: Text | None = Field(None, description="The book's arc, new (at most 400 words).")
+    beats: Text | None = Field(None, description="What the current chapter covers, new (at most 250 words).")
+    node: str = Field("head", description="The node whose outline changes (a new version of it is written).")
+
+
+class PinRequest(Guarded):
+    sentences: list[Text] = Field(..., min_length=1, max_length=60,
+                                  description="Sentences of the node's short-term memory, as text or their number.")
+    unpin: bool = False
+    node: str = "head"

@@ -68,7 +68,10 @@ function row(r, level, isHead, onPath, names, onPick) {
   h("span", { class: "tree-depth" }, String(r.depth + 1)),
   h("span", { class: "tree-preview" }, preview || "(empty)"),
   ...names.map((n) => h("span", { class: "tag" }, n)),
-  r.kind === "edit" ? h("span", { class: "tag quiet" }, "edit") : null);
+  r.kind === "edit" ? h("span", { class: "tag quiet" }, "edit") : null,
+  r.chapter ? h("span", { class: "tag quiet", title: `Chapter ${r.chapter} begins here` }, `ch. ${r.chapter}`) : null,
+  r.before_edit ? h("span", { class: "tag quiet reattached", title: "Written before an edit above it, and kept as it was" },
+    "before edit") : null);
 }
 
 // Siblings of every node on the path, for the "‹ 2/3 ›" switcher above each paragraph.

@@ -47,7 +47,12 @@ function render() {
 
 function renderStory() {
   const siblings = siblingsOf(treeData.rows);
-  $("#story").replaceChildren(...state.path.map((node) => paragraphBlock(node, siblings(node))));
+  const blocks = [];
+  for (const node of state.path) {
+    if (node.meta && node.meta.chapter_end) blocks.push(h("h2", { class: "chapter-heading" }, `Chapter ${node.meta.chapter}`));
+    blocks.push(paragraphBlock(node, siblings(node)));
+  }
+  $("#story").replaceChildren(...blocks);
 }
 
 function paragraphBlock(node, sibs) {
@@ -73,6 +78,8 @@ function paragraphBlock(node, sibs) {
     h("header", { class: "para-head" },
       h("span", { class: "para-num" }, `¶ ${node.depth + 1}`),
       node.kind === "edit" ? h("span", { class: "tag quiet" }, "edited") : null,
+      node.meta && node.meta.before_edit ? h("span", { class: "tag quiet reattached",
+        title: "Written before an edit above it, and kept as it was" }, "written before an edit") : null,
       node.meta && node.meta.simulator ? h("span", { class: "tag quiet", title: node.meta.simulator.reason || "" }, "auto") : null,
       switcher,
       h("span", { class: "spacer" }),
@@ -159,24 +166,93 @@ function renderMemory() {
     ? `This update kept only ${Math.round(kept * 100)}% of the previous memory's words: it was rewritten, not updated.` : "";
   const outline = state && state.state;
   $("#chapter-title").textContent = outline ? `Outline · chapter ${outline.chapter}` : "Outline";
-  $("#outline-arc").textContent = outline && outline.outline ? outline.outline : "";
-  $("#outline-beats").textContent = outline && outline.beats ? outline.beats : "";
+  for (const [id, value] of [["outline-arc", outline ? outline.outline : ""], ["outline-beats", outline ? outline.beats : ""]]) {
+    $(`#${id}`).value = value || "";
+    $(`#${id}`).dataset.saved = value || "";
+  }
+  $("#save-outline").disabled = true;
+  $("#outline-note").textContent = "";
+  const ending = outline && outline.ending;
+  $("#outline-ending").hidden = !ending;
+  $("#outline-ending").textContent = ending
+    ? `Chapter ${ending.chapter} ends here. Chapter ${ending.chapter + 1} will cover: ${ending.beats}` : "";
+  const proposal = current && current.meta ? current.meta.chapter_proposal : null;
+  $("#chapter-note").hidden = !(ending || proposal);
+  $("#chapter-note").textContent = ending
+    ? `Chapter ${ending.chapter} ends here: the next paragraph opens chapter ${ending.chapter + 1}.`
+    : proposal ? `The model proposes ending the chapter here: ${proposal.reason || "no reason given"}.` : "";
+  $("#end-chapter").disabled = job !== null || !current || current.kind === "opening" || Boolean(ending);
+  renderPins(current);
   const view = $("#prompt-view");
   view.open = false;
   view.dataset.node = current ? current.id : "";
-  for (const id of ["prompt-system", "prompt-user", "prompt-answer"]) $(`#${id}`).textContent = "";
+  for (const id of ["prompt-system", "prompt-user", "prompt-answer", "prompt-note"]) $(`#${id}`).textContent = "";
+  $("#prompt-call").replaceChildren();
 }
 
-// A node's exact prompt and answer are kilobytes: fetched only when the writer opens the view.
+// The head's memory, one sentence a line as the forget gate numbers it, each with a pin toggle.
+function renderPins(current) {
+  const pinned = new Set((current && current.meta && current.meta.pinned) || []);
+  const items = (state.memory_sentences || []).map((sentence) => h("li", { class: pinned.has(sentence) ? "pinned" : "" },
+    h("button", { class: "link quiet-button", type: "button", "aria-pressed": pinned.has(sentence) ? "true" : "false",
+      title: pinned.has(sentence) ? "Unpin: the model may forget it" : "Pin: never forgotten, by the model or an overflow",
+      onclick: () => pin(sentence, pinned.has(sentence)) }, pinned.has(sentence) ? "Unpin" : "Pin"),
+    h("span", {}, sentence)));
+  $("#pins").replaceChildren(...items);
+}
+
+async function pin(sentence, unpin) {
+  if (job || !head()) return;
+  try {
+    await refresh(await api(`${base}/memory/pin`, {
+      method: "POST", body: { sentences: [sentence], unpin, expected_head: head().id } }));
+    toast(unpin ? "Unpinned" : "Pinned: the model will keep it");
+  } catch (e) { fail(e); }
+}
+
+async function saveOutline() {
+  const current = head();
+  const body = { expected_head: current.id };
+  for (const [id, key] of [["outline-arc", "outline"], ["outline-beats", "beats"]]) {
+    if ($(`#${id}`).value !== $(`#${id}`).dataset.saved) body[key] = $(`#${id}`).value;
+  }
+  try {
+    await refresh(await api(`${base}/outline`, { method: "POST", body }));
+    $("#outline-note").textContent = "Saved: the next steps follow it.";
+  } catch (e) { fail(e); }
+}
+
+async function endChapter() {
+  const current = head();
+  const done = await run(`${base}/chapter/end`, { node: current.id, expected_head: current.id }, {},
+    "Ending the chapter: its summary, the arc and the next chapter's beats…");
+  if (done && done.node) {
+    await refresh();
+    toast(`Chapter ${done.node.meta.ends_chapter.chapter} ends here; the next paragraph opens the next one`);
+  }
+}
+
+// A node's exact prompts and answers are kilobytes: fetched only when the writer opens the view. Every call that
+// shaped the node is listed (the simulator, the chapter end, a rejected draft, both calls of a step …).
 async function loadPrompt() {
   const view = $("#prompt-view");
   if (!view.open || !view.dataset.node) return;
   try {
-    const node = await api(`${base}/nodes/${encodeURIComponent(view.dataset.node)}`);
-    const trace = node.meta && node.meta.trace;
-    $("#prompt-system").textContent = trace ? trace.system : "(no prompt recorded: written by a person, or by an older version)";
-    $("#prompt-user").textContent = trace ? trace.prompt : "";
-    $("#prompt-answer").textContent = trace ? trace.answer : "";
+    const calls = await api(`${base}/nodes/${encodeURIComponent(view.dataset.node)}/calls`);
+    const select = $("#prompt-call");
+    select.replaceChildren(...calls.map((c, i) => h("option", { value: String(i) }, c.name)));
+    select.disabled = calls.length < 2;
+    const show = () => {
+      const c = calls[Number(select.value)];
+      $("#prompt-system").textContent = c ? c.system : "(no prompt recorded: written by a person, or by an older version)";
+      $("#prompt-user").textContent = c ? c.prompt : "";
+      $("#prompt-answer").textContent = c ? c.answer : "";
+      $("#prompt-note").textContent = !c ? "" : [
+        c.turns_before ? `Continues the same conversation (${c.turns_before} earlier turn${c.turns_before === 1 ? "" : "s"}).` : "",
+        c.warning ? `Kept with a warning: ${c.warning}` : ""].filter(Boolean).join(" ");
+    };
+    select.onchange = show;
+    show();
   } catch (e) {
     toast(e.message, true);
   }
@@ -210,7 +286,9 @@ async function loadRecall() {
 // -- generation ------------------------------------------------------------------------------
 
 function setBusy(on, label = "Writing…") {
-  for (const id of ["write", "regenerate", "auto", "save-memory"]) $(`#${id}`).disabled = on || (id === "save-memory");
+  for (const id of ["write", "regenerate", "auto", "save-memory", "end-chapter", "save-outline"]) {
+    $(`#${id}`).disabled = on || id === "save-memory" || id === "save-outline";
+  }
   $("#stop").hidden = !on;
   document.body.classList.toggle("busy", on);
   if (on) {
@@ -347,6 +425,15 @@ $("#regenerate").addEventListener("click", regenerateLast);
 $("#auto").addEventListener("click", autoRun);
 $("#stop").addEventListener("click", () => { if (job) { job.stop(); $("#live-label").textContent = "Stopping…"; } });
 $("#save-memory").addEventListener("click", saveMemory);
+$("#save-outline").addEventListener("click", saveOutline);
+$("#end-chapter").addEventListener("click", endChapter);
+for (const id of ["outline-arc", "outline-beats"]) {
+  $(`#${id}`).addEventListener("input", () => {
+    const changed = ["outline-arc", "outline-beats"].some((i) => $(`#${i}`).value !== $(`#${i}`).dataset.saved);
+    $("#save-outline").disabled = job !== null || !changed;
+    $("#outline-note").textContent = changed ? "Unsaved changes" : "";
+  });
+}
 $("#prompt-view").addEventListener("toggle", loadPrompt);
 $("#alert-close").addEventListener("click", hideAlert);
 $("#memory").addEventListener("input", (e) => {

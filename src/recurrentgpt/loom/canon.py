@@ -1,0 +1,144 @@
+"""The story bible as the loom sees it: the canon as of any node, cached, and the entries chosen for a step.
+
+A node's bible is the changes stored on its path, applied root first. Nodes are immutable, so a node's
+bible never goes stale: ``Canon`` keeps them, and the name index and entry vectors built from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .. import bible as canon
+from ..cell import CellInput, OnRetry, Opening, RecurrentCell, Cancel
+from ..embeddings import Embedder
+from ..errors import Cancelled, InputError, ModelError
+from ..story import BIBLE_MODES, Node, StoryInfo
+from ..store import StoryStore
+
+SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
+
+
+class Canon:
+    """The bible as of each node of one library, with the caches that make consecutive steps cheap."""
+
+    def __init__(self, store: StoryStore):
+        self.store = store
+        self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible
+        self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
+        self._search: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
+
+    def at(self, node: Node) -> canon.Bible:
+        """The bible as of ``node``. A child of a node already materialised costs its own changes only (the
+        common case: writing goes down the tree); otherwise only the path's nodes that carry changes are
+        read, and applied at once."""
+        cached = self._bibles.get(node.id)
+        if cached is not None:
+            return cached
+        if node.parent_id and node.parent_id in self._bibles:
+            out = canon.materialise([node.meta], self._bibles[node.parent_id])
+        else:
+            changes = [c for _, meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
+            out = canon.apply(canon.EMPTY, changes)
+        if len(self._bibles) > 50_000:  # a long session: start over rather than grow without end
+            self._bibles.clear()
+        self._bibles[node.id] = out
+        return out
+
+    def forget(self) -> None:
+        """Drop every cached bible (the next read rebuilds from the store)."""
+        self._bibles.clear()
+
+    def select(self, info: StoryInfo, parent: Node, plan: str, x: CellInput, embedder: Embedder) -> canon.Selection:
+        """The entries for this step: pinned, named in the plan / previous paragraph / memory / recalled
+        paragraphs, then the closest to the plan in meaning, within the story's token budget."""
+        bible = self.at(parent)
+        if not bible:
+            return canon.Selection()
+        sources = {"plan": plan, "previous paragraph": x.previous_paragraph, "short-term memory": x.short_memory,
+                   "recalled paragraphs": "\n".join(x.long_term)}
+        index, keys, matrix = self._search_for(bible, embedder)
+        scores = matrix @ embedder.embed([plan])[0]
+        similar = {keys[i]: float(scores[i]) for i in (scores > SIMILAR_ENOUGH).nonzero()[0]}
+        return canon.select(bible, sources, budget=info.settings.bible_budget, index=index, similar=similar)
+
+    def _search_for(self, bible: canon.Bible, embedder: Embedder) -> tuple[canon.Index, list[str], Any]:
+        """The name index and the entry vectors of one bible, built once: the nodes of a path share a bible
+        object until a change makes a new one. Entry vectors are cached by the entry's text, so a change
+        re-embeds only the entries it touched."""
+        import numpy as np
+
+        cached = self._search.get(id(bible))
+        if cached is not None and cached[0] is bible:
+            return cached[1], cached[2], cached[3]
+        texts = {k: e.render() for k, e in bible.items()}
+        missing = [t for t in texts.values() if t not in self._entry_vectors]
+        if missing:
+            if len(self._entry_vectors) + len(missing) > 200_000:  # a very long session: start over
+                self._entry_vectors.clear()
+                missing = list(texts.values())
+            self._entry_vectors.update(zip(missing, embedder.embed(missing)))
+        keys = list(texts)
+        matrix = np.stack([self._entry_vectors[t] for t in texts.values()])
+        if len(self._search) > 64:
+            self._search.clear()
+        self._search[id(bible)] = (bible, canon.Index(bible), keys, matrix)
+        return self._search[id(bible)][1], keys, matrix
+
+    def history(self, path: list[Node], name: str) -> list[tuple[Node, canon.Change]]:
+        """How an entry changed along ``path``: each change with the node that made it (renames followed)."""
+        wanted = {canon.key(name)}
+        current = canon.find(self.at(path[-1]), name) if path else None
+        if current:
+            wanted |= {canon.key(n) for n in current.names()}
+        out = []
+        for n in path:
+            for c in canon.changes_of(n.meta):
+                if canon.key(c.name) in wanted or (c.rename and canon.key(c.rename) in wanted):
+                    wanted.add(canon.key(c.name))
+                    out.append((n, c))
+        return out
+
+
+def with_bible_mode(info: StoryInfo, mode: str | None) -> StoryInfo:
+    """``info`` with its bible mode overridden for one call (``step(bible=…)``)."""
+    if mode is None or mode == info.settings.bible:
+        return info
+    if mode not in BIBLE_MODES:
+        raise InputError(f"the bible mode must be one of {', '.join(BIBLE_MODES)}")
+    return replace(info, settings=replace(info.settings, bible=mode))
+
+
+def proposal_meta(info: StoryInfo, bible: canon.Bible, proposed: str, trace: dict[str, str] | None,
+                  warnings: list[str]) -> dict[str, Any]:
+    """What a node records of the model's proposed changes: applied (auto) or kept for review."""
+    meta: dict[str, Any] = {}
+    if proposed:
+        changes, more = canon.repair(bible, canon.parse_proposals(proposed))
+        warnings = [*warnings, *more]
+        if info.mode == "fiction":
+            changes = canon.pin_what_the_reader_carries(bible, changes)
+        if changes:
+            meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
+    if trace:
+        meta["bible_trace"] = trace
+    if warnings:
+        meta["bible_warnings"] = warnings
+    return meta
+
+
+def first_bible(cell: RecurrentCell, info: StoryInfo, opening: Opening, paragraphs: list[str],
+                on_retry: OnRetry | None, cancel: Cancel | None) -> dict[str, Any]:
+    """init and import: the model's first entries (review and auto modes), for the last opening node."""
+    if info.settings.bible not in ("review", "auto"):
+        return {}
+    try:
+        p = cell.first_bible(genre=info.genre, title=info.title, outline=opening.outline,
+                             paragraphs=paragraphs, on_retry=on_retry, cancel=cancel)
+    except Cancelled:
+        raise
+    except ModelError as e:
+        return {"bible_warnings": [f"no first bible: {e}"]}
+    meta = proposal_meta(info, canon.EMPTY, p.text, p.trace, [])
+    meta["bible_usage"] = p.usage.to_dict()
+    return meta

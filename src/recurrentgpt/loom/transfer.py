@@ -1,0 +1,87 @@
+"""Stories in and out of a library: text and book exports of a path, the whole tree as JSON, manuscripts.
+
+Imports are all or nothing: everything is checked before the one transaction that writes the story.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from .. import books, export
+from ..errors import InputError
+from ..story import Node, Settings, StoryInfo
+from ..store import StoryStore
+from ..importing import parse_tree
+from .nodes import ids_taken, new_id
+
+RESUME_WORDS = 1200  # how much of a manuscript's ending the model reads to pick up the thread
+
+
+def render_text(fmt: str, info: StoryInfo, path: list[Node]) -> str:
+    """A path in a text format (Markdown, text, JSON); a binary format's name is refused with a pointer."""
+    if fmt not in export.TEXT_FORMATS:
+        if fmt in export.BINARY_FORMATS:
+            raise InputError(f"{fmt} is a binary format: use export_bytes")
+        raise InputError(f"unknown export format '{fmt}' (use {', '.join(export.FORMATS)})")
+    return export.render(fmt, info, path)
+
+
+def render_bytes(fmt: str, info: StoryInfo, path: list[Node], *, author: str = "",
+                 contact: books.Contact | None = None) -> bytes:
+    """Any path format as the bytes of its file: EPUB and DOCX as books, text formats in UTF-8. ``contact``
+    fills a DOCX manuscript's contact block and running header."""
+    if fmt == "epub":
+        return books.to_epub(info, path, author=author)
+    if fmt == "docx":
+        return books.to_docx(info, path, author=author, contact=contact)
+    return render_text(fmt, info, path).encode("utf-8")
+
+
+def tree_json(store: StoryStore, info: StoryInfo) -> str:
+    """The whole tree of a story, pruned branches and bookmarks included, as JSON that round-trips."""
+    nodes = [store.get_node(r.id) for r in store.tree(info.id)]
+    return export.tree_to_json(info, nodes, store.bookmarks(info.id))
+
+
+def import_tree(store: StoryStore, raw: bytes) -> StoryInfo:
+    """Import a tree exported with ``tree_json``; ids are renewed if any of them is taken here."""
+    info, nodes, bookmarks = parse_tree(raw)
+    for name in bookmarks:  # refused before anything is written: an import is all or nothing
+        if not str(name).strip():
+            raise InputError("the tree file has a bookmark with no name")
+    if ids_taken(store, info.id, nodes):
+        mapping = {n.id: new_id() for n in nodes}
+        info = replace(info, id=new_id(), head_id=mapping.get(info.head_id or ""))
+        nodes = [replace(n, id=mapping[n.id], parent_id=mapping.get(n.parent_id) if n.parent_id else None)
+                 for n in nodes]
+        bookmarks = {k: mapping[v] for k, v in bookmarks.items() if v in mapping}
+    nodes = [replace(n, story_id=info.id) for n in nodes]
+    ids = {n.id for n in nodes}
+    if info.head_id not in ids:
+        info = replace(info, head_id=nodes[-1].id)
+    # vectors are filled in, once, the first time the memory searches these paragraphs
+    store.create_story(info, nodes, {}, embedder="")
+    for name, node_id in bookmarks.items():
+        if node_id in ids:
+            store.set_bookmark(info.id, name, node_id)
+    return store.get_story(info.id)
+
+
+def ending(paragraphs: list[str], words: int = RESUME_WORDS) -> list[str]:
+    """As many of the last paragraphs as fit ``words`` (at least one): what the model reads to resume."""
+    recent: list[str] = []
+    total = 0
+    for paragraph in reversed(paragraphs):
+        total += len(paragraph.split())
+        if recent and total > words:
+            break
+        recent.insert(0, paragraph)
+    return recent
+
+
+def manuscript_info(*, title: str, genre: str, topic: str, outline: str, settings: Settings) -> StoryInfo:
+    """The story record of an imported manuscript, before its nodes."""
+    now = time.time()
+    return StoryInfo(id=new_id(), title=title, genre=genre.strip(), topic=topic, premise="", outline=outline,
+                     mode="writer", settings=settings, profile={}, head_id=None, created_at=now, updated_at=now)
