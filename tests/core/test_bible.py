@@ -357,3 +357,27 @@ def test_bible_check_rechecks_an_edited_paragraph_and_the_whole_path(tmp_path, c
     out = capsys.readouterr().out
     assert "Captain Ahab" in out and "Mara:" not in out and "1 paragraph(s) checked, 1 conflict(s)" in out
     assert run("check", "nonexistent") != 0
+
+
+def test_a_step_paragraph_is_checked_against_entries_the_prompt_did_not_show(tmp_path):
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model)
+    loom.change_bible(sid, [AHAB])
+    model.enqueue(step_answer("The lamps were lit at dusk. Captain Ahab walked out of the fog and hailed the tower."))
+    node = loom.step(sid, "Quietly the pilgrims cross the canyon at dusk.")  # nothing names Ahab: not in the prompt
+    assert node.meta["bible_used"] == []
+    assert [(c["entry"], c["kind"]) for c in node.meta["conflicts"]] == [("Captain Ahab", "status")]
+
+
+def test_a_writers_edited_paragraph_is_checked_and_a_clean_edit_drops_the_old_conflicts(tmp_path):
+    loom, sid = new_loom(tmp_path)
+    loom.change_bible(sid, [AHAB])
+    node = loom.step(sid, PLANS[0])
+    edited = loom.edit(sid, node.id, paragraph="Dawn came over the bay. Captain Ahab, grinning, climbed the mast.",
+                       refresh=False)
+    assert [(c["entry"], c["sentence"]) for c in edited.meta["conflicts"]] == [
+        ("Captain Ahab", "Captain Ahab, grinning, climbed the mast.")]
+    assert loom.node(sid, edited.id).meta["conflicts"] == edited.meta["conflicts"]  # stored
+    clean = loom.edit(sid, edited.id, paragraph="Dawn came over the bay. The crew remembered Captain Ahab.",
+                      refresh=False)
+    assert "conflicts" not in clean.meta

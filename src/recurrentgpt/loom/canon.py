@@ -27,6 +27,7 @@ class Canon:
         self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible
         self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
         self._search: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
+        self._checker: tuple[canon.Bible, Any] | None = None  # the last bible checked, and its checker
 
     def at(self, node: Node) -> canon.Bible:
         """The bible as of ``node``. A child of a node already materialised costs its own changes only (the
@@ -44,6 +45,25 @@ class Canon:
             self._bibles.clear()
         self._bibles[node.id] = out
         return out
+
+    def checker(self, bible: canon.Bible) -> Any:
+        """The continuity checker of ``bible`` (its name index built once for the nodes that share it)."""
+        from ..continuity import Checker
+
+        if self._checker is None or self._checker[0] is not bible:
+            self._checker = (bible, Checker(bible))
+        return self._checker[1]
+
+    def with_conflicts(self, version: Node) -> Node:
+        """A writer's new version of a node with its paragraph's conflicts with the canon at it (its parent's,
+        and its own changes); the old text's conflicts go."""
+        parent = self.store.get_node(version.parent_id) if version.parent_id else None
+        bible = canon.materialise([version.meta], self.at(parent) if parent else canon.EMPTY)
+        meta = {k: v for k, v in version.meta.items() if k != "conflicts"}
+        found = self.checker(bible).check(version.paragraph) if bible else []
+        if found:
+            meta["conflicts"] = [c.to_dict() for c in found]
+        return replace(version, meta=meta)
 
     def forget(self) -> None:
         """Drop every cached bible (the next read rebuilds from the store)."""
