@@ -641,3 +641,15 @@ def test_a_record_cut_short_by_a_kill_is_dropped_and_the_journal_stays_readable(
     journal.append({"kind": "opening", "n": 2})
     config, records = Journal.read(path)
     assert config == {"run": 1} and [r["n"] for r in records] == [1, 2]
+
+
+def test_no_bible_under_manual_is_flagged_as_the_same_system(lm):
+    config = EvalConfig(genres=["horror"], words=20, plan_check=False, settings=SMALL, against=["no-bible"])
+    report = run_eval(lm, ScriptedModel(), config)
+    assert report["notes"] and "no-bible is RecurrentGPT itself under --bible manual" in report["notes"][0]
+    from recurrentgpt.evaluation import to_markdown
+
+    assert "Note: no-bible is RecurrentGPT itself" in to_markdown(report)
+    auto = EvalConfig(genres=["horror"], words=20, plan_check=False, against=["no-bible"],
+                      settings=Settings(**{**SMALL.to_dict(), "bible": "auto"}))
+    assert run_eval(lm, ScriptedModel(), auto)["notes"] == []

@@ -93,6 +93,7 @@ class Loom:
                     self._embedder,
                     base_url=self._model_options.get("base_url"),
                     api_key=self._model_options.get("api_key"),
+                    server_url=self._model_options.get("embedder_url"),
                 )
             return self._embedder
 
