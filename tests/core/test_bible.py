@@ -381,3 +381,20 @@ def test_a_writers_edited_paragraph_is_checked_and_a_clean_edit_drops_the_old_co
     clean = loom.edit(sid, edited.id, paragraph="Dawn came over the bay. The crew remembered Captain Ahab.",
                       refresh=False)
     assert "conflicts" not in clean.meta
+
+
+def test_auto_mode_keeps_the_writers_status_and_leaves_the_models_contrary_proposal_for_review(tmp_path):
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model, bible="auto")
+    loom.change_bible(sid, [AHAB])  # the writer: Ahab is dead
+    model.enqueue(step_answer("The lamps were lit over the bay, and the crew sang of the old days."),
+                  {"bible": "Captain Ahab (character, alive): Ahab has blue eyes. Ahab sails at dawn."})
+    node = loom.step(sid, PLANS[0])
+    ahab = loom.bible_entry(sid, "Captain Ahab", node.id)
+    assert ahab.status == "dead" and "Ahab has grey eyes." in ahab.facts and "Ahab has blue eyes." not in ahab.facts
+    assert "Ahab sails at dawn." in ahab.facts  # what contradicts nothing is applied
+    proposed = node.meta["bible_proposed"]
+    assert {"status": "alive"}.items() <= proposed[0].items() and proposed[1]["add_facts"] == ["Ahab has blue eyes."]
+    assert any("the writer's status 'dead' is kept" in w for w in node.meta["bible_warnings"])
+    accepted = loom.accept_bible(sid, node.id, ["Captain Ahab"])  # the writer may still take it
+    assert loom.bible_entry(sid, "Captain Ahab", accepted.id).status == "alive"

@@ -134,12 +134,18 @@ def proposal_meta(info: StoryInfo, bible: canon.Bible, proposed: str, trace: dic
     """What a node records of the model's proposed changes: applied (auto) or kept for review."""
     meta: dict[str, Any] = {}
     if proposed:
-        changes, more = canon.repair(bible, canon.parse_proposals(proposed))
+        held: list[canon.Change] = []  # what would overwrite the writer's canon, contradict it or overfill an entry
+        changes, more = canon.repair(bible, canon.parse_proposals(proposed), review=held)
         warnings = [*warnings, *more]
         if info.mode == "fiction":
             changes = canon.pin_what_the_reader_carries(bible, changes)
-        if changes:
-            meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
+        if info.settings.bible == "auto":
+            if changes:
+                meta["bible"] = [c.to_dict() for c in changes]
+            if held:
+                meta["bible_proposed"] = [c.to_dict() for c in held]
+        elif changes or held:
+            meta["bible_proposed"] = [c.to_dict() for c in [*changes, *held]]
     if trace:
         meta["bible_trace"] = trace
     if warnings:

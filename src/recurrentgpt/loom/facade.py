@@ -376,7 +376,7 @@ class Loom:
             proposed = [c for c in proposed if canon.key(c.name) in wanted]
         if not proposed:
             raise InputError(f"node {target.id} has no proposed bible changes" + (" for those names" if names else ""))
-        changes, _ = canon.repair(self._canon.at(target), proposed)
+        changes, _ = canon.repair(self._canon.at(target), proposed, lock=False)  # the writer's own decision
         if not changes:
             raise InputError("none of the proposed changes fits the bible as it is now")
         return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id,
