@@ -54,9 +54,11 @@ class Canon:
             self._checker = (bible, Checker(bible))
         return self._checker[1]
 
-    def with_conflicts(self, version: Node) -> Node:
+    def with_conflicts(self, info: StoryInfo, version: Node) -> Node:
         """A writer's new version of a node with its paragraph's conflicts with the canon at it (its parent's,
         and its own changes); the old text's conflicts go."""
+        if info.settings.bible == "off":
+            return version
         parent = self.store.get_node(version.parent_id) if version.parent_id else None
         bible = canon.materialise([version.meta], self.at(parent) if parent else canon.EMPTY)
         meta = {k: v for k, v in version.meta.items() if k != "conflicts"}

@@ -528,8 +528,7 @@ class Loom:
                                               plan=plan, on_retry=on_retry, cancel=cancel)
         else:
             edited = edited_version(original, paragraph=paragraph, short_memory=short_memory, plans=plans, plan=plan)
-        if paragraph is not None and info.settings.bible != "off":  # the writer's paragraph is checked like the model's
-            edited = self._canon.with_conflicts(edited)
+        edited = self._canon.with_conflicts(info, edited) if paragraph is not None else edited  # checked like a step
         below = line_below(self.store, info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it
             copies = reattached(below, edited)
