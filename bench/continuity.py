@@ -32,7 +32,7 @@ import sys
 import time
 from typing import Any
 
-from _common import median, ms, write_results
+from _common import median, ms, write_results  # (also puts this checkout's src/ first on the path)
 from continuity_set import load
 
 from recurrentgpt import bible as canon

@@ -42,6 +42,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "chunk_words": (int, "embed paragraphs in chunks of this many words (--chunk-words)"),
     "seed": (int, "random seed (--seed)"),
     "threads": (int, "CPU threads for the embedded model (--threads)"),
+    "embedder_url": (str, "the embedding server's address when it is not its preset's (--embedder-url)"),
     "num_ctx": (int, "the context window where it is ours to set: Ollama, the embedded model (--num-ctx)"),
     "db": (str, "the story library (--db)"),
     "author": (str, "author name on exported epub/docx title pages (export --author)"),

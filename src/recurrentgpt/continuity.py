@@ -236,7 +236,7 @@ def canon_of(e: Entry) -> Canon:
     text = " ".join((*e.facts, e.status))
     colours: dict[str, set[str]] = {}
     for fact in (*e.facts, e.status):
-        for feature, colour in _colour_statements(_toks(fact), 0, None):
+        for feature, colour in _colour_statements(_toks(fact)):
             colours.setdefault(feature, set()).add(colour)
     ages = [a for fact in e.facts for a in _ages(_toks(fact), canon=True)]
     age_range = None
@@ -277,9 +277,9 @@ def facts_disagree(a: str, b: str) -> bool:
     profession or species, dead and alive?"""
     ta, tb = _toks(a), _toks(b)
     ca, cb = {}, {}
-    for f, c in _colour_statements(ta, 0, None):
+    for f, c in _colour_statements(ta):
         ca.setdefault(f, set()).add(c)
-    for f, c in _colour_statements(tb, 0, None):
+    for f, c in _colour_statements(tb):
         cb.setdefault(f, set()).add(c)
     for f in ca.keys() & cb.keys():
         if not any(x in COMPATIBLE.get(y, {y}) for x in ca[f] for y in cb[f]):
@@ -364,7 +364,7 @@ class Checker:
             first, last = toks[where[s]], toks[where[e - 1]]
             if e - s <= 2 and _CJK_RE.match(first.raw):  # a short Chinese name may be part of a word: 王 in 王国
                 if bounds is None:
-                    bounds = self._word_bounds("", toks)
+                    bounds = self._word_bounds(toks)
                 if bounds and (first.start not in bounds or last.start + len(last.raw) not in bounds):
                     continue
             for k in sorted(keys):
@@ -373,7 +373,7 @@ class Checker:
                     out.append(Mention(k, where[s], where[e - 1] + 1))
         return out
 
-    def _word_bounds(self, _: str, toks: list[Tok]) -> set[int]:
+    def _word_bounds(self, toks: list[Tok]) -> set[int]:
         """Where Chinese words begin and end in the sentence, by jieba (with every entry's name added to its
         dictionary), when it is installed (the `zh` extra); empty without it: every match then counts."""
         if self._jieba is None:
@@ -946,7 +946,7 @@ def _tok_at(toks: list[Tok], char: int) -> int:
     return len(toks)
 
 
-def _colour_statements(toks: list[Tok], lo: int, hi: int | None) -> list[tuple[str, str]]:
+def _colour_statements(toks: list[Tok]) -> list[tuple[str, str]]:
     if _CJK_RE.search("".join(t.raw for t in toks)):
         return [(f, c) for _, f, c in _colour_positions(toks)]
     return [(f, c) for _, f, c in _colour_statements_pos(toks)]

@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "seed": "RECURRENTGPT_SEED",
     "threads": "RECURRENTGPT_THREADS",
     "num_ctx": "RECURRENTGPT_NUM_CTX",
+    "embedder_url": "RECURRENTGPT_EMBEDDER_URL",
 }
 
 
@@ -66,6 +67,7 @@ class LibraryOptions:
     seed: int | None = None
     threads: int | None = None  # the embedded model's CPU threads
     num_ctx: int | None = None  # the context to ask for where it is ours to set: Ollama's num_ctx, the embedded n_ctx
+    embedder_url: str | None = None  # an embedding server's address when it is not its preset's
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ,
@@ -100,7 +102,8 @@ class LibraryOptions:
     def model_options(self) -> dict[str, Any]:
         """What ``get_model`` takes besides the model's name."""
         return {"base_url": self.base_url, "api_key": self.api_key, "response_format": self.response_format,
-                "timeout": self.timeout, "seed": self.seed, "n_threads": self.threads, "num_ctx": self.num_ctx}
+                "timeout": self.timeout, "seed": self.seed, "n_threads": self.threads, "num_ctx": self.num_ctx,
+                "embedder_url": self.embedder_url}
 
     @property
     def in_memory(self) -> bool:

@@ -357,3 +357,44 @@ def test_bible_check_rechecks_an_edited_paragraph_and_the_whole_path(tmp_path, c
     out = capsys.readouterr().out
     assert "Captain Ahab" in out and "Mara:" not in out and "1 paragraph(s) checked, 1 conflict(s)" in out
     assert run("check", "nonexistent") != 0
+
+
+def test_a_step_paragraph_is_checked_against_entries_the_prompt_did_not_show(tmp_path):
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model)
+    loom.change_bible(sid, [AHAB])
+    model.enqueue(step_answer("The lamps were lit at dusk. Captain Ahab walked out of the fog and hailed the tower."))
+    node = loom.step(sid, "Quietly the pilgrims cross the canyon at dusk.")  # nothing names Ahab: not in the prompt
+    assert node.meta["bible_used"] == []
+    assert [(c["entry"], c["kind"]) for c in node.meta["conflicts"]] == [("Captain Ahab", "status")]
+
+
+def test_a_writers_edited_paragraph_is_checked_and_a_clean_edit_drops_the_old_conflicts(tmp_path):
+    loom, sid = new_loom(tmp_path)
+    loom.change_bible(sid, [AHAB])
+    node = loom.step(sid, PLANS[0])
+    edited = loom.edit(sid, node.id, paragraph="Dawn came over the bay. Captain Ahab, grinning, climbed the mast.",
+                       refresh=False)
+    assert [(c["entry"], c["sentence"]) for c in edited.meta["conflicts"]] == [
+        ("Captain Ahab", "Captain Ahab, grinning, climbed the mast.")]
+    assert loom.node(sid, edited.id).meta["conflicts"] == edited.meta["conflicts"]  # stored
+    clean = loom.edit(sid, edited.id, paragraph="Dawn came over the bay. The crew remembered Captain Ahab.",
+                      refresh=False)
+    assert "conflicts" not in clean.meta
+
+
+def test_auto_mode_keeps_the_writers_status_and_leaves_the_models_contrary_proposal_for_review(tmp_path):
+    model = ScriptedModel()
+    loom, sid = new_loom(tmp_path, model, bible="auto")
+    loom.change_bible(sid, [AHAB])  # the writer: Ahab is dead
+    model.enqueue(step_answer("The lamps were lit over the bay, and the crew sang of the old days."),
+                  {"bible": "Captain Ahab (character, alive): Ahab has blue eyes. Ahab sails at dawn."})
+    node = loom.step(sid, PLANS[0])
+    ahab = loom.bible_entry(sid, "Captain Ahab", node.id)
+    assert ahab.status == "dead" and "Ahab has grey eyes." in ahab.facts and "Ahab has blue eyes." not in ahab.facts
+    assert "Ahab sails at dawn." in ahab.facts  # what contradicts nothing is applied
+    proposed = node.meta["bible_proposed"]
+    assert {"status": "alive"}.items() <= proposed[0].items() and proposed[1]["add_facts"] == ["Ahab has blue eyes."]
+    assert any("the writer's status 'dead' is kept" in w for w in node.meta["bible_warnings"])
+    accepted = loom.accept_bible(sid, node.id, ["Captain Ahab"])  # the writer may still take it
+    assert loom.bible_entry(sid, "Captain Ahab", accepted.id).status == "alive"

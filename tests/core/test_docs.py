@@ -194,6 +194,24 @@ def test_the_citation_check_fails_on_a_test_that_does_not_exist():
         "test_q4_copy.py"]
 
 
+def missing_test_files(page: str, root: Path) -> list[str]:
+    """The test files a page names by path (`tests/loom/test_loom.py`) that are not there."""
+    return sorted({p for p in re.findall(r"\btests/[\w/]*test_\w+\.py", page) if not (root / p).is_file()})
+
+
+def test_every_test_file_the_docs_name_by_path_exists():
+    pages = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted(DOCS.glob("*.md"))]
+    missing = {page.name: m for page in pages if (m := missing_test_files(page.read_text("utf-8"), ROOT))}
+    assert not missing, f"the docs name test files that are not there (moved?): {missing}"
+
+
+def test_the_test_file_check_fails_on_a_moved_file(tmp_path):
+    (tmp_path / "tests" / "loom").mkdir(parents=True)
+    (tmp_path / "tests" / "loom" / "test_loom.py").write_text("")
+    assert missing_test_files("`tests/loom/test_loom.py::test_x`", tmp_path) == []
+    assert missing_test_files("`tests/test_loom.py::test_x`", tmp_path) == ["tests/test_loom.py"]
+
+
 # --- sizes: README and BENCHMARKS ----------------------------------------------------------------------
 
 def long_lines(markdown: str, limit: int) -> list[int]:

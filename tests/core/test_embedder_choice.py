@@ -23,7 +23,8 @@ def cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-@pytest.mark.parametrize("spec, name", [("mpnet", "st:all-mpnet-base-v2"), ("embeddinggemma", "st:embeddinggemma-300m")])
+@pytest.mark.parametrize("spec, name", [("mpnet", "st:all-mpnet-base-v2"),
+                                        ("embeddinggemma", "st:embeddinggemma-300m")])
 def test_choosing_an_official_model_names_its_vectors_and_loads_nothing_yet(cache, spec, name):
     """The vectors keep the names they were measured under, so a library embedded before keeps its vectors."""
     embedder = get_embedder(spec)
@@ -105,7 +106,8 @@ class FakeSentenceTransformer:
 
 
 @pytest.mark.parametrize("prompts, passage, query", [
-    ({"query": "task: search result | query: ", "document": "title: none | text: ", "STS": "task: sentence similarity | query: "},
+    ({"query": "task: search result | query: ", "document": "title: none | text: ",
+      "STS": "task: sentence similarity | query: "},
      "document", "query"),  # EmbeddingGemma's folder
     ({"query": "query: ", "passage": "passage: "}, "passage", "query"),  # e5's names
     ({}, None, None),  # MiniLM, mpnet: the bare text
@@ -128,7 +130,6 @@ def test_a_library_opened_with_another_embedder_re_embeds_and_the_first_one_stil
     (e.g. minilm, then mpnet) embeds its paragraphs again once, and opening it with the first embedder again
     reuses the old vectors. (Seen failing with vector_key returning one fixed name: nothing was re-embedded.)"""
     from recurrentgpt import HashingEmbedder, Loom, ScriptedModel
-
     from tests.conftest import SMALL
 
     db = tmp_path / "switch.db"

@@ -624,3 +624,32 @@ def test_judge_options_without_a_judge_are_refused(tmp_path, capsys):
     assert code == 2 and "name it with --judge" in err
     code = main(["--model", "no-such-model", "eval", "--out", str(out)])  # fails before any journal is left
     assert code == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_record_cut_short_by_a_kill_is_dropped_and_the_journal_stays_readable(tmp_path):
+    """Broken build checked: ending the cut line with a newline instead left it inside the journal, and the
+    second resume refused the file as damaged."""
+    from recurrentgpt.evaluation import Journal
+
+    path = tmp_path / "e.journal.jsonl"
+    journal = Journal.create(path, {"run": 1})
+    journal.append({"kind": "opening", "n": 1})
+    with path.open("a") as f:
+        f.write('{"kind": "call", "role": "gen')  # the process died here
+    journal = Journal.resume(path, {"run": 1})
+    assert [r["kind"] for r in journal.records] == ["opening"]
+    journal.append({"kind": "opening", "n": 2})
+    config, records = Journal.read(path)
+    assert config == {"run": 1} and [r["n"] for r in records] == [1, 2]
+
+
+def test_no_bible_under_manual_is_flagged_as_the_same_system(lm):
+    config = EvalConfig(genres=["horror"], words=20, plan_check=False, settings=SMALL, against=["no-bible"])
+    report = run_eval(lm, ScriptedModel(), config)
+    assert report["notes"] and "no-bible is RecurrentGPT itself under --bible manual" in report["notes"][0]
+    from recurrentgpt.evaluation import to_markdown
+
+    assert "Note: no-bible is RecurrentGPT itself" in to_markdown(report)
+    auto = EvalConfig(genres=["horror"], words=20, plan_check=False, against=["no-bible"],
+                      settings=Settings(**{**SMALL.to_dict(), "bible": "auto"}))
+    assert run_eval(lm, ScriptedModel(), auto)["notes"] == []

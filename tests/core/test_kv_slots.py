@@ -30,7 +30,8 @@ def test_a_writer_s_step_read_ahead_regeneration_and_next_step_each_find_their_c
     step = user("arc, memory 1, paragraph 1, recalled, plan 1")
     first = served(slots, step, "paragraph 2")
     # the second call of a two-phase step continues the first: the same cache
-    state = [*step, {"role": "assistant", "content": "paragraph 2"}, {"role": "user", "content": "now the memory and plans"}]
+    state = [*step, {"role": "assistant", "content": "paragraph 2"},
+             {"role": "user", "content": "now the memory and plans"}]
     assert served(slots, state, "plans") == first
     # the read ahead would throw away the whole step for a shared "arc": it gets a cache of its own
     second = served(slots, user("arc, memory 2, paragraph 2"))
@@ -54,7 +55,8 @@ def test_a_conversation_s_text_grows_as_its_turns_do():
     """A second call that continues the first (its prompt and answer, then a new prompt) starts with the text the
     first call's cache holds: that is what the rule compares."""
     first = as_text(user("P"), "A")
-    assert as_text([*user("P"), {"role": "assistant", "content": "A"}, {"role": "user", "content": "Q"}]).startswith(first)
+    followed = [*user("P"), {"role": "assistant", "content": "A"}, {"role": "user", "content": "Q"}]
+    assert as_text(followed).startswith(first)
     assert not as_text(user("P2")).startswith(as_text(user("P")))
 
 
@@ -78,7 +80,8 @@ def test_the_step_after_a_read_ahead_continues_it():
     written = served(slots, user("arc, memory 1, paragraph 1, recalled, plan 1"), "paragraph 2")
     ahead = served(slots, user("arc, memory 2, paragraph 2"))
     assert ahead != written
-    assert served(slots, user("arc, memory 2, paragraph 2, recalled, plan 2 and more words than it held"), "p3") == ahead
+    longer = user("arc, memory 2, paragraph 2, recalled, plan 2 and more words than it held")
+    assert served(slots, longer, "p3") == ahead
 
 
 def test_a_call_that_failed_before_its_answer_claims_no_more_than_the_cache_can_hold():

@@ -386,3 +386,13 @@ def test_a_proxys_error_page_while_a_server_restarts_is_retried(server):
     model = get_model("openai:m", base_url=server.url)
     model.client.backoff = 0.01
     assert model.complete(Request("s", "p")).text == "fine" and len(server.bodies) == 2
+
+
+def test_samplers_out_of_range_are_one_line_before_any_call(tmp_path, capsys):
+    code = main(["--db", str(tmp_path / "l.db"), "--model", "scripted", "--embedder", "hash", "new", "noir", "x",
+                 "--top-p", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and [line for line in err.splitlines() if line.startswith("error")] == [
+        "error: top-p must be above 0 and at most 1"]
+    assert main(["--db", str(tmp_path / "l.db"), "--model", "scripted", "--embedder", "hash", "list"]) == 0
+    assert "noir" not in capsys.readouterr().out

@@ -51,6 +51,9 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
 @click.option("--seed", envvar=ENVIRONMENT["seed"], type=int, default=None, help="Random seed, for repeatable runs.")
 @click.option("--threads", envvar=ENVIRONMENT["threads"], type=click.IntRange(1, 256), default=None,
               help="CPU threads for the embedded model (default: half the logical cores).")
+@click.option("--embedder-url", envvar=ENVIRONMENT["embedder_url"],
+              help="The embedding server's address when it is not its preset's (a second llama-server started "
+                   "with --embeddings, an Ollama elsewhere).")
 @click.option("--num-ctx", envvar=ENVIRONMENT["num_ctx"], type=click.IntRange(512, 1048576), default=None,
               help="Context window to run with where it is ours to set: Ollama's num_ctx, the embedded model's "
                    "(default 8192). Other servers say theirs, and a call that would not fit is refused.")

@@ -228,29 +228,32 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     """Check paragraphs against the canon again: NODE's paragraph, or (without NODE, or with --path) every
     paragraph on the path, each against the canon at its own node. Prints each conflict with its sentence;
     writes nothing (stop it at any time)."""
+    from .. import bible as canon
     from ..continuity import Checker
     from . import progress
 
     library, story, node = _args(ctx)
     loom = library.loom
     ref = target or node
-    nodes = loom.path(story, ref) if (whole or target is None) else [loom.node(story, ref)]
-    nodes = [n for n in nodes if n.paragraph.strip()]
+    whole = whole or target is None
+    nodes = loom.path(story, ref) if whole else [loom.node(story, ref)]
     found = checked = 0
-    meter = progress.bar(len(nodes), "paragraph", "checking")
+    meter = progress.bar(sum(1 for n in nodes if n.paragraph.strip()), "paragraph", "checking")
+    current = canon.EMPTY if whole else {e.key: e for e in loom.bible(story, ref)}
     checker: Checker | None = None
     try:
         for n in nodes:
-            entries = loom.bible(story, n.id)
-            bible = {e.key: e for e in entries}
-            if checker is None or checker.bible != bible:  # the canon changes at a few nodes only
-                checker = Checker(bible)
+            if whole:  # down the path, one bible at a time: its own changes on its parent's canon
+                current = canon.materialise([n.meta], current)
+            if not n.paragraph.strip():
+                continue
+            if checker is None or checker.bible is not current:  # the canon changes at a few nodes only
+                checker = Checker(current)
             conflicts = checker.check(n.paragraph)
             checked += 1
             meter.update(1)
             for c in conflicts:
                 found += 1
-                meter.clear() if hasattr(meter, "clear") else None
                 click.echo(f"node {n.id} (depth {n.depth}): " + conflict_line(c.to_dict()))
     finally:
         meter.close()

@@ -103,7 +103,7 @@ def doctor(library: Library, story: str | None) -> int:
         finally:
             model.close()
     lines.append(check_embedder(lambda: get_embedder(options.embedder, base_url=options.base_url,
-                                                     api_key=options.api_key)))
+                                                     api_key=options.api_key, server_url=options.embedder_url)))
     for check in lines:
         click.echo(check.line())
     return 1 if any(c.status == FAIL for c in lines) else 0

@@ -44,9 +44,11 @@ def embedder_name(spec: str | None) -> str:
     return spec
 
 
-def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
+                 server_url: str | None = None) -> Embedder:
     """``base_url`` and ``api_key``: the model's server's (``--base-url``, ``--api-key``), which ``openai:MODEL``
-    shares; a server embedder goes to its own preset's address (``$OLLAMA_HOST`` for Ollama)."""
+    shares; ``server_url`` (``--embedder-url``): the embedding server's own address, which wins for both; without
+    it a server embedder goes to its own preset's address (``$OLLAMA_HOST`` for Ollama)."""
     from ..errors import ConfigError
 
     spec = (spec or "minilm").strip()
@@ -65,12 +67,12 @@ def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_ke
         return SentenceTransformerEmbedder(spec[3:])
     from .servers import ServerEmbedder, split
 
-    if split(spec) is not None:  # (at its preset's address: --base-url is the model's server)
-        return ServerEmbedder(spec, api_key=api_key)
+    if split(spec) is not None:  # (--base-url is the model's server, not this one's)
+        return ServerEmbedder(spec, base_url=server_url)  # (the model's key is not for this server)
     if spec.startswith("openai:"):
         from .openai import OpenAIEmbedder
 
-        return OpenAIEmbedder(spec[7:], base_url=base_url, api_key=api_key)
+        return OpenAIEmbedder(spec[7:], base_url=server_url or base_url, api_key=api_key)
     if spec == "hash" or spec.startswith("hash-"):
         return HashingEmbedder(int(spec[5:]) if spec.startswith("hash-") else 256)
     raise ConfigError(f"unknown embedder '{spec}' (use minilm, mpnet, embeddinggemma, st:NAME, ollama:NAME, "

@@ -124,10 +124,9 @@ class Journal:
         saved, records = cls.read(path)
         if saved != config:
             raise InputError(describe_difference(saved, config))
-        with path.open("rb+") as f:  # a record cut short by a kill would glue itself to the next one
-            f.seek(0, os.SEEK_END)
-            if f.tell() and (f.seek(-1, os.SEEK_END) or f.read(1)) != b"\n":
-                f.write(b"\n")
+        with path.open("rb+") as f:  # a record cut short by a kill goes: the next one starts on its own line
+            data = f.read()
+            f.truncate(data.rfind(b"\n") + 1)
         return cls(path, config, records)
 
     def contexts(self) -> dict[str, int] | None:

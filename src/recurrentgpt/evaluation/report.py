@@ -209,6 +209,7 @@ def to_markdown(report: dict[str, Any], title: str = "recurrentgpt eval", plots:
         f"top-k {s['top_k']}, memory {s['memory_words']} words, temperature {s['temperature']}, bible {s['bible']}"
         + (f", seed {seed}" if seed is not None else "") + f". {report['seconds']:.0f} s.", "",
         "Systems:", "", *[f"- **{n}**: {SYSTEMS[n].description}" for n in systems], "",
+        *[f"Note: {note}.\n" for note in report.get("notes", [])],
     ]
     if report["incomplete"]:
         lines += ["**Incomplete (not judged):**", "", *[f"- {x}" for x in report["incomplete"]], ""]

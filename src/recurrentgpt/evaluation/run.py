@@ -170,6 +170,13 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
                          judge_context=context_window(judge, config.judge_context))
         if journal:
             journal.append({"kind": "contexts", "context": config.context, "judge_context": config.judge_context})
+    notes = []
+    if "no-bible" in config.systems and config.settings.bible not in ("review", "auto"):
+        notes.append(f"no-bible is RecurrentGPT itself under --bible {config.settings.bible}: an evaluated story has no "
+                     "bible entries unless the model writes them (--bible review or auto)")
+    for note in notes:
+        if on_progress:
+            on_progress(f"note: {note}")
     machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                "load_at_start": [round(x, 2) for x in os.getloadavg()]}
     started = time.perf_counter()
@@ -230,6 +237,7 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
         "failed": failed,
         "judgements": [asdict(j) for j in judgements],
         "stories": [p.to_dict() for p in pairs],
+        "notes": notes,
         "seconds": round(time.perf_counter() - started, 1),
     }
     if journal:

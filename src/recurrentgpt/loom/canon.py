@@ -27,6 +27,7 @@ class Canon:
         self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible
         self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
         self._search: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
+        self._checker: tuple[canon.Bible, Any] | None = None  # the last bible checked, and its checker
 
     def at(self, node: Node) -> canon.Bible:
         """The bible as of ``node``. A child of a node already materialised costs its own changes only (the
@@ -44,6 +45,27 @@ class Canon:
             self._bibles.clear()
         self._bibles[node.id] = out
         return out
+
+    def checker(self, bible: canon.Bible) -> Any:
+        """The continuity checker of ``bible`` (its name index built once for the nodes that share it)."""
+        from ..continuity import Checker
+
+        if self._checker is None or self._checker[0] is not bible:
+            self._checker = (bible, Checker(bible))
+        return self._checker[1]
+
+    def with_conflicts(self, info: StoryInfo, version: Node) -> Node:
+        """A writer's new version of a node with its paragraph's conflicts with the canon at it (its parent's,
+        and its own changes); the old text's conflicts go."""
+        if info.settings.bible == "off":
+            return version
+        parent = self.store.get_node(version.parent_id) if version.parent_id else None
+        bible = canon.materialise([version.meta], self.at(parent) if parent else canon.EMPTY)
+        meta = {k: v for k, v in version.meta.items() if k != "conflicts"}
+        found = self.checker(bible).check(version.paragraph) if bible else []
+        if found:
+            meta["conflicts"] = [c.to_dict() for c in found]
+        return replace(version, meta=meta)
 
     def forget(self) -> None:
         """Drop every cached bible (the next read rebuilds from the store)."""
@@ -114,12 +136,18 @@ def proposal_meta(info: StoryInfo, bible: canon.Bible, proposed: str, trace: dic
     """What a node records of the model's proposed changes: applied (auto) or kept for review."""
     meta: dict[str, Any] = {}
     if proposed:
-        changes, more = canon.repair(bible, canon.parse_proposals(proposed))
+        held: list[canon.Change] = []  # what would overwrite the writer's canon, contradict it or overfill an entry
+        changes, more = canon.repair(bible, canon.parse_proposals(proposed), review=held)
         warnings = [*warnings, *more]
         if info.mode == "fiction":
             changes = canon.pin_what_the_reader_carries(bible, changes)
-        if changes:
-            meta["bible" if info.settings.bible == "auto" else "bible_proposed"] = [c.to_dict() for c in changes]
+        if info.settings.bible == "auto":
+            if changes:
+                meta["bible"] = [c.to_dict() for c in changes]
+            if held:
+                meta["bible_proposed"] = [c.to_dict() for c in held]
+        elif changes or held:
+            meta["bible_proposed"] = [c.to_dict() for c in [*changes, *held]]
     if trace:
         meta["bible_trace"] = trace
     if warnings:

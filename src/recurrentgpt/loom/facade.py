@@ -93,6 +93,7 @@ class Loom:
                     self._embedder,
                     base_url=self._model_options.get("base_url"),
                     api_key=self._model_options.get("api_key"),
+                    server_url=self._model_options.get("embedder_url"),
                 )
             return self._embedder
 
@@ -375,7 +376,7 @@ class Loom:
             proposed = [c for c in proposed if canon.key(c.name) in wanted]
         if not proposed:
             raise InputError(f"node {target.id} has no proposed bible changes" + (" for those names" if names else ""))
-        changes, _ = canon.repair(self._canon.at(target), proposed)
+        changes, _ = canon.repair(self._canon.at(target), proposed, lock=False)  # the writer's own decision
         if not changes:
             raise InputError("none of the proposed changes fits the bible as it is now")
         return self.change_bible(info.id, [replace(c, by="writer") for c in changes], node=target.id,
@@ -527,6 +528,7 @@ class Loom:
                                               plan=plan, on_retry=on_retry, cancel=cancel)
         else:
             edited = edited_version(original, paragraph=paragraph, short_memory=short_memory, plans=plans, plan=plan)
+        edited = self._canon.with_conflicts(info, edited) if paragraph is not None else edited  # checked like a step
         below = line_below(self.store, info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it
             copies = reattached(below, edited)

@@ -146,21 +146,24 @@ class StepWriter:
         return replace(out, bible=p.text, bible_trace=p.trace, usage=out.usage + p.usage)
 
     def checked(self, info: StoryInfo, parent: Node, out: StepOutput, recalled: list[str] | None = None) -> StepOutput:
-        """``out`` with its conflicts with the canon the prompt showed (the deterministic pass, and the model
-        checker when the story asks for it)."""
-        if info.settings.bible == "off" or not out.canon_used:
+        """``out`` with its conflicts with the canon: every entry the paragraph names and every entry the prompt
+        showed (the deterministic pass, and the model checker, shown both, when the story asks for it)."""
+        bible = self.canon.at(parent) if info.settings.bible != "off" else canon.EMPTY
+        if not bible:
             return replace(out, conflicts=[])
-        bible = self.canon.at(parent)
+        checker = self.canon.checker(bible)
         used = [e for name in out.canon_used if (e := canon.find(bible, name))]
-        found = continuity.check(out.paragraph, bible, used)
+        found = checker.check(out.paragraph, used)
         usage, warnings, trace = out.usage, list(out.bible_warnings), out.check_trace
         if info.settings.bible_check == "model":
+            named = [bible[k] for k in sorted(checker.index.mentioned(out.paragraph), key=checker.index.order.__getitem__)]
+            shown = list({e.key: e for e in [*used, *named]}.values())
             try:
                 text, more, trace = self.cell(info).check_continuity(
-                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in used], retrieved=recalled or [])
+                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in shown], retrieved=recalled or [])
                 usage = usage + more
                 seen = {(c.entry, c.sentence) for c in found}
-                found += [c for c in continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in used],
+                found += [c for c in continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in shown],
                                                                       self.model.name) if (c.entry, c.sentence) not in seen]
             except ModelError as e:  # the paragraph stands; the check is a warning
                 warnings.append(f"the model checker failed: {e}")
@@ -232,7 +235,7 @@ class StepWriter:
             if out.canon_why:
                 meta["bible_why"] = list(out.canon_why)
         conflicts = out.conflicts
-        if conflicts is None and out.canon_used:  # written outside ``write`` (regenerate): check it here
+        if conflicts is None and info.settings.bible != "off":  # written outside ``write`` (regenerate): check it here
             conflicts = self.checked(info, parent, out).conflicts
         if conflicts:
             meta["conflicts"] = conflicts
