@@ -344,6 +344,13 @@ def test_in_auto_mode_the_model_proposes_a_chapter_end_and_the_simulator_accepts
     [opened] = loom.auto(info.id, 1)
     assert opens_chapter_2(opened) and opened.meta["simulator"]["end_chapter"] is True
     assert "should end with the paragraph just written" not in loom.model.requests[-1].prompt  # 1 < 3: not asked
+    loom.model.enqueue(choose, step_answer("The hatch led down into a cold corridor lit by one red lamp.", chapter_end="no"))
+    loom.auto(info.id, 1)
+    loom.model.enqueue(CHAPTER)
+    loom.end_chapter(info.id)  # the writer ends chapter 2: the step after it opens chapter 3, and is not asked
+    loom.model.enqueue(choose, step_answer("Noon came, and the dust storm rose again over the lander's open hatch."))
+    [third] = loom.auto(info.id, 1)
+    assert third.meta["chapter"] == 3 and "should end with the paragraph" not in loom.model.requests[-1].prompt
     quiet = new(loom, settings=replace(SMALL, chapter_proposals=False))
     loom.auto(quiet.id, 1)
     assert "should end with the paragraph" not in loom.model.requests[-1].prompt

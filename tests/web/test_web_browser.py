@@ -218,6 +218,11 @@ def test_the_writer_sees_the_outline_and_exactly_what_the_model_saw(page, studio
     expect(page.locator("#prompt-user")).to_contain_text("Night falls over the mountain.")
     assert page.locator("#prompt-user").text_content() == step_request(model).prompt  # byte for byte
     assert page.locator("#prompt-system").text_content().strip() == step_request(model).system.strip()
+    # every call that shaped it: the step's second call (the memory and plans) is one choice away
+    expect(page.locator("#prompt-call option")).to_have_text(["step: paragraph", "step: memory and plans"])
+    page.select_option("#prompt-call", label="step: memory and plans")
+    assert page.locator("#prompt-user").text_content() == model.requests[-1].prompt
+    expect(page.locator("#prompt-note")).to_contain_text("Continues the same conversation")
 
 
 

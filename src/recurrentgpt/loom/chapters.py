@@ -166,7 +166,8 @@ def chapter_plan(store: StoryStore, info: StoryInfo, head: Node, accepted: bool)
     can_end = head.kind != "opening" and not head.meta.get("ends_chapter")
     full = bool(s.chapter_paragraphs) and in_chapter >= s.chapter_paragraphs
     new_chapter = can_end and (accepted or full)
-    written = 1 if new_chapter else in_chapter + 1  # the chapter's paragraphs with the one about to be written
+    opens = new_chapter or bool(head.meta.get("ends_chapter"))  # (the writer ended it at the head)
+    written = 1 if opens else in_chapter + 1  # the chapter's paragraphs with the one about to be written
     propose = (s.chapter_proposals and info.mode == "writer" and written >= max(1, s.chapter_min_paragraphs)
                and not (s.chapter_paragraphs and written >= s.chapter_paragraphs))
     return new_chapter, propose
