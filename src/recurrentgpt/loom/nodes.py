@@ -10,13 +10,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import shape
 from ..cell import Opening
 from ..errors import ConflictError, InputError, NotFoundError
-from ..story import Node, StoryInfo, Usage, check_length
 from ..store import StoryStore
-from .. import shape
+from ..story import Node, StoryInfo, Usage, check_length
 
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible")  # node meta that is story state, not provenance
+# node meta that is story state, not provenance (an imported chapter's heading and a scene break included)
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "bible", "chapter_title", "scene_break")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def story_state(store: StoryStore, info: StoryInfo, node: Node) -> StoryState:
     for depth, m in store.path_meta(node.id, "outline", "beats", "chapter_end"):
         outline = m.get("outline", outline)
         beats = m.get("beats", beats)
-        if m.get("chapter_end"):
+        if m.get("chapter_end") and m["chapter_end"].get("summary"):  # an imported chapter ends with none
             summaries.append(m["chapter_end"]["summary"])
         if depth == 0 or m.get("chapter_end"):
             chapter, chapter_start = m.get("chapter", chapter), depth
