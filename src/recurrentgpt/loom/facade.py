@@ -29,18 +29,18 @@ from .. import books
 from ..cell import Cancel, OnRetry, Premise, RecurrentCell
 from ..embeddings import Embedder, embedder_name, get_embedder
 from ..errors import ConfigError, ConflictError, InputError, ModelError, NotFoundError
-from ..importing import parse_text
+from ..importing import Manuscript, chapter_meta, parse_text
 from ..memory import LongTermMemory, RetrievalMode
 from ..models import Model, get_model
 from ..models.base import OnText
 from ..simulator import Choice, HumanSimulator
-from ..story import Mode, Node, Retrieved, Settings, StoryInfo, TreeRow, Usage, check_length, validate_settings
 from ..store import StoreDescription, StoryStore, open_store
+from ..story import Mode, Node, Retrieved, Settings, StoryInfo, TreeRow, Usage, check_length, validate_settings
 from ..synopses import BATCH_PARAGRAPHS, SynopsisBackfill
 from . import transfer
 from .canon import Canon, first_bible, with_bible_mode
 from .chapters import (bible_version, chapter_plan, ended_version, extended_version, kept_state, outline_version,
-                       pinned_version, simulator_input, simulator_meta, with_chapters)
+                       pinned_version, simulator_input, simulator_meta)
 from .nodes import (StoryState, candidate_plans, check_chapter_end, check_edit, check_head, edited_version, line_below,
                     new_id, opening_chain, plan_text, reattached, stored_end, story_state, total_usage)
 from .writing import StepWriter, backfill_synopses, known_input
@@ -593,15 +593,17 @@ class Loom:
 
     # -- import and export ------------------------------------------------------------------
 
-    def import_manuscript(self, text: str, *, genre: str, topic: str = "", title: str = "",
+    def import_manuscript(self, text: str | Manuscript, *, genre: str, topic: str = "", title: str = "",
                           settings: Settings | None = None, on_retry: OnRetry | None = None,
                           on_progress: Callable[[int, int], None] | None = None) -> StoryInfo:
-        """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
-        memory; the model reads the last of them to write the first short-term memory and plans.
-        ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a novel)."""
-        book = parse_text(text)  # a heading opens a chapter: the book's chapters become the story's
-        paragraphs = book.paragraphs
-        title = title.strip() or book.title  # the writer's own "# Title" beats a made-up one
+        """Continue a writer's own book (text or Markdown, or a ``Manuscript`` read from a DOCX, EPUB or ODT by
+        ``importing.read_manuscript``): its paragraphs become the first nodes and enter the long-term memory,
+        its chapters the story's chapters; the model reads the last paragraphs to write the first short-term
+        memory and plans. ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a
+        novel)."""
+        manuscript = text if isinstance(text, Manuscript) else parse_text(text)
+        paragraphs = manuscript.paragraphs
+        title = title.strip() or manuscript.title  # the writer's own title beats a made-up one
         if not genre.strip():
             raise InputError("an imported story needs a genre")
         settings = settings or Settings()
@@ -613,8 +615,8 @@ class Loom:
         title = title or opening.title
         info = transfer.manuscript_info(title=title, genre=genre, topic=topic.strip() or title,
                                         outline=opening.outline, settings=settings)
-        nodes = with_chapters(opening_chain(info.id, paragraphs, opening, kind="import", first_plan="",
-                                            model_name=self.model.name), book)
+        nodes = opening_chain(info.id, paragraphs, opening, kind="import", first_plan="", model_name=self.model.name)
+        nodes = [replace(n, meta={**n.meta, **extra}) for n, extra in zip(nodes, chapter_meta(manuscript))]
         first = first_bible(cell, info, opening, recent, on_retry, None)
         if first:
             nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})

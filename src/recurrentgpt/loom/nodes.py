@@ -10,15 +10,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import shape
 from ..cell import ChapterEnd, Opening
 from ..errors import ConflictError, InputError, NotFoundError
-from ..story import Node, StoryInfo, Usage, check_length
 from ..store import StoryStore
-from .. import shape
+from ..story import Node, StoryInfo, Usage, check_length
 from ..structured import sentences
 
-# node meta that is story state, not provenance: a new version of a node (an edit) keeps it
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned")
+# node meta that is story state, not provenance: a new version of a node (an edit) keeps it (an imported
+# chapter's heading and a scene break included)
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned", "chapter_title",
+              "scene_break")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def story_state(store: StoryStore, info: StoryInfo, node: Node) -> StoryState:
     for depth, m in store.path_meta(node.id, "outline", "beats", "chapter_end"):
         outline = m.get("outline", outline)
         beats = m.get("beats", beats)
-        if m.get("chapter_end", {}).get("summary"):  # (an imported manuscript's headings have none)
+        if m.get("chapter_end") and m["chapter_end"].get("summary"):  # an imported chapter ends with none
             summaries.append(m["chapter_end"]["summary"])
         if depth == 0 or m.get("chapter_end"):
             chapter, chapter_start = m.get("chapter", chapter), depth
