@@ -449,12 +449,14 @@ def test_an_edit_refreshes_memory_and_plans_for_the_new_text(loom):
     edited = loom.edit(info.id, node.id, paragraph="The pulse became a voice, and the voice said her name, twice.")
     assert edited.short_memory == fresh["short_memory"] and list(edited.plans) == fresh["plans"]
     assert edited.meta["edited_from"] == node.id and edited.meta["trace"]["answer"]
+    assert "memory_by" not in edited.meta  # the refresh's memory is the model's: a replay above writes its own
     prompt = loom.model.requests[-1].prompt
     assert "The pulse became a voice" in prompt and OPENING["short_memory"] in prompt  # the parent's memory
     # a writer who gives the memory too is not overruled, and no model call is made
     calls = len(loom.model.requests)
-    loom.edit(info.id, node.id, paragraph="Another text entirely, of the same night.", short_memory="Mine.")
-    assert len(loom.model.requests) == calls
+    mine = loom.edit(info.id, node.id, paragraph="Another text entirely, of the same night.", short_memory="Mine.")
+    assert len(loom.model.requests) == calls and mine.meta["memory_by"] == "writer"
+    assert loom.edit(info.id, mine.id, plans=["Mara sleeps at last."]).meta["memory_by"] == "writer"  # still hers
 
 
 def test_reattach_keeps_the_later_paragraphs_under_the_edit_marked_as_written_before_it(loom):

@@ -181,13 +181,16 @@ def new_version(original: Node, **changes: Any) -> Node:
 
 def edited_version(original: Node, *, paragraph: str | None, short_memory: str | None, plans: list[str] | None,
                    plan: str | None, rationale: str | None = None, synopsis: str | None = None,
-                   meta: dict[str, Any] | None = None) -> Node:
+                   meta: dict[str, Any] | None = None, writer_memory: bool | None = None) -> Node:
     """The writer's edit of ``original`` as a new sibling: what was given replaces, the rest stays. The
     chapter and outline stay; the old synopsis describes the old text, so a new paragraph has none until a
-    refresh or a backfill writes one."""
+    refresh or a backfill writes one. ``writer_memory``: whether ``short_memory`` is the writer's (default: if
+    given; a refresh's is the model's), which a replay above it carries instead of writing its own."""
     kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
-    if short_memory is not None:  # the writer's own memory: a replay above carries it, not the model's
+    if short_memory is not None if writer_memory is None else writer_memory:
         kept["memory_by"] = "writer"
+    elif short_memory is None and original.meta.get("memory_by"):  # the memory stays the writer's
+        kept["memory_by"] = original.meta["memory_by"]
     version = new_version(
         original,
         kind="edit",

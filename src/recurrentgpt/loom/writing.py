@@ -200,7 +200,8 @@ class StepWriter:
         return edited_version(original, paragraph=paragraph,
                               short_memory=short_memory if short_memory is not None else fresh.short_memory,
                               plans=plans if plans is not None else fresh.plans, plan=plan,
-                              rationale=fresh.rationale, synopsis=fresh.synopsis, meta=meta)
+                              rationale=fresh.rationale, synopsis=fresh.synopsis, meta=meta,
+                              writer_memory=short_memory is not None)
 
     def rewritten(self, info: StoryInfo, parent: Node, old: Node, on_text: OnText | None,
                   cancel: Cancel | None) -> Node:
