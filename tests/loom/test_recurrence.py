@@ -257,7 +257,7 @@ def test_a_manuscripts_chapter_headings_become_chapter_boundaries(loom):
     assert after.meta["chapter"] == opening.meta["chapter"] and not after.meta.get("chapter_end")
     state = loom.state(imported.id)
     assert state.chapter == opening.meta["chapter"] and state.paragraphs_in_chapter == 2 and state.summaries == []
-    assert f"## Chapter {opening.meta['chapter']}" in loom.export(imported.id, "md")
+    assert "## Chapter 2" in loom.export(imported.id, "md")  # its heading as written
 
 
 def test_ending_a_chapter_at_a_node_is_stored_and_the_next_step_opens_the_chapter(loom):
