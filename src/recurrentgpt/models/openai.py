@@ -189,7 +189,7 @@ class OpenAIModel(Model):
         usage: dict[str, Any] = {}
         timings: dict[str, Any] = {}  # llama.cpp's server: ``cache_n`` = prompt tokens its KV cache served
         chunks = 0
-        events = 0
+        events = -1  # SSE events read; -1: the server answered in one JSON body
         with self.client.stream("/chat/completions", body) as response:
             if "text/event-stream" not in response.headers.get("content-type", ""):  # it ignored "stream"
                 data = _json(response.read().decode("utf-8", errors="replace"))
@@ -202,6 +202,7 @@ class OpenAIModel(Model):
                 usage = data.get("usage") or {}
                 timings = data.get("timings") or {}
             else:
+                events = 0
                 for event in EventSource(response).iter_sse():
                     events += 1
                     if event.data.strip() == "[DONE]":
