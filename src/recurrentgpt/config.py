@@ -196,6 +196,16 @@ def resolve(name: str, option: Any = None, env_var: str | None = None, *, file: 
     return default
 
 
+def contact(data: Mapping[str, Any], surname: str = "") -> Any:
+    """A DOCX manuscript's contact block and surname (``books.Contact``) from the file's values."""
+    from .books import Contact
+
+    values = {k: str(data[k]) for k in CONTACT if data.get(k)}
+    if surname:
+        values["surname"] = surname
+    return Contact(**values)
+
+
 def default_map(data: Mapping[str, Any], commands: Mapping[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the CLI group: the global keys at the top, the settings for every
     command that takes them, the author and surname for ``export``."""

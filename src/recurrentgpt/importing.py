@@ -351,14 +351,15 @@ def _read_container(data: bytes, name: str) -> Manuscript:
             raise InputError(f"{name} is encrypted: save a copy without a password")
         unpacked = sum(i.file_size for i in infos)
         if unpacked > MAX_UNPACKED_BYTES:
-            raise InputError(f"{name} unpacks to {unpacked / 1e6:.0f} MB; the limit is {MAX_UNPACKED_BYTES / 1e6:.0f} MB")
+            raise InputError(f"{name} unpacks to {unpacked / 1e6:.0f} MB; "
+                             f"the limit is {MAX_UNPACKED_BYTES / 1e6:.0f} MB")
         mimetype = archive.read("mimetype").decode("ascii", "replace").strip() if "mimetype" in names else ""
         if mimetype == "application/epub+zip":
-            reader, what = _read_epub, "EPUB"
+            reader = _read_epub
         elif mimetype == "application/vnd.oasis.opendocument.text":
-            reader, what = _read_odt, "ODT"
+            reader = _read_odt
         elif "word/document.xml" in names or "[Content_Types].xml" in names:
-            reader, what = _read_docx, "DOCX"
+            reader = _read_docx
         elif mimetype.startswith("application/vnd.oasis.opendocument"):
             raise InputError(f"{name} is an OpenDocument file but not a text document ({mimetype})")
         else:

@@ -231,7 +231,8 @@ ST_IGNORED = {"keysecondary": "secondary keys", "probability": "probability", "d
               "sticky": "sticky", "cooldown": "cooldown", "delay": "delay", "group": "inclusion groups"}
 
 
-def _ignored_fields(book: Lorebook, entry: Mapping[str, Any], names: Mapping[str, str], defaults: Mapping[str, Any]) -> None:
+def _ignored_fields(book: Lorebook, entry: Mapping[str, Any], names: Mapping[str, str],
+                    defaults: Mapping[str, Any]) -> None:
     for k, label in names.items():
         value = entry.get(k)
         if value not in (None, "", [], {}, False, 0) and value != defaults.get(k):
@@ -330,7 +331,8 @@ NOVELAI_FIELDS = {"text", "contextConfig", "lastUpdatedAt", "displayName", "id",
 
 def _novelai(doc: Mapping[str, Any]) -> Lorebook:
     book = Lorebook("novelai")
-    categories = {str(c.get("id")): str(c.get("name") or "") for c in doc.get("categories") or [] if isinstance(c, dict)}
+    categories = {str(c.get("id")): str(c.get("name") or "")
+                  for c in doc.get("categories") or [] if isinstance(c, dict)}
     for item in doc.get("entries") or []:
         if not isinstance(item, dict):
             book.unknown["(an entry that is not an object)"] += 1
@@ -429,7 +431,8 @@ def plan_import(book: Lorebook, current: canon.Bible, *, default_kind: str = "ch
             continue
         existing = owner.get(k)
         if existing is not None and existing != k:
-            plan.skipped.append(f"{label}: the name is an alias of {current[existing].name if existing in current else existing!r}")
+            other = current[existing].name if existing in current else existing
+            plan.skipped.append(f"{label}: the name is an alias of {other!r}")
             continue
         update = existing == k and k in current
         if not update and size >= canon.MAX_ENTRIES:
@@ -564,7 +567,8 @@ def to_novelai(entries: Iterable[canon.Entry]) -> dict[str, Any]:
                 "prefix": "", "suffix": "\n", "tokenBudget": 1, "reservedTokens": 0,
                 "budgetPriority": 400 + len(entries) - i, "trimDirection": "trimBottom", "insertionType": "newline",
                 "maximumTrimType": "sentence", "insertionPosition": -1},
-            "lastUpdatedAt": 0, "displayName": e.name, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"recurrentgpt:{i}:{e.name}")),
+            "lastUpdatedAt": 0, "displayName": e.name,
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"recurrentgpt:{i}:{e.name}")),
             "keys": list(e.names()), "searchRange": 1000, "enabled": True, "forceActivation": e.pinned,
             "keyRelative": False, "nonStoryActivatable": False, "category": category_id[e.kind], "loreBiasGroups": [],
         } for i, e in enumerate(entries)],

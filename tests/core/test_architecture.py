@@ -104,5 +104,8 @@ def test_the_loom_parts_never_import_the_facade():
 
 
 def test_the_facade_stays_small():
-    lines = (PACKAGE / "loom" / "facade.py").read_text(encoding="utf-8").count("\n")
-    assert lines <= 650, f"the Loom facade has grown to {lines} lines: move a responsibility into a part"
+    """The Loom class is the one door to a library and delegates: its body stays within ~600 lines."""
+    tree = ast.parse((PACKAGE / "loom" / "facade.py").read_text(encoding="utf-8"))
+    [loom] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Loom"]
+    lines = loom.end_lineno - loom.lineno + 1
+    assert lines <= 600, f"the Loom class has grown to {lines} lines: move a responsibility into a part"

@@ -156,12 +156,14 @@ def test_web_export_takes_the_author_from_the_file(config_file, tmp_path, model,
     from recurrentgpt import Loom
     from recurrentgpt.web import create_app
 
-    config.save({"author": "Mary Shelley"})
+    config.save({"author": "Mary Shelley", "address": "Villa Diodati; Cologny", "email": "mary@example.org"})
     loom = Loom.open(tmp_path / "w.db", model, embedder)
     info = loom.new_story("gothic", "a made man")
     with TestClient(create_app(loom), base_url="http://127.0.0.1:8765") as client:
         data = client.get(f"/api/stories/{info.id}/export", params={"fmt": "docx"}).content
-        assert docx.Document(io.BytesIO(data)).core_properties.author == "Mary Shelley"
+        document = docx.Document(io.BytesIO(data))
+        assert document.core_properties.author == "Mary Shelley"
+        assert [p.text for p in document.paragraphs[1:4]] == ["Villa Diodati", "Cologny", "mary@example.org"]
         data = client.get(f"/api/stories/{info.id}/export", params={"fmt": "docx", "author": "Ada"}).content
         assert docx.Document(io.BytesIO(data)).core_properties.author == "Ada"
     loom.close()

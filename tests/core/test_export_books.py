@@ -19,7 +19,6 @@ from recurrentgpt import Loom
 from recurrentgpt.cli import main
 from recurrentgpt.export import markdown_paragraph, one_paragraph, sections
 from recurrentgpt.story import Node
-
 from tests.conftest import SMALL
 
 TITLE = 'The *Candle* [Keeper] #2 <of> "Ash" & Ember'

@@ -12,13 +12,10 @@ import zlib
 
 import pytest
 
-from recurrentgpt import HashingEmbedder, Loom, ScriptedModel
+from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, lorebooks
 from recurrentgpt import bible as canon
-from recurrentgpt import lorebooks
 from recurrentgpt.cli import main
 from recurrentgpt.errors import InputError
-
-from tests.conftest import SMALL
 
 # SillyTavern World Info: "entries" keyed by uid, each with key/comment/content/constant/order/disable
 WORLD_INFO = {
@@ -32,7 +29,8 @@ WORLD_INFO = {
               "disable": False},
         "2": {"uid": 2, "key": ["Ember"], "comment": "", "content": "Fire cannot cross salt water.", "constant": False,
               "order": 100, "disable": False, "someFutureField": {"x": 1}},
-        "3": {"uid": 3, "key": ["ghost"], "comment": "The Ghost", "content": "Not used.", "order": 300, "disable": True},
+        "3": {"uid": 3, "key": ["ghost"], "comment": "The Ghost", "content": "Not used.", "order": 300,
+              "disable": True},
         "4": {"uid": 4, "key": ["he", "it"], "comment": "Pronoun entry", "content": "Aliases too common.", "order": 10},
     }
 }

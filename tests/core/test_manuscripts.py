@@ -16,7 +16,6 @@ from recurrentgpt.errors import InputError
 from recurrentgpt.export import one_paragraph, sections
 from recurrentgpt.importing import read_manuscript
 from recurrentgpt.story import Node, Settings, StoryInfo
-
 from tests.conftest import SMALL
 
 PARAGRAPHS = [
@@ -115,7 +114,8 @@ ODT_BODY = """
 <text:p text:style-name="Title">The Salt Road</text:p>
 <text:h text:outline-level="1">Chapter One</text:h>
 <text:p>The road ran <text:span text:style-name="T1">white</text:span> under the moon.</text:p>
-<text:p>Nell <text:span text:style-name="Emphasis">never</text:span> looked<text:s text:c="2"/>back;<text:tab/>she <text:span text:style-name="T2">ran</text:span>.</text:p>
+<text:p>Nell <text:span text:style-name="Emphasis">never</text:span> looked<text:s text:c="2"/>back;<text:tab/>she \
+<text:span text:style-name="T2">ran</text:span>.</text:p>
 <text:p>* * *</text:p>
 <text:p>Morning came.<text:note><text:note-body><text:p>a footnote</text:p></text:note-body></text:note></text:p>
 <text:h text:outline-level="1">Chapter Two: <text:span text:style-name="T1">Salt</text:span></text:h>
@@ -272,7 +272,8 @@ def test_docx_title_page_has_the_contact_block_and_the_header_the_surname():
 
 
 @pytest.mark.parametrize("author,surname", [("Ursula K. Le Guin", "Le Guin"), ("Vincent van Gogh", "van Gogh"),
-                                            ("Martin Luther King Jr.", "King"), ("Sor Juana Inés de la Cruz", "de la Cruz"),
+                                            ("Martin Luther King Jr.", "King"),
+                                            ("Sor Juana Inés de la Cruz", "de la Cruz"),
                                             ("Ada Lovelace", "Lovelace"), ("Homer", "Homer"), ("村上春樹", "村上春樹")])
 def test_surname_keeps_its_particles(author, surname):
     assert books.surname_of(author) == surname
@@ -362,3 +363,56 @@ def test_any_damage_to_a_book_is_an_input_error_or_a_reading(book, fmt):
             read_manuscript(bytes(damaged), f"book.{fmt}")
         except InputError:
             pass
+
+
+@pytest.mark.parametrize("fmt", ["docx", "epub"])
+def test_an_imported_book_is_a_story_with_real_chapters_that_exports_the_same(book, tmp_path, model, embedder, fmt):
+    """The round trip a writer makes: export, import into a new story, export again."""
+    loom, info = book
+    data = loom.export_bytes(info.id, fmt, author="Ada Lovelace")
+    writer = Loom.open(tmp_path / "second.db", model, embedder, seed=1)
+    imported = writer.import_manuscript(read_manuscript(data, f"book.{fmt}"), genre="fantasy")
+    assert imported.title == "The Candle Keeper"
+    assert expected(writer, imported) == expected(loom, info)
+    path = writer.path(imported.id)
+    assert [n.meta["chapter"] for n in path] == [1, 1, 1, 2, 2, 2, 3, 3]
+    # the loom counts the chapter it continues from where the imported chapter started
+    state = writer.state(imported.id)
+    assert (state.chapter, state.paragraphs_in_chapter, state.summaries) == (3, 2, [])
+    again = read_manuscript(writer.export_bytes(imported.id, fmt, author="Ada Lovelace"), f"again.{fmt}")
+    assert [(c.title, c.blocks) for c in again.chapters] == expected(loom, info)
+    writer.close()
+
+
+@pytest.mark.parametrize("case", ["200 MB", "damaged", "encrypted"])
+def test_the_cli_refuses_a_bad_book_in_one_line_and_writes_nothing(tmp_path, capsys, book, case):
+    from recurrentgpt.cli import main
+
+    _, before = _library(tmp_path)
+    path = tmp_path / "book.docx"
+    if case == "200 MB":
+        with open(path, "wb") as f:  # sparse: the size is checked before a byte is read
+            f.write(b"PK\x03\x04")
+            f.truncate(200_000_000)
+    elif case == "damaged":
+        path.write_bytes(_docx_bytes(book)[:5000])
+    else:
+        path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 4000)
+    code = main(["--db", str(tmp_path / "lib.db"), "--model", "scripted", "--embedder", "hash", "import", str(path),
+                 "--genre", "fantasy"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert _after(tmp_path) == before
+
+
+def test_the_cli_imports_a_docx_with_its_title_author_and_chapters(tmp_path, capsys, book):
+    from recurrentgpt.cli import main
+
+    loom, info = book
+    path = tmp_path / "book.docx"
+    path.write_bytes(loom.export_bytes(info.id, "docx", author="Ada Lovelace"))
+    code = main(["--db", str(tmp_path / "lib.db"), "--model", "scripted", "--embedder", "hash", "import", str(path),
+                 "--genre", "fantasy"])
+    out = capsys.readouterr().out
+    assert code == 0 and "The Candle Keeper" in out and "3 chapters" in out and "8 paragraphs" in out

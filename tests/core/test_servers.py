@@ -108,6 +108,20 @@ def test_an_unknown_context_lets_the_call_go_and_a_refusal_for_length_teaches_it
     assert len(server.bodies) == 1
 
 
+def test_a_stream_closed_without_an_event_is_asked_again_unstreamed_and_its_refusal_read(server):
+    """llama-cpp-python's server answers an over-long streamed call with 200 and an empty stream; only the same call
+    unstreamed says why (a 400 naming its context). Seen failing: "returned an empty answer", the context unlearned."""
+    refusal = ("This model's maximum context length is 4096 tokens. However, you requested 5634 tokens "
+               "(5618 in the messages, 16 in the completion).")
+    server.behaviours += [stream("", raw=[]), status(400, refusal)]
+    model = get_model("openai:smollm2", base_url=server.url)
+    with pytest.raises(ContextTooSmall, match="4,096-token context"):
+        model.complete(Request("s", LONG, max_tokens=16))
+    assert [b["stream"] for b in server.bodies] == [True, False]
+    assert "stream_options" not in server.bodies[1]
+    assert model.context_window() == 4096
+
+
 def test_llama_servers_context_refusal_is_read_from_its_n_ctx(server):
     server.behaviours.append(reply({"error": {"code": 400, "message": "the request exceeds the available context size, "
                                               "try increasing it", "type": "exceed_context_size_error",

@@ -67,6 +67,27 @@ def test_cli_writes_and_exports_a_story_with_the_bundled_model_and_embedder(tmp_
     assert embedded == 4
 
 
+def test_a_regeneration_right_after_a_step_differs_from_the_head_on_the_bundled_model(tmp_path):
+    """`regenerate -n 2` right after a step gave an alternative word for word the same as the head: each process
+    started the engine's sampling from the same seed, and the regeneration's prompt is the step's own. What holds
+    for any output: every alternative kept differs from the head, or the command fails saying it kept copying."""
+    db = tmp_path / "lib.db"
+    new = cli("new", "science fiction", "a lighthouse keeper on Mars", *TINY, "--bible", "off", db=db)
+    assert new.returncode == 0, new.stderr
+    story_id = new.stdout.split("(story ")[1].split(")")[0]
+    assert cli("step", story_id, "--plan", "1", db=db).returncode == 0
+    head = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"][-1]
+    regenerated = cli("regenerate", story_id, "-n", "2", db=db)
+    if regenerated.returncode != 0:
+        assert regenerated.returncode == 4 and "repeats the one it is to replace" in regenerated.stderr, regenerated.stderr
+        return
+    tree = Loom.open(db, "scripted", HashingEmbedder())
+    alternatives = [n for n in tree.children(story_id, head["parent_id"]) if n.id != head["id"]]
+    tree.close()
+    assert len(alternatives) == 2
+    assert all(n.paragraph != head["paragraph"] for n in alternatives)
+
+
 
 def test_a_chapter_ended_through_the_cli_makes_a_book_of_two_chapters(tmp_path):
     """Issue 27 on the real model: `end-chapter` after a step ends chapter 1 (its summary and the next chapter's

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 
 from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
@@ -402,14 +404,16 @@ def test_a_step_s_prompt_shows_the_passage_of_a_long_recalled_paragraph_that_mat
     from recurrentgpt import Loom
 
     loom = Loom.open(tmp_path / "p.db", ScriptedModel(), HashingEmbedder(dim=256), chunk_words=20)
-    info = loom.new_story("fantasy", "x", settings=SMALL)  # 4 sentences a paragraph: 80 words
+    # 6 sentences a paragraph, 120 words: the 273-word paragraph is longer than asked, within its runaway ceiling
+    settings = replace(SMALL, paragraph_sentences=6)
+    info = loom.new_story("fantasy", "x", settings=settings)
     long_paragraph = LONG + " " + FACT + " " + LONG
     for text in [long_paragraph, "They walked north.", "They rested by the river."]:
-        loom.model.enqueue(_answer(text))
+        loom.model.enqueue({**_answer(text), "short_memory": "They travel."})  # a memory within its limits
         loom.step(info.id, "walk on")
     [hit] = loom.recall(info.id, "Zorbulax looks for the brass key under the well", k=1)
     assert hit.paragraph == long_paragraph
-    assert FACT in hit.passage and len(hit.passage.replace("…", "").split()) <= SMALL.paragraph_words
+    assert FACT in hit.passage and len(hit.passage.replace("…", "").split()) <= settings.paragraph_words
     loom.model.enqueue(_answer("Zorbulax found it."))
     loom.step(info.id, "Zorbulax looks for the brass key under the well")
     prompt = loom.model.requests[-1].prompt

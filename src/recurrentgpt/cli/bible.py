@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..story import Node
 from ..library import Library
+from ..story import Node
 from .app import cli
 
 KINDS = ("character", "place", "object", "group", "rule", "thread", "event")
@@ -291,7 +291,8 @@ def import_lorebook(ctx: click.Context, file: str, kind: str, dry_run: bool) -> 
     """Import a lorebook: SillyTavern World Info JSON, a character card (V1/V2/V3 JSON or PNG) or a
     NovelAI .lorebook. Keys become aliases, constant entries pinned, higher order first; an entry already
     in the bible is updated. All of it is saved as one new version of the node, or nothing is."""
-    from .. import bible as canon, lorebooks
+    from .. import bible as canon
+    from .. import lorebooks
     from ..errors import InputError
     from ..importing import read_file
 

@@ -11,9 +11,8 @@ import click
 from ..errors import InputError
 from ..export import BINARY_FORMATS, EXTENSIONS, FORMATS, safe_filename
 from ..library import Library
-from .app import cli, pass_library, pop_settings, read_file_arg, settings_options, show_plans, warn_retry
 from . import progress
-from .app import write_atomically
+from .app import cli, pass_library, pop_settings, settings_options, show_plans, warn_retry, write_atomically
 
 
 @cli.command(name="list")
@@ -51,11 +50,8 @@ def export(library: Library, story: str, fmt: str, node: str, author: str, surna
         data = library.loom.export(info.id, fmt, node, canon_appendix=True).encode("utf-8")
     elif fmt == "docx":
         from .. import config as user_config
-        from ..books import Contact
 
-        contact = Contact(**{k: str(v) for k, v in user_config.load().items() if k in user_config.CONTACT})
-        if surname:
-            contact = Contact(**{**contact.__dict__, "surname": surname})
+        contact = user_config.contact(user_config.load(), surname)
         data = library.loom.export_bytes(info.id, fmt, node, author=author, contact=contact)
     else:
         data = library.loom.export_bytes(info.id, fmt, node, author=author)
@@ -82,8 +78,11 @@ def export(library: Library, story: str, fmt: str, node: str, author: str, surna
 @pass_library
 def import_(library: Library, file: str, genre: str | None, title: str, is_tree: bool, with_synopses: bool,
             **options: Any) -> None:
-    """Import a manuscript (text/Markdown) to continue it, or an exported tree."""
-    raw = read_file_arg(file, "import file")
+    """Import a manuscript to continue it (text, Markdown, DOCX, EPUB or ODT: its headings become chapters,
+    its italics *emphasis*, its title and author come from the file), or an exported tree."""
+    from ..importing import MAX_BOOK_BYTES, read_file, read_manuscript
+
+    raw = read_file(file, "the import file", MAX_BOOK_BYTES)  # refused by its size before it is read
     if is_tree:
         info = library.loom.import_tree(raw)
         click.echo(f"imported story {info.id}: {info.title} ({len(library.loom.tree(info.id))} nodes)")
@@ -92,18 +91,18 @@ def import_(library: Library, file: str, genre: str | None, title: str, is_tree:
         return
     if not genre:
         raise InputError("importing a manuscript needs --genre")
-    from ..importing import read_text
-
-    text = read_text(raw, f"the manuscript {file}")
+    manuscript = read_manuscript(raw, f"the manuscript {file}")  # all of it read and checked before a write
     click.echo("Reading the manuscript…", err=True)
     on_progress = progress.LazyBar("paragraph", "embedding")  # embedding a novel takes minutes: show it
     try:
-        info = library.loom.import_manuscript(text, genre=genre, title=title, settings=pop_settings(options),
+        info = library.loom.import_manuscript(manuscript, genre=genre, title=title, settings=pop_settings(options),
                                               on_retry=warn_retry, on_progress=on_progress)
     finally:
         on_progress.close()
     head = library.loom.node(info.id)
-    click.echo(f"imported story {info.id}: {info.title} ({head.depth + 1} paragraphs)\n")
+    chapters = f"{len(manuscript.chapters)} chapters, " if manuscript.has_chapters else ""
+    by = f" by {manuscript.author}" if manuscript.author else ""
+    click.echo(f"imported story {info.id}: {info.title}{by} ({chapters}{head.depth + 1} paragraphs)\n")
     if with_synopses:
         write_synopses(library, info.id)
     click.echo(f"Short-term memory:\n  {head.short_memory}\n\nCandidate plans:")

@@ -10,11 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 from .. import bible as canon
-from ..cell import CellInput, OnRetry, Opening, RecurrentCell, Cancel
+from ..cell import Cancel, CellInput, OnRetry, Opening, RecurrentCell
 from ..embeddings import Embedder
 from ..errors import Cancelled, InputError, ModelError
-from ..story import BIBLE_MODES, Node, StoryInfo
 from ..store import StoryStore
+from ..story import BIBLE_MODES, Node, StoryInfo
 
 SIMILAR_ENOUGH = 0.2  # cosine to the plan under which an entry is not "close in meaning" (no name matched)
 

@@ -13,7 +13,6 @@ from typing import Any
 from .. import bible as canon
 from ..cell import ChapterEnd, keep_pins
 from ..errors import InputError
-from ..importing import Manuscript
 from ..simulator import Choice
 from ..store import StoryStore
 from ..story import MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, Node, StoryInfo, check_outline
@@ -172,15 +171,3 @@ def chapter_plan(store: StoryStore, info: StoryInfo, head: Node, accepted: bool)
                and not (s.chapter_paragraphs and written >= s.chapter_paragraphs))
     return new_chapter, propose
 
-
-def with_chapters(nodes: list[Node], book: Manuscript) -> list[Node]:
-    """An imported manuscript's nodes (one a paragraph of ``book``) with its own chapters: the first node of each
-    chapter after the first opens it (a ``chapter_end`` with no summary: the model wrote none)."""
-    chapters = [number for number, c in enumerate(book.chapters, 1) for _ in c.paragraphs]
-    out = []
-    for i, (node, chapter) in enumerate(zip(nodes, chapters)):
-        meta = {**node.meta, "chapter": chapter}
-        if i and chapter != chapters[i - 1]:
-            meta["chapter_end"] = {"summary": "", "rationale": "a heading in the manuscript"}
-        out.append(replace(node, meta=meta))
-    return out

@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -29,20 +28,42 @@ from .. import books
 from ..cell import Cancel, OnRetry, Premise, RecurrentCell
 from ..embeddings import Embedder, embedder_name, get_embedder
 from ..errors import ConfigError, ConflictError, InputError, ModelError, NotFoundError
-from ..importing import parse_text
+from ..importing import Manuscript
 from ..memory import LongTermMemory, RetrievalMode
 from ..models import Model, get_model
 from ..models.base import OnText
 from ..simulator import Choice, HumanSimulator
-from ..story import Mode, Node, Retrieved, Settings, StoryInfo, TreeRow, Usage, check_length, validate_settings
 from ..store import StoreDescription, StoryStore, open_store
+from ..story import Mode, Node, Retrieved, Settings, StoryInfo, TreeRow, Usage, check_length, validate_settings
 from ..synopses import BATCH_PARAGRAPHS, SynopsisBackfill
 from . import transfer
 from .canon import Canon, first_bible, with_bible_mode
-from .chapters import (bible_version, chapter_plan, ended_version, extended_version, kept_state, outline_version,
-                       pinned_version, simulator_input, simulator_meta, with_chapters)
-from .nodes import (StoryState, candidate_plans, check_chapter_end, check_edit, check_head, edited_version, line_below,
-                    new_id, opening_chain, plan_text, reattached, stored_end, story_state, total_usage)
+from .chapters import (
+    bible_version,
+    chapter_plan,
+    ended_version,
+    extended_version,
+    outline_version,
+    pinned_version,
+    simulator_input,
+    simulator_meta,
+)
+from .nodes import (
+    StoryState,
+    candidate_plans,
+    check_chapter_end,
+    check_edit,
+    check_head,
+    edited_version,
+    line_below,
+    new_id,
+    opening_chain,
+    plan_text,
+    reattached,
+    stored_end,
+    story_state,
+    total_usage,
+)
 from .writing import StepWriter, backfill_synopses, known_input
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -225,8 +246,6 @@ class Loom:
         them. Each call's synopses are committed when it returns, with ``on_progress(done, total)``: a crash
         or Ctrl-C keeps them, and calling this again continues where it stopped. A synopsis the model gets
         wrong is left out (counted in ``dropped``; the next run tries it again)."""
-        import numpy as np
-
         info = self.story(story_id)
         if not 1 <= batch <= 32:
             raise InputError(f"a batch is 1 to 32 paragraphs, not {batch}")
@@ -234,8 +253,6 @@ class Loom:
         if not missing:
             return SynopsisBackfill()
         self._check_backends()
-        # paragraph vectors first: the memory takes a node with any vector for one whose paragraph is embedded
-        self.memory.backfill(np.asarray([self.store.path_seqs(node_id)[0] for node_id, _ in missing], dtype=np.int64))
         return backfill_synopses(self.store, self.memory, self._cell(info), info, missing, batch, on_progress, cancel,
                                  on_retry)
 
@@ -462,25 +479,7 @@ class Loom:
         boundary: its chapter end (not asked again), or the chapter ended at it."""
         info, original = self.check_regenerate(story_id, node, n, expected_head=expected_head,
                                                fix_conflicts=fix_conflicts)
-        parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
-        writer = self._writer()
-        ended = stored_end(original.meta.get("chapter_end"), original.meta)
-        pending = kept_state(original, "ends_chapter", only=True)  # a chapter ended at it ends at its alternatives
-        cell_input, retrieved = writer.cell_input(info, parent, original.plan or "Continue the story.", ended)
-        if fix_conflicts:
-            cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
-                                                          for c in original.meta["conflicts"]])
-        cell = writer.cell(info)
-
-        def alternative(stream: OnText | None) -> Node:
-            out = cell.step(cell_input, stream, on_retry, cancel)
-            return writer.child(info, parent, original.plan, out, retrieved, ended=ended, extra=pending)
-
-        if self.model.concurrent and n > 1:  # a server batches concurrent requests; stream none of them
-            with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
-                groups = [list(pool.map(lambda _: alternative(None), range(n)))]
-        else:
-            groups = ([alternative(on_text)] for _ in range(n))
+        groups = self._writer().alternatives(info, original, n, on_text, on_retry, cancel, fix_conflicts)
         alternatives: list[Node] = []
         for group in groups:
             self._commit(info, group, None, move_head=False)  # siblings: the head stays where it is
@@ -593,31 +592,20 @@ class Loom:
 
     # -- import and export ------------------------------------------------------------------
 
-    def import_manuscript(self, text: str, *, genre: str, topic: str = "", title: str = "",
+    def import_manuscript(self, text: str | Manuscript, *, genre: str, topic: str = "", title: str = "",
                           settings: Settings | None = None, on_retry: OnRetry | None = None,
                           on_progress: Callable[[int, int], None] | None = None) -> StoryInfo:
-        """Continue a writer's own book: its paragraphs become the first nodes and enter the long-term
-        memory; the model reads the last of them to write the first short-term memory and plans.
-        ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a novel)."""
-        book = parse_text(text)  # a heading opens a chapter: the book's chapters become the story's
-        paragraphs = book.paragraphs
-        title = title.strip() or book.title  # the writer's own "# Title" beats a made-up one
-        if not genre.strip():
-            raise InputError("an imported story needs a genre")
+        """Continue a writer's own book (text or Markdown, or a ``Manuscript`` read from a DOCX, EPUB or ODT by
+        ``importing.read_manuscript``): its paragraphs become the first nodes and enter the long-term memory,
+        its chapters the story's chapters; the model reads the last paragraphs to write the first short-term
+        memory and plans. ``on_progress(done, total)`` reports the embedding of the paragraphs (minutes for a
+        novel)."""
         settings = settings or Settings()
         validate_settings(settings)
         self._check_backends()
-        recent = transfer.ending(paragraphs)
-        cell = RecurrentCell(self.model, settings, self.rng)
-        opening = cell.resume(genre, title, recent, on_retry)
-        title = title or opening.title
-        info = transfer.manuscript_info(title=title, genre=genre, topic=topic.strip() or title,
-                                        outline=opening.outline, settings=settings)
-        nodes = with_chapters(opening_chain(info.id, paragraphs, opening, kind="import", first_plan="",
-                                            model_name=self.model.name), book)
-        first = first_bible(cell, info, opening, recent, on_retry, None)
-        if first:
-            nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
+        info, nodes = transfer.manuscript_story(RecurrentCell(self.model, settings, self.rng), text, genre=genre,
+                                                topic=topic, title=title, model_name=self.model.name,
+                                                on_retry=on_retry)
         return self._save_new_story(info, nodes, on_progress)
 
     def export(self, story_id: str, fmt: str = "md", node: str = "head", *, canon_appendix: bool = False) -> str:

@@ -10,15 +10,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import shape
 from ..cell import ChapterEnd, Opening
 from ..errors import ConflictError, InputError, NotFoundError
-from ..story import Node, StoryInfo, Usage, check_length
 from ..store import StoryStore
-from .. import shape
+from ..story import Node, StoryInfo, Usage, check_length
 from ..structured import sentences
 
-# node meta that is story state, not provenance: a new version of a node (an edit) keeps it
-STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned")
+# node meta that is story state, not provenance: a new version of a node (an edit) keeps it (an imported
+# chapter's heading and a scene break included)
+STATE_KEYS = ("chapter", "outline", "beats", "chapter_end", "ends_chapter", "bible", "pinned", "chapter_title",
+              "scene_break")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def story_state(store: StoryStore, info: StoryInfo, node: Node) -> StoryState:
     for depth, m in store.path_meta(node.id, "outline", "beats", "chapter_end"):
         outline = m.get("outline", outline)
         beats = m.get("beats", beats)
-        if m.get("chapter_end", {}).get("summary"):  # (an imported manuscript's headings have none)
+        if m.get("chapter_end") and m["chapter_end"].get("summary"):  # an imported chapter ends with none
             summaries.append(m["chapter_end"]["summary"])
         if depth == 0 or m.get("chapter_end"):
             chapter, chapter_start = m.get("chapter", chapter), depth
@@ -179,13 +181,16 @@ def new_version(original: Node, **changes: Any) -> Node:
 
 def edited_version(original: Node, *, paragraph: str | None, short_memory: str | None, plans: list[str] | None,
                    plan: str | None, rationale: str | None = None, synopsis: str | None = None,
-                   meta: dict[str, Any] | None = None) -> Node:
+                   meta: dict[str, Any] | None = None, writer_memory: bool | None = None) -> Node:
     """The writer's edit of ``original`` as a new sibling: what was given replaces, the rest stays. The
     chapter and outline stay; the old synopsis describes the old text, so a new paragraph has none until a
-    refresh or a backfill writes one."""
+    refresh or a backfill writes one. ``writer_memory``: whether ``short_memory`` is the writer's (default: if
+    given; a refresh's is the model's), which a replay above it carries instead of writing its own."""
     kept = {k: v for k, v in original.meta.items() if k in STATE_KEYS}
-    if short_memory is not None:  # the writer's own memory: a replay above carries it, not the model's
+    if short_memory is not None if writer_memory is None else writer_memory:
         kept["memory_by"] = "writer"
+    elif short_memory is None and original.meta.get("memory_by"):  # the memory stays the writer's
+        kept["memory_by"] = original.meta["memory_by"]
     version = new_version(
         original,
         kind="edit",

@@ -9,11 +9,13 @@ import time
 from dataclasses import replace
 
 from .. import books, export
+from ..cell import OnRetry, RecurrentCell
 from ..errors import InputError
-from ..story import Node, Settings, StoryInfo
+from ..importing import Manuscript, chapter_meta, parse_text, parse_tree
 from ..store import StoryStore
-from ..importing import parse_tree
-from .nodes import ids_taken, new_id
+from ..story import Node, StoryInfo
+from .canon import first_bible
+from .nodes import ids_taken, new_id, opening_chain
 
 RESUME_WORDS = 1200  # how much of a manuscript's ending the model reads to pick up the thread
 
@@ -80,8 +82,25 @@ def ending(paragraphs: list[str], words: int = RESUME_WORDS) -> list[str]:
     return recent
 
 
-def manuscript_info(*, title: str, genre: str, topic: str, outline: str, settings: Settings) -> StoryInfo:
-    """The story record of an imported manuscript, before its nodes."""
+def manuscript_story(cell: RecurrentCell, text: str | Manuscript, *, genre: str, topic: str, title: str,
+                     model_name: str, on_retry: OnRetry | None) -> tuple[StoryInfo, list[Node]]:
+    """An imported manuscript's story and nodes, before they are saved: its paragraphs become the first nodes,
+    its chapters the story's chapters; the model reads the ending to write the first memory and plans."""
+    manuscript = text if isinstance(text, Manuscript) else parse_text(text)
+    paragraphs = manuscript.paragraphs
+    title = title.strip() or manuscript.title  # the writer's own title beats a made-up one
+    if not genre.strip():
+        raise InputError("an imported story needs a genre")
+    recent = ending(paragraphs)
+    opening = cell.resume(genre, title, recent, on_retry)
+    title = title or opening.title
     now = time.time()
-    return StoryInfo(id=new_id(), title=title, genre=genre.strip(), topic=topic, premise="", outline=outline,
-                     mode="writer", settings=settings, profile={}, head_id=None, created_at=now, updated_at=now)
+    info = StoryInfo(id=new_id(), title=title, genre=genre.strip(), topic=topic.strip() or title, premise="",
+                     outline=opening.outline, mode="writer", settings=cell.settings, profile={}, head_id=None,
+                     created_at=now, updated_at=now)
+    nodes = opening_chain(info.id, paragraphs, opening, kind="import", first_plan="", model_name=model_name)
+    nodes = [replace(n, meta={**n.meta, **extra}) for n, extra in zip(nodes, chapter_meta(manuscript))]
+    first = first_bible(cell, info, opening, recent, on_retry, None)
+    if first:
+        nodes[-1] = replace(nodes[-1], meta={**nodes[-1].meta, **first})
+    return info, nodes

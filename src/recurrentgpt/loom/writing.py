@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -18,11 +20,11 @@ from ..errors import Cancelled, ModelError
 from ..memory import LongTermMemory
 from ..models import Model
 from ..models.base import OnText
+from ..store import StoryStore
 from ..story import Node, Retrieved, StoryInfo
 from ..synopses import SynopsisBackfill, batches
-from ..store import StoryStore
 from .canon import Canon, proposal_meta
-from .chapters import carried
+from .chapters import carried, kept_state
 from .nodes import edited_version, new_id, pins_in, stored_end, story_state
 
 
@@ -200,7 +202,8 @@ class StepWriter:
         return edited_version(original, paragraph=paragraph,
                               short_memory=short_memory if short_memory is not None else fresh.short_memory,
                               plans=plans if plans is not None else fresh.plans, plan=plan,
-                              rationale=fresh.rationale, synopsis=fresh.synopsis, meta=meta)
+                              rationale=fresh.rationale, synopsis=fresh.synopsis, meta=meta,
+                              writer_memory=short_memory is not None)
 
     def rewritten(self, info: StoryInfo, parent: Node, old: Node, on_text: OnText | None,
                   cancel: Cancel | None) -> Node:
@@ -209,6 +212,32 @@ class StepWriter:
         ended = stored_end(old.meta.get("chapter_end"), old.meta)
         output, retrieved = self.write(info, parent, old.plan, on_text, None, cancel, ended)
         return carried(self.canon.at(parent), old, self.child(info, parent, old.plan, output, retrieved, ended=ended))
+
+    def alternatives(self, info: StoryInfo, original: Node, n: int, on_text: OnText | None,
+                     on_retry: OnRetry | None, cancel: Cancel | None, fix_conflicts: bool) -> Iterator[list[Node]]:
+        """``n`` nodes written again from ``original``'s parent with its plan, in groups to save together: one
+        group written in parallel on a server (which batches concurrent requests; none streamed), else one node
+        a group, streamed. Each keeps ``original``'s chapter boundary: its chapter end (not asked again) or a
+        chapter ended at it. ``fix_conflicts`` hands the model the conflicts found in it as things not to write."""
+        parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
+        ended = stored_end(original.meta.get("chapter_end"), original.meta)
+        pending = kept_state(original, "ends_chapter", only=True)
+        cell_input, retrieved = self.cell_input(info, parent, original.plan or "Continue the story.", ended)
+        if fix_conflicts:
+            cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
+                                                          for c in original.meta["conflicts"]])
+        cell = self.cell(info)
+
+        def alternative(stream: OnText | None) -> Node:
+            out = cell.step(cell_input, stream, on_retry, cancel)
+            return self.child(info, parent, original.plan, out, retrieved, ended=ended, extra=pending)
+
+        if self.model.concurrent and n > 1:
+            with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
+                yield list(pool.map(lambda _: alternative(None), range(n)))
+        else:
+            for _ in range(n):
+                yield [alternative(on_text)]
 
     # -- the new node --------------------------------------------------------------------------
 
@@ -278,6 +307,10 @@ def backfill_synopses(store: StoryStore, memory: LongTermMemory, cell: Recurrent
                       on_retry: OnRetry | None = None) -> SynopsisBackfill:
     """Write and index the synopses of ``missing`` (node id, paragraph), ``batch`` paragraphs per call, each
     call's synopses committed when it returns; a synopsis the model gets wrong is left out and counted."""
+    import numpy as np
+
+    # paragraph vectors first: the memory takes a node with any vector for one whose paragraph is embedded
+    memory.backfill(np.asarray([store.path_seqs(node_id)[0] for node_id, _ in missing], dtype=np.int64))
     written = dropped = calls = done = 0
     warnings: list[str] = []
     for part in batches(missing, batch):

@@ -163,16 +163,16 @@ class OpenAIModel(Model):
         return self._complete(request, fmt, on_text, ask_usage=self._ask_usage, seed=seed)
 
     def _complete(self, request: Request, fmt: str, on_text: OnText | None, ask_usage: bool,
-                  seed: int | None = None) -> Completion:
+                  seed: int | None = None, stream: bool = True) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages(),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "stream": True,
+            "stream": stream,
         }
         body.update(sampler_fields(request, self.samplers, seed))
-        if ask_usage:
+        if ask_usage and stream:
             body["stream_options"] = {"include_usage": True}
         if request.seed is not None:  # (OpenAI, vLLM, llama.cpp's server and Ollama take a seed)
             body["seed"] = request.seed
@@ -189,6 +189,7 @@ class OpenAIModel(Model):
         usage: dict[str, Any] = {}
         timings: dict[str, Any] = {}  # llama.cpp's server: ``cache_n`` = prompt tokens its KV cache served
         chunks = 0
+        events = -1  # SSE events read; -1: the server answered in one JSON body
         with self.client.stream("/chat/completions", body) as response:
             if "text/event-stream" not in response.headers.get("content-type", ""):  # it ignored "stream"
                 data = _json(response.read().decode("utf-8", errors="replace"))
@@ -201,7 +202,9 @@ class OpenAIModel(Model):
                 usage = data.get("usage") or {}
                 timings = data.get("timings") or {}
             else:
+                events = 0
                 for event in EventSource(response).iter_sse():
+                    events += 1
                     if event.data.strip() == "[DONE]":
                         break
                     data = _json(event.data)
@@ -218,6 +221,10 @@ class OpenAIModel(Model):
                                 on_text(delta)
                         finish = choice.get("finish_reason") or finish
         text = "".join(parts)
+        if stream and events == 0:
+            # llama-cpp-python's server refuses a prompt too long for its context by closing an empty stream; the
+            # same call unstreamed answers with the refusal, which says the context (or with the answer)
+            return self._complete(request, fmt, on_text, ask_usage, seed, stream=False)
         if not text.strip():
             raise ModelError(f"the model server at {self.client.base_url} returned an empty answer")
         return Completion(

@@ -238,10 +238,13 @@ def prune(story_id: str, body: PruneRequest, loom: LoomDep) -> dict[str, Any]:
             response_class=Response)
 def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head", author: str = "") -> Response:
     """A download named after the title; ``docx`` is in standard manuscript format, ``author`` (default: the
-    config file's) goes on its title page and in the epub's metadata."""
+    config file's) goes on its title page and in the epub's metadata, and the config file's contact block
+    (legal_name, address, phone, email, surname) on a docx's title page."""
     info = loom.story(story_id)
-    author = author or str(user_config.load().get("author") or "")  # the config file's author by default
-    data = loom.export_bytes(info.id, fmt, node, author=author[:200])
+    values = user_config.load()
+    author = author or str(values.get("author") or "")  # the config file's author by default
+    contact = user_config.contact(values) if fmt == "docx" else None
+    data = loom.export_bytes(info.id, fmt, node, author=author[:200], contact=contact)
     name = safe_filename(info.title, EXTENSIONS[fmt])
     ascii_name = safe_filename(info.title.encode("ascii", "ignore").decode(), EXTENSIONS[fmt])
     # RFC 6266: an ASCII fallback, and the real (UTF-8) name for browsers that read filename*
