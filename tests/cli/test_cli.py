@@ -121,6 +121,40 @@ def test_reattached_paragraphs_are_marked_in_show_and_tree(capsys):
     code, out, _ = run(capsys, "tree", sid)
     assert out.count("(written before an edit above)") == 1
 
+def test_a_replay_says_which_of_the_writers_changes_below_it_could_not_keep(capsys, tmp_path):
+    """``edit --replay`` carries the writer's own bible changes below onto the rewritten line; one that no longer
+    fits it (here: an update of an entry the model added on the old line only) is dropped, and the command says
+    so on stderr, naming the change and the node. Seen failing before: it was dropped in silence."""
+    from dataclasses import replace
+
+    from recurrentgpt import HashingEmbedder, ScriptedModel
+    from recurrentgpt import bible as canon
+    from tests.conftest import SMALL
+
+    db = tmp_path / "library.db"
+    model = ScriptedModel()
+    loom = Loom.open(db, model, HashingEmbedder())
+    info = loom.new_story("science fiction", "a lighthouse keeper on Mars", settings=replace(SMALL, bible="auto"))
+    top = loom.node(info.id)
+    loom.step(info.id, 0)
+    model.enqueue({"paragraph": "Mara found a brass key in the sand below the tower, green with age and cold.",
+                   "rationale": "The key opens the story.", "short_memory": "Mara found a brass key below the tower.",
+                   "plans": ["Mara tries the key.", "Mara hides the key.", "Mara shows the key."]},
+                  {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found here"})
+    loom.step(info.id, 0)
+    loom.change_bible(info.id, [canon.Change("update", "The Brass Key", status="lost")])
+    loom.close()
+    code = main(["--db", str(db), *FAST, "edit", info.id, top.id, "--paragraph",
+                 "The storm broke at dawn and Mara slept for the first time in three days.", "--replay"])
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert "The Brass Key" in err and "not kept" in err and "Traceback" not in err
+    again = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    last = again.node(info.id)
+    assert last.meta["replay_dropped"] and "The Brass Key" in last.meta["replay_dropped"][0]
+    assert last.meta["replay_dropped"][0].split(":")[0] in err  # the change, as stored
+
+
 def test_loom_commands(capsys, tmp_path):
     sid = new_story(capsys)
     run(capsys, "step", sid, "-p", "1")
