@@ -230,6 +230,7 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     writes nothing (stop it at any time)."""
     from .. import bible as canon
     from ..continuity import Checker
+    from ..loom.canon import on_series
     from . import progress
 
     library, story, node = _args(ctx)
@@ -240,14 +241,16 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     batches = loom.path_batches(story, last.id) if whole else iter([[last]])
     found = checked = 0
     meter = progress.bar(last.depth + 1 if whole else 1, "node", "checking")
-    current = canon.EMPTY if whole else {e.key: e for e in loom.bible(story, last.id)}
+    series = loom.series.of(story) if whole else None
+    base = {e.key: e for e in loom.series.canon(series)} if series else canon.EMPTY  # a member starts from it
+    current = base if whole else {e.key: e for e in loom.bible(story, last.id)}
     checker: Checker | None = None
     try:
         for batch in batches:
             for n in batch:
                 meter.update(1)
-                if whole:  # down the path, one bible at a time: its own changes on its parent's canon
-                    current = canon.materialise([n.meta], current)
+                if whole and (changes := canon.changes_of(n.meta)):  # its changes on its parent's canon
+                    current = on_series(current, changes) if base else canon.apply(current, changes)
                 if not n.paragraph.strip():
                     continue
                 if checker is None or checker.bible is not current:  # the canon changes at a few nodes only
