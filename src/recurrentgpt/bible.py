@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Literal, Mapping
 
 from .errors import InputError
+from .facts import _CJK, facts_disagree, key, statuses_disagree, tokens
 
 Kind = Literal["character", "place", "object", "group", "rule", "thread", "event"]
 KINDS: tuple[str, ...] = ("character", "place", "object", "group", "rule", "thread", "event")
@@ -46,21 +46,6 @@ COMMON_WORDS = frozenset(
     at by for with from as is was be are were not no yes mr mrs ms miss
     他 她 它 他们 她们 我 你 您 我们 你们 的 了 是 在 人 这 那 一""".split()
 )  # titles ("the Captain") and kin words stay allowed: in many books they name one person
-
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")  # a word, or one ideograph (CJK is written without spaces)
-
-
-def tokens(text: str) -> tuple[str, ...]:
-    """Case-folded, accent-kept words (one token per CJK character): how names and text are matched.
-    Punctuation and regex characters in a name are separators, never patterns."""
-    return tuple(_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold()))
-
-
-def key(name: str) -> str:
-    """The identity of an entry's name: "Captain  Ahab" and "captain ahab" are the same entry."""
-    return " ".join(tokens(name))
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -333,7 +318,8 @@ def repair(bible: Bible, proposed: Iterable[Any], review: list[Change] | None = 
             warnings.append(f"{c.name}: an update that empties every fact was ignored")
             c = dataclasses.replace(c, facts=None)
         else:
-            c = dataclasses.replace(c, facts=(facts if lock else facts[:MAX_FACTS]) or None if c.facts is not None else None)
+            kept = (facts if lock else facts[:MAX_FACTS]) or None
+            c = dataclasses.replace(c, facts=kept if c.facts is not None else None)
         if c.status is not None:
             c = dataclasses.replace(c, status=c.status.strip()[:MAX_STATUS_CHARS] or None)
         c = dataclasses.replace(c, add_facts=add)
@@ -363,8 +349,6 @@ def _empty(c: Change) -> bool:
 
 def _hold_back(bible: Bible, c: Change) -> tuple[Change | None, list[Change], list[str]]:
     """What of a model's change may be applied (None: nothing), what waits for the writer, and why."""
-    from .continuity import facts_disagree, statuses_disagree
-
     held: list[Change] = []
     why: list[str] = []
     e = bible.get(key(c.name)) if c.op == "update" else None
@@ -416,12 +400,11 @@ def _hold_back(bible: Bible, c: Change) -> tuple[Change | None, list[Change], li
 
 def contradictions(e: Entry) -> list[tuple[str, str]]:
     """Pairs of the entry's facts that contradict each other (an eye colour, an age, a profession…)."""
-    from .continuity import facts_disagree
-
     return [(a, b) for i, a in enumerate(e.facts) for b in e.facts[i + 1 :] if facts_disagree(a, b)]
 
 
-CARRIED = re.compile(r"(?i)\b(carried|carrying|carries|held by (?:you|me)|in (?:your|my) (?:hands?|pocket|pack|bag))\b|携带|带着")
+CARRIED = re.compile(r"(?i)\b(carried|carrying|carries|held by (?:you|me)|in (?:your|my) (?:hands?|pocket|pack|bag))\b"
+                     r"|携带|带着")
 
 
 def pin_what_the_reader_carries(bible: Bible, changes: list[Change]) -> list[Change]:

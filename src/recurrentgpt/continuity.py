@@ -37,7 +37,29 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from .bible import _CJK, Bible, Entry, Index, key, tokens
+from .bible import Bible, Entry, Index
+from .facts import (
+    _CJK_RE,
+    CLAUSE_ZH,
+    COMPATIBLE,
+    DEAD,
+    FEATURES,
+    FEATURES_ZH,
+    GONE,
+    JAILED,
+    MEMORY_ZH,
+    NOT_STATUS,
+    ROLES,
+    Tok,
+    _ages,
+    _ages_at,
+    _colour_positions,
+    _colour_statements,
+    _number_at,
+    _toks,
+    key,
+    tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +90,9 @@ class Conflict:
 # -- sentences and words -----------------------------------------------------------------------------
 
 ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st sr jr col capt lt gen maj adm sgt rev hon esq messrs mme mlle prof no vol fig ft mt etc vs".split())
+    "mr mrs ms dr st sr jr col capt lt gen maj adm sgt rev hon esq messrs mme mlle prof no vol fig ft mt etc vs"
+    .split())
 _END = re.compile(r"[.!?…]+[\"'”’»)\]]*|[。！？]+[”」』）]*")
-_CJK_RE = re.compile(rf"[{_CJK}]")
 
 
 def sentences(paragraph: str) -> list[str]:
@@ -100,29 +122,6 @@ def sentences(paragraph: str) -> list[str]:
     return out
 
 
-_TOK = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
-
-
-@dataclass(frozen=True)
-class Tok:
-    raw: str
-    low: str
-    word: bool
-    dash: bool = False  # a "-" that separates clauses ("--", " - "), not one inside "dressing-room"
-    start: int = 0  # where it begins in the sentence (NFKC)
-
-
-def _toks(sentence: str) -> list[Tok]:
-    text = unicodedata.normalize("NFKC", sentence)
-    out = []
-    for m in _TOK.finditer(text):
-        t = m.group(0)
-        dash = t in "—–" or (t == "-" and (text[m.start() - 1 : m.start()] in ("-", " ", "")
-                                          or text[m.end() : m.end() + 1] in ("-", " ", "")))
-        out.append(Tok(t, t.casefold(), t[0].isalnum() or t[0] == "_", dash, m.start()))
-    return out
-
-
 @dataclass(frozen=True)
 class Mention:
     key: str
@@ -132,14 +131,11 @@ class Mention:
 
 # -- reading the canon -------------------------------------------------------------------------------
 
-DEAD = re.compile(r"(?i)\b(dead|deceased|died|killed|slain|murdered|executed|drowned|hanged|late)\b|死|亡|已故|去世|逝")
-GONE = re.compile(r"(?i)\b(gone|missing|vanished|disappeared|lost|fled|departed)\b|失踪|下落不明|出走")
-JAILED = re.compile(r"(?i)\b(imprisoned|prison|jail|jailed|gaol|captive|prisoner|locked up)\b|入狱|监狱|被囚|关押|囚禁")
-NOT_STATUS = re.compile(r"(?i)\b(not|no longer|never|alive|living)\b|活着|未死|没死")
 SECRET = re.compile(r"(?i)\bsecret\b|秘密|隐秘")
 HELD = re.compile(r"(?i)^\s*(?:held|owned|kept|carried|worn|possessed|in the keeping of)\s+by\s+(?P<who>.+?)\s*\.?$"
                   r"|^\s*with\s+(?P<who2>.+?)\s*\.?$|^(?P<who3>.+?)(?:持有|拿着|保管)$")
-PLACED = re.compile(r"(?i)^\s*(?:in|at|inside|on|kept in|locked in|hidden in|hangs in|lies in|stands in)\s+(?P<where>.+?)\s*\.?$"
+PLACED = re.compile(r"(?i)^\s*(?:in|at|inside|on|kept in|locked in|hidden in|hangs in|lies in|stands in)"
+                    r"\s+(?P<where>.+?)\s*\.?$"
                     r"|^\s*在(?P<where2>.+)$")
 KNOWN_ONLY = re.compile(r"(?i)known (?:only )?to (?P<who>[^.;]+)|只有(?P<who2>.+?)知道")
 TITLES = frozenset("mr mrs ms miss dr lady sir lord colonel captain admiral general lieutenant nurse master madam "
@@ -174,44 +170,6 @@ def _same_person(a: str, b_names: Iterable[str]) -> bool:
     return False
 
 
-# colours: what a word says of a colour, and which colours can describe the same eyes or hair
-COLOURS = {
-    "black": "dark", "dark": "dark", "raven": "dark", "jet": "dark", "sloe": "dark", "sloes": "dark", "ebony": "dark",
-    "brown": "brown", "chestnut": "brown", "hazel": "hazel", "hazle": "hazel", "amber": "hazel",
-    "blue": "blue", "cornflower": "blue", "cornflowers": "blue", "sapphire": "blue",
-    "grey": "grey", "gray": "grey", "silver": "grey", "green": "green", "emerald": "green",
-    "light": "light", "fair": "light", "flaxen": "light", "golden": "light", "gold": "light", "blond": "light",
-    "blonde": "light", "yellow": "light", "sandy": "light", "straw": "light",
-    "red": "red", "auburn": "red", "ginger": "red", "copper": "red", "white": "white", "violet": "violet",
-}
-COLOURS_ZH = {"黑": "dark", "乌": "dark", "褐": "brown", "棕": "brown", "蓝": "blue", "灰": "grey", "绿": "green",
-              "金": "light", "黄": "light", "亚麻": "light", "浅": "light", "红": "red", "白": "white", "紫": "violet"}
-COMPATIBLE = {
-    "dark": {"dark", "brown", "hazel"}, "brown": {"brown", "dark", "hazel", "red"}, "hazel": {"hazel", "brown", "green", "dark"},
-    "blue": {"blue", "violet"}, "grey": {"grey", "white"}, "green": {"green", "hazel"},
-    "light": {"light", "red", "white"}, "red": {"red", "brown", "light"}, "white": {"white", "grey", "light"},
-    "violet": {"violet", "blue"},
-}
-FEATURES = {"eye": "eyes", "eyes": "eyes", "hair": "hair", "curls": "hair", "locks": "hair", "tresses": "hair",
-            "ringlets": "hair"}
-FEATURES_ZH = {"眼睛": "eyes", "眼": "eyes", "头发": "hair", "鬈发": "hair", "乌发": "hair", "发": "hair"}
-
-ROLES = {  # word -> (group, class, rank)
-    **{w: ("occupation", "clergy", 0) for w in "clergyman clergymen parson vicar rector curate priest ordained".split()},
-    **{w: ("occupation", "navy", 0) for w in "navy naval sailor seaman mariner frigate".split()},
-    "midshipman": ("occupation", "navy", 1), "post-captain": ("occupation", "navy", 4), "admiral": ("occupation", "navy", 5),
-    **{w: ("occupation", "army", 0) for w in "army militia regiment soldier colonel general major".split()},
-    **{w: ("occupation", "law", 0) for w in "lawyer attorney barrister solicitor".split()},
-    **{w: ("species", "horse", 0) for w in "horse mare pony stallion gelding".split()},
-    **{w: ("species", "dog", 0) for w in "dog pug spaniel hound terrier puppy".split()},
-    **{w: ("species", "cat", 0) for w in "cat kitten".split()},
-    "baronet": ("title", "baronet", 0),
-}
-NUMBERS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
-ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 COUNTY = re.compile(r"\b([A-Z][a-z]+shire|Kent|Sussex|Surrey|Essex|Norfolk|Suffolk|Devon|Cornwall|Cumberland|"
                     r"Northumberland|Middlesex|Westmorland|Durham|Rutland)\b|([\u4e00-\u9fff]{1,4}郡)")
 
@@ -258,7 +216,8 @@ def canon_of(e: Entry) -> Canon:
         m = PLACED.match(e.status.strip()) if not holder else None
         if m:
             place = (m.group("where") or m.group("where2") or "").strip() or None
-    counties = frozenset(c for m in COUNTY.finditer(text) for c in m.groups() if c) if e.kind == "place" else frozenset()
+    counties = frozenset(c for m in COUNTY.finditer(text) for c in m.groups() if c) if e.kind == "place" \
+        else frozenset()
     miles = _miles(text) if e.kind == "place" else None
     lodging = None
     m = re.search(r"(?i)\b(?:lodging|lodgings|lives|living|lodges)\s+(?:in|at)\s+([A-Z][\w' -]+)", text)
@@ -270,48 +229,6 @@ def canon_of(e: Entry) -> Canon:
         who = (m.group("who") or m.group("who2")) if m else ""
         known = tuple(p.strip() for p in re.split(r",|、|\band\b|和|及|\bor\b", who) if p.strip())
     return Canon(_status_class(e), colours, age_range, roles, holder, place, counties, miles, lodging, known)
-
-
-def facts_disagree(a: str, b: str) -> bool:
-    """Do two facts of one entry contradict each other: another eye or hair colour, an age years apart, another
-    profession or species, dead and alive?"""
-    ta, tb = _toks(a), _toks(b)
-    ca, cb = {}, {}
-    for f, c in _colour_statements(ta):
-        ca.setdefault(f, set()).add(c)
-    for f, c in _colour_statements(tb):
-        cb.setdefault(f, set()).add(c)
-    for f in ca.keys() & cb.keys():
-        if not any(x in COMPATIBLE.get(y, {y}) for x in ca[f] for y in cb[f]):
-            return True
-    aa, ab = _ages(ta, canon=True), _ages(tb, canon=True)
-    if aa and ab and min(abs(x - y) for x, _ in aa for y, _ in ab) > 3 and not any(q for _, q in aa + ab):
-        return True
-    ra = {ROLES[t.low][0]: ROLES[t.low][1] for t in ta if t.low in ROLES}
-    rb = {ROLES[t.low][0]: ROLES[t.low][1] for t in tb if t.low in ROLES}
-    if any(ra[g] != rb[g] for g in ra.keys() & rb.keys() if g != "title"):
-        return True
-    return statuses_disagree(a, b) if (DEAD.search(a) or ALIVE.search(a)) and (DEAD.search(b) or ALIVE.search(b)) else False
-
-
-ALIVE = re.compile(r"(?i)(alive|living|lives|survived|survives|well)|活着|健在|还活")
-
-
-def statuses_disagree(a: str, b: str) -> bool:
-    """Do two statuses say different things: "dead" and "alive", "missing" and "dead"; not "dead" and "deceased"."""
-    def cls(s: str) -> str:
-        if NOT_STATUS.search(s) and not ALIVE.search(s):
-            return "other:" + key(s)
-        if DEAD.search(s) and not re.search(r"(?i)not", s):
-            return "dead"
-        if JAILED.search(s):
-            return "imprisoned"
-        if GONE.search(s):
-            return "gone"
-        if ALIVE.search(s):
-            return "alive"
-        return "other:" + key(s)
-    return cls(a) != cls(b)
 
 
 # -- the check -----------------------------------------------------------------------------------------
@@ -458,12 +375,10 @@ MEMORY = re.compile(r"(?i)\b(remember\w*|recollect\w*|recall\w*|memor\w+|dream\w
                     r"funeral|buried|burial|portrait\w*|picture\w*|likeness|photograph\w*|mourn\w*|used to|"
                     r"in (?:his|her|their) (?:life ?time|life)|before (?:he|she|they) died|when (?:he|she) was alive|"
                     r"years ago|long ago|in those days|as a (?:boy|girl|child))\b")
-MEMORY_ZH = re.compile(r"想起|回忆|记得|梦|生前|当年|从前|曾经|遗像|画像|小像|肖像|墓|坟|葬|悼|怀念|想到")
 ACT_ZH = re.compile(r"说|道|问|答|笑|走|进来|进门|出来|站|坐|拿|写|看|叫|喊|点头|摇头|赶|陪|迎|握|递|骑|跑|跳|哭|吃|喝|"
                     r"送|带|告诉|来了|赶来|过来|回来|织")
 DIE_ZH = re.compile(r"死|去世|亡|逝|故")
 NEG_ZH = re.compile(r"没|不|未|别")
-CLAUSE_ZH = "，。；！？：、,;!?"
 CAPITALISED_STOP = frozenset("""the a an he she it they i we you his her their its but and yet this that there what when
     where why how who whom which if as so or nor for then though although while after before since until oh yes no
     my your our one all each every some any not at in on of to by with from upon""".split())
@@ -474,8 +389,8 @@ GIVE_ZH = re.compile(r"交给|送给|递给|还给|借给|给了|卖给|转给")
 KNOWS = frozenset("""knew know knows known heard learnt learned aware told informed found discovered guessed
     story history secret""".split())
 KNOW_ZH = re.compile(r"知道|听说|得知|知晓|晓得|发现")
-PLACE_VERBS = frozenset("""stood stands standing hung hangs hanging lay lies lying was were is kept keeps left placed put
-    carried taken moved sent brought set locked hidden propped""".split())
+PLACE_VERBS = frozenset("""stood stands standing hung hangs hanging lay lies lying was were is kept keeps left placed
+    put carried taken moved sent brought set locked hidden propped""".split())
 CONTAINERS = frozenset("""hand hands pocket pockets reticule lap arms arm head mind heart keeping care possession bosom
     fingers finger""".split())
 PLACE_ZH = re.compile(r"(?:放在|挂在|藏在|搁在|摆在|锁在|留在)(?P<where>[^，。；！？、”]+)")
@@ -679,8 +594,9 @@ class _Sentence:
             if not canon or any(colour in COMPATIBLE.get(k, {k}) for k in canon):
                 continue
             if self._owner(pos, m, e):
-                fact = next((f for f in e.facts if any(w in FEATURES or w in FEATURES_ZH or any(z in f for z in FEATURES_ZH)
-                                                       for w in tokens(f))), e.facts[0] if e.facts else "")
+                fact = next((f for f in e.facts if any(w in FEATURES or w in FEATURES_ZH
+                                                       or any(z in f for z in FEATURES_ZH) for w in tokens(f))),
+                            e.facts[0] if e.facts else "")
                 out.append(self.conflict(e, f"{e.name}: {fact}", "attribute", False))
                 break
         return out
@@ -713,7 +629,8 @@ class _Sentence:
             if not mine:
                 continue
             between = [toks[k].low for k in range(max(m.end, j - 6), j)]
-            if any(w in MODALS or w in ("ought", "wished", "meant", "intended", "destined", "wanted", "if") for w in between):
+            if any(w in MODALS or w in ("ought", "wished", "meant", "intended", "destined", "wanted", "if")
+                   for w in between):
                 continue  # "ought not to be a clergyman": a wish or a plan, not what he is
             negated = any(w in ("no", "never", "not", "nor") for w in between[-3:])
             if (cls != mine[0] and not negated) or (cls == mine[0] and negated) or (
@@ -755,11 +672,13 @@ class _Sentence:
             return [self.conflict(e, canon, "possession")]
         for p in others:
             j = self._verb_after(p[1])
-            if j < n and low[j] in HOLDS and not (low[j] in ("had", "has", "have") and j + 1 < n and self._participle(low[j + 1])):
+            perfect = j + 1 < n and low[j] in ("had", "has", "have") and self._participle(low[j + 1])  # "had taken"
+            if j < n and low[j] in HOLDS and not perfect:
                 if not any(w in NEGATIONS for w in low[p[1] : j]):
                     return [self.conflict(e, canon, "possession")]
             # "… was still with Anne", "in Anne's keeping"
-            if p[0] >= 1 and low[p[0] - 1] == "with" and any(w in ("was", "is", "remained", "stayed") for w in low[max(0, p[0] - 4) : p[0]]):
+            stayed = any(w in ("was", "is", "remained", "stayed") for w in low[max(0, p[0] - 4) : p[0]])
+            if p[0] >= 1 and low[p[0] - 1] == "with" and stayed:
                 return [self.conflict(e, canon, "possession")]
             if p[0] >= 1 and low[p[0] - 1] == "in" and "keeping" in low[p[1] : p[1] + 4]:
                 return [self.conflict(e, canon, "possession")]
@@ -791,7 +710,8 @@ class _Sentence:
         return i
 
     def _is_place(self, p: tuple[int, int, str]) -> bool:
-        return any(x.start <= p[0] < x.end and (ent := self.entry(x.key)) and ent.kind == "place" for x in self.mentions)
+        return any(x.start <= p[0] < x.end and (ent := self.entry(x.key)) and ent.kind == "place"
+                   for x in self.mentions)
 
     def _placed(self, e: Entry, m: Mention, c: Canon) -> list[Conflict]:
         home = c.place or ""
@@ -851,7 +771,8 @@ class _Sentence:
 
     def _lodging(self, e: Entry, m: Mention, c: Canon) -> list[Conflict]:
         after = " ".join(t.raw for t in self.toks[m.end : m.end + 20])
-        mm = re.search(r"(?i)\b(?:lodging|lodgings|rooms|lives|living|lodges|house)\s+(?:in|at)\s+([A-Z][\w']*(?:\s+[A-Z][\w']*)*)", after)
+        mm = re.search(r"(?i)\b(?:lodging|lodgings|rooms|lives|living|lodges|house)\s+(?:in|at)\s+"
+                       r"([A-Z][\w']*(?:\s+[A-Z][\w']*)*)", after)
         if mm and not (_place_words(mm.group(1)) & _place_words(c.lodging or "")):
             return [self.conflict(e, f"{e.name}: {' '.join(e.facts)}", "location", False)]
         return []
@@ -875,7 +796,8 @@ class _Sentence:
                 return [self.conflict(e, canon, "knowledge", False)]
             return []
         low = [t.low for t in self.toks]
-        verbs = [j for j, w in enumerate(low) if w in KNOWS and not (j + 1 < len(low) and low[j + 1] == "of" and w == "told")]
+        verbs = [j for j, w in enumerate(low)
+                 if w in KNOWS and not (j + 1 < len(low) and low[j + 1] == "of" and w == "told")]
         if not verbs:
             return []
         people = sorted(self.people())
@@ -912,178 +834,6 @@ class _Sentence:
 # -- small readers -------------------------------------------------------------------------------------
 
 
-def _colour_positions(toks: list[Tok]) -> list[tuple[int, str, str]]:
-    """(token index, feature, colour class) for each eye or hair colour the tokens state."""
-    out = []
-    text = "".join(t.raw for t in toks)
-    if _CJK_RE.search(text):
-        clauses = re.split(rf"([{CLAUSE_ZH}])", text)
-        pos = 0
-        for clause in clauses:
-            for f, feature in sorted(FEATURES_ZH.items(), key=lambda x: -len(x[0])):
-                i = clause.find(f)
-                if i < 0:
-                    continue
-                window = clause[max(0, i - 8) : i + len(f) + 6]
-                for word, colour in COLOURS_ZH.items():
-                    if word in window and not (word == "浅" and "褐" in window):
-                        out.append((_tok_at(toks, pos + i), feature, "hazel" if "褐" in window and "淡" in window else colour))
-                        break
-                break
-            pos += len(clause)
-        return out
-    for pos, feature, colour in _colour_statements_pos(toks):
-        out.append((pos, feature, colour))
-    return out
-
-
-def _tok_at(toks: list[Tok], char: int) -> int:
-    n = 0
-    for i, t in enumerate(toks):
-        n += len(t.raw)
-        if n > char:
-            return i
-    return len(toks)
-
-
-def _colour_statements(toks: list[Tok]) -> list[tuple[str, str]]:
-    if _CJK_RE.search("".join(t.raw for t in toks)):
-        return [(f, c) for _, f, c in _colour_positions(toks)]
-    return [(f, c) for _, f, c in _colour_statements_pos(toks)]
-
-
-def _colour_statements_pos(toks: list[Tok]) -> list[tuple[int, str, str]]:
-    out = []
-    n = len(toks)
-    for i, t in enumerate(toks):
-        feature = FEATURES.get(t.low)
-        if not feature:
-            continue
-        # "her glossy black hair", "eyes, blue as cornflowers", "eyes, which were very dark", "eyes were brown",
-        # "eyes of the clearest blue"; not across a semicolon or another feature
-        lo, hi = max(0, i - 4), min(n, i + 9)
-        found = None
-        for j in range(i - 1, lo - 1, -1):
-            if toks[j].raw in (";", ".", ":") or FEATURES.get(toks[j].low) or toks[j].low in ("and", "with"):
-                break
-            if toks[j].low in COLOURS:
-                found = COLOURS[toks[j].low]
-                break
-        if found is None:
-            for j in range(i + 1, hi):
-                if toks[j].raw in (";", ".", ":") or FEATURES.get(toks[j].low) or toks[j].low in ("and", "with", "but"):
-                    break
-                if toks[j].low in COLOURS and not (toks[j].low == "light" and j + 1 < n and toks[j + 1].low in ("of", "in")):
-                    found = COLOURS[toks[j].low]
-                    break
-        if found:
-            out.append((i, feature, found))
-    return out
-
-
-def _number_at(toks: list[Tok], i: int) -> tuple[int, int] | None:
-    """The number spelled from token ``i``: (value, index after it). "two-and-twenty", "twenty-one", "nineteen", "35"."""
-    n = len(toks)
-    w = toks[i].low
-    if w.isdigit():
-        return int(w), i + 1
-    if w in NUMBERS:
-        # "two-and-twenty", "two and twenty"
-        j = i + 1
-        if j < n and toks[j].raw == "-":
-            j += 1
-        if j + 1 < n and toks[j].low == "and":
-            k = j + 1
-            if k < n and toks[k].raw == "-":
-                k += 1
-            if k < n and toks[k].low in TENS:
-                return TENS[toks[k].low] + NUMBERS[w], k + 1
-        return NUMBERS[w], i + 1
-    if w in TENS:
-        j = i + 1
-        if j + 1 < n and toks[j].raw == "-" and toks[j + 1].low in NUMBERS:
-            return TENS[w] + NUMBERS[toks[j + 1].low], j + 2
-        return TENS[w], i + 1
-    return None
-
-
-AGE_CUES = frozenset("at of aged age nearly barely past about almost hardly scarcely than be is was turned turning just "
-                     "quite only whose her his".split())
-UNITS = frozenset("""miles mile pounds pound guineas shillings o'clock o minutes hours days weeks months times children
-    daughters sons people persons men women of thousand hundred per percent feet yards inches paces steps""".split())
-AGE_AFTER = frozenset("and now when with but at years year , . ; ! ? — - )".split())
-
-
-def _ages_at(toks: list[Tok]) -> list[tuple[int, int]]:
-    """(age, token index) for each age stated: "at nineteen", "a man of five-and-thirty", "twenty years old"."""
-    if _CJK_RE.search("".join(t.raw for t in toks)):
-        text = "".join(t.raw for t in toks)
-        return [(a, _tok_at(toks, m.start())) for m in re.finditer(r"([零一二两三四五六七八九十]+)岁(?!时|的时候)", text)
-                if (a := _zh_number(m.group(1))) and not MEMORY_ZH.search(text)]
-    out = []
-    i, n = 0, len(toks)
-    while i < n:
-        got = _number_at(toks, i)
-        if not got:
-            i += 1
-            continue
-        value, j = got
-        prev = toks[i - 1].low if i else ""
-        nxt = toks[j].low if j < n else "."
-        nxt2 = toks[j + 1].low if j + 1 < n else ""
-        is_age = False
-        if nxt in ("years", "year") and nxt2 in ("old", "of"):
-            is_age = True
-        elif prev in AGE_CUES and nxt not in UNITS and not (nxt in ("years", "year") and nxt2 in (
-                "ago", "since", "before", "after", "later", "earlier", "more", "back")):
-            if prev in ("her", "his", "whose"):
-                is_age = nxt in ("years", "year")  # "whose nineteen years had never…"
-            elif prev in ("of", "be", "is", "was"):
-                is_age = nxt in AGE_AFTER or not toks[j].word
-            else:
-                is_age = True
-        if is_age and any(t.low in ("when", "since", "till", "until") for t in toks[max(0, i - 5) : i]):
-            is_age = False  # "drawn when she was only eight years old": another time
-        if is_age and 0 < value < 120:
-            out.append((value, i))
-        i = j
-    return out
-
-
-def _ages(toks: list[Tok], canon: bool = False) -> list[tuple[int, str]]:
-    """Ages a fact states, with "past" when it gives a lower bound only."""
-    out = [(a, "past" if i and toks[i - 1].low == "past" else "") for a, i in _ages_at(toks)]
-    if canon and not out and toks:
-        got = _number_at(toks, 0)  # "Seventeen, the natural daughter of somebody."
-        if got and (got[1] >= len(toks) or not toks[got[1]].word or toks[got[1]].low in ("at", "years")):
-            out.append((got[0], ""))
-        if not got:
-            text = "".join(t.raw for t in toks)
-            m = re.search(r"([零一二两三四五六七八九十]+)([零一二三四五六七八九])?岁", text)
-            if m and (a := _zh_number(m.group(1))):
-                out.append((a, ""))
-    if canon and _CJK_RE.search("".join(t.raw for t in toks)):
-        text = "".join(t.raw for t in toks)
-        m = re.search(r"([二三四五六七八九]?十)([一二三四五六七八九])([一二三四五六七八九])岁", text)  # 三十七八岁
-        if m:
-            base = _zh_number(m.group(1)) or 0
-            out = [(base + ZH_DIGITS[m.group(2)], ""), (base + ZH_DIGITS[m.group(3)], "")]
-    return out
-
-
-def _zh_number(s: str) -> int | None:
-    if not s:
-        return None
-    if "十" in s:
-        tens, _, units = s.partition("十")
-        t = ZH_DIGITS.get(tens, 1) if tens else 1
-        u = ZH_DIGITS.get(units[:1], 0) if units else 0
-        return t * 10 + u
-    if len(s) == 1 and s in ZH_DIGITS:
-        return ZH_DIGITS[s]
-    return None
-
-
 _MILES = re.compile(r"(?i)\b(?:(?P<quarter>a quarter of a mile)|(?P<one>a mile)|(?P<num>[\w-]+(?: and [\w-]+)?) miles?|"
                     r"(?P<days>(?:a|one|two|three|a full|a long|a good) (?:full )?(?:day|days)'?s?'? journey)|"
                     r"(?P<morning>a morning'?s (?:drive|ride|walk)))\b")
@@ -1114,7 +864,8 @@ def _people(toks: list[Tok]) -> list[tuple[int, int, str]]:
         t = toks[i]
         if t.word and t.raw[:1].isupper() and t.low not in CAPITALISED_STOP and not _CJK_RE.match(t.raw):
             j = i + 1
-            while j < n and ((toks[j].word and toks[j].raw[:1].isupper()) or (toks[j].raw == "." and toks[j - 1].low in ABBREVIATIONS)):
+            while j < n and ((toks[j].word and toks[j].raw[:1].isupper())
+                             or (toks[j].raw == "." and toks[j - 1].low in ABBREVIATIONS)):
                 j += 1
             name = " ".join(x.raw for x in toks[i:j] if x.word)
             if i > 0 or j - i > 1 or t.low in TITLES:

@@ -10,7 +10,8 @@ Where the key for a call comes from, first found wins:
 
 A provider's key goes only to that provider's own address: a preset pointed elsewhere with --base-url, an
 OpenAI-compatible server named by $OPENAI_BASE_URL and every local server get none of them. Keys are never
-written to the config file or the library. The keyring is optional: without the library, or where it finds no
+written to the config file or the library. A key whose prefix plainly names another provider (sk-or-, gsk_ …) is
+refused before any request. The keyring is optional: without the library, or where it finds no
 backend (a headless Linux without a Secret Service), the environment variables still work and `keys set` says so.
 """
 
@@ -55,6 +56,34 @@ def resolve(preset: Preset | None, base_url: str, explicit: str | None = None,
     if stored:
         return stored, "keyring"
     return "", "none"
+
+
+# Prefixes the providers put on their own keys, each used by no other provider (OpenAI's plain "sk-" is DeepSeek's
+# too, so only OpenAI's project, service-account and admin keys are told apart): (prefix, provider, in words).
+KEY_PREFIXES = (
+    ("sk-or-", "openrouter", "an OpenRouter key"),
+    ("sk-ant-", None, "an Anthropic key"),
+    ("sk-proj-", "openai", "an OpenAI key"),
+    ("sk-svcacct-", "openai", "an OpenAI key"),
+    ("sk-admin-", "openai", "an OpenAI key"),
+    ("gsk_", "groq", "a Groq key"),
+)
+
+
+def refuse_foreign(preset: Preset | None, base_url: str, key: str, source: str) -> None:
+    """Refuse, before any request, a key bound for a hosted provider's own address that plainly belongs to another
+    provider: sending it would hand one provider's key to another."""
+    if not key or preset is None or not preset.hosted or not same_host(base_url, preset.base_url):
+        return
+    for prefix, owner, words in KEY_PREFIXES:
+        if key.startswith(prefix) and owner != preset.name:
+            where = "the key in --api-key" if source == "--api-key" else (
+                f"the key kept in the OS keyring for {preset.name}" if source == "keyring" else f"the key in {source}")
+            if owner is None:
+                fix = f"which no preset takes: give {preset.label} its own key (${preset.key_env})"
+            else:
+                fix = f"not {preset.label}'s: put it in ${PRESETS[owner].key_env} (for {owner}:MODEL)"
+            raise ConfigError(f"{where} looks like {words} (it starts {prefix}), {fix}; nothing was sent")
 
 
 # -- the OS keyring (optional) ---------------------------------------------------------------------------------

@@ -116,9 +116,44 @@ def test_reattached_paragraphs_are_marked_in_show_and_tree(capsys):
                      "--no-refresh", "--memory", "The dragon sneezed.", "--plan", "The spark lands.")
     assert code == 0
     code, out, _ = run(capsys, "show", sid)
-    assert "written before the edit of node" in out and out.index("The dragon sneezed a spark.") < out.index("written before")
+    assert "written before the edit of node" in out
+    assert out.index("The dragon sneezed a spark.") < out.index("written before")
     code, out, _ = run(capsys, "tree", sid)
     assert out.count("(written before an edit above)") == 1
+
+def test_a_replay_says_which_of_the_writers_changes_below_it_could_not_keep(capsys, tmp_path):
+    """``edit --replay`` carries the writer's own bible changes below onto the rewritten line; one that no longer
+    fits it (here: an update of an entry the model added on the old line only) is dropped, and the command says
+    so on stderr, naming the change and the node. Seen failing before: it was dropped in silence."""
+    from dataclasses import replace
+
+    from recurrentgpt import HashingEmbedder, ScriptedModel
+    from recurrentgpt import bible as canon
+    from tests.conftest import SMALL
+
+    db = tmp_path / "library.db"
+    model = ScriptedModel()
+    loom = Loom.open(db, model, HashingEmbedder())
+    info = loom.new_story("science fiction", "a lighthouse keeper on Mars", settings=replace(SMALL, bible="auto"))
+    top = loom.node(info.id)
+    loom.step(info.id, 0)
+    model.enqueue({"paragraph": "Mara found a brass key in the sand below the tower, green with age and cold.",
+                   "rationale": "The key opens the story.", "short_memory": "Mara found a brass key below the tower.",
+                   "plans": ["Mara tries the key.", "Mara hides the key.", "Mara shows the key."]},
+                  {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found here"})
+    loom.step(info.id, 0)
+    loom.change_bible(info.id, [canon.Change("update", "The Brass Key", status="lost")])
+    loom.close()
+    code = main(["--db", str(db), *FAST, "edit", info.id, top.id, "--paragraph",
+                 "The storm broke at dawn and Mara slept for the first time in three days.", "--replay"])
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert "The Brass Key" in err and "not kept" in err and "Traceback" not in err
+    again = Loom.open(db, ScriptedModel(), HashingEmbedder())
+    last = again.node(info.id)
+    assert last.meta["replay_dropped"] and "The Brass Key" in last.meta["replay_dropped"][0]
+    assert last.meta["replay_dropped"][0].split(":")[0] in err  # the change, as stored
+
 
 def test_loom_commands(capsys, tmp_path):
     sid = new_story(capsys)
@@ -206,7 +241,8 @@ def test_help_starts_fast_without_heavy_imports():
         "from recurrentgpt.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
-        "heavy = [m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'transformers', 'fastapi') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'transformers', 'fastapi')\n"
+        "         if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -268,6 +304,56 @@ def test_a_discarded_try_is_marked_discarded_where_its_text_streamed(capsys, mon
     kept = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["paragraph"]
     assert code == 0 and "list markers" in err and kept != bad
     assert out.index(bad) < out.index(DISCARDED) < out.index(kept)
+
+
+def script_paragraphs(monkeypatch, *replies):
+    """Like ``script``, for the free-text calls only (a step's paragraph): the JSON calls around them are the
+    scripted model's own."""
+    from recurrentgpt import ScriptedModel
+
+    queue = list(replies)
+    real = ScriptedModel.complete
+
+    def complete(self, request, on_text=None):
+        if queue and request.schema is None:
+            self.replies.insert(0, queue.pop(0))
+        return real(self, request, on_text)
+
+    monkeypatch.setattr(ScriptedModel, "complete", complete)
+
+
+LISTED = "The dragon counted the eggs. 2. He hid them in the cave. 3. He slept beside the cold hearth."
+
+
+@pytest.mark.parametrize("command", [["demo", "-n", "1"], ["step", "SID", "--plan", "1"], ["write", "SID", "-n", "1"],
+                                     ["write", "SID", "-i", "-n", "1"]], ids=lambda c: " ".join(c[::2][:2]))
+def test_a_discarded_try_is_marked_discarded_in_the_demo_step_and_write(capsys, monkeypatch, tmp_path, command):
+    """Seen failing with the mark removed from ``warn_retry``: the list-marked try streamed, then the kept one,
+    with nothing on stdout to tell them apart."""
+    from recurrentgpt.cli.app import DISCARDED
+
+    monkeypatch.chdir(tmp_path)
+    sid = new_story(capsys) if "SID" in command else ""
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n"))
+    script_paragraphs(monkeypatch, LISTED)
+    code, out, err = run(capsys, *[sid if a == "SID" else a for a in command])
+    assert code == 0 and "list markers" in err, err
+    assert out.count(LISTED) == 1 and out.index(LISTED) < out.index(DISCARDED)
+    assert LISTED not in out[out.index(DISCARDED):]  # not kept, so not shown again
+
+
+def test_a_retry_of_the_memory_and_plans_leaves_the_streamed_paragraph_unmarked(capsys, monkeypatch):
+    """The step's second call (memory and plans) streams nothing: asking it again discards no text. Seen failing:
+    the kept paragraph was marked "[discarded …]" and printed again under "[kept:]"."""
+    from recurrentgpt.cli.app import DISCARDED
+
+    sid = new_story(capsys)
+    paragraph = "The dragon counted the eggs in the cave and slept beside the cold hearth until the morning came."
+    script(monkeypatch, paragraph, "this is not JSON at all")
+    code, out, err = run(capsys, "step", sid, "--plan", "1")
+    kept = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["paragraph"]
+    assert code == 0 and "asking again" in err and kept == paragraph
+    assert DISCARDED not in out and "[kept:]" not in out and out.count(paragraph) == 1
 
 
 def test_interactive_writing_goes_on_until_the_writer_quits(capsys, monkeypatch):

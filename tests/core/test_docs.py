@@ -152,6 +152,46 @@ def test_the_cli_check_fails_on_a_missing_command_or_option():
     assert cli_doc_gaps(full.replace(" / --no-pin", ""), demo_cli)[1] == ["recurrentgpt bible add --no-pin"]
 
 
+# --- docs/evaluation.md: every evaluated system in its one table ------------------------------------
+
+def system_doc_gaps(evaluation: str, cli_page: str, against_help: str, systems: list[str]) -> dict[str, list[str]]:
+    """Where the evaluated systems and their docs disagree: systems without a row (`| `name` | … |`) in the
+    evaluation page's table, rows naming no system, and systems missing from `--against` in cli.md and in the
+    option's help."""
+    rows = re.findall(r"^\| `([a-z][a-z-]*)` \|", evaluation, flags=re.MULTILINE)
+    against_row = next((line for line in cli_page.splitlines() if line.startswith("| `--against")), "")
+    help_names = set(re.findall(r"[a-z][a-z-]*", against_help))
+    return {"no row in evaluation.md": [s for s in systems if s not in rows],
+            "a row but no such system": [r for r in rows if r not in systems],
+            "not in cli.md's --against": [s for s in systems if f"`{s}`" not in against_row],
+            "not in --against's help": [s for s in systems if s not in help_names]}
+
+
+def _against_help() -> str:
+    command = cli.commands["eval"]
+    return next(p.help or "" for p in command.params if p.name == "against")
+
+
+def test_the_evaluation_page_lists_every_system_in_one_table():
+    from recurrentgpt.evaluation.systems import SYSTEMS
+
+    gaps = system_doc_gaps((DOCS / "evaluation.md").read_text("utf-8"), (DOCS / "cli.md").read_text("utf-8"),
+                           _against_help(), list(SYSTEMS))
+    assert not any(gaps.values()), f"the evaluated systems and their docs disagree: {gaps}"
+
+
+def test_the_system_check_fails_on_a_missing_or_stale_row():
+    table = "| system | what |\n|---|---|\n| `recurrentgpt` | it |\n| `rolling` | the baseline |\n"
+    cli_row = "| `--against TEXT` | comma-separated: `rolling`, `recurrentgpt` |"
+    systems = ["recurrentgpt", "rolling"]
+    assert not any(system_doc_gaps(table, cli_row, "rolling, recurrentgpt.", systems).values())
+    gaps = system_doc_gaps(table, cli_row, "rolling, recurrentgpt.", [*systems, "no-plans"])
+    assert gaps == {"no row in evaluation.md": ["no-plans"], "a row but no such system": [],
+                    "not in cli.md's --against": ["no-plans"], "not in --against's help": ["no-plans"]}
+    assert system_doc_gaps(table, cli_row, "rolling, recurrentgpt.", ["recurrentgpt"])["a row but no such system"] == [
+        "rolling"]
+
+
 # --- docs/reliability.md: every test it cites exists ---------------------------------------------------
 
 def _tests_in(tests: Path) -> tuple[set[str], set[str]]:

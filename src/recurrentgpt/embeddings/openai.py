@@ -11,12 +11,13 @@ from .base import Embedder, normalise
 
 class OpenAIEmbedder(Embedder):
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60):
-        from ..keys import resolve
+        from ..keys import refuse_foreign, resolve
         from ..models import address
         from ..models.presets import PRESETS
 
         url = address("openai:" + model, base_url)[0]  # type: ignore[index]
-        key, _ = resolve(PRESETS["openai"], url, api_key)
+        key, source = resolve(PRESETS["openai"], url, api_key)
+        refuse_foreign(PRESETS["openai"], url, key, source)
         self.client = HTTPClient(base_url=url, api_key=key, timeout=timeout)
         self.model = model
         self.name = f"openai:{model}"

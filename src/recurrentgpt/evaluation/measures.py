@@ -1,6 +1,7 @@
 """Judge-free measures of a continuation, reported next to the judge's verdicts.
 
-- **distinct-n**: distinct word n-grams / all word n-grams in the continuation (lower = more repetitive).
+- **distinct-n**: distinct word n-grams / all word n-grams in the continuation (lower = more repetitive). Words
+  of spaced scripts; in Chinese and Japanese, which have no spaces, characters.
 - **repeated 4-grams across paragraphs**: the share of a paragraph's distinct 4-grams that already occurred in
   an earlier paragraph (opening included), over the continuation (higher = more copying of itself).
 - **entity drift** (a heuristic, documented so it can be checked by hand): a *name* is a capitalised word seen
@@ -27,7 +28,10 @@ from ..story import Settings, Usage
 from ..structured import Field, ask
 from .judging import judge_prompt
 
-WORD = re.compile(r"[a-z0-9']+")
+# A word in a spaced script (accents and apostrophes inside it included), or one character of a script written
+# without spaces, where a character is the unit n-gram measures of Chinese use.
+UNSPACED = "\u3040-\u30ff\u3400-\u9fff"  # kana and CJK ideographs
+WORD = re.compile(rf"[{UNSPACED}]|[^\W_{UNSPACED}]+(?:'[^\W_{UNSPACED}]+)*")
 NAME = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)?\b")
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
 NOT_NAMES = set(

@@ -158,15 +158,18 @@ class StepWriter:
         found = checker.check(out.paragraph, used)
         usage, warnings, trace = out.usage, list(out.bible_warnings), out.check_trace
         if info.settings.bible_check == "model":
-            named = [bible[k] for k in sorted(checker.index.mentioned(out.paragraph), key=checker.index.order.__getitem__)]
+            named = [bible[k] for k in sorted(checker.index.mentioned(out.paragraph),
+                                              key=checker.index.order.__getitem__)]
             shown = list({e.key: e for e in [*used, *named]}.values())
             try:
                 text, more, trace = self.cell(info).check_continuity(
-                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in shown], retrieved=recalled or [])
+                    genre=info.genre, paragraph=out.paragraph, canon=[e.render() for e in shown],
+                    retrieved=recalled or [])
                 usage = usage + more
                 seen = {(c.entry, c.sentence) for c in found}
-                found += [c for c in continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in shown],
-                                                                      self.model.name) if (c.entry, c.sentence) not in seen]
+                answered = continuity.parse_model_conflicts(text, out.paragraph, [e.name for e in shown],
+                                                            self.model.name)
+                found += [c for c in answered if (c.entry, c.sentence) not in seen]
             except ModelError as e:  # the paragraph stands; the check is a warning
                 warnings.append(f"the model checker failed: {e}")
         return replace(out, conflicts=[c.to_dict() for c in found], usage=usage, bible_warnings=warnings,
@@ -218,7 +221,9 @@ class StepWriter:
         """``n`` nodes written again from ``original``'s parent with its plan, in groups to save together: one
         group written in parallel on a server (which batches concurrent requests; none streamed), else one node
         a group, streamed. Each keeps ``original``'s chapter boundary: its chapter end (not asked again) or a
-        chapter ended at it. ``fix_conflicts`` hands the model the conflicts found in it as things not to write."""
+        chapter ended at it. Each is checked against the canon and kept up (``checked``, ``proposed``) like a step's
+        paragraph; unlike a step, one that contradicts the canon is not written again (the writer chooses among
+        them). ``fix_conflicts`` hands the model the conflicts found in it as things not to write."""
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
         ended = stored_end(original.meta.get("chapter_end"), original.meta)
         pending = kept_state(original, "ends_chapter", only=True)
@@ -228,8 +233,9 @@ class StepWriter:
                                                           for c in original.meta["conflicts"]])
         cell = self.cell(info)
 
-        def alternative(stream: OnText | None) -> Node:
-            out = cell.step(cell_input, stream, on_retry, cancel)
+        def alternative(stream: OnText | None) -> Node:  # checked and kept up like a step, its calls stored
+            out = self.checked(info, parent, cell.step(cell_input, stream, on_retry, cancel), cell_input.long_term)
+            out = self.proposed(info, cell, out, on_retry, cancel)
             return self.child(info, parent, original.plan, out, retrieved, ended=ended, extra=pending)
 
         if self.model.concurrent and n > 1:
@@ -263,11 +269,8 @@ class StepWriter:
             meta["bible_used"] = list(out.canon_used)
             if out.canon_why:
                 meta["bible_why"] = list(out.canon_why)
-        conflicts = out.conflicts
-        if conflicts is None and info.settings.bible != "off":  # written outside ``write`` (regenerate): check it here
-            conflicts = self.checked(info, parent, out).conflicts
-        if conflicts:
-            meta["conflicts"] = conflicts
+        if out.conflicts:
+            meta["conflicts"] = out.conflicts
         if out.redrafted:
             meta["redrafted"] = out.redrafted
         for key, value in (("drafts", out.drafts), ("check_trace", out.check_trace), ("forget_trace", out.forget_trace),

@@ -19,7 +19,8 @@ from .base import Completion, Model, Request, Sampling
 from .presets import PRESETS, split_spec
 from .scripted import ScriptedModel
 
-__all__ = ["PRESETS", "Completion", "Model", "Request", "Sampling", "ScriptedModel", "address", "get_model", "is_embedded"]
+__all__ = ["PRESETS", "Completion", "Model", "Request", "Sampling", "ScriptedModel", "address", "get_model",
+           "is_embedded"]
 
 
 def is_embedded(spec: str | None) -> bool:
@@ -57,7 +58,7 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
     n_threads (llamacpp). A server's key is resolved by keys.py: an explicit ``api_key`` goes to the server named,
     a provider's own key only to that provider."""
     from ..errors import ConfigError
-    from ..keys import resolve, same_host
+    from ..keys import refuse_foreign, resolve, same_host
 
     spec = (spec or "smollm2").strip()
     http_keys = {"response_format", "timeout", "max_retries", "seed"}
@@ -80,6 +81,7 @@ def get_model(spec: str | None = None, **options: Any) -> Model:
         from .openai import OpenAIModel
 
         key, key_source = resolve(server, where[0], options.get("api_key"))
+        refuse_foreign(server, where[0], key, key_source)
         # a preset moved to another address keeps its JSON form and field names; OpenAI's own preset only where
         # the address is OpenAI's (another OpenAI-compatible server takes the standard fields and any JSON form)
         generic = server.name == "openai" and not same_host(where[0], server.base_url)
