@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import bible as canon
 from .. import books
@@ -64,6 +64,7 @@ from .nodes import (
     story_state,
     total_usage,
 )
+from .series import Series
 from .writing import StepWriter, backfill_synopses, known_input
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -92,6 +93,7 @@ class Loom:
         self.chunk_words = chunk_words
         self.rng = random.Random(seed)
         self._canon = Canon(store)
+        self.series = Series(store, self._canon)  # canons shared by stories (``loom.series.join(name, story)``)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None,
@@ -583,6 +585,11 @@ class Loom:
     def path(self, story_id: str, node: str = "head") -> list[Node]:
         info = self.story(story_id)
         return self.store.path(self.store.resolve(info.id, node))
+
+    def path_batches(self, story_id: str, node: str = "head", size: int = 500) -> Iterator[list[Node]]:
+        """The path in lists of at most ``size`` nodes, root first: a long story read once, never all held."""
+        info = self.story(story_id)
+        return self.store.path_batches(self.store.resolve(info.id, node), size)
 
     def tree(self, story_id: str) -> list[TreeRow]:
         return self.store.tree(self.story(story_id).id)
