@@ -203,6 +203,7 @@ def test_a_card_of_one_character_holds_the_rest_in_its_book(cli_story, tmp_path)
     assert code == 2 and "no bible entry called 'Nobody'" in err
 
 
+@pytest.mark.slow
 def test_ten_thousand_entries_import_bounded_with_a_summary_in_one_version(cli_story, tmp_path):
     run, sid, db = cli_story
     entries = {str(i): {"uid": i, "key": [f"Keyname{i}"], "comment": f"Place {i:05d}", "content": f"Fact {i}.",
