@@ -256,3 +256,24 @@ def test_long_entry_text_is_packed_into_the_bibles_facts():
 def test_plan_import_refuses_an_unknown_kind():
     with pytest.raises(InputError, match="unknown kind"):
         lorebooks.plan_import(lorebooks.parse(json.dumps(WORLD_INFO).encode()), canon.EMPTY, default_kind="monster")
+
+
+@pytest.mark.parametrize("sample", ["world_info", "card_v2", "card_v3_png", "novelai"])
+@pytest.mark.parametrize("fmt,out_name", [("st", "out.json"), ("card", "out.png"), ("novelai", "out.lorebook")])
+def test_a_foreign_lorebook_survives_import_export_import(cli_story, tmp_path, sample, fmt, out_name):
+    """What a writer's own file brought into the bible comes back the same through each of our exports."""
+    run, sid, db = cli_story
+    source = tmp_path / ("in.png" if sample == "card_v3_png" else "in.json")
+    data = {"world_info": json.dumps(WORLD_INFO).encode(), "card_v2": json.dumps(CARD_V2).encode(),
+            "novelai": json.dumps(NOVELAI).encode()}.get(sample) or card_v3_png()
+    source.write_bytes(data)
+    assert run("bible", sid, "import", str(source), "--kind", "place")[0] == 0
+    imported = bible_of(db, sid)
+    assert imported
+    code, out, err = run("bible", sid, "export", "--format", fmt, "-o", str(tmp_path / out_name))
+    assert code == 0, err
+    code, out, _ = run("new", "fantasy", "another", "--opening-paragraphs", "2")
+    other = out.split("(story ")[1].split(")")[0]
+    code, out, err = run("bible", other, "import", str(tmp_path / out_name))
+    assert code == 0, err
+    assert bible_of(db, other) == imported

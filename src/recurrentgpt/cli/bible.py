@@ -57,8 +57,8 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
 
 
 def _saved(node: Node) -> None:
-    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, the same "
-               f"paragraph; the head is there now)")
+    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, "
+               f"the same paragraph; the head is there now)")
 
 
 @bible.command("list")
@@ -230,6 +230,7 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     writes nothing (stop it at any time)."""
     from .. import bible as canon
     from ..continuity import Checker
+    from ..loom.canon import on_series
     from . import progress
 
     library, story, node = _args(ctx)
@@ -239,12 +240,14 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     nodes = loom.path(story, ref) if whole else [loom.node(story, ref)]
     found = checked = 0
     meter = progress.bar(sum(1 for n in nodes if n.paragraph.strip()), "paragraph", "checking")
-    current = canon.EMPTY if whole else {e.key: e for e in loom.bible(story, ref)}
+    series = loom.series.of(story) if whole else None
+    base = {e.key: e for e in loom.series.canon(series)} if series else canon.EMPTY  # a member starts from it
+    current = base if whole else {e.key: e for e in loom.bible(story, ref)}
     checker: Checker | None = None
     try:
         for n in nodes:
-            if whole:  # down the path, one bible at a time: its own changes on its parent's canon
-                current = canon.materialise([n.meta], current)
+            if whole and (changes := canon.changes_of(n.meta)):  # down the path: its changes on its parent's canon
+                current = on_series(current, changes) if base else canon.apply(current, changes)
             if not n.paragraph.strip():
                 continue
             if checker is None or checker.bible is not current:  # the canon changes at a few nodes only

@@ -64,6 +64,7 @@ from .nodes import (
     story_state,
     total_usage,
 )
+from .series import Series
 from .writing import StepWriter, backfill_synopses, known_input
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -92,6 +93,7 @@ class Loom:
         self.chunk_words = chunk_words
         self.rng = random.Random(seed)
         self._canon = Canon(store)
+        self.series = Series(store, self._canon)  # canons shared by stories (``loom.series.join(name, story)``)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None,
