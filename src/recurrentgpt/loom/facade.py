@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import bible as canon
 from .. import books
@@ -586,6 +586,11 @@ class Loom:
     def path(self, story_id: str, node: str = "head") -> list[Node]:
         info = self.story(story_id)
         return self.store.path(self.store.resolve(info.id, node))
+
+    def path_batches(self, story_id: str, node: str = "head", size: int = 500) -> Iterator[list[Node]]:
+        """The path in lists of at most ``size`` nodes, root first: a long story read once, never all held."""
+        info = self.story(story_id)
+        return self.store.path_batches(self.store.resolve(info.id, node), size)
 
     def tree(self, story_id: str) -> list[TreeRow]:
         return self.store.tree(self.story(story_id).id)

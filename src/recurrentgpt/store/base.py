@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -108,6 +108,13 @@ class StoryStore(ABC):
     @abstractmethod
     def path(self, node_id: str) -> list[Node]:
         """The nodes from the root to ``node_id``, inclusive."""
+
+    def path_batches(self, node_id: str, size: int = 500) -> Iterator[list[Node]]:
+        """The path to ``node_id`` (root first) in lists of at most ``size`` nodes, for a reader that goes through
+        a deep path once and must not hold all of it (a store that can read it in parts does)."""
+        nodes = self.path(node_id)
+        for i in range(0, len(nodes), size):
+            yield nodes[i : i + size]
 
     def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
         """``(depth, meta)`` of the nodes from the root to ``node_id`` whose meta has any of ``keys`` (root

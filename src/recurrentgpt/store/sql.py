@@ -18,7 +18,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -237,14 +237,17 @@ class SQLStore(StoryStore):
         return [node_from_row(r) for r in rows]
 
     def path(self, node_id: str) -> list[Node]:
+        return [n for part in self.path_batches(node_id, 900) for n in part]
+
+    def path_batches(self, node_id: str, size: int = 500) -> Iterator[list[Node]]:
         seqs = self.path_seqs(node_id)[::-1].tolist()  # root first
-        rows: dict[int, Any] = {}
-        for i in range(0, len(seqs), 900):  # stay under SQLite's bound on query parameters
-            part = seqs[i : i + 900]
+        size = max(1, min(size, 900))  # stay under SQLite's bound on query parameters
+        for i in range(0, len(seqs), size):
+            part = seqs[i : i + size]
             marks = ",".join("?" * len(part))
-            for r in self._query(f"SELECT seq, {NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})", part):
-                rows[r[0]] = r[1:]
-        return [node_from_row(rows[seq]) for seq in seqs]
+            rows = {r[0]: r[1:] for r in self._query(f"SELECT seq, {NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})",
+                                                     part)}
+            yield [node_from_row(rows[seq]) for seq in part]
 
     def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
         seqs = self.path_seqs(node_id)[::-1].tolist()  # root first: a node's index is its depth
