@@ -47,7 +47,9 @@ def test_a_writer_shares_a_canon_and_reviews_a_change_from_the_second_book(cli):
     assert run("series", "join", "Saltmarsh", second)[0] == 0
     assert bible_of(db, second)["Mara Vell"].facts == ("Keeps the lighthouse.",)
 
+    assert "Mara Vell [alive] {series}" in run("bible", second)[1]
     assert run("bible", second, "edit", "Mara Vell", "-s", "dead")[0] == 0
+    assert "Mara Vell [dead] {series, changed here}" in run("bible", second)[1]
     code, out, err = run("series", "propose", second)
     assert code == 0 and "update Mara Vell" in out and "series review Saltmarsh" in out, err
     code, out, _ = run("series", "review", "Saltmarsh")

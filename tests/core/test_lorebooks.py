@@ -278,3 +278,19 @@ def test_a_foreign_lorebook_survives_import_export_import(cli_story, tmp_path, s
     code, out, err = run("bible", other, "import", str(tmp_path / out_name))
     assert code == 0, err
     assert bible_of(db, other) == imported
+
+
+def test_a_200_mb_lorebook_is_refused_by_its_size_before_it_is_read(cli_story, tmp_path):
+    run, sid, db = cli_story
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as f:  # sparse: refused by its size, never read into memory
+        f.write(b'{"entries": {')
+        f.truncate(200_000_000)
+    before = bible_of(db, sid)
+    assert run("series", "create", "Marsh")[0] == 0
+    for args in (["bible", sid, "import", str(path)], ["series", "import", "Marsh", str(path)]):
+        code, out, err = run(*args)
+        assert code == 2 and err.startswith("error:") and "200 MB; the limit is 20 MB" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert bible_of(db, sid) == before
+    assert "no entries yet" in run("series", "show", "Marsh")[1]

@@ -69,11 +69,17 @@ def list_entries(ctx: click.Context) -> None:
     entries = library.loom.bible(story, node)
     if not entries:
         click.echo("(the bible is empty: add an entry with `recurrentgpt bible STORY add NAME --kind … --fact …`)")
+    series = library.loom.series.of(story)
+    shared = {e.key: e for e in library.loom.series.canon(series)} if series else {}
     for e in entries:
         pin = "*" if e.pinned else " "
         status = f" [{e.status}]" if e.status else ""
         aka = f" (also {', '.join(e.aliases)})" if e.aliases else ""
-        click.echo(f"{pin} {e.kind:<9} {e.name}{aka}{status}")
+        origin = "" if e.key not in shared else " {series}" if shared[e.key] == e else " {series, changed here}"
+        click.echo(f"{pin} {e.kind:<9} {e.name}{aka}{status}{origin}")
+    if series:
+        click.echo(f"\n(in series {series!r}: {{series}} entries are shared; `recurrentgpt series propose {story}` "
+                   f"offers what changed here)")
     proposed = library.loom.node(story, node).meta.get("bible_proposed")
     if proposed:
         click.echo(f"\n{len(proposed)} change(s) proposed at this node: `recurrentgpt bible {story} proposed`")
