@@ -345,6 +345,26 @@ def test_no_plans_asks_no_simulator_and_follows_no_plan(lm):
     assert len(model.requests) - before == 2 * len(full.paragraphs)  # the control: step and simulator
 
 
+def test_no_plans_recalls_by_the_previous_paragraph_not_a_fixed_text(lm, monkeypatch):
+    """Without a plan the memory is asked about what the step continues; a fixed query would recall the same
+    paragraphs at every step, taking long-term memory away with the plans."""
+    from recurrentgpt.memory import LongTermMemory
+
+    asked: list[str] = []
+    recall = LongTermMemory.recall
+
+    def spy(self, story_id, path_seqs, query, k, **kw):
+        asked.append(query)
+        return recall(self, story_id, path_seqs, query, k, **kw)
+
+    monkeypatch.setattr(LongTermMemory, "recall", spy)
+    info = lm.new_story("horror", "a farmhouse", settings=SMALL)
+    written = write_recurrent(lm, info.id, SYSTEMS["no-plans"], SMALL, 60, 20)
+    assert written.complete and len(asked) == len(written.paragraphs) > 1
+    before = [n.paragraph for n in lm.path(info.id)][-1:] + written.paragraphs[:-1]  # what each step continued
+    assert asked == before and NO_PLAN not in asked
+
+
 def test_no_bible_keeps_the_bible_out_of_the_steps(lm):
     """Broken build checked: `settings_for` ignoring `bible` failed here."""
     settings = Settings(**{**SMALL.to_dict(), "bible": "auto"})

@@ -268,15 +268,15 @@ class Loom:
     def step(self, story_id: str, plan: str | int, *, node: str = "head", on_text: OnText | None = None,
              on_retry: OnRetry | None = None, meta: dict[str, Any] | None = None, expected_head: str | None = None,
              cancel: Cancel | None = None, new_chapter: bool = False, bible: str | None = None,
-             propose_chapter_end: bool = False) -> Node:
+             propose_chapter_end: bool = False, recall_by: str | None = None) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
         paragraph opens (from a node where it was ended, ``end_chapter``, with that end: no call).
-        ``propose_chapter_end``: see ``StepWriter.write``. ``bible`` overrides the story's bible mode for this
-        step (manual, review, auto, off). The new node becomes the head if the head has not moved meanwhile;
-        if another writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
+        ``propose_chapter_end``, ``recall_by``: see ``StepWriter.write``. ``bible`` overrides the story's bible
+        mode for this step (manual, review, auto, off). The new node becomes the head if the head has not moved
+        meanwhile; if another writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
@@ -288,7 +288,8 @@ class Loom:
         ended = stored_end(parent.meta.get("ends_chapter"))
         if ended is None and new_chapter:
             ended = writer.end_chapter(info, parent, on_retry, cancel)
-        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended, propose_chapter_end)
+        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended, propose_chapter_end,
+                                         recall_by)
         child = writer.child(info, parent, text, output, retrieved, ended=ended, extra=meta)
         self._commit(info, [child], head_before)
         return child
