@@ -879,6 +879,7 @@ def test_help_does_not_import_the_web_stack():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_the_web_app_does_not_import_the_cli():
     """The loom factory both use is recurrentgpt.library (checked failing with the old app_from_env)."""
     code = ("import os, sys; os.environ.update(RECURRENTGPT_MODEL='scripted', RECURRENTGPT_EMBEDDER='hash'); "
@@ -893,6 +894,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_serve_command_serves_the_library(tmp_path):
     import httpx
 
@@ -1086,6 +1088,7 @@ def spawned_workers(parent: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_serve_with_two_workers(tmp_path):
     import httpx
 
