@@ -167,7 +167,8 @@ def _read_ahead(model: ScriptedModel, count: int) -> list:
 def test_after_a_step_or_a_new_story_the_studio_reads_the_next_prompt_ahead(client, loom, story, model):
     """Once a step's (or a new story's) stream has ended, its thread hands the model the next step's prompt as far
     as it is known (``Loom.prefill``), while the writer reads the plans."""
-    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The dragon sneezes."})), "done")["node"]
+    node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The dragon sneezes."})),
+                "done")["node"]
     [ahead] = _read_ahead(model, 1)
     assert ahead.prompt.endswith(node["paragraph"])
     body = {"genre": "fantasy", "topic": "a bell that rings alone", "settings": {"opening_paragraphs": 2}}
@@ -340,7 +341,8 @@ def test_stop_interrupts_the_memory_and_plans_and_saves_nothing(loom, story):
     assert "".join(d["text"] for e, d in evts if e == "text")  # the whole paragraph had streamed
     assert "error" not in [e for e, _ in evts]
     assert loom.story(story.id).head_id == before_head and len(loom.tree(story.id)) == before_nodes
-    assert model.prefilled == []  # (the app has shut down, its jobs' threads joined): a stopped step reads nothing ahead
+    # (the app has shut down, its jobs' threads joined): a stopped step reads nothing ahead
+    assert model.prefilled == []
 
 
 def test_stop_interrupts_the_simulator_in_auto_mode(loom, story):
@@ -501,12 +503,32 @@ def test_a_chapter_ends_through_the_api_and_the_next_step_opens_it(client, loom,
     ended = done["node"]
     assert ended["meta"]["edited_from"] == head.id and ended["meta"]["ends_chapter"]["chapter"] == 1
     state = client.get(f"/api/stories/{story.id}").json()
-    assert state["state"]["ending"]["beats"].startswith("The candle festival") and "trace" not in state["state"]["ending"]
+    assert state["state"]["ending"]["beats"].startswith("The candle festival")
+    assert "trace" not in state["state"]["ending"]
     r = client.post(f"/api/stories/{story.id}/chapter/end", json={})
     assert r.status_code == 400 and "already ends chapter 1" in r.json()["error"]
     node = last(events(client.post(f"/api/stories/{story.id}/step", json={"plan": "The festival."})), "done")["node"]
     assert node["meta"]["chapter"] == 2 and node["meta"]["chapter_end"]["summary"].startswith("Chapter one")
     assert "light the first flame" in model.requests[-1].prompt
+
+
+def test_an_edit_that_keeps_the_paragraphs_below_marks_them_in_the_path_and_the_tree(client, loom, story):
+    """Issue 27: ``reattach`` through the API hangs the paragraphs below the edit under it unchanged; the story's
+    path and the tree rows say which were written before the edit (what the studio marks)."""
+    for _ in range(2):
+        loom.step(story.id, 0)
+    path = loom.path(story.id)
+    edited = path[2]
+    r = client.post(f"/api/stories/{story.id}/nodes/{edited.id}/edit",
+                    json={"paragraph": "The dragon sneezed a spark and hid it.", "reattach": True,
+                          "expected_head": path[-1].id})
+    assert r.status_code == 200
+    after = r.json()["path"]
+    assert [n["paragraph"] for n in after[3:]] == [path[3].paragraph]
+    assert after[3]["meta"]["before_edit"] == after[2]["id"] and "before_edit" not in after[2]["meta"]
+    rows = {row["id"]: row for row in client.get(f"/api/stories/{story.id}/tree").json()["rows"]}
+    assert rows[after[3]["id"]]["before_edit"] is True
+    assert [row["id"] for row in rows.values() if row["before_edit"]] == [after[3]["id"]]
 
 
 def test_the_outline_and_memory_pins_through_the_api(client, loom, story, model):
@@ -542,7 +564,8 @@ def test_paragraph_edit_is_a_sibling(client, loom, story):
     assert loom.store.get_node(first.id).paragraph != "A new beginning."  # history kept
     assert client.post(f"/api/stories/{story.id}/nodes/{first.id}/edit", json={"paragraph": " "}).status_code == 400
     assert client.post(f"/api/stories/{story.id}/nodes/{first.id}/edit", json={}).status_code == 400
-    stale = client.post(f"/api/stories/{story.id}/nodes/{first.id}/edit", json={"paragraph": "x", "expected_head": first.id})
+    stale = client.post(f"/api/stories/{story.id}/nodes/{first.id}/edit",
+                        json={"paragraph": "x", "expected_head": first.id})
     assert stale.status_code == 409
 
 
@@ -681,7 +704,8 @@ def test_regenerate_with_the_conflicts_as_constraints(client, loom, story, model
     r = client.post(f"/api/stories/{story.id}/regenerate", json={"node": node.id, "fix_conflicts": True})
     alternative = last(events(r), "done")["node"]
     assert alternative["parent_id"] == node.parent_id
-    assert "Captain Ahab laughed at the rain and paced the deck all night. (Captain Ahab is dead)" in model.requests[-1].prompt
+    assert ("Captain Ahab laughed at the rain and paced the deck all night. (Captain Ahab is dead)"
+            in model.requests[-1].prompt)
     calls = len(model.requests)
     r = client.post(f"/api/stories/{story.id}/regenerate", json={"node": alternative["id"], "fix_conflicts": True})
     if "conflicts" not in loom.node(story.id, alternative["id"]).meta:
@@ -803,7 +827,8 @@ def test_oversized_bodies_are_413(loom, story):
 
 @pytest.mark.parametrize(
     "header, name",
-    [("127.0.0.1:8765", "127.0.0.1"), ("LOCALHOST", "localhost"), ("[::1]:8765", "::1"), ("example.org", "example.org")],
+    [("127.0.0.1:8765", "127.0.0.1"), ("LOCALHOST", "localhost"), ("[::1]:8765", "::1"),
+     ("example.org", "example.org")],
 )
 def test_host_names(header, name):
     from recurrentgpt.web.security import host_name
@@ -852,7 +877,8 @@ def test_serve_refuses_a_public_host_without_token(monkeypatch):
 
 
 def test_help_does_not_import_the_web_stack():
-    code = "import sys; from recurrentgpt.cli import cli; assert 'fastapi' not in sys.modules; assert 'uvicorn' not in sys.modules"
+    code = ("import sys; from recurrentgpt.cli import cli; assert 'fastapi' not in sys.modules; "
+            "assert 'uvicorn' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -875,7 +901,8 @@ def test_serve_command_serves_the_library(tmp_path):
 
     port = free_port()
     env = {**os.environ, "RECURRENTGPT_DB": str(tmp_path / "served.db")}
-    cmd = [sys.executable, "-m", "recurrentgpt", "--model", "scripted", "--embedder", "hash", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "recurrentgpt", "--model", "scripted", "--embedder", "hash", "serve",
+           "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(100):
