@@ -5,41 +5,128 @@ adds to its JSON what every result file records: the machine, the load average a
 
     nice -n 10 .venv/bin/python bench/quality_eval.py             # horror, 2 stories, 150 words past the opening
     nice -n 10 .venv/bin/python bench/quality_eval.py --quick     # the same, 100 words
+    nice -n 10 .venv/bin/python bench/quality_eval.py --kill-after 4   # a run killed and resumed (below)
+
+``--kill-after N`` checks that a real run survives: one story against ``rolling``, the child killed with
+SIGKILL once its journal holds N answered calls, then ``eval --resume``. It records how many answers the
+resume took from the journal, how many it asked the model, whether every pair was judged exactly once, and
+whether the replayed answers were exactly the journal's (nothing asked twice). Result: eval_resume.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from _common import SRC, wait_for_quiet, write_results
 
+RUN = f"import sys; sys.path.insert(0, {str(SRC)!r}); from recurrentgpt.cli import run; run()"
 
-def command(words: int, out: Path) -> list[str]:
+
+def command(words: int, out: Path, *, stories: int = 2, against: str = "rolling,no-long-term",
+            report: Path | None = None, extra: tuple[str, ...] = ()) -> list[str]:
     """The eval command line of the pipeline check."""
-    return [sys.executable, "-c",
-            f"import sys; sys.path.insert(0, {str(SRC)!r}); from recurrentgpt.cli import run; run()",
-            "--seed", "7", "eval", "--genres", "horror", "--stories", "2", "--words", str(words),
-            "--against", "rolling,no-long-term",
-            "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",
-            "--plan-sentences", "2", "--opening-paragraphs", "2", "--out", str(out),
-            "--report", str(Path(__file__).resolve().parent / "results" / "eval-report.md")]
+    cmd = [sys.executable, "-c", RUN, "--seed", "7", "eval", "--genres", "horror", "--stories", str(stories),
+           "--words", str(words), "--against", against,
+           "--paragraph-sentences", "5", "--memory-sentences", "6", "--memory-words", "100",
+           "--plan-sentences", "2", "--opening-paragraphs", "2", "--out", str(out), *extra]
+    return cmd + (["--report", str(report)] if report else [])
+
+
+def journal_calls(journal: Path) -> list[dict]:
+    """The answered calls a journal holds (a last line cut short by a kill is skipped)."""
+    if not journal.exists():
+        return []
+    calls = []
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "call":
+            calls.append(record)
+    return calls
+
+
+def resume_check(words: int, kill_after: int, folder: Path) -> dict:
+    """Kill a real run with SIGKILL after ``kill_after`` journaled answers, resume it, count what was asked."""
+    out = folder / "eval.json"
+    journal = out.with_name("eval.journal.jsonl")
+    cmd = command(words, out, stories=1, against="rolling", extra=("--no-plan-check",))
+    started = time.perf_counter()
+    child = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    while child.poll() is None and len(journal_calls(journal)) < kill_after:
+        time.sleep(0.2)
+    if child.poll() is None:
+        child.send_signal(signal.SIGKILL)
+    code = child.wait()
+    first_seconds = time.perf_counter() - started
+    before = journal_calls(journal)
+    if code != -signal.SIGKILL:
+        sys.exit(f"the run ended (exit {code}) before its journal held {kill_after} answers: nothing was killed")
+    started = time.perf_counter()
+    resumed = subprocess.run([sys.executable, "-c", RUN, "eval", "--resume", str(out)], capture_output=True,
+                             text=True)
+    resume_seconds = time.perf_counter() - started
+    if resumed.returncode not in (0, 3) or not out.exists():
+        sys.exit(f"the resume failed (exit {resumed.returncode}): {resumed.stderr.strip()[-500:]}")
+    report = json.loads(out.read_text())
+    after = journal_calls(journal)
+    calls = report["calls"]
+    replayed = sum(c["replayed"] for c in calls.values())
+    sent = sum(c["sent"] for c in calls.values())
+    keys = [(j["genre"], j["pair"], j["a"], j["b"], j["first"]) for j in report["judgements"]]
+    overall = report["table"]["recurrentgpt vs rolling"]["overall"]
+    return {
+        "command": " ".join(["recurrentgpt", *cmd[3:]]),
+        "kill_after": kill_after,
+        "killed_exit": code,
+        "first_run_seconds": round(first_seconds, 1),
+        "resume_exit": resumed.returncode,
+        "resume_seconds": round(resume_seconds, 1),
+        "answers_in_journal_at_kill": len(before),
+        "replayed_on_resume": replayed,
+        "sent_on_resume": sent,
+        "failed_on_resume": sum(c["failed"] for c in calls.values()),
+        # every answer the journal held at the kill was used by the resume, and every call the resume sent
+        # is one new journal record: nothing answered twice
+        "nothing_asked_twice": replayed == len(before) and len(after) == len(before) + sent,
+        "judgements": len(keys),
+        "judged_exactly_once": len(keys) == len(set(keys)) == 2,
+        "incomplete": report["incomplete"],
+        "failed": report["failed"],
+        "calls": calls,
+        "win_rate": {c: overall[c]["win_rate"] for c in ("interesting", "coherent")},
+        "first_position": {c: overall[c]["first_position"] for c in ("interesting", "coherent")},
+        "words": {k: w["words"] for s in report["stories"] for k, w in s["written"].items()},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100 words past the opening instead of 150")
     parser.add_argument("--words", type=int, default=None)
+    parser.add_argument("--kill-after", type=int, default=None,
+                        help="kill a one-story run after this many journaled answers, then resume it")
     args = parser.parse_args()
-    words = args.words or (100 if args.quick else 150)
+    words = args.words or (100 if args.quick or args.kill_after else 150)
     load_before = wait_for_quiet()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.kill_after:
+            result = resume_check(words, args.kill_after, Path(tmp))
+            print(json.dumps({k: v for k, v in result.items() if k != "calls"}, indent=2))
+            write_results("eval_resume", {"load_average_before": load_before, **result})
+            if not (result["nothing_asked_twice"] and result["judged_exactly_once"]):
+                sys.exit(1)
+            return
         out = Path(tmp) / "eval.json"
-        cmd = command(words, out)
+        cmd = command(words, out, report=Path(__file__).resolve().parent / "results" / "eval-report.md")
         code = subprocess.call(cmd)
         if code != 0 or not out.exists():
             print(f"recurrentgpt eval failed (exit {code})", file=sys.stderr)

@@ -65,6 +65,9 @@ class RejectedRequest(ModelError):
 
 class OutputFormatError(ModelError):
     exit_code = 4
+    # set by ``structured.ask`` on a try it asks again: whether that try streamed text to the caller, text that is
+    # now not the story (a call that streams nothing, like a step's memory and plans, leaves the kept paragraph)
+    streamed = False
 
 
 class WeakAnswer(OutputFormatError):

@@ -114,7 +114,8 @@ def _find_json_object(text: str) -> dict[str, Any] | None:
 
 
 _HEADING = re.compile(
-    r"^[ \t>*#_-]*(?P<label>[A-Za-z\u3400-\u9fff][A-Za-z\u3400-\u9fff \-']*?)[ \t]*(?:#?\s*(?P<num>\d+))?[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$"
+    r"^[ \t>*#_-]*(?P<label>[A-Za-z\u3400-\u9fff][A-Za-z\u3400-\u9fff \-']*?)[ \t]*(?:#?\s*(?P<num>\d+))?"
+    r"[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$"
 )
 
 
@@ -127,7 +128,8 @@ def _parse_labelled(text: str, fields: list[Field]) -> dict[str, Any]:
         m = _HEADING.match(line)
         field = None
         if m:  # "Paragraph 2:" is field paragraph_2 if there is one, else item 2 of list field paragraph
-            field = by_label.get(_norm(m.group("label")) + (m.group("num") or "")) or by_label.get(_norm(m.group("label")))
+            label = _norm(m.group("label"))
+            field = by_label.get(label + (m.group("num") or "")) or by_label.get(label)
         if m and field:
             current = [m.group("rest")]
             if field.is_list:
@@ -229,8 +231,8 @@ def ask(
     ``check(answer)`` may repair the parsed answer and returns it, or raises ``OutputFormatError`` for
     an answer that parses but cannot be used (asked again, like a malformed one), or ``WeakAnswer`` for one
     that parses and is story but weak: asked again once (``WEAK_RETRIES``), then kept with a warning.
-    ``trace`` receives the exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain`` asks for
-    free text with no schema or grammar (one field: the answer is the text, and so is its stream).
+    ``trace`` receives the exact system prompt, prompt and raw answer of the call whose answer was kept. ``plain``
+    asks for free text with no schema or grammar (one field: the answer is the text, and so is its stream).
     ``history`` holds earlier turns of the conversation that this call continues. ``seed``: the first try's
     sampling seed, each later try the next one (None: the backend's own).
 
@@ -260,11 +262,13 @@ def ask(
             raise Cancelled("stopped before the model was asked")
         if seed is not None:
             request = replace(request, seed=seed + attempt)
-        stripper = LeadStripper(on_text) if plain and on_text else None
+        shown: list[str] = []  # what this try streamed to the caller
+        to_caller = _recording(on_text, shown) if on_text else None
+        stripper = LeadStripper(to_caller) if plain and to_caller else None
         if plain:
             sink = _guard(stripper.feed if stripper else None, cancel)
         else:
-            sink = _sink(on_text, stream_field, fields, json_output, cancel)
+            sink = _sink(to_caller, stream_field, fields, json_output, cancel)
         watch = FieldWatch(fields, json_output, plain)
         started = time.perf_counter()
         try:
@@ -294,6 +298,7 @@ def ask(
             if completion.finish_reason == "length" and watch.runaway is None:
                 e = OutputFormatError(f"{e} (the answer was cut off at {request.max_tokens} tokens)")
             last_error = e
+            e.streamed = bool("".join(shown).strip())
             if on_retry and attempt < retries:
                 on_retry(attempt + 1, e)
             continue
@@ -337,7 +342,9 @@ def sentences(text: str) -> list[str]:
 
 
 # a full stop followed by a space (or the end), or a CJK full stop, with any closing quotes
-_SENTENCE_END = re.compile(rf"(?:[{_LATIN_STOPS}][\"'\u201d\u2019)\]]*(?=\s|$)|[{_CJK_STOPS}][\"'\u201d\u2019\u300d\u300f)]*)")
+_SENTENCE_END = re.compile(
+    rf"(?:[{_LATIN_STOPS}][\"'\u201d\u2019)\]]*(?=\s|$)|[{_CJK_STOPS}][\"'\u201d\u2019\u300d\u300f)]*)"
+)
 _ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Sr|Jr|Capt|Col|Gen|Lt|Rev)|\b[A-Z])\.$")
 WEAK_RETRIES = 1  # asks after a weak (well-formed) answer; malformed ones get the full ``retries``
 
@@ -365,6 +372,16 @@ def _sink(
         headings = {f.name: f.label for f in fields}
         sink = MultiFieldStreamer(names, on_text, json_output, labels, headings).feed
     return _guard(sink, cancel)
+
+
+def _recording(on_text: OnText, shown: list[str]) -> OnText:
+    """``on_text`` that also keeps what it was given in ``shown``."""
+
+    def show(chunk: str) -> None:
+        shown.append(chunk)
+        on_text(chunk)
+
+    return show
 
 
 def _guard(sink: OnText | None, cancel: Callable[[], bool] | None) -> OnText | None:
@@ -414,7 +431,8 @@ class MultiFieldStreamer:
                  headings: dict[str, str] | None = None):
         self.sink = sink
         headings = headings or {}
-        others = {name: [headings.get(n, n) for n in names if n != name] + [n for n in names if n != name] for name in names}
+        others = {name: [headings.get(n, n) for n in names if n != name] + [n for n in names if n != name]
+                  for name in names}
         self.streamers = [
             FieldStreamer(name, sink, json_mode, labels + others[name], heading=headings.get(name)) for name in names
         ]
@@ -467,7 +485,10 @@ class FieldStreamer:
             return
         self.buffer += chunk
         if self.start < 0:
-            m = re.search(rf'"{re.escape(self.field)}"\s*:\s*"', self.buffer) if self.json_mode else self._start.search(self.buffer)
+            if self.json_mode:
+                m = re.search(rf'"{re.escape(self.field)}"\s*:\s*"', self.buffer)
+            else:
+                m = self._start.search(self.buffer)
             if not m:
                 return
             self.start = self.pos = m.end()

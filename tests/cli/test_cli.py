@@ -306,6 +306,56 @@ def test_a_discarded_try_is_marked_discarded_where_its_text_streamed(capsys, mon
     assert out.index(bad) < out.index(DISCARDED) < out.index(kept)
 
 
+def script_paragraphs(monkeypatch, *replies):
+    """Like ``script``, for the free-text calls only (a step's paragraph): the JSON calls around them are the
+    scripted model's own."""
+    from recurrentgpt import ScriptedModel
+
+    queue = list(replies)
+    real = ScriptedModel.complete
+
+    def complete(self, request, on_text=None):
+        if queue and request.schema is None:
+            self.replies.insert(0, queue.pop(0))
+        return real(self, request, on_text)
+
+    monkeypatch.setattr(ScriptedModel, "complete", complete)
+
+
+LISTED = "The dragon counted the eggs. 2. He hid them in the cave. 3. He slept beside the cold hearth."
+
+
+@pytest.mark.parametrize("command", [["demo", "-n", "1"], ["step", "SID", "--plan", "1"], ["write", "SID", "-n", "1"],
+                                     ["write", "SID", "-i", "-n", "1"]], ids=lambda c: " ".join(c[::2][:2]))
+def test_a_discarded_try_is_marked_discarded_in_the_demo_step_and_write(capsys, monkeypatch, tmp_path, command):
+    """Seen failing with the mark removed from ``warn_retry``: the list-marked try streamed, then the kept one,
+    with nothing on stdout to tell them apart."""
+    from recurrentgpt.cli.app import DISCARDED
+
+    monkeypatch.chdir(tmp_path)
+    sid = new_story(capsys) if "SID" in command else ""
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n"))
+    script_paragraphs(monkeypatch, LISTED)
+    code, out, err = run(capsys, *[sid if a == "SID" else a for a in command])
+    assert code == 0 and "list markers" in err, err
+    assert out.count(LISTED) == 1 and out.index(LISTED) < out.index(DISCARDED)
+    assert LISTED not in out[out.index(DISCARDED):]  # not kept, so not shown again
+
+
+def test_a_retry_of_the_memory_and_plans_leaves_the_streamed_paragraph_unmarked(capsys, monkeypatch):
+    """The step's second call (memory and plans) streams nothing: asking it again discards no text. Seen failing:
+    the kept paragraph was marked "[discarded …]" and printed again under "[kept:]"."""
+    from recurrentgpt.cli.app import DISCARDED
+
+    sid = new_story(capsys)
+    paragraph = "The dragon counted the eggs in the cave and slept beside the cold hearth until the morning came."
+    script(monkeypatch, paragraph, "this is not JSON at all")
+    code, out, err = run(capsys, "step", sid, "--plan", "1")
+    kept = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["paragraph"]
+    assert code == 0 and "asking again" in err and kept == paragraph
+    assert DISCARDED not in out and "[kept:]" not in out and out.count(paragraph) == 1
+
+
 def test_interactive_writing_goes_on_until_the_writer_quits(capsys, monkeypatch):
     """`write -i` stopped after 3 paragraphs (the -n default) without a word."""
     sid = new_story(capsys)

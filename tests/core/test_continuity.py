@@ -6,6 +6,7 @@ prompt's entries only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -70,6 +71,18 @@ def test_a_missing_character_acting_is_reported_as_uncertain():
     assert [(c.entry, c.kind, c.certain) for c in found] == [("Jory Farrow", "status", False)]
 
 
+@pytest.mark.parametrize("status, certain", [
+    ("gone", False), ("missing", False), ("imprisoned", False), ("in prison at Saltmere", False),
+    ("lost at sea", False), ("dead", True), ("executed at dawn", True), ("已故", True), ("失踪", False),
+    ("alive", None), ("not dead after all", None), ("no longer missing", None), ("", None),
+])
+def test_every_status_a_writer_uses_for_someone_absent_is_read(status, certain):
+    """Gone, missing or imprisoned: acting now is flagged as uncertain (they may have come back); dead: certain."""
+    b = bible(dataclasses.replace(JORY, status=status))
+    found = [(c.kind, c.certain) for c in continuity.check("Jory walked into the tavern and ordered rum.", b)]
+    assert found == ([] if certain is None else [("status", certain)])
+
+
 @pytest.mark.parametrize("paragraph", [
     "Mara's eyes were brown.",
     "Mara turned, her eyes, blue as cornflowers, on the sea.",
@@ -127,7 +140,8 @@ def test_a_secret_known_by_someone_outside_it_is_flagged():
 
 def test_titles_do_not_end_a_sentence_and_a_titled_name_is_matched():
     text = "Mr. Vane came in. Mrs. Quell left by the door. \"Oh!\" cried Dr. Hale."
-    assert continuity.sentences(text) == ["Mr. Vane came in.", "Mrs. Quell left by the door.", "\"Oh!\" cried Dr. Hale."]
+    assert continuity.sentences(text) == ["Mr. Vane came in.", "Mrs. Quell left by the door.",
+                                          "\"Oh!\" cried Dr. Hale."]
     b = bible(E("character", "Mr. Vane", (), (), "dead"))
     assert kinds("At noon Mr. Vane came in.", b) == [("Mr. Vane", "status")]
     for s in continuity.sentences("It was late. Mr. and Mrs. Hale walked in! Was it Vane? Yes."):
@@ -189,7 +203,8 @@ def test_every_conflict_quotes_a_sentence_of_the_paragraph():
 
 def test_a_model_quote_not_in_the_paragraph_is_dropped_with_a_warning(caplog):
     paragraph = "Vane raised his cup. The sea was calm."
-    answer = "Idris Vane | Vane raised his cup | Vane is dead | severe\nIdris Vane | Vane danced on the table | dead | severe"
+    answer = ("Idris Vane | Vane raised his cup | Vane is dead | severe\n"
+              "Idris Vane | Vane danced on the table | dead | severe")
     with caplog.at_level(logging.WARNING, logger="recurrentgpt.continuity"):
         found = continuity.parse_model_conflicts(answer, paragraph, ["Idris Vane"], "m")
     assert [c.sentence for c in found] == ["Vane raised his cup."]
@@ -216,21 +231,23 @@ def test_a_checker_costs_little_with_ten_thousand_entries():
 
 def writer_bible() -> canon.Bible:
     return canon.apply(canon.EMPTY, [canon.check_writer(canon.EMPTY, canon.Change(
-        "add", "Idris Vane", kind="character", aliases=("Vane",), facts=("Vane had grey eyes.", "Captain of the Kestrel."),
-        status="dead"))])
+        "add", "Idris Vane", kind="character", aliases=("Vane",),
+        facts=("Vane had grey eyes.", "Captain of the Kestrel."), status="dead"))])
 
 
 def test_a_model_proposal_against_the_writers_status_waits_for_review_and_changes_nothing():
     b = writer_bible()
     review: list[canon.Change] = []
-    changes, warnings = canon.repair(b, [{"op": "update", "name": "Vane", "status": "alive"},
-                                         {"op": "update", "name": "Idris Vane", "facts": ["Vane sails again."]}], review)
+    proposals = [{"op": "update", "name": "Vane", "status": "alive"},
+                 {"op": "update", "name": "Idris Vane", "facts": ["Vane sails again."]}]
+    changes, warnings = canon.repair(b, proposals, review)
     after = canon.apply(b, changes)["idris vane"]
     assert after.status == "dead" and "Vane had grey eyes." in after.facts and "Captain of the Kestrel." in after.facts
     assert [(c.status, c.facts) for c in review] == [("alive", None), (None, ("Vane sails again.",))]
     assert any("the writer's status 'dead' is kept" in w for w in warnings)
     # applied directly, a model change still cannot overwrite the writer's status or remove the writer's facts
-    forced = canon.apply(b, [canon.Change("update", "Idris Vane", status="alive", facts=("Vane sails again.",), by="model")])
+    forced = canon.apply(b, [canon.Change("update", "Idris Vane", status="alive", facts=("Vane sails again.",),
+                                          by="model")])
     assert forced["idris vane"].status == "dead" and forced["idris vane"].facts[:2] == b["idris vane"].facts
     # the writer accepting it is the writer's own change
     mine = canon.apply(b, [canon.Change("update", "Idris Vane", status="alive")])
@@ -252,7 +269,8 @@ def test_an_entry_at_its_fact_limit_asks_to_merge_or_retire_instead_of_dropping(
     facts = tuple(f"Mara keeps fact number {i}." for i in range(canon.MAX_FACTS))
     b = canon.apply(canon.EMPTY, [canon.Change("add", "Mara", facts=facts)])
     review: list[canon.Change] = []
-    changes, warnings = canon.repair(b, [{"op": "update", "name": "Mara", "add_facts": ["Mara fears the sea."]}], review)
+    proposal = {"op": "update", "name": "Mara", "add_facts": ["Mara fears the sea."]}
+    changes, warnings = canon.repair(b, [proposal], review)
     assert changes == []  # no empty update is recorded
     assert [c.add_facts for c in review] == [("Mara fears the sea.",)] and "merge or retire" in review[0].reason
     assert any("merge or retire" in w and "Mara fears the sea." in w for w in warnings)
@@ -261,11 +279,13 @@ def test_an_entry_at_its_fact_limit_asks_to_merge_or_retire_instead_of_dropping(
 
 
 def test_two_facts_of_one_entry_that_contradict_each_other_are_flagged():
-    e = canon.Entry("character", "Mara", facts=("Mara has green eyes.", "Keeper of the tower.", "Mara's eyes are brown.",
-                                                "Mara is thirty-four years old.", "Mara is nineteen."))
+    e = canon.Entry("character", "Mara", facts=("Mara has green eyes.", "Keeper of the tower.",
+                                                "Mara's eyes are brown.", "Mara is thirty-four years old.",
+                                                "Mara is nineteen."))
     assert canon.contradictions(e) == [("Mara has green eyes.", "Mara's eyes are brown."),
                                        ("Mara is thirty-four years old.", "Mara is nineteen.")]
-    assert canon.contradictions(canon.Entry("character", "Nell", facts=("Nell has brown eyes.", "Nell's eyes are dark."))) == []
+    nell = canon.Entry("character", "Nell", facts=("Nell has brown eyes.", "Nell's eyes are dark."))
+    assert canon.contradictions(nell) == []
     review: list[canon.Change] = []
     changes, _ = canon.repair(canon.EMPTY, [{"op": "add", "name": "Tobin", "facts": ["Tobin has red hair.",
                                                                                    "Tobin's hair is black."]}], review)
@@ -283,3 +303,20 @@ def test_a_short_chinese_name_inside_a_word_is_no_mention_with_jieba():
     b = bible(E("character", "王", (), (), "已故"))
     assert kinds("王国的军队走进了城门。", b) == []  # 王 inside 王国 (kingdom)
     assert kinds("王走进了城门，笑着坐下。", b) == [("王", "status")]
+
+
+def test_bible_show_flags_two_facts_of_an_entry_that_contradict_each_other(tmp_path, capsys):
+    from recurrentgpt import HashingEmbedder, Loom, ScriptedModel
+    from recurrentgpt.cli import main
+
+    loom = Loom.open(tmp_path / "library.db", ScriptedModel(), HashingEmbedder())
+    sid = loom.new_story("fantasy", "a harbour town").id
+    loom.close()
+    run = lambda *a: main(["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *a])
+    assert run("add", "Mara", "-f", "Mara has green eyes.", "-f", "Keeps the lamp.", "-f", "Mara's eyes are brown.",
+               "-s", "alive") == 0
+    assert run("add", "Nell", "-f", "Nell has brown eyes.", "-f", "Nell's eyes are dark.") == 0
+    capsys.readouterr()
+    assert run("show", "Mara") == 0
+    assert "contradicts itself: 'Mara has green eyes.' and \"Mara's eyes are brown.\"" in capsys.readouterr().out
+    assert run("show", "Nell") == 0 and "contradicts itself" not in capsys.readouterr().out

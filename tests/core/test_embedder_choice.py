@@ -63,6 +63,7 @@ def test_a_folder_in_the_cache_comes_first(cache):
     assert st.official_model_path(*st.OFFICIAL["embeddinggemma"]) == folder
 
 
+@pytest.mark.slow
 def test_an_official_model_not_in_the_cache_is_one_line_naming_the_download(tmp_path, cache, capsys):
     """Through the CLI, importing a manuscript: one error line naming `hf download` with the official name, exit 2,
     no traceback, nothing written."""

@@ -27,7 +27,6 @@ from recurrentgpt.evaluation import (
     wilson,
 )
 from recurrentgpt.evaluation.systems import NO_SHORT_MEMORY, SYSTEMS, rolling_budget, write_recurrent
-
 from tests.conftest import SMALL
 
 STEP_MARK = "Plan for the next paragraph:"  # only the cell's step prompt has it
@@ -324,7 +323,8 @@ def test_ablations_run_side_by_side_from_one_opening(lm):
 def test_repetition_measures():
     assert distinct_n(["a b c d"], 1) == 1.0
     assert distinct_n(["a a a a"], 1) == 0.25
-    assert repeated_ngrams(["one two three four five"], ["one two three four six", "seven eight nine ten"]) == 0.333  # 1 of 3 4-grams
+    # 1 of 3 4-grams
+    assert repeated_ngrams(["one two three four five"], ["one two three four six", "seven eight nine ten"]) == 0.333
 
 
 def test_entity_drift_counts_a_name_whose_facts_change():

@@ -84,6 +84,7 @@ def servers():
 # -- checkpoint and resume --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_and_pays_for_nothing_twice(tmp_path, servers):
     """Broken build checked: with the journal's answers ignored on resume (`saved = None`), bodies the server
     had answered before the kill were answered again and this failed."""
@@ -123,6 +124,7 @@ def test_a_run_killed_with_sigkill_resumes_and_pays_for_nothing_twice(tmp_path, 
     assert report["seed"] == 7 and report["config"]["words"] == 40  # taken from the journal
 
 
+@pytest.mark.slow
 def test_a_500_on_every_fifth_request_is_recorded_and_resume_finishes(tmp_path, servers, capsys, no_plots):
     """Every fifth distinct request fails with 500 on every try (the client's retries exhausted) until the server
     recovers; the run goes on, records each failure with its reason, and --resume asks only for those."""
@@ -159,6 +161,7 @@ def test_a_500_on_every_fifth_request_is_recorded_and_resume_finishes(tmp_path, 
     assert json.loads(out.read_text())["calls"]["generator"]["sent"] == 0
 
 
+@pytest.mark.slow
 def test_a_judge_that_times_out_on_its_own_server_is_resumed(tmp_path, servers, capsys, no_plots):
     """Generator and judge on two servers; the judge stalls past --judge-timeout on some calls. The two servers
     each got only their own calls, every pair is judged once after --resume, nothing is answered twice."""
@@ -193,6 +196,7 @@ def test_a_judge_that_times_out_on_its_own_server_is_resumed(tmp_path, servers, 
     assert report["servers"] == {"model": writer.url, "judge": judge.url}
 
 
+@pytest.mark.slow
 def test_the_judge_gets_nothing_of_the_generators_server_key_or_format(tmp_path, servers, capsys, no_plots):
     """Broken build checked: building the judge from the generator's options (`**o.model_options()`) sent the
     generator's key to the judge's server and this failed."""
@@ -212,6 +216,7 @@ def test_the_judge_gets_nothing_of_the_generators_server_key_or_format(tmp_path,
     assert {b.get("response_format", {}).get("type") for b in writer.answered} <= {"json_object", None}
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_configuration_naming_the_difference(tmp_path, servers, capsys, no_plots):
     server = servers()
     out = tmp_path / "e.json"
@@ -338,6 +343,26 @@ def test_no_plans_asks_no_simulator_and_follows_no_plan(lm):
     before = len(model.requests)
     full = write_recurrent(lm, info.id, SYSTEMS["recurrentgpt"], SMALL, 60, 20)
     assert len(model.requests) - before == 2 * len(full.paragraphs)  # the control: step and simulator
+
+
+def test_no_plans_recalls_by_the_previous_paragraph_not_a_fixed_text(lm, monkeypatch):
+    """Without a plan the memory is asked about what the step continues; a fixed query would recall the same
+    paragraphs at every step, taking long-term memory away with the plans."""
+    from recurrentgpt.memory import LongTermMemory
+
+    asked: list[str] = []
+    recall = LongTermMemory.recall
+
+    def spy(self, story_id, path_seqs, query, k, **kw):
+        asked.append(query)
+        return recall(self, story_id, path_seqs, query, k, **kw)
+
+    monkeypatch.setattr(LongTermMemory, "recall", spy)
+    info = lm.new_story("horror", "a farmhouse", settings=SMALL)
+    written = write_recurrent(lm, info.id, SYSTEMS["no-plans"], SMALL, 60, 20)
+    assert written.complete and len(asked) == len(written.paragraphs) > 1
+    before = [n.paragraph for n in lm.path(info.id)][-1:] + written.paragraphs[:-1]  # what each step continued
+    assert asked == before and NO_PLAN not in asked
 
 
 def test_no_bible_keeps_the_bible_out_of_the_steps(lm):
@@ -477,6 +502,7 @@ def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_token_counts_a_server_does_not_report_are_marked_estimated(tmp_path, servers, capsys, no_plots):
     server = servers(usage=False)
     out = tmp_path / "e.json"
@@ -544,6 +570,7 @@ def test_a_chinese_paragraph_is_split_between_sentences_without_spaces():
     assert "".join(p.removeprefix(CONTINUED) for p in split_to_fit(giant, 100, len)) == giant
 
 
+@pytest.mark.slow
 def test_the_seed_reaches_both_servers(tmp_path, servers, capsys, no_plots):
     """Broken build checked: with the judge built without `seed=`, the judge's bodies carried no seed."""
     writer, judge = servers(), servers()

@@ -135,6 +135,7 @@ def epubcheck(path) -> None:
     assert "No errors or warnings detected" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_epub_passes_epubcheck(chaptered, tmp_path):
     """Made to fail once by dropping the language metadata (EPUBCheck: OPF-085 / RSC-005) before trusting it."""
     loom, info = chaptered

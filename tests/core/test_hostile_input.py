@@ -66,6 +66,7 @@ _NODE = st.fixed_dictionaries({"id": _ID | _JSON, "depth": st.integers(0, 3) | _
 @settings(max_examples=100, deadline=None)
 @given(story=_STORY | _JSON, nodes=st.lists(_NODE, max_size=4) | _JSON,
        bookmarks=st.none() | st.dictionaries(st.text(max_size=3), _ID, max_size=2) | _JSON)
+@pytest.mark.slow
 def test_arbitrary_json_as_a_tree_file_is_refused_cleanly(story, nodes, bookmarks):
     """Any JSON structure under the tree format's keys: refused with InputError and nothing written, or
     accepted as a valid story (all its nodes stored, the head one of them).
@@ -190,6 +191,7 @@ def test_a_100_kb_plan_is_refused(loom, story, model):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(min_size=1).filter(lambda s: s.strip()))
+@pytest.mark.slow
 def test_unicode_survives_the_round_trip(tmp_path_factory, text):
     tmp = tmp_path_factory.mktemp("u")
     model = ScriptedModel()

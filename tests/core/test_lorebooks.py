@@ -203,6 +203,7 @@ def test_a_card_of_one_character_holds_the_rest_in_its_book(cli_story, tmp_path)
     assert code == 2 and "no bible entry called 'Nobody'" in err
 
 
+@pytest.mark.slow
 def test_ten_thousand_entries_import_bounded_with_a_summary_in_one_version(cli_story, tmp_path):
     run, sid, db = cli_story
     entries = {str(i): {"uid": i, "key": [f"Keyname{i}"], "comment": f"Place {i:05d}", "content": f"Fact {i}.",
@@ -256,3 +257,40 @@ def test_long_entry_text_is_packed_into_the_bibles_facts():
 def test_plan_import_refuses_an_unknown_kind():
     with pytest.raises(InputError, match="unknown kind"):
         lorebooks.plan_import(lorebooks.parse(json.dumps(WORLD_INFO).encode()), canon.EMPTY, default_kind="monster")
+
+
+@pytest.mark.parametrize("sample", ["world_info", "card_v2", "card_v3_png", "novelai"])
+@pytest.mark.parametrize("fmt,out_name", [("st", "out.json"), ("card", "out.png"), ("novelai", "out.lorebook")])
+def test_a_foreign_lorebook_survives_import_export_import(cli_story, tmp_path, sample, fmt, out_name):
+    """What a writer's own file brought into the bible comes back the same through each of our exports."""
+    run, sid, db = cli_story
+    source = tmp_path / ("in.png" if sample == "card_v3_png" else "in.json")
+    data = {"world_info": json.dumps(WORLD_INFO).encode(), "card_v2": json.dumps(CARD_V2).encode(),
+            "novelai": json.dumps(NOVELAI).encode()}.get(sample) or card_v3_png()
+    source.write_bytes(data)
+    assert run("bible", sid, "import", str(source), "--kind", "place")[0] == 0
+    imported = bible_of(db, sid)
+    assert imported
+    code, out, err = run("bible", sid, "export", "--format", fmt, "-o", str(tmp_path / out_name))
+    assert code == 0, err
+    code, out, _ = run("new", "fantasy", "another", "--opening-paragraphs", "2")
+    other = out.split("(story ")[1].split(")")[0]
+    code, out, err = run("bible", other, "import", str(tmp_path / out_name))
+    assert code == 0, err
+    assert bible_of(db, other) == imported
+
+
+def test_a_200_mb_lorebook_is_refused_by_its_size_before_it_is_read(cli_story, tmp_path):
+    run, sid, db = cli_story
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as f:  # sparse: refused by its size, never read into memory
+        f.write(b'{"entries": {')
+        f.truncate(200_000_000)
+    before = bible_of(db, sid)
+    assert run("series", "create", "Marsh")[0] == 0
+    for args in (["bible", sid, "import", str(path)], ["series", "import", "Marsh", str(path)]):
+        code, out, err = run(*args)
+        assert code == 2 and err.startswith("error:") and "200 MB; the limit is 20 MB" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert bible_of(db, sid) == before
+    assert "no entries yet" in run("series", "show", "Marsh")[1]

@@ -316,6 +316,7 @@ def test_control_characters_a_model_may_emit_are_left_out_of_both_books():
     assert "Bell and escape" in chapter and "Bad title" in chapter
 
 
+@pytest.mark.slow
 def test_an_epub_with_emphasis_and_control_characters_passes_epubcheck(book, tmp_path):
     from .test_export_books import epubcheck
 

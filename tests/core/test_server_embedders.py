@@ -118,6 +118,7 @@ def test_changing_the_server_embedder_re_embeds_and_never_mixes(server, monkeypa
     loom.close()
 
 
+@pytest.mark.slow
 def test_embedder_url_reaches_the_embedding_server_and_doctor_checks_it(server, capsys, tmp_path, monkeypatch):
     """A second llama-server for embeddings, on its own port: --embedder-url. doctor embeds one text there."""
     monkeypatch.setenv("RECURRENTGPT_CONFIG", str(tmp_path / "none.toml"))

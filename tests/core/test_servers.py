@@ -10,11 +10,11 @@ import json
 import pytest
 
 from recurrentgpt.cli import main
+from recurrentgpt.embeddings import get_embedder
 from recurrentgpt.errors import ConfigError, ContextTooSmall
 from recurrentgpt.models import Sampling, get_model
 from recurrentgpt.models.base import Request
 from recurrentgpt.models.context import estimate_tokens, needed
-
 from tests.fakeserver import FakeServer, ndjson, reply, status, stream
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
@@ -222,6 +222,22 @@ def test_ollama_without_the_model_is_one_line_naming_the_pull(server):
     with pytest.raises(ConfigError, match=r"has no model 'qwen3:8b': `ollama pull qwen3:8b` \(it has: llama3.2:latest"):
         get_model("ollama:qwen3:8b", base_url=server.root).complete(Request("s", "p"))
     assert server.bodies == []
+
+
+def test_an_ollama_address_that_answers_with_a_web_page_names_ollamas_own_address(server):
+    """Ollama's address is its root, not an OpenAI-compatible /v1: the line must not send its user looking for one.
+    Seen failing while every web page was told "an OpenAI-compatible server's usually ends in /v1"."""
+    page = reply("<html><body>Welcome</body></html>", content_type="text/html")
+    for route in ("GET /api/tags", "POST /api/show", "GET /api/ps"):
+        server.routes[route] = page
+    server.behaviours.append(page)
+    with pytest.raises(ConfigError) as refused:
+        get_model("ollama:m", base_url=server.root).complete(Request("s", "p"))
+    assert "answered with a web page" in str(refused.value) and "/v1" not in str(refused.value)
+    assert "Ollama's address is the server's root, e.g. http://127.0.0.1:11434 ($OLLAMA_HOST)" in str(refused.value)
+    server.routes["POST /api/embed"] = page
+    with pytest.raises(ConfigError, match=r"web page .*Ollama's address is the server's root"):
+        get_embedder("ollama:nomic-embed-text", server_url=server.root).embed(["x"])
 
 
 def test_ollama_length_stop_and_mid_stream_errors(server):

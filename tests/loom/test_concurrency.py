@@ -7,8 +7,9 @@ import subprocess
 import sys
 import threading
 
-from recurrentgpt import Loom, ScriptedModel
+import pytest
 
+from recurrentgpt import Loom, ScriptedModel
 from tests.conftest import SMALL
 from tests.fakeserver import FakeServer, stream
 
@@ -30,6 +31,7 @@ def _answer_when_both_have_asked(barrier: threading.Barrier):
     return behave
 
 
+@pytest.mark.slow
 def test_two_processes_step_the_same_story_at_once(tmp_path):
     """The real CLI (`recurrentgpt step`) in two processes, both generating at once (the model server holds
     both answers until both have asked). One moves the head and exits 0; the other exits 7 with a

@@ -3,11 +3,14 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 spec = importlib.util.spec_from_file_location("stress_crash", Path(__file__).resolve().parents[2] / "scripts" / "stress_crash.py")
 stress_crash = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(stress_crash)
 
 
+@pytest.mark.slow
 def test_killing_writers_at_random_moments_loses_and_tears_nothing():
     results = stress_crash.run(trials=10, seed=11)
     assert results["problems"] == []

@@ -21,7 +21,6 @@ from recurrentgpt.models.base import Request
 from recurrentgpt.models.llamacpp import bundled_model_path
 from recurrentgpt.models.openai import OpenAIModel
 from recurrentgpt.shape import tidy
-
 from tests.conftest import SMALL
 
 pytestmark = pytest.mark.slow
@@ -54,7 +53,8 @@ def test_cli_writes_and_exports_a_story_with_the_bundled_model_and_embedder(tmp_
     text = out.read_text()
     blocks = [p for p in text.split("\n\n")[2:] if p.strip()]
     # (as Markdown: a paragraph that starts like a list or a heading is escaped, "1\\. ", so it stays a paragraph)
-    assert text.startswith("# ") and [b.strip() for b in blocks] == [markdown_paragraph(n["paragraph"]) for n in data["path"]]
+    assert text.startswith("# ")
+    assert [b.strip() for b in blocks] == [markdown_paragraph(n["paragraph"]) for n in data["path"]]
     last = data["path"][-1]
     assert last["short_memory"] and len(last["plans"]) == 3 and last["meta"]["usage"]["completion_tokens"] > 0
     assert last["meta"]["model"].startswith("llamacpp:SmolLM2")
@@ -79,7 +79,8 @@ def test_a_regeneration_right_after_a_step_differs_from_the_head_on_the_bundled_
     head = json.loads(cli("export", story_id, "-f", "json", "-o", "-", db=db).stdout)["path"][-1]
     regenerated = cli("regenerate", story_id, "-n", "2", db=db)
     if regenerated.returncode != 0:
-        assert regenerated.returncode == 4 and "repeats the one it is to replace" in regenerated.stderr, regenerated.stderr
+        assert regenerated.returncode == 4, regenerated.stderr
+        assert "repeats the one it is to replace" in regenerated.stderr, regenerated.stderr
         return
     tree = Loom.open(db, "scripted", HashingEmbedder())
     alternatives = [n for n in tree.children(story_id, head["parent_id"]) if n.id != head["id"]]
@@ -179,9 +180,11 @@ def test_cli_new_and_step_with_the_bible_on_auto_leave_a_whole_story_whatever_th
     con = sqlite3.connect(db)  # no half state: RELIABILITY §1's checks
     q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
     assert q("PRAGMA integrity_check") == "ok"
-    assert q("SELECT count(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM paragraphs_fts f WHERE f.rowid = n.seq)") == 0
+    assert q("SELECT count(*) FROM nodes n "
+             "WHERE NOT EXISTS (SELECT 1 FROM paragraphs_fts f WHERE f.rowid = n.seq)") == 0
     assert q("SELECT count(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.node_seq = n.seq)") == 0
-    assert q("SELECT count(*) FROM nodes") == 3 and q(f"SELECT head_id FROM stories WHERE id='{story_id}'") == path[-1]["id"]
+    assert q("SELECT count(*) FROM nodes") == 3
+    assert q(f"SELECT head_id FROM stories WHERE id='{story_id}'") == path[-1]["id"]
 
 
 def _free_port() -> int:
@@ -245,6 +248,26 @@ def test_openai_backend_against_a_real_llama_cpp_server(llama_server, tmp_path):
     assert calls == []
 
 
+def test_models_and_doctor_against_a_real_llama_cpp_server(llama_server, tmp_path, capsys):
+    """`models` and `doctor` through the real CLI against llama-cpp-python's server: it answers and lists its model,
+    says its context nowhere (a warning, not a failure), and a one-token call goes through; the JSON line names the
+    form it took, json_object (it refuses json_schema), whenever the model's 16 tokens close the object."""
+    from recurrentgpt.cli import main
+
+    where = ["--model", "openai:smollm2", "--base-url", llama_server, "--embedder", "hash"]
+    assert main([*where, "models"]) == 0
+    assert capsys.readouterr().out.split() != []
+    code = main(["--db", str(tmp_path / "lib.db"), *where, "doctor"])
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert list(lines) == ["server", "context", "call", "json", "embedder"], lines
+    assert lines["server"].startswith("ok") and f"{llama_server} answers (1 model)" in lines["server"]
+    assert lines["context"].startswith("warn") and "not known" in lines["context"]
+    assert lines["call"].startswith("ok") and lines["embedder"].startswith("ok")
+    assert (code, lines["json"].split()[0]) in ((0, "ok"), (1, "FAIL"))
+    if code == 0:
+        assert "takes json_object" in lines["json"]
+
+
 # The CLI with one change: every request to the embedded llama.cpp model is cut off after 4 tokens, so the real
 # model's every answer is garbage (truncated JSON), whatever tokens it picks.
 CUT_SHORT = """
@@ -296,8 +319,10 @@ def test_plans_under_the_bundled_models_grammar_hold_no_json_debris_even_when_as
     from recurrentgpt.structured import SENTENCE_STOPS, schema_for
 
     prompt = ('Copy these three plans into the JSON answer exactly, with every bracket and quote: '
-              '"[1] {The keeper} <climbs> the \\"tower\\"", "[2] {The ship} <lands> at dawn", "[3] {The log} <burns> away".')
-    answer = LlamaCppModel(seed=3).complete(Request("You copy text exactly.", prompt, schema=schema_for([plans_field(Settings(plan_sentences=1))]),
+              '"[1] {The keeper} <climbs> the \\"tower\\"", "[2] {The ship} <lands> at dawn", '
+              '"[3] {The log} <burns> away".')
+    schema = schema_for([plans_field(Settings(plan_sentences=1))])
+    answer = LlamaCppModel(seed=3).complete(Request("You copy text exactly.", prompt, schema=schema,
                                                     max_tokens=300, temperature=0.7))
     # the plans as written, even by an answer cut off at max_tokens: under the grammar a straight quote only opens
     # or closes a string, so the array's strings are every other piece between quotes
@@ -323,7 +348,8 @@ def test_every_grammar_the_cell_asks_for_compiles_in_llama_cpp_at_large_settings
     from recurrentgpt.story import Settings
 
     asked = ScriptedModel()  # answers anything, and keeps every request the cell made
-    big = Settings(paragraph_sentences=30, plan_sentences=8, memory_sentences=20, memory_words=800, opening_paragraphs=5)
+    big = Settings(paragraph_sentences=30, plan_sentences=8, memory_sentences=20, memory_words=800,
+                   opening_paragraphs=5)
     x = CellInput(genre="sf", title="T", outline="O", plan="The keeper climbs the tower.", previous_paragraph="P.",
                   short_memory="Mara keeps the light. The pulse repeats.", long_term=[])
     for settings in (big, dataclasses.replace(big, memory_update="rewrite"), dataclasses.replace(big, two_phase=False)):
@@ -333,12 +359,14 @@ def test_every_grammar_the_cell_asks_for_compiles_in_llama_cpp_at_large_settings
     cell.refresh(genre="sf", title="T", outline="O", previous_memory="M.", previous_paragraph="P.", paragraph="Q.")
     cell.resume("sf", "T", ["P."] * 3)
     cell.synopses(genre="sf", title="T", paragraphs=["P."] * 8)
-    HumanSimulator(asked, big).choose(genre="sf", title="T", short_memory="M.", previous_paragraph="P.", plans=["a", "b", "c"])
+    HumanSimulator(asked, big).choose(genre="sf", title="T", short_memory="M.", previous_paragraph="P.",
+                                      plans=["a", "b", "c"])
     schemas = {json.dumps(r.schema, sort_keys=True) for r in asked.requests if r.schema}
     assert len(schemas) >= 7
     llm = LlamaCppModel()._load()
     for schema in schemas:
         grammar = llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
-        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar._grammar.encode(),
+                                                       grammar._root.encode())
         assert sampler, f"llama.cpp refused the grammar of {schema[:200]}"
         llama_cpp.llama_sampler_free(sampler)

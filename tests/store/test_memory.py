@@ -1,13 +1,13 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from recurrentgpt import Embedder, HashingEmbedder, ScriptedModel
 from recurrentgpt.embeddings.base import normalise
 from recurrentgpt.memory import LongTermMemory, chunk_paragraph, keyword_terms, passage
-from recurrentgpt.store.sqlite import fts5_query
 from recurrentgpt.store import open_store
-
+from recurrentgpt.store.sqlite import fts5_query
 from tests.conftest import SMALL
 
 
@@ -75,6 +75,7 @@ def test_keyword_query_cannot_inject_fts_syntax():
     assert q == '"near" OR "title" OR "foo"'
 
 
+@pytest.mark.slow
 def test_vectors_added_by_another_process_are_picked_up(db_url):
     """This process caches a story's vectors; another process (the real CLI, `recurrentgpt step`) writes a
     paragraph with its vectors; this process's next dense recall finds it without embedding anything.

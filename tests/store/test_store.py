@@ -151,3 +151,18 @@ def test_a_failing_sqlite_library_is_a_store_error_not_a_traceback(tmp_path, cap
     assert main(["--db", str(path), "list"]) == StoreError.exit_code
     err = capsys.readouterr().err
     assert "no such table: stories" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_path_read_in_parts_is_the_path_in_order_on_both_stores(db_url):
+    from recurrentgpt import Loom, ScriptedModel
+
+    loom = Loom.open(db_url, ScriptedModel(), "hash")
+    story = loom.new_story("fantasy", "x")
+    for _ in range(5):
+        loom.step(story.id, 0)
+    whole = [n.id for n in loom.path(story.id)]
+    parts = list(loom.path_batches(story.id, size=2))
+    assert [len(p) for p in parts] == [2] * (len(whole) // 2) + ([1] if len(whole) % 2 else [])
+    assert [n.id for p in parts for n in p] == whole and len(whole) >= 6
+    assert [n.id for p in loom.path_batches(story.id, whole[2], size=500) for n in p] == whole[:3]
+    loom.close()

@@ -8,8 +8,9 @@ import click
 
 from .. import config as user_config
 from ..errors import RecurrentGPTError
+
 # (each registers its commands)
-from . import batch, bible, config, evaluate, keys, library, navigate, play, serve, servers, write  # noqa: F401
+from . import batch, bible, config, evaluate, keys, library, navigate, play, series, serve, servers, write  # noqa: F401
 from .app import cli
 
 __all__ = ["cli", "main"]

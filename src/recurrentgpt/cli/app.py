@@ -172,10 +172,11 @@ DISCARDED = "[discarded: the text above had the wrong shape and is not part of t
 
 
 def warn_retry(attempt: int, error: Exception) -> None:
-    if "".join(_Live.streamed).strip():
+    # only the try asked again is discarded: a call that streamed nothing (the memory and plans) keeps the paragraph
+    if getattr(error, "streamed", False) and "".join(_Live.streamed).strip():
         click.echo("\n" + click.style(DISCARDED, fg="red", dim=True) + "\n")
         _Live.discarded = True
-    _Live.streamed = []
+        _Live.streamed = []
     click.echo(f"\n(the answer had the wrong shape: {error}; asking again, try {attempt + 1})", err=True)
 
 

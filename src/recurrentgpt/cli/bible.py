@@ -57,8 +57,8 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
 
 
 def _saved(node: Node) -> None:
-    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, the same "
-               f"paragraph; the head is there now)")
+    click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, "
+               f"the same paragraph; the head is there now)")
 
 
 @bible.command("list")
@@ -69,11 +69,17 @@ def list_entries(ctx: click.Context) -> None:
     entries = library.loom.bible(story, node)
     if not entries:
         click.echo("(the bible is empty: add an entry with `recurrentgpt bible STORY add NAME --kind … --fact …`)")
+    series = library.loom.series.of(story)
+    shared = {e.key: e for e in library.loom.series.canon(series)} if series else {}
     for e in entries:
         pin = "*" if e.pinned else " "
         status = f" [{e.status}]" if e.status else ""
         aka = f" (also {', '.join(e.aliases)})" if e.aliases else ""
-        click.echo(f"{pin} {e.kind:<9} {e.name}{aka}{status}")
+        origin = "" if e.key not in shared else " {series}" if shared[e.key] == e else " {series, changed here}"
+        click.echo(f"{pin} {e.kind:<9} {e.name}{aka}{status}{origin}")
+    if series:
+        click.echo(f"\n(in series {series!r}: {{series}} entries are shared; `recurrentgpt series propose {story}` "
+                   f"offers what changed here)")
     proposed = library.loom.node(story, node).meta.get("bible_proposed")
     if proposed:
         click.echo(f"\n{len(proposed)} change(s) proposed at this node: `recurrentgpt bible {story} proposed`")
@@ -230,31 +236,41 @@ def check_cmd(ctx: click.Context, target: str | None, whole: bool) -> None:
     writes nothing (stop it at any time)."""
     from .. import bible as canon
     from ..continuity import Checker
+    from ..loom.canon import on_series
     from . import progress
 
     library, story, node = _args(ctx)
     loom = library.loom
-    ref = target or node
+    last = loom.node(story, target or node)
     whole = whole or target is None
-    nodes = loom.path(story, ref) if whole else [loom.node(story, ref)]
+    # a long story is read in parts, so memory stays bounded however deep the path is
+    batches = loom.path_batches(story, last.id) if whole else iter([[last]])
     found = checked = 0
-    meter = progress.bar(sum(1 for n in nodes if n.paragraph.strip()), "paragraph", "checking")
-    current = canon.EMPTY if whole else {e.key: e for e in loom.bible(story, ref)}
+    meter = progress.bar(last.depth + 1 if whole else 1, "node", "checking")
+    series = loom.series.of(story) if whole else None
+    base = {e.key: e for e in loom.series.canon(series)} if series else canon.EMPTY  # a member starts from it
+    current = base if whole else {e.key: e for e in loom.bible(story, last.id)}
     checker: Checker | None = None
     try:
-        for n in nodes:
-            if whole:  # down the path, one bible at a time: its own changes on its parent's canon
-                current = canon.materialise([n.meta], current)
-            if not n.paragraph.strip():
-                continue
-            if checker is None or checker.bible is not current:  # the canon changes at a few nodes only
-                checker = Checker(current)
-            conflicts = checker.check(n.paragraph)
-            checked += 1
-            meter.update(1)
-            for c in conflicts:
-                found += 1
-                click.echo(f"node {n.id} (depth {n.depth}): " + conflict_line(c.to_dict()))
+        for batch in batches:
+            for n in batch:
+                meter.update(1)
+                if whole and (changes := canon.changes_of(n.meta)):  # its changes on its parent's canon
+                    current = on_series(current, changes) if base else canon.apply(current, changes)
+                if not n.paragraph.strip():
+                    continue
+                if checker is None or checker.bible is not current:  # the canon changes at a few nodes only
+                    checker = Checker(current)
+                conflicts = checker.check(n.paragraph)
+                checked += 1
+                for c in conflicts:
+                    found += 1
+                    click.echo(f"node {n.id} (depth {n.depth}): " + conflict_line(c.to_dict()))
+    except KeyboardInterrupt:
+        meter.close()
+        click.echo(f"\ninterrupted after {checked} paragraph(s), {found} conflict(s); a check writes nothing",
+                   err=True)
+        ctx.exit(130)
     finally:
         meter.close()
     click.echo(f"{checked} paragraph(s) checked, {found} conflict(s)" if checked else "(no paragraph to check)")

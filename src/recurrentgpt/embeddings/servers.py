@@ -72,6 +72,10 @@ class ServerEmbedder(Embedder):
             address = PRESETS[self.server].base_url
         self.native = self.server == "ollama"
         self.client = HTTPClient(server_root(address) if self.native else address, api_key, timeout=timeout)
+        if self.native:
+            from ..models.ollama import ADDRESS_HINT
+
+            self.client.address_hint = ADDRESS_HINT
         self._name = vector_name(spec) if self.model else ""
         self.query_prefix, self.document_prefix = prefixes(self.model)
         self.max_words = 300

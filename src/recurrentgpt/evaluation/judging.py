@@ -262,7 +262,8 @@ class Judge:
             return _fit(self.model, "\n".join(lines), before_budget)
 
         def whole_summary(k: str) -> str:
-            return "\n".join([f"Opening: {opening_summary}"] + [f"Part {j + 1}: {s}" for j, s in enumerate(summaries[k])])
+            return "\n".join([f"Opening: {opening_summary}"]
+                             + [f"Part {j + 1}: {s}" for j, s in enumerate(summaries[k])])
 
         out = []
         for order, (first, second) in enumerate(((a, b), (b, a))):

@@ -262,7 +262,7 @@ def plot(report: dict[str, Any], forest: Path, measures: Path) -> None:
     height = 1.2 + 0.45 * max(1, len(rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, height), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 2]})
-    for y, (comparison, criterion, r) in enumerate(reversed(rows)):
+    for y, (_, _, r) in enumerate(reversed(rows)):
         for ax, rate, ci, color in ((left, r["win_rate"], r["ci95"], "black"),
                                     (right, r["first_position"], r.get("first_position_ci95"), "tab:purple")):
             if rate is None or ci is None:

@@ -12,8 +12,8 @@ from typing import Any
 from ..errors import InputError, ModelError, OutputFormatError, RecurrentGPTError
 from ..models.base import Model
 from ..story import Settings, Usage
-from .judging import Judge, Judgement
 from .journal import Journal
+from .judging import Judge, Judgement
 from .measures import measure, plan_adherence
 from .stats import score
 from .systems import (
@@ -172,8 +172,8 @@ def run_eval(loom: Any, judge: Model, config: EvalConfig, on_progress: OnProgres
             journal.append({"kind": "contexts", "context": config.context, "judge_context": config.judge_context})
     notes = []
     if "no-bible" in config.systems and config.settings.bible not in ("review", "auto"):
-        notes.append(f"no-bible is RecurrentGPT itself under --bible {config.settings.bible}: an evaluated story has no "
-                     "bible entries unless the model writes them (--bible review or auto)")
+        notes.append(f"no-bible is RecurrentGPT itself under --bible {config.settings.bible}: an evaluated story "
+                     "has no bible entries unless the model writes them (--bible review or auto)")
     for note in notes:
         if on_progress:
             on_progress(f"note: {note}")

@@ -28,7 +28,8 @@ OnProgress = Callable[[str], None]
 ROLLING_SYSTEM = "You are a skilled novelist continuing a long story one paragraph at a time."
 # What a step sees instead of its short-term memory in the "no-short-term" ablation (the loom refuses an empty one).
 NO_SHORT_MEMORY = "(none)"
-# The plan every step of the "no-plans" ablation follows: no plan, so the step writes on from its memories.
+# The plan every step of the "no-plans" ablation follows: no plan, so the step writes on from its memories
+# (recalled by the previous paragraph, since a fixed text would recall the same paragraphs at every step).
 NO_PLAN = "(none: continue the story from the memory and the previous paragraph)"
 DEFAULT_CONTEXT = 8192  # tokens, for a backend that does not say: override with --context
 
@@ -56,7 +57,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("no-revision", "RecurrentGPT whose simulator picks a plan but does not revise it", "recurrent",
            revision=False),
     System("no-plans", f"RecurrentGPT without plans: no simulator, every step follows the plan '{NO_PLAN}' "
-           "(and recalls by it)", "recurrent", plans=False),
+           "and recalls by the previous paragraph", "recurrent", plans=False),
     System("no-bible", "RecurrentGPT with the story bible off (differs from recurrentgpt only under --bible "
            "review or auto: under manual an evaluated story has no entries)", "recurrent", bible=False),
     System("rolling", "the model continuing the most recent text that fits RecurrentGPT's step-prompt size",
@@ -148,7 +149,8 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
                     on_progress: OnProgress | None = None) -> Written:
     """Auto mode (`Loom.auto`, one step at a time so the switches can act between steps) until the paragraphs
     after the opening have ``target_words``; without revision, the simulator's choice is followed through
-    `Loom.choose` and `Loom.step`; without plans, `Loom.step` follows ``NO_PLAN``. A step whose answer keeps
+    `Loom.choose` and `Loom.step`; without plans, `Loom.step` follows ``NO_PLAN``, recalling by the previous
+    paragraph. A step whose answer keeps
     the wrong shape is tried again; after three failures in a row the story ends where it is (incomplete).
     A call that fails outright (the server, after the client's retries) ends it too, with the reason."""
     started = time.perf_counter()
@@ -169,7 +171,7 @@ def write_recurrent(loom: Any, opening_story: str, s: System, settings: Settings
             break
         try:
             if not s.plans:
-                node = loom.step(story, NO_PLAN)
+                node = loom.step(story, NO_PLAN, recall_by=loom.path(story)[-1].paragraph)
             elif s.revision:
                 node = loom.auto(story, 1)[0]
             else:
@@ -226,7 +228,8 @@ def rolling_budget(model: Model, settings: Settings, s: System, genre: str, titl
                    recurrent_prompt_tokens: list[int], fixed: int | None) -> int:
     """Tokens of recent text the baseline keeps: its whole prompt as large as RecurrentGPT's mean step prompt
     (``same``), or as much as the context holds beside the answer (``whole``); ``fixed`` overrides ``same``."""
-    overhead = count_tokens(model, ROLLING_SYSTEM) + count_tokens(model, rolling_prompt(model, settings, genre, title, [""], 0))
+    overhead = (count_tokens(model, ROLLING_SYSTEM)
+                + count_tokens(model, rolling_prompt(model, settings, genre, title, [""], 0)))
     if s.context == "whole":
         return max(64, context - rolling_answer_tokens(settings) - overhead - 16)
     if fixed:

@@ -4,6 +4,7 @@
     canon     the story bible as of a node, its caches, and the entries chosen for a step
     writing   one step: the cell's input, writing, checking against the canon, the child node
     transfer  import and export of paths, trees and manuscripts
+    series    canons shared by the stories of a series, and the review of changes proposed to them
     facade    ``Loom``: holds the store and the (lazily built) model, embedder and memory
 """
 

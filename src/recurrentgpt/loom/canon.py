@@ -1,7 +1,10 @@
 """The story bible as the loom sees it: the canon as of any node, cached, and the entries chosen for a step.
 
-A node's bible is the changes stored on its path, applied root first. Nodes are immutable, so a node's
-bible never goes stale: ``Canon`` keeps them, and the name index and entry vectors built from them.
+A node's bible is the changes stored on its path, applied root first, on top of the canon of the story's
+series if it belongs to one (``series.py``): the series' entries are where its bible starts, and the
+story's own changes win (an update or a removal there holds for that story only). Nodes are immutable, so a
+node's bible goes stale only when its series' canon changes: ``Canon`` keeps them with the series canon
+they were built on, and the name index and entry vectors built from them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class Canon:
 
     def __init__(self, store: StoryStore):
         self.store = store
-        self._bibles: dict[str, canon.Bible] = {}  # node id -> its bible
+        self._bibles: dict[str, tuple[canon.Bible, canon.Bible]] = {}  # node id -> (series canon under it, its bible)
+        self._series: dict[str, tuple[int, canon.Bible]] = {}  # series name -> (its version, its canon)
         self._entry_vectors: dict[str, Any] = {}  # an entry's rendered text -> its vector (for selection by meaning)
         self._search: dict[int, tuple[Any, ...]] = {}  # id(bible) -> (bible, name index, keys, vectors)
         self._checker: tuple[canon.Bible, Any] | None = None  # the last bible checked, and its checker
@@ -33,17 +37,43 @@ class Canon:
         """The bible as of ``node``. A child of a node already materialised costs its own changes only (the
         common case: writing goes down the tree); otherwise only the path's nodes that carry changes are
         read, and applied at once."""
+        base = self.series_canon(node.story_id)
         cached = self._bibles.get(node.id)
-        if cached is not None:
-            return cached
-        if node.parent_id and node.parent_id in self._bibles:
-            out = canon.materialise([node.meta], self._bibles[node.parent_id])
-        else:
-            changes = [c for _, meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
-            out = canon.apply(canon.EMPTY, changes)
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        parent = self._bibles.get(node.parent_id) if node.parent_id else None
+        incremental = parent is not None and parent[0] is base
+        start = parent[1] if incremental else base  # type: ignore[index]
+        changes = canon.changes_of(node.meta) if incremental else self.own_changes(node)
+        # no change keeps the same object: the nodes of a path share their bible's index and vectors
+        out = start if not changes else on_series(start, changes) if base else canon.apply(start, changes)
         if len(self._bibles) > 50_000:  # a long session: start over rather than grow without end
             self._bibles.clear()
-        self._bibles[node.id] = out
+        self._bibles[node.id] = (base, out)
+        return out
+
+    def own_changes(self, node: Node) -> list[canon.Change]:
+        """The story's own bible changes on the path to ``node``, root first (without its series')."""
+        return [c for _, meta in self.store.path_meta(node.id, "bible") for c in canon.changes_of(meta)]
+
+    def series_canon(self, story_id: str) -> canon.Bible:
+        """The canon of the story's series (empty if it has none), rebuilt only when the series changed."""
+        found = self.store.story_series(story_id)
+        if found is None:
+            return canon.EMPTY
+        return self.named_series(*found)
+
+    def named_series(self, name: str, version: int | None = None) -> canon.Bible:
+        """A series' canon: its accepted changes applied in order (``version``: its last change's number, if known)."""
+        cached = self._series.get(name)
+        if cached is not None and version is not None and cached[0] == version:
+            return cached[1]
+        rows = self.store.series_changes(name)
+        out = canon.apply(canon.EMPTY, [canon.Change.from_dict(r.change) for r in rows])
+        last = rows[-1].seq if rows else 0
+        if cached is not None and cached[0] == last:
+            return cached[1]  # the same object: the nodes' bibles built on it stay cached
+        self._series[name] = (last, out)
         return out
 
     def checker(self, bible: canon.Bible) -> Any:
@@ -120,6 +150,22 @@ class Canon:
                     wanted.add(canon.key(c.name))
                     out.append((n, c))
         return out
+
+
+def on_series(bible: canon.Bible, changes: list[canon.Change]) -> canon.Bible:
+    """A member story's changes applied over its series' canon. An update that renames an entry onto a name
+    the canon already has merges the two: the story renamed it before the series took the entry in under its
+    new name (validation refuses such a rename otherwise, so only history made before joining meets this)."""
+    pending: list[canon.Change] = []
+    for c in changes:
+        if c.op == "update" and c.rename:
+            bible, pending = canon.apply(bible, pending), []
+            old, new = canon.key(c.name), canon.key(c.rename)
+            if old in bible and new in bible and old != new:
+                pending += [canon.Change("remove", c.name, by=c.by), replace(c, name=c.rename, rename=None)]
+                continue
+        pending.append(c)
+    return canon.apply(bible, pending)
 
 
 def with_bible_mode(info: StoryInfo, mode: str | None) -> StoryInfo:

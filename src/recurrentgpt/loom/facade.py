@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import bible as canon
 from .. import books
@@ -64,6 +64,7 @@ from .nodes import (
     story_state,
     total_usage,
 )
+from .series import Series
 from .writing import StepWriter, backfill_synopses, known_input
 
 OnStep = Callable[[int, Node, Choice | None], None]
@@ -92,6 +93,7 @@ class Loom:
         self.chunk_words = chunk_words
         self.rng = random.Random(seed)
         self._canon = Canon(store)
+        self.series = Series(store, self._canon)  # canons shared by stories (``loom.series.join(name, story)``)
 
     @classmethod
     def open(cls, db: str | Path, model: Model | str | None = None, embedder: Embedder | str | None = None,
@@ -266,15 +268,15 @@ class Loom:
     def step(self, story_id: str, plan: str | int, *, node: str = "head", on_text: OnText | None = None,
              on_retry: OnRetry | None = None, meta: dict[str, Any] | None = None, expected_head: str | None = None,
              cancel: Cancel | None = None, new_chapter: bool = False, bible: str | None = None,
-             propose_chapter_end: bool = False) -> Node:
+             propose_chapter_end: bool = False, recall_by: str | None = None) -> Node:
         """Write the next paragraph after ``node`` following ``plan`` (text, or the index of a candidate).
 
         With ``new_chapter`` the chapter so far ends first: one call summarises it (recalled by later
         steps), revises the arc if the story has moved past it and plans the next chapter, which this
         paragraph opens (from a node where it was ended, ``end_chapter``, with that end: no call).
-        ``propose_chapter_end``: see ``StepWriter.write``. ``bible`` overrides the story's bible mode for this
-        step (manual, review, auto, off). The new node becomes the head if the head has not moved meanwhile;
-        if another writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
+        ``propose_chapter_end``, ``recall_by``: see ``StepWriter.write``. ``bible`` overrides the story's bible
+        mode for this step (manual, review, auto, off). The new node becomes the head if the head has not moved
+        meanwhile; if another writer moved it, the paragraph is kept as a branch and ``ConflictError`` says where.
         ``expected_head`` is the head the caller last saw (a web page): if the story has moved on
         already, nothing is written.
         """
@@ -286,7 +288,8 @@ class Loom:
         ended = stored_end(parent.meta.get("ends_chapter"))
         if ended is None and new_chapter:
             ended = writer.end_chapter(info, parent, on_retry, cancel)
-        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended, propose_chapter_end)
+        output, retrieved = writer.write(info, parent, text, on_text, on_retry, cancel, ended, propose_chapter_end,
+                                         recall_by)
         child = writer.child(info, parent, text, output, retrieved, ended=ended, extra=meta)
         self._commit(info, [child], head_before)
         return child
@@ -583,6 +586,11 @@ class Loom:
     def path(self, story_id: str, node: str = "head") -> list[Node]:
         info = self.story(story_id)
         return self.store.path(self.store.resolve(info.id, node))
+
+    def path_batches(self, story_id: str, node: str = "head", size: int = 500) -> Iterator[list[Node]]:
+        """The path in lists of at most ``size`` nodes, root first: a long story read once, never all held."""
+        info = self.story(story_id)
+        return self.store.path_batches(self.store.resolve(info.id, node), size)
 
     def tree(self, story_id: str) -> list[TreeRow]:
         return self.store.tree(self.story(story_id).id)

@@ -81,16 +81,18 @@ class StepWriter:
                     ended: ChapterEnd | None = None) -> tuple[CellInput, list[str]]:
         return known_input(self.store, info, parent, plan, ended)
 
-    def cell_input(self, info: StoryInfo, parent: Node, plan: str,
-                   ended: ChapterEnd | None = None) -> tuple[CellInput, list[Retrieved]]:
+    def cell_input(self, info: StoryInfo, parent: Node, plan: str, ended: ChapterEnd | None = None,
+                   recall_by: str | None = None) -> tuple[CellInput, list[Retrieved]]:
         """Gather the step's inputs: the parent's state (with the chapter just ended, if one did) and what
-        the long-term memory recalls for the plan: past paragraphs, and summaries of earlier chapters."""
+        the long-term memory recalls for the plan (or for ``recall_by``): past paragraphs, and summaries of
+        earlier chapters."""
         x, summaries = self.known_input(info, parent, plan, ended)
         k = info.settings.top_k
-        retrieved = self.recall(info, self.store.path_seqs(parent.id), plan, k) if k else []
+        query = recall_by or plan
+        retrieved = self.recall(info, self.store.path_seqs(parent.id), query, k) if k else []
         retrieved.sort(key=lambda r: r.depth)  # story order reads better than score order
         x = replace(x, long_term=[r.passage for r in retrieved],
-                    chapter_summaries=self.recall_chapters(plan, summaries, k))
+                    chapter_summaries=self.recall_chapters(query, summaries, k))
         if info.settings.bible != "off":
             chosen = self.canon.select(info, parent, plan, x, self.memory.embedder)
             x = replace(x, canon=[s.entry.render() for s in chosen.entries],
@@ -112,11 +114,12 @@ class StepWriter:
 
     def write(self, info: StoryInfo, parent: Node, plan: str, on_text: OnText | None, on_retry: OnRetry | None,
               cancel: Cancel | None = None, ended: ChapterEnd | None = None,
-              propose_chapter_end: bool = False) -> tuple[StepOutput, list[Retrieved]]:
+              propose_chapter_end: bool = False, recall_by: str | None = None) -> tuple[StepOutput, list[Retrieved]]:
         """The step's paragraph, memory and plans, checked against the canon; in auto bible mode a draft that
         contradicts it severely is written once more, told what it contradicted (the draft is kept on the node).
-        ``propose_chapter_end``: the plans' call also says whether the chapter should end here (auto mode)."""
-        x, retrieved = self.cell_input(info, parent, plan, ended)
+        ``propose_chapter_end``: the plans' call also says whether the chapter should end here (auto mode).
+        ``recall_by``: what the long-term memory is asked about instead of the plan."""
+        x, retrieved = self.cell_input(info, parent, plan, ended, recall_by)
         x = replace(x, propose_chapter_end=propose_chapter_end)
         cell = self.cell(info)
         out = self.checked(info, parent, cell.step(x, on_text, on_retry, cancel), x.long_term)

@@ -51,6 +51,8 @@ class HTTPClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
+        # what a web page where the API should be says to check; a native API (Ollama's) sets its own
+        self.address_hint = "an OpenAI-compatible server's usually ends in /v1"
         # the read timeout applies between chunks, so a stream that stalls mid-paragraph ends too
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)))
 
@@ -69,7 +71,7 @@ class HTTPClient:
         except httpx.HTTPError as e:
             raise self._failure(e) from None
         if response.status_code not in RETRY_STATUS:
-            _refuse_html(response, url)
+            _refuse_html(response, url, self.address_hint)
         if response.status_code in (401, 403):
             raise ModelAuthError(f"{url} refused the API key (HTTP {response.status_code}): {_error_detail(response)}")
         if response.status_code >= 400:
@@ -125,7 +127,7 @@ class HTTPClient:
             raise self._failure(e) from None
         if response.status_code not in RETRY_STATUS:  # (a proxy's 502 page while a server restarts is retried)
             try:
-                _refuse_html(response, url)
+                _refuse_html(response, url, self.address_hint)
             except ConfigError:
                 response.close()
                 raise
@@ -171,12 +173,12 @@ def server_root(base_url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def _refuse_html(response: httpx.Response, url: str) -> None:
+def _refuse_html(response: httpx.Response, url: str, hint: str) -> None:
     """A web page where the API should be (a proxy's login page, a server's UI, the wrong port) is a mistake in
     the address, not an answer: one line naming it."""
     if "text/html" in response.headers.get("content-type", ""):
         raise ConfigError(f"{url} answered with a web page (HTTP {response.status_code}), not the API: check the "
-                          "address (--base-url; an OpenAI-compatible server's usually ends in /v1)")
+                          f"address (--base-url; {hint})")
 
 
 def _error_detail(response: httpx.Response) -> str:

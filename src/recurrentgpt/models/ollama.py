@@ -32,6 +32,7 @@ from .presets import ENLARGE, PRESETS
 
 DEFAULT_NUM_CTX = 8192  # the paper's settings need ~3,000 tokens a step, the opening ~5,000 (docs/models.md)
 FORMATS = ("auto", "json_schema", "json_object", "text")
+ADDRESS_HINT = "Ollama's address is the server's root, e.g. http://127.0.0.1:11434 ($OLLAMA_HOST)"
 
 
 def default_address(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -73,6 +74,7 @@ class OllamaModel(Model):
             raise ConfigError(f"unknown response format '{response_format}' (use {', '.join(FORMATS)})")
         address = server_root(base_url) if base_url else default_address()[0]
         self.client = HTTPClient(address, api_key, timeout=timeout, max_retries=max_retries, backoff=backoff)
+        self.client.address_hint = ADDRESS_HINT
         self.model = model
         self.name = f"ollama:{model}"
         self.preset = PRESETS["ollama"]
@@ -142,7 +144,9 @@ class OllamaModel(Model):
         ctx.check(request, self.context_window(), self.name, self._fix())
         options: dict[str, Any] = {"num_ctx": self.num_ctx, "num_predict": request.max_tokens,
                                    "temperature": request.temperature}
-        seed = request.seed if request.seed is not None else None if self.seed is None else self.seed + next(self._calls)
+        seed = request.seed
+        if seed is None and self.seed is not None:
+            seed = self.seed + next(self._calls)
         options.update(sampler_fields(request, self.preset.samplers, seed))
         body: dict[str, Any] = {"model": self.model, "messages": request.messages(), "stream": True,
                                 "options": options}

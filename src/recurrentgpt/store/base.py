@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -20,6 +19,29 @@ class VectorBatch:
     chunks: np.ndarray  # int64: the paragraph's chunk 0, 1 …, or its synopsis's -1, -2 …
     matrix: np.ndarray  # float32, (rows, dim), L2-normalised
     last_rowid: int
+
+
+@dataclass(frozen=True)
+class SeriesChange:
+    """One change of a series' canon: ``canon`` (applied, in ``seq`` order), ``proposed`` from a story and
+    waiting for the writer, or ``accepted``/``rejected`` (a proposal decided; an accepted one was copied as a
+    new ``canon`` row, so the canon's order is the order of decisions)."""
+
+    seq: int
+    series: str
+    state: str
+    change: dict[str, Any]  # ``bible.Change.to_dict()``
+    story_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    name: str
+    created_at: float
+    members: tuple[str, ...]  # story ids
+    canon_changes: int
+    proposed: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,13 @@ class StoryStore(ABC):
     def path(self, node_id: str) -> list[Node]:
         """The nodes from the root to ``node_id``, inclusive."""
 
+    def path_batches(self, node_id: str, size: int = 500) -> Iterator[list[Node]]:
+        """The path to ``node_id`` (root first) in lists of at most ``size`` nodes, for a reader that goes through
+        a deep path once and must not hold all of it (a store that can read it in parts does)."""
+        nodes = self.path(node_id)
+        for i in range(0, len(nodes), size):
+            yield nodes[i : i + size]
+
     def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
         """``(depth, meta)`` of the nodes from the root to ``node_id`` whose meta has any of ``keys`` (root
         first): a state kept as changes on a few nodes (the bible, the outline, chapter ends) is read without
@@ -113,6 +142,41 @@ class StoryStore(ABC):
 
     @abstractmethod
     def bookmarks(self, story_id: str) -> dict[str, str]: ...
+
+    # series: a canon shared by stories (loom/series.py gives it meaning)
+    @abstractmethod
+    def create_series(self, name: str, changes: list[dict[str, Any]], story_id: str | None = None) -> None:
+        """A new series whose canon starts as ``changes``; ``ConflictError`` if the name is taken."""
+
+    @abstractmethod
+    def list_series(self) -> list[SeriesInfo]: ...
+
+    @abstractmethod
+    def delete_series(self, name: str) -> None:
+        """The series and its changes go; its stories keep their own bibles."""
+
+    @abstractmethod
+    def series_changes(self, name: str, state: str = "canon") -> list[SeriesChange]:
+        """The series' changes in one state, in order; ``NotFoundError`` for an unknown series."""
+
+    @abstractmethod
+    def add_series_changes(self, name: str, changes: list[dict[str, Any]], state: str,
+                           story_id: str | None = None) -> list[int]:
+        """Append changes (``canon`` or ``proposed``) in one transaction; returns their numbers."""
+
+    @abstractmethod
+    def decide_series_changes(self, name: str, seqs: list[int], state: str,
+                              canon: list[dict[str, Any]]) -> None:
+        """Mark proposals ``accepted`` or ``rejected`` and append ``canon`` to the canon, in one transaction;
+        ``ConflictError`` (nothing changed) if any of ``seqs`` is no longer a proposal of the series."""
+
+    @abstractmethod
+    def set_story_series(self, story_id: str, name: str | None) -> None:
+        """The story joins series ``name`` (leaving any other), or with None leaves its series."""
+
+    @abstractmethod
+    def story_series(self, story_id: str) -> tuple[str, int] | None:
+        """The story's series and the number of its canon's last change (its version), or None."""
 
     # long-term memory
     @abstractmethod

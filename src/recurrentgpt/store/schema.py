@@ -114,4 +114,28 @@ MIGRATIONS = [
         # paragraph's under the same key, at negative chunk numbers (-1, -2 …)
         shared=("ALTER TABLE nodes ADD COLUMN synopsis TEXT NOT NULL DEFAULT ''",),
     ),
+    Migration(
+        "series",
+        # a series is a canon several stories share: its accepted changes, applied in order, are the canon; a
+        # change proposed from a story waits beside them until the writer accepts or rejects it
+        shared=(
+            """CREATE TABLE series (
+                name TEXT PRIMARY KEY,
+                created_at {real} NOT NULL
+            )""",
+            """CREATE TABLE series_changes (
+                seq {serial},
+                series TEXT NOT NULL REFERENCES series(name) ON DELETE CASCADE,
+                state TEXT NOT NULL,
+                change TEXT NOT NULL,
+                story_id TEXT,
+                created_at {real} NOT NULL
+            )""",
+            "CREATE INDEX series_changes_by_series ON series_changes(series, state, seq)",
+            """CREATE TABLE series_members (
+                story_id TEXT PRIMARY KEY REFERENCES stories(id) ON DELETE CASCADE,
+                series TEXT NOT NULL REFERENCES series(name) ON DELETE CASCADE
+            )""",
+        ),
+    ),
 ]

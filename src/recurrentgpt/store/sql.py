@@ -18,13 +18,13 @@ from abc import abstractmethod
 from collections import OrderedDict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError, StoreError
+from ..errors import ConflictError, InputError, NotFoundError, StoreError
 from ..story import Node, Settings, StoryInfo, TreeRow
-from .base import StoryStore, VectorBatch
+from .base import SeriesChange, SeriesInfo, StoryStore, VectorBatch
 from .schema import MIGRATIONS
 
 NODE_COLUMNS = (
@@ -237,14 +237,17 @@ class SQLStore(StoryStore):
         return [node_from_row(r) for r in rows]
 
     def path(self, node_id: str) -> list[Node]:
+        return [n for part in self.path_batches(node_id, 900) for n in part]
+
+    def path_batches(self, node_id: str, size: int = 500) -> Iterator[list[Node]]:
         seqs = self.path_seqs(node_id)[::-1].tolist()  # root first
-        rows: dict[int, Any] = {}
-        for i in range(0, len(seqs), 900):  # stay under SQLite's bound on query parameters
-            part = seqs[i : i + 900]
+        size = max(1, min(size, 900))  # stay under SQLite's bound on query parameters
+        for i in range(0, len(seqs), size):
+            part = seqs[i : i + size]
             marks = ",".join("?" * len(part))
-            for r in self._query(f"SELECT seq, {NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})", part):
-                rows[r[0]] = r[1:]
-        return [node_from_row(rows[seq]) for seq in seqs]
+            rows = {r[0]: r[1:] for r in self._query(f"SELECT seq, {NODE_COLUMNS} FROM nodes WHERE seq IN ({marks})",
+                                                     part)}
+            yield [node_from_row(rows[seq]) for seq in part]
 
     def path_meta(self, node_id: str, *keys: str) -> list[tuple[int, dict[str, Any]]]:
         seqs = self.path_seqs(node_id)[::-1].tolist()  # root first: a node's index is its depth
@@ -325,6 +328,78 @@ class SQLStore(StoryStore):
     def bookmarks(self, story_id: str) -> dict[str, str]:
         return dict(self._query("SELECT name, node_id FROM bookmarks WHERE story_id=? ORDER BY name", (story_id,)))
 
+    # -- series ----------------------------------------------------------------------------
+
+    def create_series(self, name: str, changes: list[dict[str, Any]], story_id: str | None = None) -> None:
+        with self._tx() as execute:
+            inserted = execute("INSERT INTO series (name, created_at) VALUES (?,?) ON CONFLICT (name) DO NOTHING "
+                               "RETURNING name", (name, time.time())).fetchone()
+            if inserted is None:
+                raise ConflictError(f"there is already a series called {name!r}")
+            self._append_series(execute, name, changes, "canon", story_id)
+
+    def list_series(self) -> list[SeriesInfo]:
+        members: dict[str, list[str]] = {}
+        for story_id, name in self._query("SELECT story_id, series FROM series_members ORDER BY story_id"):
+            members.setdefault(name, []).append(story_id)
+        rows = self._query(
+            "SELECT s.name, s.created_at, "
+            "(SELECT count(*) FROM series_changes c WHERE c.series = s.name AND c.state = 'canon'), "
+            "(SELECT count(*) FROM series_changes c WHERE c.series = s.name AND c.state = 'proposed') "
+            "FROM series s ORDER BY s.name")
+        return [SeriesInfo(r[0], r[1], tuple(members.get(r[0], ())), r[2], r[3]) for r in rows]
+
+    def delete_series(self, name: str) -> None:
+        with self._tx() as execute:
+            execute("DELETE FROM series_members WHERE series=?", (name,))
+            execute("DELETE FROM series_changes WHERE series=?", (name,))
+            if execute("DELETE FROM series WHERE name=?", (name,)).rowcount == 0:
+                raise NotFoundError(f"no series called {name!r}")
+
+    def series_changes(self, name: str, state: str = "canon") -> list[SeriesChange]:
+        if not self._query("SELECT 1 FROM series WHERE name=?", (name,)):
+            raise NotFoundError(f"no series called {name!r}")
+        rows = self._query("SELECT seq, series, state, change, story_id, created_at FROM series_changes "
+                           "WHERE series=? AND state=? ORDER BY seq", (name, state))
+        return [SeriesChange(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def add_series_changes(self, name: str, changes: list[dict[str, Any]], state: str,
+                           story_id: str | None = None) -> list[int]:
+        with self._tx() as execute:
+            if execute("SELECT 1 FROM series WHERE name=?", (name,)).fetchone() is None:
+                raise NotFoundError(f"no series called {name!r}")
+            return self._append_series(execute, name, changes, state, story_id)
+
+    def _append_series(self, execute: Execute, name: str, changes: list[dict[str, Any]], state: str,
+                       story_id: str | None) -> list[int]:
+        now = time.time()
+        return [execute("INSERT INTO series_changes (series, state, change, story_id, created_at) VALUES (?,?,?,?,?) "
+                        "RETURNING seq", (name, state, json.dumps(c), story_id, now)).fetchone()[0] for c in changes]
+
+    def decide_series_changes(self, name: str, seqs: list[int], state: str, canon: list[dict[str, Any]]) -> None:
+        with self._tx() as execute:
+            for seq in seqs:
+                if execute("UPDATE series_changes SET state=? WHERE seq=? AND series=? AND state='proposed' "
+                           "RETURNING seq", (state, int(seq), name)).fetchone() is None:
+                    raise ConflictError(f"change {seq} is not a proposal to series {name!r} (any more)")
+            self._append_series(execute, name, canon, "canon", None)
+
+    def set_story_series(self, story_id: str, name: str | None) -> None:
+        with self._tx(story_id) as execute:
+            if name is None:
+                execute("DELETE FROM series_members WHERE story_id=?", (story_id,))
+                return
+            if execute("SELECT 1 FROM series WHERE name=?", (name,)).fetchone() is None:
+                raise NotFoundError(f"no series called {name!r}")
+            execute("INSERT INTO series_members (story_id, series) VALUES (?,?) "
+                    "ON CONFLICT (story_id) DO UPDATE SET series = excluded.series", (story_id, name))
+
+    def story_series(self, story_id: str) -> tuple[str, int] | None:
+        rows = self._query(
+            "SELECT m.series, (SELECT max(seq) FROM series_changes c WHERE c.series = m.series AND c.state = 'canon') "
+            "FROM series_members m WHERE m.story_id=?", (story_id,))
+        return (rows[0][0], rows[0][1] or 0) if rows else None
+
     # -- long-term memory ------------------------------------------------------------------
 
     def load_vectors(self, story_id: str, embedder: str, after_rowid: int = 0) -> VectorBatch:
@@ -374,7 +449,8 @@ class SQLStore(StoryStore):
         return self._missing(seqs, embedder, synopses=True)
 
     def missing_synopses(self, story_id: str) -> list[tuple[str, str]]:
-        rows = self._query("SELECT id, paragraph FROM nodes WHERE story_id=? AND synopsis = '' ORDER BY seq", (story_id,))
+        rows = self._query("SELECT id, paragraph FROM nodes WHERE story_id=? AND synopsis = '' ORDER BY seq",
+                           (story_id,))
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def set_synopses(self, story_id: str, synopses: dict[str, str], vectors: dict[str, np.ndarray],
@@ -396,7 +472,8 @@ class SQLStore(StoryStore):
         if not seqs:
             return {}
         marks = ",".join("?" * len(seqs))
-        rows = self._query(f"SELECT seq, id, depth, paragraph FROM nodes WHERE seq IN ({marks})", [int(s) for s in seqs])
+        rows = self._query(f"SELECT seq, id, depth, paragraph FROM nodes WHERE seq IN ({marks})",
+                           [int(s) for s in seqs])
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 

@@ -15,7 +15,6 @@ from ..errors import StoreError
 from ..story import Node
 from .sql import Execute, SQLStore
 
-
 RAREST_TERMS = 8  # a plan's ~15 keywords OR-ed together match most of a long story; its rarest few do not
 # FTS5 scores every row that matches any term, whatever the LIMIT (~1-2 us a row at 1M rows): the kept terms
 # may match this many of the story's rows in all (the sum of their counts), rarest first. A story of fewer

@@ -6,7 +6,10 @@ asyncio queue to the response, so the event loop never waits on the model. Event
     start  {"job": id}                      first; POST /api/jobs/{id}/stop (on this worker) stops the work
     text   {"text": chunk}                  the paragraph being written, token by token (a new story's
                                             opening paragraphs, separated by a blank line)
-    retry  {"attempt": n, "error": why}     the answer had the wrong shape: drop the streamed text
+    retry  {"attempt": n, "error": why, "discard": bool}   the answer had the wrong shape and is asked again;
+                                            discard: the text streamed since the last retry was that answer's
+                                            (drop it); false for a call that streamed nothing (a step's memory
+                                            and plans), whose paragraph stays
     choice {"step", "of", "index", "plan", "reason"}   auto mode: the simulator's pick
     node   {"step", "of", "node"}           a paragraph was saved (auto, regenerate)
     done   {... "stopped": bool}            the end: the final node(s), memory and plans
@@ -105,14 +108,16 @@ def text_sink(emit: Emit) -> Callable[[str], None]:
 
 
 def retry_sink(emit: Emit) -> Callable[[int, Exception], None]:
-    return lambda attempt, error: emit("retry", {"attempt": attempt, "error": str(error)})
+    return lambda attempt, error: emit("retry", {"attempt": attempt, "error": str(error),
+                                                 "discard": bool(getattr(error, "streamed", False))})
 
 
 def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, ensure_ascii=False), sep=SEPARATOR)
 
 
-def event_stream(jobs: Jobs, work: Work, after: Callable[[dict[str, Any]], object] | None = None) -> EventSourceResponse:
+def event_stream(jobs: Jobs, work: Work,
+                 after: Callable[[dict[str, Any]], object] | None = None) -> EventSourceResponse:
     """Run ``work(emit, stop)`` in a thread and stream what it emits; its return value is ``done``.
 
     The work passes ``cancel=stop.is_set`` to the loom, which then raises ``Cancelled`` at the next

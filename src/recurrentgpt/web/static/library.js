@@ -64,7 +64,7 @@ form.addEventListener("submit", async (event) => {
         live.textContent += d.text;
         live.scrollTop = live.scrollHeight;
       },
-      retry: (d) => { live.textContent = ""; status.textContent = `The answer had the wrong shape; asking again (try ${d.attempt + 1})…`; },
+      retry: (d) => { if (d.discard) live.textContent = ""; status.textContent = `The answer had the wrong shape; asking again (try ${d.attempt + 1})…`; },
     }, job);
     if (done.stopped || !done.story) { status.textContent = "Stopped."; return; }
     location.href = done.story.mode === "fiction" ? `/read/${done.story.id}` : `/write/${done.story.id}`;

@@ -56,7 +56,7 @@ async function act(plan) {
   try {
     const done = await stream(`${base}/step`, { plan, expected_head: head().id }, {
       text: (d) => { $("#live-text").textContent += d.text; },
-      retry: () => { $("#live-text").textContent = ""; },
+      retry: (d) => { if (d.discard) $("#live-text").textContent = ""; },
     }, job);
     if (done.stopped) toast("Stopped: choose again");
     else $("#action-form").reset();

@@ -313,7 +313,7 @@ function setBusy(on, label = "Writing…") {
 const liveHandlers = {
   text: (d) => { $("#live-text").textContent += d.text; },
   retry: (d) => {
-    $("#live-text").textContent = "";
+    if (d.discard) $("#live-text").textContent = "";  // a try that streamed nothing leaves the kept paragraph
     $("#live-label").textContent = `The answer had the wrong shape; asking again (try ${d.attempt + 1})…`;
   },
 };
