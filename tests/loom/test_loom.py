@@ -5,9 +5,7 @@ import pytest
 
 from recurrentgpt import Cancelled, ConflictError, HashingEmbedder, InputError, Loom, NotFoundError, ScriptedModel
 from recurrentgpt.errors import ModelConnectionError, OutputFormatError, StoreError
-
 from recurrentgpt.store import SQLiteStore
-
 from tests.conftest import SMALL, count_rows
 
 
@@ -83,6 +81,23 @@ def test_regenerate_keeps_siblings_and_the_head(loom, story):
     assert len(loom.children(story.id, step.parent_id)) == 4
     with pytest.raises(InputError):
         loom.regenerate(story.id, loom.path(story.id)[0].id)
+
+
+def test_a_regeneration_that_copies_the_head_or_an_earlier_alternative_is_asked_again_with_its_own_seed(
+        loom, model, story):
+    """`regenerate -n 2` gave an alternative word for word the same as the head: the cell could refuse a copy, but
+    the loom never told it what the alternative replaces, nor gave it a seed. Seen failing before the loom did."""
+    step = loom.step(story.id, 0)
+    first = "The dragon walked to the sea at dusk and watched the ships come in, one by one, until dark."
+    second = "In the morning the dragon flew north over the hills, looking for the cave where it was hatched."
+    plans = ["The dragon finds an egg.", "A knight comes to the cave.", "Winter falls on the valley."]
+    model.enqueue(*[_answer(p) | {"plans": plans} for p in (step.paragraph, first, first, second)])
+    retries = []
+    alts = loom.regenerate(story.id, step.id, n=2, on_retry=lambda n, e: retries.append(str(e)))
+    assert [a.paragraph for a in alts] == [first, second]
+    assert len(retries) == 2 and all("repeats the one it is to replace" in r for r in retries)
+    seeds = [r.seed for r in model.requests[-4:]]
+    assert None not in seeds and seeds[1] == seeds[0] + 1 and seeds[3] == seeds[2] + 1 and seeds[2] != seeds[0]
 
 
 def test_bookmarks_prune_and_restore(loom, story):
@@ -346,7 +361,8 @@ def test_the_opening_streams_only_its_paragraphs(loom, model):
 def test_regenerate_reports_each_alternative_as_it_is_saved(loom, story):
     loom.step(story.id, 0)
     seen = []
-    alts = loom.regenerate(story.id, n=3, on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id))))
+    alts = loom.regenerate(story.id, n=3,
+                           on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id))))
     assert [s[1] for s in seen] == [a.id for a in alts] and [s[0] for s in seen] == [1, 2, 3]
     assert seen[0][2] < seen[2][2]  # saved one by one on the embedded-style (non-concurrent) backend
 
