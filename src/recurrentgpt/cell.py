@@ -68,6 +68,7 @@ LEAST_FIELD = Field("least", "Least", kind="numbers")  # the memory's overflow: 
 
 # how a problem names a field ("the memory holds …")
 _FIELD_WORDS = {"short_memory": "memory", "beats": "chapter's beats", "add": "memory's new sentences"}
+_FIELD_KINDS = {"outline": "outline", "beats": "outline", "rationale": "rationale"}  # (else "note": a memory)
 
 
 def edit_fields(lines: list[str]) -> list[Field]:
@@ -157,7 +158,8 @@ class StepOutput:
     pinned: list[str] = field(default_factory=list)  # the writer's pinned memory sentences, all kept
     chapter_proposal: dict[str, Any] | None = None  # the model proposed ending the chapter here: {"reason": …}
     chapter_warning: str = ""  # why a malformed proposal was dropped
-    forget_trace: Trace | None = None  # the call that chose what an overflowing memory forgets (memory_overflow="model")
+    # the call that chose what an overflowing memory forgets (memory_overflow="model")
+    forget_trace: Trace | None = None
     drafts: list[dict[str, Any]] = field(default_factory=list)  # rejected drafts: their trace and why
 
 
@@ -218,8 +220,10 @@ class RecurrentCell:
         n = s.opening_paragraphs
         # one key per paragraph: small models keep a flat object far better than a list of long texts;
         # each paragraph's synopsis gives its node an honest memory and the plan that led to it
-        paragraph_fields = [Field(f"paragraph_{i}", f"Paragraph {i}", min_chars=80, about="paragraph") for i in range(1, n + 1)]
-        synopsis_fields = [replace(SYNOPSIS_FIELD, name=f"synopsis_{i}", label=f"Synopsis {i}", about="synopsis", optional=False) for i in range(1, n + 1)]
+        paragraph_fields = [Field(f"paragraph_{i}", f"Paragraph {i}", min_chars=80, about="paragraph")
+                            for i in range(1, n + 1)]
+        synopsis_fields = [replace(SYNOPSIS_FIELD, name=f"synopsis_{i}", label=f"Synopsis {i}", about="synopsis",
+                                   optional=False) for i in range(1, n + 1)]
         fields = [
             Field("title", "Title", min_chars=2),
             Field("outline", "Outline", min_chars=40),
@@ -230,8 +234,8 @@ class RecurrentCell:
         ]
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
-            answer, problems = self._clean(answer, [f.name for f in paragraph_fields], ["outline", "beats", "short_memory",
-                                 *[f.name for f in synopsis_fields]])
+            answer, problems = self._clean(answer, [f.name for f in paragraph_fields],
+                                           ["outline", "beats", "short_memory", *[f.name for f in synopsis_fields]])
             return weak_if(answer, problems + shape.note_problems("summary", answer["short_memory"])
                            + shape.paragraph_problems([answer[f.name] for f in paragraph_fields])
                            + shape.plan_problems(answer["plans"], paragraph=answer[paragraph_fields[-1].name],
@@ -345,7 +349,8 @@ class RecurrentCell:
         template, fields, variables = self._paragraph_call(
             replace(x, plan=_PLAN_MARK, long_term=[], chapter_summaries=[], canon=[], constraints=[]), False)
         # (a two-phase step's paragraph call is plain text)
-        prompt = self._render(template, fields, variables, json_output=wants_json(self.model, plain=self.settings.two_phase))
+        prompt = self._render(template, fields, variables,
+                              json_output=wants_json(self.model, plain=self.settings.two_phase))
         known = prompt[: prompt.index(_PLAN_MARK)]
         end = known.rfind(x.previous_paragraph)  # what follows it (the next section's heading) depends on the plan
         if x.previous_paragraph and end >= 0:
@@ -402,8 +407,8 @@ class RecurrentCell:
         def check_paragraph(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, ["paragraph"], [])
             _refuse_copies(answer["paragraph"], x.unlike)
-            return weak_if(answer, problems + shape.paragraph_problems([answer["paragraph"]], previous=x.previous_paragraph,
-                                                                       recalled=x.long_term))
+            return weak_if(answer, problems + shape.paragraph_problems(
+                [answer["paragraph"]], previous=x.previous_paragraph, recalled=x.long_term))
 
         edits = self.settings.memory_update == "edit"
         lines = variables.get("memory_lines", [])
@@ -413,7 +418,8 @@ class RecurrentCell:
             state_fields[-1:-1] = edit_fields(lines)
         if x.propose_chapter_end:
             state_fields.append(CHAPTER_END_FIELD)
-        state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned, pinned_numbers=pinned_numbers(lines, x.pinned),
+        state_variables = dict(mode=x.mode, memory_lines=lines, pinned=x.pinned,
+                               pinned_numbers=pinned_numbers(lines, x.pinned),
                                propose_chapter_end=x.propose_chapter_end, chapter=x.chapter,
                                paragraphs_in_chapter=x.paragraphs_in_chapter)
         state_budget = self._budget(paragraphs=0, edits=edits, extra_words=40 if x.propose_chapter_end else 0)
@@ -449,8 +455,9 @@ class RecurrentCell:
         usage = usage + more
         forget_trace: Trace | None = None
         if edits:
-            edited, more, forget_trace = self._apply_gates(state.pop("gates"), x.pinned, x.mode,
-                                                           (*history, (second["prompt"], second["answer"])), on_retry, cancel)
+            turns = (*history, (second["prompt"], second["answer"]))
+            edited, more, forget_trace = self._apply_gates(state.pop("gates"), x.pinned, x.mode, turns, on_retry,
+                                                           cancel)
             state, usage = {**state, **edited}, usage + more
         else:
             state = {**state, **keep_pins(state["short_memory"], state["rationale"], x.pinned)}
@@ -543,8 +550,8 @@ class RecurrentCell:
 
     def refresh(
         self, *, genre: str, title: str, outline: str, previous_memory: str, previous_paragraph: str,
-        paragraph: str, mode: Mode = "writer", pinned: list[str] | tuple[str, ...] = (), on_retry: OnRetry | None = None,
-        cancel: Cancel | None = None,
+        paragraph: str, mode: Mode = "writer", pinned: list[str] | tuple[str, ...] = (),
+        on_retry: OnRetry | None = None, cancel: Cancel | None = None,
     ) -> Refresh:
         """A writer rewrote ``paragraph``: the memory and plans written for the old text no longer hold.
         One call updates the memory the paragraph's parent had, as a step would (with ``memory_update ==
@@ -582,8 +589,9 @@ class RecurrentCell:
         )
         forget_trace: Trace | None = None
         if edits:
-            edited, more, forget_trace = self._apply_gates(answer.pop("gates"), list(pinned), mode,
-                                                           ((trace[-1]["prompt"], trace[-1]["answer"]),), on_retry, cancel)
+            turns = ((trace[-1]["prompt"], trace[-1]["answer"]),)
+            edited, more, forget_trace = self._apply_gates(answer.pop("gates"), list(pinned), mode, turns, on_retry,
+                                                           cancel)
             answer, usage = {**answer, **edited}, usage + more
         else:
             answer = {**answer, **keep_pins(answer["short_memory"], answer["rationale"], pinned)}
@@ -627,8 +635,8 @@ class RecurrentCell:
 
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             answer, problems = self._clean(answer, [], ["outline", "short_memory"])
-            return weak_if(answer, problems + shape.plan_problems(answer["plans"], paragraph=paragraphs[-1] if paragraphs else "",
-                                                      title=title))
+            return weak_if(answer, problems + shape.plan_problems(
+                answer["plans"], paragraph=paragraphs[-1] if paragraphs else "", title=title))
 
         trace: list[Trace] = []
         answer, usage = self._ask(
@@ -663,8 +671,10 @@ class RecurrentCell:
             # (a synopsis is checked on its own, and dropped, never asked again for: ``shape.clean_synopsis``)
             if not name.startswith("synopsis"):
                 problems += shape.field_problems(_FIELD_WORDS.get(name, name), answer[name],
-                                                 "rationale" if name == "rationale" else "note")
+                                                 _FIELD_KINDS.get(name, "note"))
             out[name] = shape.tidy(answer[name])
+        if "title" in answer:
+            problems += shape.field_problems("title", answer["title"], "title")
         if "plans" in answer:
             for i, plan in enumerate(answer["plans"], 1):
                 problem = shape.leak(plan)
@@ -709,7 +719,8 @@ class RecurrentCell:
         forgotten, "+ " added."""
         return self._finish_gates(self._gates(lines, forget, add, pinned), pinned, least)
 
-    def _gates(self, lines: list[str], forget: list[int], add: str, pinned: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    def _gates(self, lines: list[str], forget: list[int], add: str,
+               pinned: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
         """What the forget and input gates answered, before the memory's limits apply."""
         pins = set(pinned)
         dropped = {i for i in forget if 1 <= i <= len(lines) and lines[i - 1] not in pins}  # a pin is never forgotten
@@ -724,7 +735,8 @@ class RecurrentCell:
         s = self.settings
         return len(memory) > s.memory_sentences or shape.word_count(" ".join(memory)) > s.memory_words
 
-    def _cut(self, memory: list[str], pinned: list[str] | tuple[str, ...], least: list[int] | tuple[int, ...] = ()) -> set[int]:
+    def _cut(self, memory: list[str], pinned: list[str] | tuple[str, ...],
+             least: list[int] | tuple[int, ...] = ()) -> set[int]:
         """Which of ``memory``'s sentences (0-based) go to bring it within the limits: those named in ``least``
         (1-based, in the order given) while it is over, then the oldest; never a pinned one, never the last."""
         pins = set(pinned)
@@ -766,7 +778,8 @@ class RecurrentCell:
         try:
             answer, usage = self._ask(
                 "forget", [LEAST_FIELD],
-                dict(memory_lines=memory, words=shape.word_count(" ".join(memory)), excess=len(self._cut(memory, pinned)),
+                dict(memory_lines=memory, words=shape.word_count(" ".join(memory)),
+                     excess=len(self._cut(memory, pinned)),
                      pinned_numbers=pinned_numbers(memory, pinned)),
                 mode=mode, max_tokens=60, on_text=None, on_retry=on_retry, stream_field=None, cancel=cancel,
                 check=None, trace=trace, history=history,
@@ -774,7 +787,8 @@ class RecurrentCell:
         except Cancelled:
             raise
         except ModelError as e:  # the paragraph stands: the oldest go, as by default
-            return self._finish_gates(gates, pinned), Usage(), {"warning": f"the model was not asked what to forget: {e}"}
+            warning = {"warning": f"the model was not asked what to forget: {e}"}
+            return self._finish_gates(gates, pinned), Usage(), warning
         return self._finish_gates(gates, pinned, answer["least"]), usage, trace[-1]
 
     def _ask(

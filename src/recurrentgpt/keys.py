@@ -70,20 +70,28 @@ KEY_PREFIXES = (
 )
 
 
+def _foreign(preset: Preset, key: str) -> tuple[str, str | None, str] | None:
+    """(prefix, its provider or None, in words) when ``key`` plainly belongs to a provider other than ``preset``."""
+    return next(((prefix, owner, words) for prefix, owner, words in KEY_PREFIXES
+                 if key.startswith(prefix) and owner != preset.name), None)
+
+
 def refuse_foreign(preset: Preset | None, base_url: str, key: str, source: str) -> None:
     """Refuse, before any request, a key bound for a hosted provider's own address that plainly belongs to another
     provider: sending it would hand one provider's key to another."""
     if not key or preset is None or not preset.hosted or not same_host(base_url, preset.base_url):
         return
-    for prefix, owner, words in KEY_PREFIXES:
-        if key.startswith(prefix) and owner != preset.name:
-            where = "the key in --api-key" if source == "--api-key" else (
-                f"the key kept in the OS keyring for {preset.name}" if source == "keyring" else f"the key in {source}")
-            if owner is None:
-                fix = f"which no preset takes: give {preset.label} its own key (${preset.key_env})"
-            else:
-                fix = f"not {preset.label}'s: put it in ${PRESETS[owner].key_env} (for {owner}:MODEL)"
-            raise ConfigError(f"{where} looks like {words} (it starts {prefix}), {fix}; nothing was sent")
+    foreign = _foreign(preset, key)
+    if foreign is None:
+        return
+    prefix, owner, words = foreign
+    where = "the key in --api-key" if source == "--api-key" else (
+        f"the key kept in the OS keyring for {preset.name}" if source == "keyring" else f"the key in {source}")
+    if owner is None:
+        fix = f"which no preset takes: give {preset.label} its own key (${preset.key_env})"
+    else:
+        fix = f"not {preset.label}'s: put it in ${PRESETS[owner].key_env} (for {owner}:MODEL)"
+    raise ConfigError(f"{where} looks like {words} (it starts {prefix}), {fix}; nothing was sent")
 
 
 # -- the OS keyring (optional) ---------------------------------------------------------------------------------
@@ -135,6 +143,12 @@ def store(name: str, key: str) -> str:
     keyring = _backend_or_fail(name)
     if not key.strip():
         raise ConfigError("the key is empty: nothing was stored")
+    foreign = _foreign(PRESETS[name], key.strip())
+    if foreign is not None:
+        prefix, owner, words = foreign
+        fix = f"`recurrentgpt keys set {owner}`" if owner else "no preset takes it"
+        raise ConfigError(f"this key looks like {words} (it starts {prefix}), not {PRESETS[name].label}'s: {fix}; "
+                          "nothing was stored")
     try:
         keyring.set_password(SERVICE, name, key.strip())
     except Exception as e:

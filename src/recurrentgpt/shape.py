@@ -104,17 +104,21 @@ def same(a: str, b: str) -> bool:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    """Words; each Chinese character is one (a Chinese sentence has no spaces to split on)."""
+    return re.findall(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]+", text.lower())
 
 
 def plan_problems(plans: list[str], *, paragraph: str = "", title: str = "") -> list[str]:
-    """What makes a set of candidate plans weak: a plan that is the title or the paragraph, two the same."""
+    """What makes a set of candidate plans weak: a plan that is the title or the paragraph, or copies one of the
+    paragraph's sentences (a plan is what happens next), two the same."""
     problems = []
     for i, plan in enumerate(plans):
         if title and same(plan, title):
             problems.append(f"plan {i + 1} is the story's title")
         if paragraph and same(plan, paragraph):
             problems.append(f"plan {i + 1} repeats the paragraph")
+        elif paragraph and (copied := copied_sentences(plan, [paragraph])):
+            problems.append(f"plan {i + 1} copies a sentence of the paragraph ({copied[0][:60]!r})")
         problems += [f"plans {j + 1} and {i + 1} are the same" for j in range(i) if same(plan, plans[j])]
     return problems
 
@@ -252,8 +256,12 @@ def _key_debris(text: str) -> str | None:
     return f"a field's description ({m.group(0).strip()!r})" if m else None
 
 
-# a list's numbering inside prose: "[1] … [2]", or "2." after a sentence's end ("… door. 2. She …")
-_LIST_MARK = re.compile(r"(\[[1-9]\d?\])|(?:^|(?<=[.!?:;\u3002\uff01\uff1f])['\"\u2019\u201d)]?\s+)(\d{1,2}[.)])(?=\s|$)")
+# a list's numbering inside prose: "[1] … [2]", or "2." after a sentence's end ("… door. 2. She …"); in Chinese
+# with no space around it ("。2.她…", "。2、她…")
+_LIST_MARK = re.compile(
+    r"(\[[1-9]\d?\])|(?:^|(?<=[.!?:;])['\"\u2019\u201d)]?\s+)(\d{1,2}[.)])(?=\s|$)"
+    r"|(?:^|(?<=[\u3002\uff01\uff1f\uff1a\uff1b])[\u201d\u2019\u300d\u300f)]?\s*)(\d{1,2}[.)\u3001\uff0e])(?!\d)"
+)
 
 
 def list_markers(text: str) -> list[str]:
@@ -262,7 +270,7 @@ def list_markers(text: str) -> list[str]:
     marks = [m for m in _LIST_MARK.finditer(text)]
     if len(marks) == 1 and not text[: marks[0].start()].strip():
         return []
-    return [m.group(1) or m.group(2) for m in marks]
+    return [m.group(1) or m.group(2) or m.group(3) for m in marks]
 
 
 # a plan talks about the story; one that talks to the reader or the model about the answer is the model's chatter
@@ -272,25 +280,43 @@ _ADDRESS = re.compile(
     r"as\s+an\s+ai\b|(?:the|a)\s+language\s+model|let\s+me\s+know|as\s+requested|I\s+hope\s+(?:this|these)\s+help)|"
     r"我将(?:给|为)你|以下是"
 )
+# what no story says, even in dialogue: the model's chatter about its answer (a paragraph's check; a plan's is wider)
+_CHATTER = re.compile(
+    r"(?i)\b(?:(?:two|three|\d+)\s+)?lists?\s+of\s+sentences\b|\bas\s+an\s+ai\b|\b(?:the|a)\s+language\s+model\b|"
+    r"\bI\s+hope\s+(?:this|these)\s+helps?\b|我将(?:给|为)你|作为(?:一个)?(?:AI|人工智能)"
+)
+
+
+KINDS = ("prose", "plan", "note", "outline", "title", "rationale")
 
 
 def field_problems(name: str, text: str, kind: str = "note") -> list[str]:
-    """Why ``text``, the answer's field ``name``, cannot be what it stands for: no letters at all, a JSON key or
-    a field's description echoed ("forget': 10 words: …"), a prompt's heading or words echoed; for ``kind``
-    "prose" and "plan" also a list's markers, and for a "plan" the model talking to the reader or to itself
-    ("I am going to give you …"). ``kind`` "rationale" gets the first two only: a rationale talks about the
-    memory in the prompt's own words."""
+    """Why ``text``, the answer's field ``name``, cannot be what it stands for. Every ``kind`` of field: a JSON key
+    or a field's description echoed ("forget': 10 words: …") and a prompt's heading echoed ("The story bible (the
+    canon): …"). Then by kind ("prose" a paragraph, "plan", "note" a memory or its new sentences, "outline" the arc
+    or a chapter's beats, "title", "rationale"):
+
+    - no letters at all: every kind but a title ("1984" is one);
+    - a run of the prompts' own words: every kind but a rationale, which explains the memory in the prompt's words;
+    - a list's markers ("… 2. … 3.", "[1] … [2]"): prose, plans, notes, titles (an outline may number its turns);
+    - the model talking to the reader or to itself ("I am going to give you …"): plans, notes, outlines, titles;
+      in prose only what no character would say ("two lists of sentences", "as an AI").
+    """
     body = _without_wrapping(text)
-    if not re.search(r"[^\W\d_]", body):
+    if kind != "title" and not re.search(r"[^\W\d_]", body):
         return [f"the {name} has no words ({body[:40]!r})"]
     problems = [f"the {name} holds {p}" for p in (_key_debris(body),) if p]
-    if kind != "rationale":
+    if kind == "rationale":
+        _, _, heading = _prompt_echoes()
+        m = heading.search(body)
+        problems += [f"the {name} holds a prompt heading ({m.group(0).strip()[:40]!r})"] if m else []
+    else:
         problems += [f"the {name} holds {p}" for p in (prompt_echo(body),) if p]
-    if kind in ("prose", "plan"):  # (``_without_wrapping`` takes the "[2]" marks out: look before it)
+    if kind in ("prose", "plan", "note", "title"):  # (``_without_wrapping`` takes the "[2]" marks out: look before it)
         marks = list_markers(_LEADING_LABEL.sub("", _EDGE_JUNK.sub("", text)))
         problems += [f"the {name} holds list markers ({', '.join(marks[:3])})"] if marks else []
-    if kind == "plan":
-        m = _ADDRESS.search(body)
+    if kind != "rationale":
+        m = (_CHATTER if kind == "prose" else _ADDRESS).search(body)
         problems += [f"the {name} talks to the reader or the model ({m.group(0)!r})"] if m else []
     return problems
 
@@ -301,8 +327,8 @@ def copied_sentences(paragraph: str, sources: list[str], min_words: int = 6) -> 
     of what came before is not one."""
     from .structured import sentences
 
-    theirs = [s for source in sources for s in sentences(source) if len(_words(s)) >= min_words]
-    return [s for s in sentences(paragraph) if len(_words(s)) >= min_words and any(same(s, t) for t in theirs)]
+    theirs = [s for source in sources for s in sentences(source) if word_count(s) >= min_words]
+    return [s for s in sentences(paragraph) if word_count(s) >= min_words and any(same(s, t) for t in theirs)]
 
 
 def word_count(text: str) -> int:

@@ -394,6 +394,29 @@ def test_the_interactive_memory_editor_is_the_writers_editor(capsys, monkeypatch
     assert memory == "The dragon fears fire. He lives alone."
 
 
+def test_editing_a_plan_in_write_i_is_in_the_writers_editor(capsys, monkeypatch):
+    """A plan of a few sentences was a bracketed default on one line, like the memory was. Seen failing before
+    ``e N`` went through the editor."""
+    sid = new_story(capsys)
+    plans = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]["plans"]
+    edited = []
+
+    def edit(text, **kw):
+        edited.append(text)
+        return "The dragon flies to the sea.\nHe finds a cold island.\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(click, "edit", edit)
+    monkeypatch.setattr("sys.stdin", Terminal("e 2\nq\n"))
+    code, out, err = run(capsys, "write", sid, "-i")
+    node = json.loads(run(capsys, "export", sid, "-f", "json", "-o", "-")[1])["path"][-1]
+    assert code == 0 and edited and edited[0].split() == plans[1].split()
+    assert node["plan"] == "The dragon flies to the sea. He finds a cold island."
+
+
 def test_bible_takes_a_short_story_id(capsys):
     """`bible 4e87` printed the entries, then exited 6 with "no node … in story 4e87"."""
     sid = new_story(capsys)

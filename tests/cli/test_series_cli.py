@@ -48,7 +48,9 @@ def test_a_writer_shares_a_canon_and_reviews_a_change_from_the_second_book(cli):
     assert bible_of(db, second)["Mara Vell"].facts == ("Keeps the lighthouse.",)
 
     assert "Mara Vell [alive] {series}" in run("bible", second)[1]
-    assert run("bible", second, "edit", "Mara Vell", "-s", "dead")[0] == 0
+    code, out, _ = run("bible", second, "edit", "Mara Vell", "-s", "dead")
+    assert code == 0 and "Mara Vell: of series 'Saltmarsh', changed in this story only" in out
+    assert f'series propose {second} "Mara Vell"' in out
     assert "Mara Vell [dead] {series, changed here}" in run("bible", second)[1]
     code, out, err = run("series", "propose", second)
     assert code == 0 and "update Mara Vell" in out and "series review Saltmarsh" in out, err

@@ -240,3 +240,13 @@ def test_an_openai_embedder_refuses_another_providers_key_too(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-or-v1-0123abcd")
     with pytest.raises(ConfigError, match=r"the key in \$OPENAI_API_KEY looks like an OpenRouter key"):
         get_embedder("openai:text-embedding-3-small")
+
+
+def test_keys_set_refuses_a_key_plainly_for_another_provider(memory, capsys):
+    """Kept under the wrong name, the key would be refused at every later call: `keys set` says so at once."""
+    assert main(["keys", "set", "openai", "--value", "sk-or-v1-0123abcd"]) == 2
+    err = capsys.readouterr().err
+    assert "looks like an OpenRouter key (it starts sk-or-), not OpenAI's: `recurrentgpt keys set openrouter`" in err
+    assert memory.kept == {}
+    assert main(["keys", "set", "openrouter", "--value", "sk-or-v1-0123abcd"]) == 0
+    assert memory.kept == {("recurrentgpt", "openrouter"): "sk-or-v1-0123abcd"}

@@ -528,6 +528,25 @@ def test_a_chapter_ends_through_the_api_and_the_next_step_opens_it(client, loom,
     assert "light the first flame" in model.requests[-1].prompt
 
 
+def test_an_edit_that_keeps_the_paragraphs_below_marks_them_in_the_path_and_the_tree(client, loom, story):
+    """Issue 27: ``reattach`` through the API hangs the paragraphs below the edit under it unchanged; the story's
+    path and the tree rows say which were written before the edit (what the studio marks)."""
+    for _ in range(2):
+        loom.step(story.id, 0)
+    path = loom.path(story.id)
+    edited = path[2]
+    r = client.post(f"/api/stories/{story.id}/nodes/{edited.id}/edit",
+                    json={"paragraph": "The dragon sneezed a spark and hid it.", "reattach": True,
+                          "expected_head": path[-1].id})
+    assert r.status_code == 200
+    after = r.json()["path"]
+    assert [n["paragraph"] for n in after[3:]] == [path[3].paragraph]
+    assert after[3]["meta"]["before_edit"] == after[2]["id"] and "before_edit" not in after[2]["meta"]
+    rows = {row["id"]: row for row in client.get(f"/api/stories/{story.id}/tree").json()["rows"]}
+    assert rows[after[3]["id"]]["before_edit"] is True
+    assert [row["id"] for row in rows.values() if row["before_edit"]] == [after[3]["id"]]
+
+
 def test_the_outline_and_memory_pins_through_the_api(client, loom, story, model):
     head = loom.node(story.id)
     r = client.post(f"/api/stories/{story.id}/outline", json={"beats": "The dragon meets a firefighter.",

@@ -263,6 +263,33 @@ def test_the_writer_ends_a_chapter_edits_the_outline_and_pins_memory_from_the_pa
     write_next(page, 5)
     assert "(WRITER-BEATS)" in step_request(model).prompt
 
+def test_an_edit_above_the_head_can_keep_the_paragraphs_after_it_marked_as_written_before(page, studio):
+    """Issue 27: editing a paragraph above the head, "Keep the paragraphs after it" hangs them under the edit
+    unchanged; the story marks them "written before an edit" and the tree "before edit"."""
+    _, loom, _ = studio
+    story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
+    loom.step(story.id, 0)
+    loom.step(story.id, 0)
+    before = loom.path(story.id)
+    open_writer(page, studio, story.id)
+    expect_paragraphs(page, 4)
+    third = page.locator("#story .para").nth(2)
+    third.hover()
+    third.locator(".edit-button").click()
+    third.locator("textarea").fill("The dragon sneezed a spark and hid it under a wing.")
+    third.locator("input.keep-below").check()
+    third.locator("button:has-text('Save as new version')").click()
+    expect(page.locator("#story .para .reattached")).to_have_count(1)
+    assert paragraphs(page) == [*[n.paragraph for n in before[:2]],
+                                "The dragon sneezed a spark and hid it under a wing.",
+                                before[3].paragraph]
+    expect(page.locator("#story .para").nth(3).locator(".reattached")).to_have_text("written before an edit")
+    head = loom.node(story.id)
+    assert head.meta["before_edit"] and head.paragraph == before[3].paragraph
+    expect(page.locator(f".tree-row[data-id='{head.id}'] .reattached")).to_have_text("before edit")
+    expect(page.locator(".tree-row .reattached")).to_have_count(1)
+
+
 def test_branch_by_regenerating_and_editing_then_switch_in_the_tree(page, studio):
     _, loom, _ = studio
     story = loom.new_story("fantasy", "a dragon who fears fire", settings=SMALL)
@@ -478,7 +505,8 @@ def test_reader_plays_interactive_fiction(page, studio):
     assert loom.node(story.id).id == head.id
 
 
-AHAB = dict(kind="character", aliases=("the old Captain",), facts=("Ahab lost a leg to the white whale.",), status="dead")
+AHAB = dict(kind="character", aliases=("the old Captain",), facts=("Ahab lost a leg to the white whale.",),
+            status="dead")
 
 
 def test_the_bible_panel_shows_the_canon_highlights_the_next_steps_entries_and_edits_as_a_new_node(page, studio):
@@ -516,7 +544,8 @@ def test_the_bible_panel_shows_the_canon_highlights_the_next_steps_entries_and_e
     form.locator("[name=facts]").fill("Ahab lost a leg to the white whale.\nAhab walks with an ivory leg.")
     form.locator("button[type=submit]").click()
     expect(page.locator("#bible .bible-entry[data-name='Captain Ahab'] .bible-status")).to_have_text("alive")
-    expect(page.locator("#bible .bible-entry[data-name='Captain Ahab']")).to_contain_text("Ahab walks with an ivory leg.")
+    expect(page.locator("#bible .bible-entry[data-name='Captain Ahab']")).to_contain_text(
+        "Ahab walks with an ivory leg.")
     edited = loom.node(story.id)
     assert edited.id != before.id and edited.kind == "edit" and edited.meta["edited_from"] == before.id
     assert len(loom.tree(story.id)) == nodes + 1 and edited.paragraph == before.paragraph
@@ -613,7 +642,8 @@ DEMO_OPENING = {
     "title": "The Keeper of Olympus Light",
     "outline": "Mara Voss tends the only lighthouse on Mars, a beacon for dust-blind landers. A signal from Earth, "
                "silent for eleven years, returns on her watch.",
-    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars one by one. "
+    "paragraph_1": "The storm came in from Tharsis the way it always did, a brown wall swallowing the stars "
+                   "one by one. "
                    "Mara Voss climbed the ninety-one steps of Olympus Light with a thermos of recycled coffee and "
                    "checked the lamp by hand, because the diagnostics had lied to her before.",
     "paragraph_2": "At 02:14 the receiver woke. It was not a lander's handshake but a slow, patient pulse on the old "

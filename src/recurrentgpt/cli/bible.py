@@ -56,9 +56,19 @@ def _args(ctx: click.Context) -> tuple[Library, str, str]:
     return ctx.obj  # type: ignore[return-value]
 
 
-def _saved(node: Node) -> None:
+def _saved(node: Node, library: Library | None = None, names: list[str] | None = None) -> None:
     click.echo(f"(the canon changed at node {node.meta.get('edited_from')}: saved as its new version {node.id}, "
                f"the same paragraph; the head is there now)")
+    series = library.loom.series.of(node.story_id) if library and names else None
+    if series:  # a series entry changed here changes in this story only, until the writer proposes it
+        from ..bible import key
+
+        shared = {e.key: e.name for e in library.loom.series.canon(series)}  # type: ignore[union-attr]
+        touched = [shared[key(n)] for n in names or () if key(n) in shared]
+        if touched:
+            quoted = " ".join(f'"{n}"' for n in touched)
+            click.echo(f"({', '.join(touched)}: of series {series!r}, changed in this story only; "
+                       f"`recurrentgpt series propose {node.story_id} {quoted}` offers the change to the series)")
 
 
 @bible.command("list")
@@ -151,7 +161,7 @@ def edit(ctx: click.Context, name: str, kind: str | None, aliases: tuple[str, ..
         from ..errors import InputError
 
         raise InputError("nothing to change: give --kind, --alias, --fact, --add-fact, --status or --rename")
-    _saved(library.loom.change_bible(story, [change], node))
+    _saved(library.loom.change_bible(story, [change], node), library, [name])
 
 
 @bible.command()
@@ -162,7 +172,8 @@ def pin(ctx: click.Context, name: str, off: bool) -> None:
     """Show an entry to every step (or stop, with --off)."""
     library, story, node = _args(ctx)
     entry = library.loom.bible_entry(story, name, node)
-    _saved(library.loom.change_bible(story, [_change("update", entry.name, pinned=not off)], node))
+    _saved(library.loom.change_bible(story, [_change("update", entry.name, pinned=not off)], node), library,
+           [entry.name])
 
 
 @bible.command()
@@ -172,7 +183,7 @@ def remove(ctx: click.Context, name: str) -> None:
     """Retire an entry (the nodes before this one keep it: see `history`)."""
     library, story, node = _args(ctx)
     entry = library.loom.bible_entry(story, name, node)
-    _saved(library.loom.change_bible(story, [_change("remove", entry.name)], node))
+    _saved(library.loom.change_bible(story, [_change("remove", entry.name)], node), library, [entry.name])
 
 
 @bible.command()

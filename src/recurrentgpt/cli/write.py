@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from ..library import Library
 from ..simulator import Choice
 from ..story import Node, Settings
 from . import progress
-from .bible import show_conflicts
 from .app import (
     BIBLE_CHOICE,
     cli,
@@ -30,9 +29,10 @@ from .app import (
     show_kept,
     show_plans,
     stream_to_stdout,
-    write_atomically,
     warn_retry,
+    write_atomically,
 )
+from .bible import show_conflicts
 
 
 @cli.command()
@@ -66,10 +66,11 @@ def new(library: Library, genre: str, topic: str, premise: str, outline_file: st
 @click.option("--from", "from_node", default="head", show_default=True, help="Continue from this node.")
 @click.option("--new-chapter", is_flag=True,
               help="End the chapter first (its summary is remembered) and open the next one with this paragraph.")
-@click.option("--bible", "bible_mode", type=BIBLE_CHOICE, help="The story bible's mode for this step (default: the story's).")
+@click.option("--bible", "bible_mode", type=BIBLE_CHOICE,
+              help="The story bible's mode for this step (default: the story's).")
 @pass_library
-def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str, new_chapter: bool,
-         bible_mode: str | None) -> None:
+def step(library: Library, story: str, plan_number: int | None, plan_text: str | None, from_node: str,
+         new_chapter: bool, bible_mode: str | None) -> None:
     """Write one paragraph following a candidate plan or your own."""
     if (plan_number is None) == (plan_text is None):
         raise InputError("give either --plan N or --text PLAN")
@@ -85,7 +86,8 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
         click.echo(f"\n\n(chapter {node.meta['chapter']} begins; the last one in brief: "
                    f"{node.meta['chapter_end']['summary']})", err=True)
     if node.meta.get("warning"):
-        click.echo(f"\nwarning: kept after {node.meta['usage'].get('calls', 1)} tries: {node.meta['warning']}", err=True)
+        calls = node.meta["usage"].get("calls", 1)
+        click.echo(f"\nwarning: kept after {calls} tries: {node.meta['warning']}", err=True)
     click.echo(f"\n\n(node {node.id}, {describe_usage(node)})\nNext plans:")
     show_plans(node)
 
@@ -95,7 +97,8 @@ def step(library: Library, story: str, plan_number: int | None, plan_text: str |
 @click.option("--steps", "-n", type=click.IntRange(1, 10_000), default=None,
               help="How many paragraphs (default: 3; with -i: until you quit).")
 @click.option("--interactive", "-i", is_flag=True, help="Choose, edit or write each plan yourself, until you quit.")
-@click.option("--bible", "bible_mode", type=BIBLE_CHOICE, help="The story bible's mode for these steps (default: the story's).")
+@click.option("--bible", "bible_mode", type=BIBLE_CHOICE,
+              help="The story bible's mode for these steps (default: the story's).")
 @pass_library
 def write(library: Library, story: str, steps: int | None, interactive: bool, bible_mode: str | None = None) -> None:
     """Write several paragraphs: the human simulator picks the plans (auto mode), or you do (-i).
@@ -117,7 +120,8 @@ def write(library: Library, story: str, steps: int | None, interactive: bool, bi
     def on_choice(i: int, choice: Choice) -> None:
         show_progress(i - 1)
         if choice.end_chapter is not None:
-            click.echo(f"(the model proposed ending the chapter; the simulator {'agreed' if choice.end_chapter else 'went on'})",
+            verdict = "agreed" if choice.end_chapter else "went on"
+            click.echo(f"(the model proposed ending the chapter; the simulator {verdict})",
                        err=True)
         click.echo(click.style(f"plan (simulator picked {choice.index + 1}): ", bold=True) + choice.plan + "\n")
 
@@ -162,7 +166,8 @@ def _interactive(library: Library, story_id: str, steps: int | None, bible_mode:
                 ahead.start()
             ending = head.meta.get("ends_chapter")
             if ending:
-                click.echo(f"\n(chapter {ending['chapter']} ends here: the next paragraph opens chapter {ending['chapter'] + 1})")
+                click.echo(f"\n(chapter {ending['chapter']} ends here: the next paragraph opens chapter "
+                           f"{ending['chapter'] + 1})")
             elif head.meta.get("chapter_proposal"):
                 click.echo(f"\n(the model proposes ending the chapter here: "
                            f"{head.meta['chapter_proposal'].get('reason') or 'no reason given'}; c ends it)")
@@ -202,7 +207,7 @@ def _interactive(library: Library, story_id: str, steps: int | None, bible_mode:
             elif action.startswith("e"):
                 number = action[1:].strip() or click.prompt("Which plan", default="1")
                 index = _plan_index(number, head.plans)
-                plan = click.prompt("Edit the plan", default=head.plans[index])
+                plan = _edit_long_text(head.plans[index], "Edit the plan") or head.plans[index]
             else:
                 plan = _plan_index(action, head.plans)
             node = loom.step(story_id, plan, on_text=stream_to_stdout, on_retry=warn_retry, bible=bible_mode)

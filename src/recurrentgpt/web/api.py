@@ -7,7 +7,6 @@ embedder, for recall) never block the event loop.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,15 +14,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from .. import __version__
+from .. import bible as canon
 from .. import config as user_config
 from ..errors import NotFoundError
 from ..export import EXTENSIONS, MEDIA_TYPES, safe_filename
 from ..loom import Loom
 from ..story import MAX_TEXT_CHARS, Node
-from .. import bible as canon
 from ..structured import sentences
-from .schemas import (AcceptRequest, BibleRequest, BookmarkRequest, CheckoutRequest, EditRequest, OutlineRequest,
-                      PinRequest, PruneRequest)
+from .schemas import (
+    AcceptRequest,
+    BibleRequest,
+    BookmarkRequest,
+    CheckoutRequest,
+    DecideRequest,
+    EditRequest,
+    OutlineRequest,
+    PinRequest,
+    ProposeRequest,
+    PruneRequest,
+)
 from .streaming import Jobs
 
 router = APIRouter(prefix="/api")
@@ -107,12 +116,14 @@ def get_node(story_id: str, ref: str, loom: LoomDep) -> dict[str, Any]:
     return loom.node(story_id, ref).to_dict()
 
 
-@router.get("/stories/{story_id}/nodes/{ref}/calls", summary="Every model call that shaped a node: its prompt and answer")
+@router.get("/stories/{story_id}/nodes/{ref}/calls",
+            summary="Every model call that shaped a node: its prompt and answer")
 def node_calls(story_id: str, ref: str, loom: LoomDep) -> list[dict[str, Any]]:
     """In the order they were made: the simulator's choice, the chapter end, rejected drafts, the step (a two-phase
     step's two calls), the forget call, the checker and the bible's upkeep (``recurrentgpt memory --prompt``)."""
-    return [{"name": name, "system": trace.get("system", ""), "prompt": trace["prompt"], "answer": trace.get("answer", ""),
-             "turns_before": len(trace.get("history") or []), "warning": trace.get("warning", "")}
+    return [{"name": name, "system": trace.get("system", ""), "prompt": trace["prompt"],
+             "answer": trace.get("answer", ""), "turns_before": len(trace.get("history") or []),
+             "warning": trace.get("warning", "")}
             for name, trace in loom.node(story_id, ref).calls()]
 
 
@@ -134,7 +145,8 @@ def preview_plan(current: Node, plan: str) -> str:
     return plan.strip() or (current.plans[0] if current.plans else current.paragraph)
 
 
-@router.get("/stories/{story_id}/bible", summary="The story bible (canon) as of a node, and what that node used and flagged")
+@router.get("/stories/{story_id}/bible",
+            summary="The story bible (canon) as of a node, and what that node used and flagged")
 def get_bible(story_id: str, loom: LoomDep, node: str = "head") -> dict[str, Any]:
     at = loom.node(story_id, node)
     return {
@@ -144,6 +156,7 @@ def get_bible(story_id: str, loom: LoomDep, node: str = "head") -> dict[str, Any
         "conflicts": at.meta.get("conflicts", []),
         "proposed": at.meta.get("bible_proposed", []),
         "kinds": list(canon.KINDS),
+        "series": loom.series.of(story_id),  # its entries are in ``entries``; ``GET /api/series/{name}`` has them
     }
 
 
@@ -177,6 +190,50 @@ def accept_bible(story_id: str, body: AcceptRequest, loom: LoomDep) -> dict[str,
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 
 
+def series_state(loom: Loom, name: str) -> dict[str, Any]:
+    from ..loom.series import describe
+
+    current = {e.key: e for e in loom.series.canon(name)}
+    info = next((s for s in loom.series.listing() if s.name == name), None)
+    return {
+        "name": name, "members": list(info.members) if info else [],
+        "entries": [e.to_dict() for e in current.values()],
+        "proposals": [{"id": p.seq, "story_id": p.story_id, "change": p.change,
+                       "what": describe(canon.Change.from_dict(p.change), current)}
+                      for p in loom.series.proposals(name)],
+    }
+
+
+@router.get("/series", summary="The library's series: canons shared by stories")
+def list_series(loom: LoomDep) -> list[dict[str, Any]]:
+    return [{"name": s.name, "members": list(s.members), "canon_changes": s.canon_changes, "proposed": s.proposed}
+            for s in loom.series.listing()]
+
+
+@router.get("/series/{name}", summary="A series' canon and the proposals waiting for review")
+def get_series(name: str, loom: LoomDep) -> dict[str, Any]:
+    return series_state(loom, name)
+
+
+@router.post("/stories/{story_id}/series/propose", summary="Offer a story's version of entries to its series")
+def propose_to_series(story_id: str, body: ProposeRequest, loom: LoomDep) -> dict[str, Any]:
+    """Like `recurrentgpt series propose`: nothing reaches the series' canon until it is accepted."""
+    loom.series.propose(story_id, body.names, body.node)
+    return series_state(loom, loom.series.of(story_id) or "")
+
+
+@router.post("/series/{name}/accept", summary="Make proposals canon for every story of the series (all or none)")
+def accept_into_series(name: str, body: DecideRequest, loom: LoomDep) -> dict[str, Any]:
+    loom.series.accept(name, body.ids)
+    return series_state(loom, name)
+
+
+@router.post("/series/{name}/reject", summary="Drop proposals; the series' canon stays as it is")
+def reject_from_series(name: str, body: DecideRequest, loom: LoomDep) -> dict[str, Any]:
+    loom.series.reject(name, body.ids)
+    return series_state(loom, name)
+
+
 @router.post("/stories/{story_id}/nodes/{ref}/edit", summary="Edit a paragraph, memory or plans as a new sibling")
 def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str, Any]:
     info = loom.story(story_id)
@@ -187,7 +244,8 @@ def edit(story_id: str, ref: str, body: EditRequest, loom: LoomDep) -> dict[str,
     return {"node": node.to_dict(), **story_state(loom, info.id)}
 
 
-@router.post("/stories/{story_id}/outline", summary="Edit the book's arc and the chapter's beats (a new version of the node)")
+@router.post("/stories/{story_id}/outline",
+             summary="Edit the book's arc and the chapter's beats (a new version of the node)")
 def edit_outline(story_id: str, body: OutlineRequest, loom: LoomDep) -> dict[str, Any]:
     """Like `recurrentgpt outline --arc/--beats`: empty or over the limits is one 400, and nothing is written."""
     info = loom.story(story_id)
@@ -234,8 +292,8 @@ def prune(story_id: str, body: PruneRequest, loom: LoomDep) -> dict[str, Any]:
     return loom.prune(story_id, body.node, restore=body.restore).to_dict()
 
 
-@router.get("/stories/{story_id}/export", summary="The current path as md, txt, json, epub or docx; or the tree as json",
-            response_class=Response)
+@router.get("/stories/{story_id}/export",
+            summary="The current path as md, txt, json, epub or docx; or the tree as json", response_class=Response)
 def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head", author: str = "") -> Response:
     """A download named after the title; ``docx`` is in standard manuscript format, ``author`` (default: the
     config file's) goes on its title page and in the epub's metadata, and the config file's contact block
@@ -252,7 +310,8 @@ def export(story_id: str, loom: LoomDep, fmt: str = "md", node: str = "head", au
     return Response(data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
 
 
-@router.post("/jobs/{job_id}/stop", summary="Stop a running generation of this worker (write, auto, regenerate, new story)")
+@router.post("/jobs/{job_id}/stop",
+             summary="Stop a running generation of this worker (write, auto, regenerate, new story)")
 def stop_job(job_id: str, request: Request) -> dict[str, Any]:
     """Jobs are known only to the worker process that runs them: with several workers this may answer
     404 for a job running elsewhere. Closing the job's stream stops it on any worker."""

@@ -107,6 +107,16 @@ class AcceptRequest(Guarded):
     names: list[str] | None = Field(None, description="Accept only the proposals for these entries (default: all).")
 
 
+class ProposeRequest(_Body):
+    names: list[str] | None = Field(None, max_length=200,
+                                    description="Offer these entries (default: every entry that differs).")
+    node: str = Field("head", description="The story's bible as of this node.")
+
+
+class DecideRequest(_Body):
+    ids: list[int] | None = Field(None, max_length=2000, description="These proposals (default: all waiting).")
+
+
 class EndChapterRequest(Guarded):
     node: str = Field("head", description="End the chapter at this node (a new version of it is written).")
 

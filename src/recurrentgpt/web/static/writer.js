@@ -98,19 +98,25 @@ function editParagraph(block, node) {
     "aria-label": "Edit paragraph" });
   area.value = node.paragraph;
   const done = () => block.replaceWith(paragraphBlock(node, siblingsOf(treeData.rows)(node)));
+  // above the head, the writer may keep the paragraphs after it under the edit (marked as written before it)
+  const keepBelow = node.id === head().id ? null : h("input", { type: "checkbox", class: "keep-below" });
   const save = h("button", { class: "primary", type: "button", onclick: async () => {
     if (area.value.trim() === node.paragraph.trim()) { done(); return; }
     const wasHead = node.id === head().id;
+    const reattach = Boolean(keepBelow && keepBelow.checked);
     try {
       const data = await api(`${base}/nodes/${node.id}/edit`, {
-        method: "POST", body: { paragraph: area.value, expected_head: head().id } });
+        method: "POST", body: { paragraph: area.value, expected_head: head().id, reattach } });
       await refresh(data);
       toast(wasHead ? "Saved as a new version of this paragraph"
+        : reattach ? "Saved; the paragraphs after it are kept under the edit, marked as written before it"
         : "Saved as a new branch; the paragraphs after it stay on the previous branch (see Branches)");
     } catch (e) { fail(e); }
   } }, "Save as new version");
   const editor = h("div", { class: "para-edit" }, area,
     h("div", { class: "row-actions" }, save, h("button", { type: "button", onclick: done }, "Cancel"),
+      keepBelow ? h("label", { class: "small", title: "Otherwise they stay on the previous branch" }, keepBelow,
+        " Keep the paragraphs after it") : null,
       h("span", { class: "muted small" }, "History is kept: the edit becomes a sibling node.")));
   block.querySelector(".para-text").replaceWith(editor);
   block.querySelector(".para-plan")?.remove();
