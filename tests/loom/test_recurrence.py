@@ -1318,3 +1318,19 @@ def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
         assert "".join(out) == expected
     fields = [Field("paragraph", "Paragraph")]
     assert parse_answer("The tide came in.", fields) == {"paragraph": "The tide came in."}
+
+
+def test_without_a_plan_the_closest_canon_is_chosen_by_what_the_memory_was_asked(loom, monkeypatch):
+    """The eval's no-plans system steps with a placeholder plan and ``recall_by`` the previous paragraph: the
+    entries closest in meaning are measured against that too, never against the placeholder. Seen failing:
+    the placeholder was embedded for the canon's selection at every step."""
+    from recurrentgpt import bible as canon
+
+    info = new(loom)
+    loom.change_bible(info.id, [canon.Change("add", "Tharsis Lander", kind="object", facts=("Its hatch is open.",))])
+    embedded: list[str] = []
+    embed = loom.memory.embedder.embed
+    monkeypatch.setattr(loom.memory.embedder, "embed", lambda texts, *a, **k: embedded.extend(texts) or embed(texts))
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(info.id, "Continue the story.", recall_by="the buried lander in the dust")
+    assert "the buried lander in the dust" in embedded and "Continue the story." not in embedded

@@ -94,7 +94,7 @@ class StepWriter:
         x = replace(x, long_term=[r.passage for r in retrieved],
                     chapter_summaries=self.recall_chapters(query, summaries, k))
         if info.settings.bible != "off":
-            chosen = self.canon.select(info, parent, plan, x, self.memory.embedder)
+            chosen = self.canon.select(info, parent, plan, x, self.memory.embedder, query)
             x = replace(x, canon=[s.entry.render() for s in chosen.entries],
                         canon_used=[s.entry.name for s in chosen.entries],
                         canon_why=[s.why for s in chosen.entries])
