@@ -65,28 +65,36 @@ def machine() -> dict[str, Any]:
     }
 
 
+def shown(path: Path) -> str:
+    """A path as a result file records it: relative to the checkout, never a path of the machine it ran on."""
+    try:
+        return str(path.resolve().relative_to(ROOT.resolve()))
+    except ValueError:
+        return "(outside the checkout)"
+
+
 def code_version() -> dict[str, Any]:
     """Which code was measured: the commit, and whether its src/ differed from that commit."""
     marker = SRC / "COMMIT"  # written next to an exported snapshot
     if marker.exists():
-        return {"src": str(SRC), "commit": marker.read_text().strip(), "dirty": []}
+        return {"src": shown(SRC), "commit": marker.read_text().strip(), "dirty": []}
     if SRC != (ROOT / "src").resolve():  # another copy, not an exported snapshot: its commit is unknown
-        return {"src": str(SRC), "commit": None}
+        return {"src": shown(SRC), "commit": None}
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
                                text=True, timeout=10).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
-        return {"src": str(SRC)}
-    return {"src": str(SRC), "commit": commit, "dirty": [d[3:] for d in dirty if d.strip()]}
+        return {"src": shown(SRC)}
+    return {"src": shown(SRC), "commit": commit, "dirty": [d[3:] for d in dirty if d.strip()]}
 
 
 def imported_from() -> str | None:
     """Where this process actually imported recurrentgpt from (None if it has not): shows that
     RECURRENTGPT_SRC / --snapshot took effect rather than an installed copy."""
     module = sys.modules.get("recurrentgpt")
-    return str(Path(module.__file__).resolve().parent) if module and module.__file__ else None
+    return shown(Path(module.__file__).parent) if module and module.__file__ else None
 
 
 def wait_for_quiet(threshold: float = 1.5, max_wait: float | None = None) -> list[float]:

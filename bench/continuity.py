@@ -9,7 +9,8 @@
 Each paragraph is checked against its book's whole canon, as the loom does after a step: the rules read
 every entry the paragraph names (the scan, ``continuity.Checker``); the model checker (``--checker``) is
 shown the entries the scan found, rendered as the step prompt shows them (selection in the loop: no
-hand-labelled entries). "rules + model" is the union of the two.
+hand-labelled entries). "rules + model" is the union of the two. "selection_reach" is how many planted
+contradictions name their entry where the scan finds it: the most a model checker shown those entries can find.
 
 A planted contradiction is found when a conflict quotes a sentence overlapping the planted text. Every
 other conflict is a false alarm: on a clean paragraph, or on another sentence of a planted one.
@@ -100,6 +101,22 @@ def score(items: list[dict], found: list[list[continuity.Conflict]]) -> dict[str
 
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 3) if b else None
+
+
+def reach(data: dict, items: list[dict]) -> dict[str, Any]:
+    """What selection in the loop lets any checker see: a model checker is shown the entries the scan finds, so
+    a contradiction of an entry the paragraph does not name (by a name or an alias) is out of its reach however
+    good it is. Per kind: the planted contradictions whose entry the scan finds."""
+    indexes = {b: canon.Index(bible_of(book)) for b, book in data["books"].items()}
+    by_kind = {k: [0, 0] for k in continuity.KINDS}  # reached, planted
+    for it in items:
+        p = it["planted"]
+        if p:
+            by_kind[p["kind"]][1] += 1
+            by_kind[p["kind"]][0] += canon.key(p["entry"]) in indexes[it["book"]].mentioned(it["text"])
+    reached, planted = (sum(v[i] for v in by_kind.values()) for i in (0, 1))
+    return {"reached": reached, "planted": planted, "share": _ratio(reached, planted),
+            "by_kind": {k: {"reached": r, "planted": n} for k, (r, n) in by_kind.items()}}
 
 
 def run_rules(data: dict, items: list[dict]) -> tuple[list[list[continuity.Conflict]], list[float]]:
@@ -223,6 +240,8 @@ def main() -> None:
                                    [f for i, f in zip(items, rules) if i["lang"] == lang])
                        for lang in ("en", "zh") if any(i["lang"] == lang for i in items)}
     result["rules"]["median_ms_per_paragraph"] = ms(median(times))
+    result["selection_reach"] = {lang: reach(data, [i for i in items if i["lang"] == lang])
+                                 for lang in ("en", "zh") if any(i["lang"] == lang for i in items)}
     name = f"continuity_{args.split}" + ("" if args.lang == "all" else f"_{args.lang}")
     if args.checker:
         subset = interleaved(items, args.limit)
@@ -250,6 +269,9 @@ def main() -> None:
             p = r["precision_by_kind"].get(k, {})
             print(f"  {k:10} recall {v['found']}/{v['planted']}  precision {p.get('precision')} "
                   f"({p.get('hits', 0)} hits, {p.get('alarms', 0)} alarms)")
+        got = result["selection_reach"][lang]
+        print(f"  the scan names the planted entry in {got['reached']} of {got['planted']} (a model checker's reach): "
+              + ", ".join(f"{k} {v['reached']}/{v['planted']}" for k, v in got["by_kind"].items()))
         if args.show:
             print("  false alarms:\n    " + "\n    ".join(r["false_alarm_sentences"]))
             print("  missed:\n    " + "\n    ".join(r["missed"]))

@@ -15,9 +15,16 @@ from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt.embeddings.base import Embedder
 
 # Small settings keep prompts short and the real model fast; the prompts' shape is the same.
-SMALL = Settings(paragraph_sentences=4, memory_sentences=4, memory_words=80, plan_sentences=2, opening_paragraphs=2, new_character_probability=0,
-                 two_phase=False,  # scripted answers are one-call steps (the two-phase step stores the same: tested)
-                 temperature=0.7)
+SMALL = Settings(
+    paragraph_sentences=4,
+    memory_sentences=4,
+    memory_words=80,
+    plan_sentences=2,
+    opening_paragraphs=2,
+    new_character_probability=0,
+    two_phase=False,  # scripted answers are one-call steps (the two-phase step stores the same: tested)
+    temperature=0.7,
+)
 
 
 class CountingEmbedder(Embedder):

@@ -919,7 +919,10 @@ def parse_model_conflicts(text: str, paragraph: str, names: Iterable[str], by: s
             continue
         entry = known.get(" ".join(tokens(parts[0])))
         quote = parts[1]
-        if not entry or len(quote) < 8:
+        if len(quote) < 8:
+            continue
+        if not entry:
+            log.warning("the checker named an entry it was not shown, dropped: %r", parts[0][:80])
             continue
         sentence = next((s for s in sentences(paragraph) if quote in s or s in quote), None)
         if sentence is None:

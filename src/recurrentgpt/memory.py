@@ -24,10 +24,11 @@ from typing import Callable, Literal
 import numpy as np
 
 from .embeddings.base import Embedder
-from .story import Retrieved
 from .store.base import StoryStore
+from .story import Retrieved
 
-RetrievalMode = Literal["hybrid", "weighted", "dense", "bm25"]  # hybrid: rank fusion; weighted: cosine + IDF-weighted BM25
+# hybrid: rank fusion; weighted: cosine + IDF-weighted BM25
+RetrievalMode = Literal["hybrid", "weighted", "dense", "bm25"]
 #: called as embedding proceeds, with (paragraphs done, paragraphs to do)
 OnProgress = Callable[[int, int], None]
 EMBED_BATCH = 64  # paragraphs per embedder call when reporting progress
@@ -191,7 +192,8 @@ class _Vectors:
             grown_chunks[: self.size] = self.chunks
             if self.size:
                 grown[: self.size] = self.matrix
-            self._seqs, self._chunks, self._matrix = grown_seqs, grown_chunks, grown  # views handed out before stay valid
+            # views handed out before stay valid
+            self._seqs, self._chunks, self._matrix = grown_seqs, grown_chunks, grown
         self._seqs[self.size : self.size + n] = seqs
         self._chunks[self.size : self.size + n] = chunks
         self._matrix[self.size : self.size + n] = matrix
@@ -328,7 +330,9 @@ class LongTermMemory:
 
     def _dense(
         self, story_id: str, allowed: _Allowed, query: str, limit: int
-    ) -> tuple[list[int], dict[int, float], Callable[[list[int]], dict[int, float]], Callable[[list[int]], dict[int, int]]]:
+    ) -> tuple[
+        list[int], dict[int, float], Callable[[list[int]], dict[int, float]], Callable[[list[int]], dict[int, int]]
+    ]:
         """The ``limit`` best paragraphs by their best vector, their scores, a scorer for any others, and which
         of their chunks matched best."""
         nothing: Callable[[list[int]], dict[int, float]] = lambda seqs: {}

@@ -18,7 +18,11 @@ from .models.base import Model
 from .story import Mode, Settings, Usage
 from .structured import Field, ask, line_ceiling, weak_if
 
-FIELDS = [Field("choice", "Choice", kind="integer"), Field("reason", "Reason"), Field("plan", "Plan", min_chars=15, line=True)]
+FIELDS = [
+    Field("choice", "Choice", kind="integer"),
+    Field("reason", "Reason"),
+    Field("plan", "Plan", min_chars=15, line=True),
+]
 EXTENDED = Field("paragraph", "Paragraph", min_chars=80)
 END_CHAPTER = Field("end_chapter", "End chapter", optional=True)  # accept or refuse the step's proposal
 
@@ -86,7 +90,11 @@ class HumanSimulator:
         def check(answer: dict[str, Any]) -> dict[str, Any]:
             texts = {"plan": answer["plan"], **({"paragraph": answer["paragraph"]} if expand else {})}
             problems = [f"the {name} holds {p}" for name, p in ((n, shape.leak(t)) for n, t in texts.items()) if p]
-            answer = {**answer, **{name: shape.tidy(t) for name, t in texts.items()}, "reason": shape.tidy(answer["reason"])}
+            answer = {
+                **answer,
+                **{name: shape.tidy(t) for name, t in texts.items()},
+                "reason": shape.tidy(answer["reason"]),
+            }
             return weak_if(answer, problems)
 
         extended_words = len(previous_paragraph.split()) * 2 if expand else 0

@@ -162,7 +162,8 @@ def check_outline(what: str, text: str, max_words: int) -> str:
         raise InputError(f"the {what} is empty")
     words = len(re.findall(r"[^\W\u3400-\u9fff]+", text)) + len(re.findall(r"[\u3400-\u9fff]", text)) // 2
     if words > max_words:
-        raise InputError(f"the {what} is {words:,} words long; the limit is {max_words:,} (it goes into every step's prompt)")
+        raise InputError(f"the {what} is {words:,} words long; the limit is {max_words:,} "
+                         "(it goes into every step's prompt)")
     return text
 
 
@@ -213,13 +214,15 @@ class Node:
                 if isinstance(d["meta"].get(key), dict):
                     d["meta"][key] = {k: v for k, v in d["meta"][key].items() if k != "trace"}
             if d["meta"].get("drafts"):
-                d["meta"]["drafts"] = [{k: v for k, v in draft.items() if k != "trace"} for draft in d["meta"]["drafts"]]
+                d["meta"]["drafts"] = [{k: v for k, v in draft.items() if k != "trace"}
+                                       for draft in d["meta"]["drafts"]]
         return d
 
     def calls(self) -> list[tuple[str, dict[str, Any]]]:
         """Every model call recorded on this node, named, in the order they were made: the simulator's choice,
-        the chapter end, drafts rejected for contradicting the canon, the call(s) that wrote the node (a two-phase
-        step's two: "paragraph", then "memory and plans"), the forget call, the checker and the bible's upkeep.
+        the chapter end it opens with, drafts rejected for contradicting the canon, the call(s) that wrote the node
+        (a two-phase step's two: "paragraph", then "memory and plans"), the forget call, the checker, the bible's
+        upkeep, and the end of a chapter ended at it.
         Each is a trace: ``system``, ``prompt``, ``answer`` (and ``history``, the earlier turns it continued)."""
         m = self.meta
         out: list[tuple[str, dict[str, Any]]] = []
@@ -229,22 +232,24 @@ class Node:
                 return
             if trace.get("prompt_2"):  # a two-phase call: two turns of one conversation
                 out.append((f"{name}: paragraph", {k: trace[k] for k in ("system", "prompt", "answer") if k in trace}))
-                out.append((f"{name}: memory and plans", {"system": trace.get("system", ""), "prompt": trace["prompt_2"],
+                out.append((f"{name}: memory and plans", {"system": trace.get("system", ""),
+                                                          "prompt": trace["prompt_2"],
                                                           "answer": trace.get("answer_2", ""),
                                                           "history": [[trace["prompt"], trace.get("answer", "")]]}))
             else:
                 out.append((name, trace))
 
         add("simulator", (m.get("simulator") or {}).get("trace") if isinstance(m.get("simulator"), dict) else None)
-        add("chapter end", (m.get("chapter_end") or {}).get("trace") if isinstance(m.get("chapter_end"), dict) else None)
-        if isinstance(m.get("ends_chapter"), dict):  # the chapter was ended at this node (``Loom.end_chapter``)
-            add("chapter end", m["ends_chapter"].get("trace"))
+        opened = m.get("chapter_end")
+        add("chapter end", opened.get("trace") if isinstance(opened, dict) else None)
         for i, draft in enumerate(m.get("drafts") or [], 1):
             add(f"rejected draft {i}", draft.get("trace") if isinstance(draft, dict) else None)
         add(WRITTEN_BY.get(self.kind, "step"), m.get("trace"))
         add("forget", m.get("forget_trace"))
         add("checker", m.get("check_trace"))
         add("bible", m.get("bible_trace"))
+        if isinstance(m.get("ends_chapter"), dict):  # the chapter ended at this node, once its paragraph was written
+            add("chapter end", m["ends_chapter"].get("trace"))
         return out
 
 

@@ -33,7 +33,9 @@ def test_diff_takes_a_story_id_prefix(capsys):
     assert code == 0 and out.strip(), err
 
 
-@pytest.mark.parametrize("args", [["write"], ["write", "x", "--bogus"], ["nosuchcommand"], ["export", "x", "-f", "pdf"]])
+@pytest.mark.parametrize(
+    "args", [["write"], ["write", "x", "--bogus"], ["nosuchcommand"], ["export", "x", "-f", "pdf"]]
+)
 def test_usage_errors_are_one_line(capsys, args):
     code, out, err = run(capsys, *args)
     assert code == 2
@@ -110,7 +112,9 @@ def test_import_keeps_the_manuscripts_own_title(capsys, tmp_path):
     assert ": Mine (" in out
 
 
-@pytest.mark.parametrize("spec", ["hash", "hash-64", "st:some/folder/my-model", "minilm", "openai:text-embedding-3-small"])
+@pytest.mark.parametrize(
+    "spec", ["hash", "hash-64", "st:some/folder/my-model", "minilm", "openai:text-embedding-3-small"]
+)
 def test_embedder_is_named_the_same_before_and_after_it_is_built(spec):
     assert embedder_name(spec) == get_embedder(spec, base_url="http://127.0.0.1:9/v1", api_key="x").name
 

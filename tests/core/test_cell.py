@@ -4,8 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel
-from recurrentgpt import story
+from recurrentgpt import CellInput, OutputFormatError, Premise, RecurrentCell, ScriptedModel, story
 from recurrentgpt.errors import InputError, ModelError
 from recurrentgpt.models.base import Completion, Model, Request
 from recurrentgpt.story import Usage
@@ -150,7 +149,9 @@ def test_streaming_sends_only_the_paragraph_text():
 
 def test_fiction_mode_uses_its_own_prompt():
     model = ScriptedModel([ANSWER])
-    RecurrentCell(model, Settings(person="second")).step(cell_input(mode="fiction", profile={"name": "Ada", "avoid": "gore"}))
+    RecurrentCell(model, Settings(person="second")).step(
+        cell_input(mode="fiction", profile={"name": "Ada", "avoid": "gore"})
+    )
     prompt = model.requests[0].prompt
     assert "reader" in prompt and "Ada" in prompt and "gore" in prompt and "second person" in prompt
 
@@ -229,7 +230,9 @@ def test_a_runaway_in_the_state_call_stops_at_its_fields_budget_not_at_the_calls
     model = RunawayModel("Mara reached the gate at dusk and found it open.", RUNAWAYS[seen], STATE)
     retries = []
     out = RecurrentCell(model, Settings(two_phase=True, retries=3)).step(
-        cell_input(short_memory="Mara walks north. The storm follows her."), on_retry=lambda n, e: retries.append(str(e)))
+        cell_input(short_memory="Mara walks north. The storm follows her."),
+        on_retry=lambda n, e: retries.append(str(e)),
+    )
     assert out.plans == STATE["plans"] and len(retries) == 1 and "ran past" in retries[0], retries
     assert model.written[1] < model.requests[1].max_tokens / 2, (model.written, model.requests[1].max_tokens)
 

@@ -148,9 +148,9 @@ def test_secrets_are_refused_in_a_hand_written_file(config_file):
 
 
 def test_web_export_takes_the_author_from_the_file(config_file, tmp_path, model, embedder):
-    import docx
     import io
 
+    import docx
     from fastapi.testclient import TestClient
 
     from recurrentgpt import Loom

@@ -204,11 +204,13 @@ def test_every_conflict_quotes_a_sentence_of_the_paragraph():
 def test_a_model_quote_not_in_the_paragraph_is_dropped_with_a_warning(caplog):
     paragraph = "Vane raised his cup. The sea was calm."
     answer = ("Idris Vane | Vane raised his cup | Vane is dead | severe\n"
-              "Idris Vane | Vane danced on the table | dead | severe")
+              "Idris Vane | Vane danced on the table | dead | severe\n"
+              "Old Tam | The sea was calm. | Tam drowned the sea | minor")
     with caplog.at_level(logging.WARNING, logger="recurrentgpt.continuity"):
         found = continuity.parse_model_conflicts(answer, paragraph, ["Idris Vane"], "m")
     assert [c.sentence for c in found] == ["Vane raised his cup."]
     assert "not in the paragraph" in caplog.text and "danced" in caplog.text
+    assert "an entry it was not shown, dropped: 'Old Tam'" in caplog.text
 
 
 def test_a_checker_costs_little_with_ten_thousand_entries():

@@ -17,7 +17,6 @@ from recurrentgpt.export import SCENE_BREAK_MARKERS, markdown_paragraph, one_par
 from recurrentgpt.importing import MAX_MANUSCRIPT_BYTES, split_paragraphs
 from recurrentgpt.memory import keyword_terms
 from recurrentgpt.store.sqlite import fts5_query
-
 from tests.conftest import SMALL
 
 
@@ -49,9 +48,11 @@ def test_arbitrary_bytes_as_a_tree_file_are_refused_cleanly(raw):
     assert len(loom.stories()) == before  # nothing written
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                     max_leaves=20)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 # story and node objects with every required key, their values often of the right type, so acceptance is
 # possible too (in one check, 8 of 100 examples were accepted)
 _ID = st.sampled_from(["a", "b", "c"])

@@ -6,11 +6,10 @@ import time
 
 import pytest
 
-from recurrentgpt import Loom, HashingEmbedder
+from recurrentgpt import HashingEmbedder, Loom
 from recurrentgpt.errors import ModelAuthError, ModelConnectionError, ModelError, OutputFormatError
 from recurrentgpt.models.base import Request
 from recurrentgpt.models.openai import OpenAIModel
-
 from tests.conftest import SMALL
 from tests.fakeserver import FakeServer, drop, sse_chunks, stall, status, stream, whole
 

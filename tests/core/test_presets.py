@@ -11,7 +11,6 @@ from recurrentgpt.errors import ConfigError
 from recurrentgpt.models import get_model
 from recurrentgpt.models.ollama import OllamaModel
 from recurrentgpt.models.openai import OpenAIModel
-
 from tests.fakeserver import FakeServer, status
 
 # the addresses as each project documents them (docs/models.md links the pages)

@@ -102,8 +102,14 @@ def test_a_memory_is_cut_into_sentences_by_lines_and_full_stops_but_not_at_title
     """The edit update numbers the memory's sentences: a title's full stop ("Mr. Knightley") or an initial
     ("J. Smith") does not end one, a list's bullet or number is not part of one, and Chinese full stops end one."""
     text = "Mr. Knightley scolds Emma. J. Smith left!\n- The ball is on Friday.\n2. Harriet waits\n她走了。他留下。"
-    assert sentences(text) == ["Mr. Knightley scolds Emma.", "J. Smith left!", "The ball is on Friday.", "Harriet waits",
-                               "她走了。", "他留下。"]
+    assert sentences(text) == [
+        "Mr. Knightley scolds Emma.",
+        "J. Smith left!",
+        "The ball is on Friday.",
+        "Harriet waits",
+        "她走了。",
+        "他留下。",
+    ]
     assert sentences("") == [] and sentences("  \n ") == []
 
 
@@ -114,15 +120,27 @@ def test_a_line_of_story_text_cannot_hold_json_debris_under_the_grammar():
     model left in most of its plans, each one a step asked again."""
     [plan] = schema_for([Field("plan", "Plan", min_chars=15, line=True)])["properties"].values()
     pattern = re.compile(plan["pattern"])
-    for story in ["Mara opens the hatch and finds the keeper's log, half burned.", "She says \u201cno\u201d, and means it: 3 times.",
-                  "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002"]:
+    for story in [
+        "Mara opens the hatch and finds the keeper's log, half burned.",
+        "She says \u201cno\u201d, and means it: 3 times.",
+        "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002",
+    ]:
         assert pattern.match(story), story
-    for debris in ["] The keeper climbs the tower", 'The keeper climbs", "plans": [', "The keeper climbs {the tower}",
-                   "The keeper climbs\nthe tower", "The keeper climbs \\n the tower", "<b>The keeper climbs</b>", "Too short.",
-                   "The keeper climbs the removed_list_of_strings."]:
+    for debris in [
+        "] The keeper climbs the tower",
+        'The keeper climbs", "plans": [',
+        "The keeper climbs {the tower}",
+        "The keeper climbs\nthe tower",
+        "The keeper climbs \\n the tower",
+        "<b>The keeper climbs</b>",
+        "Too short.",
+        "The keeper climbs the removed_list_of_strings.",
+    ]:
         assert not pattern.match(debris), debris
     llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")  # the embedded engine's converter keeps the class
-    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)])))
+    gbnf = llama_grammar.json_schema_to_gbnf(
+        json.dumps(schema_for([Field("plans", "Plan", items=3, min_chars=15, line=True)]))
+    )
     assert r'[^"\\{}\[\]<>_\x00-\x1F\x7F]' in gbnf  # (that llama.cpp compiles it: tests/real/test_e2e_real.py)
 
 
@@ -131,7 +149,8 @@ def test_the_steps_plans_synopses_and_additions_are_lines_and_its_prose_keeps_it
     from recurrentgpt.simulator import FIELDS as SIMULATOR_FIELDS
 
     lines = {f.name for f in [*STEP_FIELDS, *EDIT_FIELDS, *SIMULATOR_FIELDS] if f.line}
-    assert lines == {"plans", "synopsis", "add", "plan"}  # dialogue needs its quotes: paragraphs and memories are no lines
+    # dialogue needs its quotes: paragraphs and memories are no lines
+    assert lines == {"plans", "synopsis", "add", "plan"}
 
 
 def test_a_line_ends_after_twice_the_sentences_asked_for():
@@ -146,14 +165,22 @@ def test_a_line_ends_after_twice_the_sentences_asked_for():
 
     field = Field("plans", "Plan", items=3, min_chars=15, line=True, max_sentences=2)
     pattern = re.compile(schema_for([field])["properties"]["plans"]["items"]["pattern"])
-    for plan in ["Mara climbs the tower. She finds the log!", "The keeper says \u201cwe stay.\u201d", "Mara climbs the tower\u2026",
-                 "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002"]:
+    for plan in [
+        "Mara climbs the tower. She finds the log!",
+        "The keeper says \u201cwe stay.\u201d",
+        "Mara climbs the tower\u2026",
+        "\u6797\u628a\u706f\u5854\u7684\u65e5\u5fd7\u4ea4\u7ed9\u4e86\u8239\u957f\uff0c\u7136\u540e\u79bb\u5f00\u4e86\u3002",
+    ]:
         assert pattern.match(plan), plan
-    for runaway in ["Mara climbs the tower. She finds the log. She reads it aloud.", "Mara climbs the tower and never stops",
-                    "Short. Then a long second sentence."]:
+    for runaway in [
+        "Mara climbs the tower. She finds the log. She reads it aloud.",
+        "Mara climbs the tower and never stops",
+        "Short. Then a long second sentence.",
+    ]:
         assert not pattern.match(runaway), runaway
     assert plans_field(Settings(plan_sentences=2)).max_sentences == 4 and plans_field(Settings()).max_sentences == 10
     model = ScriptedModel()
-    HumanSimulator(model, Settings(plan_sentences=3)).choose(genre="sf", title="T", short_memory="M.", previous_paragraph="P.",
-                                                             plans=["a", "b", "c"])
+    HumanSimulator(model, Settings(plan_sentences=3)).choose(
+        genre="sf", title="T", short_memory="M.", previous_paragraph="P.", plans=["a", "b", "c"]
+    )
     assert "{0,5}" in model.requests[-1].schema["properties"]["plan"]["pattern"]  # 6 sentences at most

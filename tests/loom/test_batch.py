@@ -7,7 +7,6 @@ import pytest
 from recurrentgpt import InputError, Loom, ModelError, ScriptedModel
 from recurrentgpt.batch import read_jobs, run_batch
 from recurrentgpt.cli import main
-
 from tests.conftest import SMALL
 
 LINES = "\n".join(json.dumps({"genre": g, "topic": f"topic {i}", "steps": 2}) for i, g in

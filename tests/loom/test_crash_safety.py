@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location("stress_crash", Path(__file__).resolve().parents[2] / "scripts" / "stress_crash.py")
+spec = importlib.util.spec_from_file_location(
+    "stress_crash", Path(__file__).resolve().parents[2] / "scripts" / "stress_crash.py"
+)
 stress_crash = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(stress_crash)
 

@@ -76,6 +76,20 @@ def test_a_multi_turn_session_with_chosen_and_typed_actions_then_resume_and_undo
     assert len(tree.strip().splitlines()) == 4  # the undone turn is still in the tree
 
 
+def test_the_reader_ends_a_chapter_with_a_key(capsys):
+    """Issue 27: in ``play``, ``c`` ends the chapter after the latest passage (at the opening, or twice: one line
+    and the prompt again, nothing written); the next turn opens chapter 2, and the export has both chapters."""
+    code, out, err = _run(capsys, "play", stdin="c\n1\nc\nc\n2\nq\n")
+    assert code == 0, err
+    story_id = out.split("(story ")[1].split(":")[0]
+    assert "part of the opening" in out and "already ends chapter 1" in out
+    assert "(chapter 1 ends here; what you do next opens chapter 2)" in out
+    path = json.loads(_run(capsys, "export", story_id, "-f", "json", "-o", "-")[1])["path"]
+    assert [n["meta"].get("chapter") for n in path] == [1, 1, 2]
+    assert path[1]["meta"]["ends_chapter"]["chapter"] == 1 and path[2]["meta"]["chapter_end"]["summary"]
+    assert "## Chapter 2" in _run(capsys, "export", story_id, "-f", "md", "-o", "-")[1]
+
+
 def test_play_refuses_a_writers_story(capsys):
     code, out, _ = _run(capsys, "new", "fantasy", "x", "--opening-paragraphs", "1")
     story_id = out.split("(story ")[1].split(")")[0]

@@ -361,8 +361,9 @@ def test_the_opening_streams_only_its_paragraphs(loom, model):
 def test_regenerate_reports_each_alternative_as_it_is_saved(loom, story):
     loom.step(story.id, 0)
     seen = []
-    alts = loom.regenerate(story.id, n=3,
-                           on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id))))
+    alts = loom.regenerate(
+        story.id, n=3, on_alternative=lambda i, node: seen.append((i, node.id, _count(loom, story.id)))
+    )
     assert [s[1] for s in seen] == [a.id for a in alts] and [s[0] for s in seen] == [1, 2, 3]
     assert seen[0][2] < seen[2][2]  # saved one by one on the embedded-style (non-concurrent) backend
 

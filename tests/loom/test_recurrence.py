@@ -155,7 +155,16 @@ def opens_chapter_2(node) -> bool:
 
 
 def chapter_calls(model) -> int:
-    return sum(1 for r in model.requests if "has just ended" in r.prompt)
+    return len(chapter_prompts(model))
+
+
+def chapter_prompts(model) -> list[str]:
+    return [r.prompt for r in model.requests if "has just ended" in r.prompt]
+
+
+REWRITTEN = {"summary": "Chapter one, again: the pulse became a voice that said Mara's name in the storm.",
+             "rationale": "The chapter's text changed.", "outline": "Mara answers the voice and follows it east.",
+             "beats": "Mara answers the voice and drives east toward whoever is calling her name."}
 
 
 def test_an_alternative_to_a_chapter_opening_opens_the_chapter_with_the_same_end(loom):
@@ -202,15 +211,48 @@ def test_replay_keeps_the_chapter_ends_below_and_the_writers_own_edits(loom):
     loom.change_bible(info.id, [canon.Change("add", "Tharsis Lander", kind="object", facts=("Its hatch is open.",))])
     calls = chapter_calls(loom.model)
     loom.model.enqueue({"rationale": "r" * 12, "short_memory": "The numbers are a voice. " * 2,
-                        "plans": ["Mara answers.", "Mara records it.", "Mara wakes the colony."]})
+                        "plans": ["Mara answers.", "Mara records it.", "Mara wakes the colony."]}, REWRITTEN)
     last = loom.edit(info.id, a.id, paragraph="The numbers became a voice, and it said her name, twice.", replay=True)
     path = loom.path(info.id)
     new_b, new_c = path[-2], path[-1]
     assert last.id == new_c.id and new_b.id not in (b.id, b2.id)
-    assert opens_chapter_2(new_b) and chapter_calls(loom.model) == calls
+    # chapter 1 changed (A is new): its end is written again from the new text, once, and chapter 2 opens from it
+    assert chapter_calls(loom.model) == calls + 1 and "it said her name, twice" in chapter_prompts(loom.model)[-1]
+    assert new_b.meta["chapter"] == 2 and new_b.meta["chapter_end"]["summary"] == REWRITTEN["summary"]
+    assert new_b.meta["beats"] == REWRITTEN["beats"]
     assert new_b.short_memory == mine and new_b.meta.get("memory_by") == "writer"
     assert new_c.meta.get("chapter") == 2 and loom.state(info.id).chapter == 2
     assert [e.name for e in loom.bible(info.id)] == ["Tharsis Lander"]
+
+
+def test_a_chapter_ended_at_a_paragraph_that_is_replaced_is_ended_again_from_the_new_text(loom):
+    """The summary of a chapter ended at a node tells its paragraphs: an alternative to that node, or an edit of
+    its paragraph, ends the chapter again from the new text (one call each), and the step after opens chapter 2
+    from that end. Seen failing before: both kept the summary of the paragraph they replaced."""
+    info = new(loom)
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    a = loom.step(info.id, 0)
+    loom.model.enqueue(CHAPTER)
+    ended = loom.end_chapter(info.id)
+    calls = chapter_calls(loom.model)
+    alternative = "Mara burned the ration card with the numbers on it and told no one what the pulse had said."
+    loom.model.enqueue(step_answer(alternative), REWRITTEN)
+    [alt] = loom.regenerate(info.id, ended.id)
+    assert chapter_calls(loom.model) == calls + 1 and alternative in chapter_prompts(loom.model)[-1]
+    assert TEXTS[0] not in chapter_prompts(loom.model)[-1]
+    assert alt.meta["ends_chapter"]["summary"] == REWRITTEN["summary"] and alt.meta["ends_chapter"]["chapter"] == 1
+    assert [name for name, _ in alt.calls()] == ["step", "chapter end"]  # in the order they were made
+    loom.checkout(info.id, alt.id)
+    loom.model.enqueue(step_answer(TEXTS[1]))
+    opened = loom.step(info.id, 0)
+    assert opened.meta["chapter"] == 2 and opened.meta["chapter_end"]["summary"] == REWRITTEN["summary"]
+    assert opened.meta["beats"] == REWRITTEN["beats"] and chapter_calls(loom.model) == calls + 1
+    edited_text = "Mara kept the card, and at dawn she drove east toward the numbers without telling anyone."
+    loom.model.enqueue(CHAPTER | {"summary": "Chapter one, edited: Mara kept the card and drove east at dawn."})
+    edited = loom.edit(info.id, ended.id, paragraph=edited_text, short_memory="Mara drives east.")
+    assert edited.meta["ends_chapter"]["summary"].startswith("Chapter one, edited")
+    assert edited_text in chapter_prompts(loom.model)[-1] and a.paragraph not in chapter_prompts(loom.model)[-1]
+    assert loom.state(info.id).ending["summary"].startswith("Chapter one, edited")
 
 
 def test_reattach_across_a_chapter_boundary_keeps_it(loom):
@@ -1276,3 +1318,19 @@ def test_a_plain_paragraph_streams_without_the_label_a_model_puts_before_it():
         assert "".join(out) == expected
     fields = [Field("paragraph", "Paragraph")]
     assert parse_answer("The tide came in.", fields) == {"paragraph": "The tide came in."}
+
+
+def test_without_a_plan_the_closest_canon_is_chosen_by_what_the_memory_was_asked(loom, monkeypatch):
+    """The eval's no-plans system steps with a placeholder plan and ``recall_by`` the previous paragraph: the
+    entries closest in meaning are measured against that too, never against the placeholder. Seen failing:
+    the placeholder was embedded for the canon's selection at every step."""
+    from recurrentgpt import bible as canon
+
+    info = new(loom)
+    loom.change_bible(info.id, [canon.Change("add", "Tharsis Lander", kind="object", facts=("Its hatch is open.",))])
+    embedded: list[str] = []
+    embed = loom.memory.embedder.embed
+    monkeypatch.setattr(loom.memory.embedder, "embed", lambda texts, *a, **k: embedded.extend(texts) or embed(texts))
+    loom.model.enqueue(step_answer(TEXTS[0]))
+    loom.step(info.id, "Continue the story.", recall_by="the buried lander in the dust")
+    assert "the buried lander in the dust" in embedded and "Continue the story." not in embedded

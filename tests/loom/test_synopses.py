@@ -11,7 +11,6 @@ import pytest
 
 from recurrentgpt import HashingEmbedder, Loom, ScriptedModel, Settings
 from recurrentgpt.cli import main
-
 from tests.conftest import SMALL
 
 PLANS = ["They walk on to the north.", "They rest by the river.", "They turn back home."]
@@ -73,7 +72,10 @@ def test_the_opening_keeps_its_synopses_on_its_nodes(loom):
 
 def test_memory_shows_the_synopsis(capsys):
     """Broken build seen failing: the `memory` command without its synopsis line."""
-    assert main(["--model", "scripted", "--embedder", "hash", "new", "fantasy", "a dragon", "--opening-paragraphs", "2"]) == 0
+    assert (
+        main(["--model", "scripted", "--embedder", "hash", "new", "fantasy", "a dragon", "--opening-paragraphs", "2"])
+        == 0
+    )
     story = capsys.readouterr().out.split("(story ")[1].split(")")[0]
     assert main(["--model", "scripted", "--embedder", "hash", "memory", story]) == 0
     out = capsys.readouterr().out

@@ -34,7 +34,8 @@ def test_a_second_context_keeps_an_alternating_conversation_s_prefix_cached():
 def test_a_prefilled_prompt_is_served_from_the_cache():
     """``prefill`` reads a prompt's start ahead (the next step's, while the writer chooses a plan): the call that
     follows with the whole prompt evaluates only the rest, and with one KV cache what a seeded engine writes next does
-    not depend on it (the cache's seed is where it was; with two, each cache draws from its own). Broken builds seen failing: ``prefill`` doing nothing (the call after it served
+    not depend on it (the cache's seed is where it was; with two, each cache draws from its own). Broken builds seen
+    failing: ``prefill`` doing nothing (the call after it served
     only the system prompt from the cache); the seed not passed (moved on)."""
     known = "The short-term memory and the previous paragraph of a novel about a lighthouse keeper. " * 30
     rest = "\n\nPlan for the next paragraph:\nThe keeper finds a radio.\n\nNow write the next paragraph."

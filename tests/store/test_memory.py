@@ -29,7 +29,7 @@ def test_retrieval_never_leaves_the_current_path(loom, model, story):
     loom.checkout(story.id, root_head.id)
     model.enqueue(*[_answer(f"The saffron market, stall {i}.") for i in range(4)])
     b_nodes = [loom.step(story.id, "saffron") for _ in range(4)]
-    a_ids, b_ids = {n.id for n in a_nodes}, {n.id for n in b_nodes}
+    a_ids = {n.id for n in a_nodes}
     on_b = {n.id for n in loom.path(story.id)}
     for hit in loom.recall(story.id, "the emerald vault chamber", b_nodes[-1].id):
         assert hit.node_id not in a_ids and hit.node_id in on_b
@@ -95,8 +95,27 @@ def test_vectors_added_by_another_process_are_picked_up(db_url):
     path = store.path_seqs(loom.node(info.id).id)
     assert mem.recall(info.id, path, "paragraph", k=5)  # the story's vectors are now cached in this process
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    other = subprocess.run([sys.executable, "-m", "recurrentgpt", "--db", db_url, "--model", "scripted", "--embedder",
-                            "hash", "step", info.id, "--plan", "1"], capture_output=True, text=True, env=env, timeout=120)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recurrentgpt",
+            "--db",
+            db_url,
+            "--model",
+            "scripted",
+            "--embedder",
+            "hash",
+            "step",
+            info.id,
+            "--plan",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert other.returncode == 0, other.stderr
     head = loom.node(info.id)
     assert head.depth == SMALL.opening_paragraphs  # the other process wrote one more paragraph
@@ -189,7 +208,9 @@ def test_importing_and_re_embedding_report_progress(tmp_path):
     text = "\n\n".join(f"Paragraph {i} of the imported manuscript, which is long enough." for i in range(n))
     seen: list[tuple[int, int]] = []
     writer = Loom.open(db, ScriptedModel(), HashingEmbedder())
-    info = writer.import_manuscript(text, genre="fantasy", title="Imported", on_progress=lambda a, b: seen.append((a, b)))
+    info = writer.import_manuscript(
+        text, genre="fantasy", title="Imported", on_progress=lambda a, b: seen.append((a, b))
+    )
     writer.close()
     assert seen == [(EMBED_BATCH, n), (n, n)]
     assert Loom.open(db, ScriptedModel(), HashingEmbedder()).embed_story(info.id) == 0  # all stored already
@@ -283,7 +304,9 @@ def test_a_name_in_every_paragraph_does_not_outvote_the_meaning(tmp_path):
         loom.step(info.id, "on")
     path = store.path_seqs(loom.node(info.id).id)
     plan = "Emma admires the blossom"
-    weighted = LongTermMemory(store, _ConceptEmbedder(), "weighted").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
+    weighted = LongTermMemory(store, _ConceptEmbedder(), "weighted").recall(
+        info.id, path, plan, 1, exclude_seqs=path[:1]
+    )
     assert "petals" in weighted[0].paragraph
     fused = LongTermMemory(store, _ConceptEmbedder(), "hybrid").recall(info.id, path, plan, 1, exclude_seqs=path[:1])
     assert "petals" not in fused[0].paragraph  # what rank fusion does: the name outvotes the meaning
@@ -389,7 +412,8 @@ def test_a_longer_paragraph_is_shown_as_its_best_chunk_widened_to_the_length_ask
     assert shown.startswith("… ") and shown.endswith(" …")  # … and the cuts are marked
     assert len(shown.replace("…", "").split()) <= 50
     assert passage(LONG, chunk_words=20, best_chunk=0, max_words=50).startswith("The tide came in over stone 0")
-    assert passage(LONG, chunk_words=100, best_chunk=0, max_words=50).split()[:3] == ["The", "tide", "came"]  # at least one chunk
+    # at least one chunk
+    assert passage(LONG, chunk_words=100, best_chunk=0, max_words=50).split()[:3] == ["The", "tide", "came"]
 
 
 def test_without_a_dense_match_the_chunk_sharing_the_query_s_keywords_is_shown():
@@ -429,7 +453,9 @@ class _MeaningEmbedder(Embedder):
     max_words = 10_000
 
     def embed(self, texts):
-        rows = [[1, 0, 0] if t.startswith("SYNOPSIS") else [0.9, 0.1, 0] if "lantern" in t else [0, 0, 1] for t in texts]
+        rows = [
+            [1, 0, 0] if t.startswith("SYNOPSIS") else [0.9, 0.1, 0] if "lantern" in t else [0, 0, 1] for t in texts
+        ]
         return normalise(np.array(rows, dtype=np.float32))
 
     def embed_query(self, text):

@@ -141,14 +141,10 @@ def pop_settings(options: dict[str, Any]) -> Settings:
 
 
 def read_file_arg(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} is a folder, not a file: {path}") from None
-    except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror}") from None
+    """A text file named on the command line (an outline, a paragraph, batch jobs), refused by its size first."""
+    from ..importing import MAX_MANUSCRIPT_BYTES, read_file
+
+    return read_file(path, what, MAX_MANUSCRIPT_BYTES)
 
 
 # -- output -----------------------------------------------------------------------------------

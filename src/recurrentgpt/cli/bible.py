@@ -319,22 +319,31 @@ def import_lorebook(ctx: click.Context, file: str, kind: str, dry_run: bool) -> 
     NovelAI .lorebook. Keys become aliases, constant entries pinned, higher order first; an entry already
     in the bible is updated. All of it is saved as one new version of the node, or nothing is."""
     from .. import bible as canon
+
+    library, story, node = _args(ctx)
+    current = {canon.key(e.name): e for e in library.loom.bible(story, node)}
+    changes = lorebook_changes(file, current, kind, dry_run, "the bible")
+    if changes:
+        _saved(library.loom.change_bible(story, changes, node))
+
+
+def lorebook_changes(file: str, current: dict, kind: str, dry_run: bool, into: str) -> list:
+    """The changes a lorebook file makes to ``current`` (key -> entry), its summary printed; none on a dry run.
+    A file with nothing to import is an ``InputError``."""
     from .. import lorebooks
     from ..errors import InputError
     from ..importing import read_file
 
-    library, story, node = _args(ctx)
     book = lorebooks.parse(read_file(file, "the lorebook", lorebooks.MAX_LOREBOOK_BYTES), file)
-    current = {canon.key(e.name): e for e in library.loom.bible(story, node)}
     plan = lorebooks.plan_import(book, current, default_kind=kind)
     for line in plan.summary(book):
         click.echo(line)
     if not plan.changes:
-        raise InputError(f"nothing in {file} can be imported into the bible")
+        raise InputError(f"nothing in {file} can be imported into {into}")
     if dry_run:
         click.echo("(dry run: nothing was saved)")
-        return
-    _saved(library.loom.change_bible(story, plan.changes, node))
+        return []
+    return plan.changes
 
 
 @bible.command("export")

@@ -14,8 +14,7 @@ from click.core import ParameterSource
 from ..errors import InputError, ModelError
 from ..library import Library
 from ..story import Settings
-from .app import cli, pass_library, pop_settings, settings_options
-from .app import write_atomically
+from .app import cli, pass_library, pop_settings, settings_options, write_atomically
 
 # What a run's journal records of its configuration: what changes the stories or verdicts. A resumed run must
 # match it; API keys and timeouts may change between runs (a timeout is often why a run is resumed).
@@ -122,7 +121,6 @@ def evaluate(user_library: Library, genres: str, premises_path: str | None, stor
     from ..evaluation.premises import read_premises
     from ..evaluation.report import verdict_table, write_report
     from ..models import get_model
-
     from ..story import validate_settings
 
     ctx = click.get_current_context()

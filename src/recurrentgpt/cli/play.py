@@ -10,7 +10,8 @@ from ..library import Library
 from ..story import Node, Settings
 from .app import BIBLE_CHOICE, cli, pass_library, stream_to_stdout, warn_retry
 
-HELP = "[1-3] choose · or type what you do · u undo · r recap · i what you carry and know · q save and quit"
+HELP = ("[1-3] choose · or type what you do · u undo · r recap · i what you carry and know · c end the chapter · "
+        "q save and quit")
 
 
 @cli.command()
@@ -81,6 +82,15 @@ def play(library: Library, story: str | None, genre: str, topic: str, name: str,
             continue
         if answer in ("i", "inventory"):
             inventory(loom.bible(info.id))
+            continue
+        if answer == "c":  # a long adventure read as a book: its chapters are the export's
+            try:
+                ended = loom.end_chapter(info.id, on_retry=warn_retry)
+            except InputError as e:  # (at the opening, or ended already): say so and ask again
+                click.echo(f"({e})")
+                continue
+            end = ended.meta["ends_chapter"]["chapter"]
+            click.echo(f"(chapter {end} ends here; what you do next opens chapter {end + 1})")
             continue
         if not answer:
             continue

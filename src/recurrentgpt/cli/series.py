@@ -155,22 +155,12 @@ def delete(library: Library, name: str, yes: bool) -> None:
 @pass_library
 def import_lorebook(library: Library, name: str, file: str, kind: str, dry_run: bool) -> None:
     """Import a lorebook (as `bible STORY import` reads them) into the series' canon: all of it or nothing."""
-    from .. import lorebooks
-    from ..errors import InputError
-    from ..importing import read_file
+    from .bible import lorebook_changes
 
-    book = lorebooks.parse(read_file(file, "the lorebook", lorebooks.MAX_LOREBOOK_BYTES), file)
-    current = {e.key: e for e in library.loom.series.canon(name)}
-    plan = lorebooks.plan_import(book, current, default_kind=kind)
-    for line in plan.summary(book):
-        click.echo(line)
-    if not plan.changes:
-        raise InputError(f"nothing in {file} can be imported into the series")
-    if dry_run:
-        click.echo("(dry run: nothing was saved)")
-        return
-    library.loom.series.change(name, plan.changes)
-    click.echo(f"(saved in series {name!r})")
+    changes = lorebook_changes(file, {e.key: e for e in library.loom.series.canon(name)}, kind, dry_run, "the series")
+    if changes:
+        library.loom.series.change(name, changes)
+        click.echo(f"(saved in series {name!r})")
 
 
 @series_group.command("export")

@@ -59,7 +59,8 @@ def get_embedder(spec: str | None = None, *, base_url: str | None = None, api_ke
     if spec in ("mpnet", "embeddinggemma"):
         from .sentence_transformers import SentenceTransformerEmbedder
 
-        # EmbeddingGemma's queries through an int8 copy: its 24 layers make a float query slow, and int8 keeps the recall
+        # EmbeddingGemma's queries through an int8 copy: its 24 layers make a float query slow, and int8 keeps
+        # the recall
         return SentenceTransformerEmbedder(official=spec, query_int8=spec == "embeddinggemma")
     if spec.startswith("st:"):
         from .sentence_transformers import SentenceTransformerEmbedder

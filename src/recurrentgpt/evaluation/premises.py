@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..importing import read_file
 from ..story import MAX_TEXT_CHARS
 
 MAX_BYTES = 1_000_000  # thousands of premises: a larger file is a mistake (a book, a data dump)
@@ -22,18 +23,7 @@ DEFAULT_GENRE = "fiction"
 
 def read_premises(path: Path) -> list[tuple[str, str]]:
     """``[(genre, premise), …]`` from ``path``, in order."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(f"the premises file {path} is {size / 1e6:.1f} MB; the limit is "
-                             f"{MAX_BYTES / 1e6:.0f} MB (one premise a line)")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"premises file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"the premises file {path} is a folder") from None
-    except OSError as e:
-        raise InputError(f"cannot read the premises file {path}: {e.strerror}") from None
+    raw = read_file(str(path), "the premises file", MAX_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

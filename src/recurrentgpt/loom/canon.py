@@ -101,16 +101,18 @@ class Canon:
         """Drop every cached bible (the next read rebuilds from the store)."""
         self._bibles.clear()
 
-    def select(self, info: StoryInfo, parent: Node, plan: str, x: CellInput, embedder: Embedder) -> canon.Selection:
+    def select(self, info: StoryInfo, parent: Node, plan: str, x: CellInput, embedder: Embedder,
+               query: str | None = None) -> canon.Selection:
         """The entries for this step: pinned, named in the plan / previous paragraph / memory / recalled
-        paragraphs, then the closest to the plan in meaning, within the story's token budget."""
+        paragraphs, then the closest in meaning to the plan (or to ``query``, what the long-term memory was asked),
+        within the story's token budget."""
         bible = self.at(parent)
         if not bible:
             return canon.Selection()
         sources = {"plan": plan, "previous paragraph": x.previous_paragraph, "short-term memory": x.short_memory,
                    "recalled paragraphs": "\n".join(x.long_term)}
         index, keys, matrix = self._search_for(bible, embedder)
-        scores = matrix @ embedder.embed([plan])[0]
+        scores = matrix @ embedder.embed([query or plan])[0]
         similar = {keys[i]: float(scores[i]) for i in (scores > SIMILAR_ENOUGH).nonzero()[0]}
         return canon.select(bible, sources, budget=info.settings.bible_budget, index=index, similar=similar)
 

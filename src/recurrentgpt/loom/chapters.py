@@ -15,7 +15,7 @@ from ..cell import ChapterEnd, keep_pins
 from ..errors import InputError
 from ..simulator import Choice
 from ..store import StoryStore
-from ..story import MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, Node, StoryInfo, check_outline
+from ..story import MAX_BEATS_WORDS, MAX_OUTLINE_WORDS, Node, StoryInfo, Usage, check_outline
 from ..structured import sentences
 from .nodes import STATE_KEYS, candidate_plans, new_version, pins_in, story_state
 
@@ -26,14 +26,24 @@ def kept_state(node: Node, *extra: str, only: bool = False) -> dict[str, Any]:
     return {k: v for k, v in node.meta.items() if (k in STATE_KEYS and not only) or k in extra}
 
 
+def end_meta(chapter: int, ended: ChapterEnd) -> dict[str, Any]:
+    """What a node where chapter ``chapter`` ends stores of that end (``meta["ends_chapter"]``)."""
+    return {"chapter": chapter, "summary": ended.summary, "rationale": ended.rationale, "outline": ended.outline,
+            "beats": ended.beats, "trace": ended.trace}
+
+
 def ended_version(target: Node, chapter: int, ended: ChapterEnd, model_name: str) -> Node:
     """``target`` with chapter ``chapter`` ended at it (``meta["ends_chapter"]``): the next step opens the next
     chapter from this end, with no call."""
     meta = {**kept_state(target, "memory_by"), "edited_from": target.id, "model": model_name,
-            "usage": ended.usage.to_dict(),
-            "ends_chapter": {"chapter": chapter, "summary": ended.summary, "rationale": ended.rationale,
-                             "outline": ended.outline, "beats": ended.beats, "trace": ended.trace}}
+            "usage": ended.usage.to_dict(), "ends_chapter": end_meta(chapter, ended)}
     return new_version(target, kind="edit", meta=meta)
+
+
+def with_end(node: Node, chapter: int, ended: ChapterEnd) -> Node:
+    """``node`` (not saved yet) with chapter ``chapter`` ended at it by ``ended``, its cost added to the node's."""
+    usage = (Usage(**(node.meta.get("usage") or {})) + ended.usage).to_dict()
+    return replace(node, meta={**node.meta, "ends_chapter": end_meta(chapter, ended), "usage": usage})
 
 
 def pinned_version(target: Node, given: list[str], unpin: bool) -> Node:

@@ -531,6 +531,8 @@ class Loom:
         else:
             edited = edited_version(original, paragraph=paragraph, short_memory=short_memory, plans=plans, plan=plan)
         edited = self._canon.with_conflicts(info, edited) if paragraph is not None else edited  # checked like a step
+        if paragraph is not None and original.meta.get("ends_chapter"):  # its summary told the old paragraph
+            edited = self._writer().ended_again(info, original, edited, on_retry, cancel)
         below = line_below(self.store, info, original) if replay or reattach else []
         if reattach:  # one transaction: the edit and the copies below it
             copies = reattached(below, edited)

@@ -24,7 +24,7 @@ from ..store import StoryStore
 from ..story import Node, Retrieved, StoryInfo
 from ..synopses import SynopsisBackfill, batches
 from .canon import Canon, proposal_meta
-from .chapters import carried, kept_state
+from .chapters import carried, with_end
 from .nodes import edited_version, new_id, pins_in, stored_end, story_state
 
 
@@ -94,7 +94,7 @@ class StepWriter:
         x = replace(x, long_term=[r.passage for r in retrieved],
                     chapter_summaries=self.recall_chapters(query, summaries, k))
         if info.settings.bible != "off":
-            chosen = self.canon.select(info, parent, plan, x, self.memory.embedder)
+            chosen = self.canon.select(info, parent, plan, x, self.memory.embedder, query)
             x = replace(x, canon=[s.entry.render() for s in chosen.entries],
                         canon_used=[s.entry.name for s in chosen.entries],
                         canon_why=[s.why for s in chosen.entries])
@@ -180,14 +180,33 @@ class StepWriter:
 
     def end_chapter(self, info: StoryInfo, last: Node, on_retry: OnRetry | None, cancel: Cancel | None) -> ChapterEnd:
         """One call that summarises the chapter ending at ``last`` from what happened in it (its paragraphs, or
-        their synopses when they do not fit), revises the arc and plans the next chapter."""
-        state = story_state(self.store, info, last)
-        chapter = self.store.path(last.id)[-state.paragraphs_in_chapter:]
+        their synopses when they do not fit), revises the arc and plans the next chapter. ``last`` need not be
+        saved yet (a new version, an alternative): its parent must be."""
+        if last.parent_id is None:
+            state, chapter = story_state(self.store, info, last), [last]
+        else:
+            parent = self.store.get_node(last.parent_id)
+            before = story_state(self.store, info, parent)
+            opens = bool(last.meta.get("chapter_end"))  # a chapter of one paragraph: it opens and ends it
+            in_chapter = 1 if opens else before.paragraphs_in_chapter + 1
+            state = replace(before, outline=last.meta.get("outline", before.outline),
+                            beats=last.meta.get("beats", before.beats),
+                            chapter=last.meta.get("chapter", before.chapter + 1) if opens else before.chapter)
+            chapter = [*(self.store.path(parent.id)[-(in_chapter - 1):] if in_chapter > 1 else []), last]
         return self.cell(info).end_chapter(
             genre=info.genre, title=info.title, outline=state.outline, chapter=state.chapter, beats=state.beats,
             short_memory=last.short_memory, paragraphs=[n.paragraph for n in chapter],
             synopses=[n.synopsis for n in chapter], on_retry=on_retry, cancel=cancel,
         )
+
+    def ended_again(self, info: StoryInfo, old: Node, new: Node, on_retry: OnRetry | None,
+                    cancel: Cancel | None) -> Node:
+        """``new``, a node with a new paragraph in place of ``old``'s, with the chapter ended at ``old`` ended
+        again from the new text (one call): a summary of a paragraph that is gone would be wrong."""
+        end = old.meta.get("ends_chapter")
+        if not end or new.paragraph == old.paragraph:
+            return new
+        return with_end(new, end.get("chapter", 1), self.end_chapter(info, new, on_retry, cancel))
 
     def refreshed(self, info: StoryInfo, original: Node, paragraph: str, *, short_memory: str | None,
                   plans: list[str] | None, plan: str | None, on_retry: OnRetry | None, cancel: Cancel | None) -> Node:
@@ -213,23 +232,30 @@ class StepWriter:
 
     def rewritten(self, info: StoryInfo, parent: Node, old: Node, on_text: OnText | None,
                   cancel: Cancel | None) -> Node:
-        """A replay's new node for ``old`` under ``parent``, written again with its plan: a chapter end ``old``
-        kept stays (not asked again), and so do the writer's own changes at it (``chapters.carried``)."""
-        ended = stored_end(old.meta.get("chapter_end"), old.meta)
+        """A replay's new node for ``old`` under ``parent``, written again with its plan, with the writer's own
+        changes at ``old`` (``chapters.carried``). A chapter boundary at ``old`` stays: the chapter it opens is
+        opened from an end written again if the chapter before it changed (reused if not), and a chapter ended
+        at it is ended again from the new text (``ended_again``)."""
+        ended = stored_end(parent.meta.get("ends_chapter"))  # (the previous node's end, written again above)
+        if ended is None and old.meta.get("chapter_end"):
+            same = parent.paragraph == self.store.get_node(old.parent_id).paragraph  # type: ignore[arg-type]
+            ended = stored_end(old.meta["chapter_end"], old.meta) if same else self.end_chapter(info, parent, None,
+                                                                                               cancel)
         output, retrieved = self.write(info, parent, old.plan, on_text, None, cancel, ended)
-        return carried(self.canon.at(parent), old, self.child(info, parent, old.plan, output, retrieved, ended=ended))
+        new = carried(self.canon.at(parent), old, self.child(info, parent, old.plan, output, retrieved, ended=ended))
+        return self.ended_again(info, old, new, None, cancel)
 
     def alternatives(self, info: StoryInfo, original: Node, n: int, on_text: OnText | None,
                      on_retry: OnRetry | None, cancel: Cancel | None, fix_conflicts: bool) -> Iterator[list[Node]]:
         """``n`` nodes written again from ``original``'s parent with its plan, in groups to save together: one
         group written in parallel on a server (which batches concurrent requests; none streamed), else one node
-        a group, streamed. Each keeps ``original``'s chapter boundary: its chapter end (not asked again) or a
-        chapter ended at it. Each is checked against the canon and kept up (``checked``, ``proposed``) like a step's
+        a group, streamed. Each keeps ``original``'s chapter boundary: the chapter end it opens with (not asked
+        again: the chapter before it is the same), or a chapter ended at it (ended again from the alternative's
+        text, ``ended_again``). Each is checked against the canon and kept up (``checked``, ``proposed``) like a step's
         paragraph; unlike a step, one that contradicts the canon is not written again (the writer chooses among
         them). ``fix_conflicts`` hands the model the conflicts found in it as things not to write."""
         parent = self.store.get_node(original.parent_id)  # type: ignore[arg-type]  (checked: not a root)
         ended = stored_end(original.meta.get("chapter_end"), original.meta)
-        pending = kept_state(original, "ends_chapter", only=True)
         cell_input, retrieved = self.cell_input(info, parent, original.plan or "Continue the story.", ended)
         if fix_conflicts:
             cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
@@ -244,9 +270,9 @@ class StepWriter:
             x = replace(cell_input, seed=seed, unlike=list(written))
             out = self.checked(info, parent, cell.step(x, stream, on_retry, cancel), cell_input.long_term)
             out = self.proposed(info, cell, out, on_retry, cancel)
-            node = self.child(info, parent, original.plan, out, retrieved, ended=ended, extra=pending)
-            written.append(node.paragraph)
-            return node
+            alt = self.child(info, parent, original.plan, out, retrieved, ended=ended)
+            written.append(alt.paragraph)
+            return self.ended_again(info, original, alt, on_retry, cancel)
 
         if self.model.concurrent and n > 1:
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:

@@ -147,7 +147,9 @@ class OpenAIModel(Model):
             raise ConfigError(f"{self.client.base_url} has no model '{self.model}' (it lists: {names})") from None
 
     def _complete_with_usage(self, request: Request, fmt: str, on_text: OnText | None) -> Completion:
-        seed = request.seed if request.seed is not None else None if self.seed is None else self.seed + next(self._calls)
+        seed = (
+            request.seed if request.seed is not None else None if self.seed is None else self.seed + next(self._calls)
+        )
         for _ in range(3):
             try:
                 return self._complete(request, fmt, on_text, ask_usage=self._ask_usage, seed=seed)

@@ -8,8 +8,8 @@ of any length. ``requests`` records every request, so tests can read the exact p
 from __future__ import annotations
 
 import itertools
-import random
 import json
+import random
 import threading
 import time
 from typing import Any, Iterable

@@ -20,11 +20,10 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import AsyncIterator, Iterable
 
-from starlette.concurrency import run_in_threadpool
-
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..library import LibraryOptions
