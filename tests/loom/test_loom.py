@@ -83,6 +83,23 @@ def test_regenerate_keeps_siblings_and_the_head(loom, story):
         loom.regenerate(story.id, loom.path(story.id)[0].id)
 
 
+def test_a_regeneration_that_copies_the_head_or_an_earlier_alternative_is_asked_again_with_its_own_seed(
+        loom, model, story):
+    """`regenerate -n 2` gave an alternative word for word the same as the head: the cell could refuse a copy, but
+    the loom never told it what the alternative replaces, nor gave it a seed. Seen failing before the loom did."""
+    step = loom.step(story.id, 0)
+    first = "The dragon walked to the sea at dusk and watched the ships come in, one by one, until dark."
+    second = "In the morning the dragon flew north over the hills, looking for the cave where it was hatched."
+    plans = ["The dragon finds an egg.", "A knight comes to the cave.", "Winter falls on the valley."]
+    model.enqueue(*[_answer(p) | {"plans": plans} for p in (step.paragraph, first, first, second)])
+    retries = []
+    alts = loom.regenerate(story.id, step.id, n=2, on_retry=lambda n, e: retries.append(str(e)))
+    assert [a.paragraph for a in alts] == [first, second]
+    assert len(retries) == 2 and all("repeats the one it is to replace" in r for r in retries)
+    seeds = [r.seed for r in model.requests[-4:]]
+    assert None not in seeds and seeds[1] == seeds[0] + 1 and seeds[3] == seeds[2] + 1 and seeds[2] != seeds[0]
+
+
 def test_bookmarks_prune_and_restore(loom, story):
     a = loom.step(story.id, 0)
     loom.bookmark(story.id, "good", a.id)

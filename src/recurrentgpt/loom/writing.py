@@ -261,19 +261,25 @@ class StepWriter:
             cell_input = replace(cell_input, constraints=[f'{c["sentence"]} ({c["canon"]})'
                                                           for c in original.meta["conflicts"]])
         cell = self.cell(info)
+        # each alternative its own seed (the story's randomness: --seed repeats them), and a copy of the paragraph
+        # it replaces, or of an alternative written before it, is asked again (``CellInput.unlike``)
+        seeds = [self.rng.randrange(2**31) for _ in range(n)]
+        written = [original.paragraph]
 
-        def alternative(stream: OnText | None) -> Node:  # checked and kept up like a step, its calls stored
-            out = self.checked(info, parent, cell.step(cell_input, stream, on_retry, cancel), cell_input.long_term)
+        def alternative(stream: OnText | None, seed: int) -> Node:  # checked and kept up like a step, its calls stored
+            x = replace(cell_input, seed=seed, unlike=list(written))
+            out = self.checked(info, parent, cell.step(x, stream, on_retry, cancel), cell_input.long_term)
             out = self.proposed(info, cell, out, on_retry, cancel)
             alt = self.child(info, parent, original.plan, out, retrieved, ended=ended)
+            written.append(alt.paragraph)
             return self.ended_again(info, original, alt, on_retry, cancel)
 
         if self.model.concurrent and n > 1:
             with ThreadPoolExecutor(max_workers=min(n, 8)) as pool:
-                yield list(pool.map(lambda _: alternative(None), range(n)))
+                yield list(pool.map(lambda seed: alternative(None, seed), seeds))
         else:
-            for _ in range(n):
-                yield [alternative(on_text)]
+            for seed in seeds:
+                yield [alternative(on_text, seed)]
 
     # -- the new node --------------------------------------------------------------------------
 
