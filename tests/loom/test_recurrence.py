@@ -984,6 +984,54 @@ def test_a_chinese_story_in_labelled_text_round_trips(tmp_path):
     assert again.title == "火星灯塔"
 
 
+ZH_DEBRIS = {
+    "list markers": ("段落：玛拉数了数信号。2. 她把它们记了下来。3. 她叫醒了殖民地。", None, None),
+    "an echoed prompt heading": ("段落：玛拉把数字写了下来。故事设定（正典：这一段不得与之矛盾）：她睡着了。",
+                                 None, None),
+    "a field name followed by a quote and a colon": (None, "短期记忆：删去'：10 字：\u2026", None),
+    "a plan that addresses the reader or the model": (None, None, "计划 1：我将给你两组句子\u2026"),
+}
+
+
+@pytest.mark.parametrize("why", ZH_DEBRIS)
+def test_a_chinese_step_with_first_hour_debris_is_asked_again(tmp_path, why):
+    """The Chinese forms of what the writer saw, through a Chinese story's step (labelled text, one call)."""
+    good = step_answer_zh()
+    paragraph, memory, plan = ZH_DEBRIS[why]
+    bad = good
+    for line in (paragraph, memory, plan):
+        if line:
+            label = line.split("：")[0]
+            bad = "\n".join(line if old.startswith(label + "：") else old for old in bad.splitlines())
+    assert bad != good
+    model = ScriptedModel([ZH_OPENING, bad, good], supports_schema=False)
+    loom = Loom.open(tmp_path / "zh.db", model, HashingEmbedder())
+    info = loom.new_story("科幻", "火星上的灯塔", settings=replace(SMALL, language="zh"))
+    retries = []
+    node = loom.step(info.id, 0, on_retry=lambda n, e: retries.append(str(e)))
+    assert node.paragraph.startswith("她把那些数字") and len(retries) == 1, retries
+
+
+def step_answer_zh():
+    return ("段落：她把那些数字抄在一张口粮卡的背面，盯着看了整整一个小时，直到风暴渐渐平息，天边泛出红色的光。\n"
+            "理由：保留风暴和信号；加入坐标。\n短期记忆：玛拉守着灯塔；脉冲重复着一组坐标，指向灯塔以东四十公里。\n"
+            "计划 1：玛拉驾车向东穿过风暴。\n计划 2：玛拉在最旧的日志里寻找这些数字。\n计划 3：行政官突然到访。")
+
+
+ZH_OPENING = ("标题：火星灯塔\n大纲：玛拉守着火星上最后一座灯塔，直到来自地球的信号把她引入沙尘。\n"
+              "本章：风暴来临，旧接收器苏醒，玛拉必须在命令和信号之间做出选择。\n"
+              "段落 1：风暴像往常一样从塔尔西斯涌来，一堵褐色的墙一颗一颗吞没了星星。"
+              "玛拉爬上灯塔的九十一级台阶，亲手检查灯。\n"
+              "梗概 1：玛拉在沙尘暴中爬上灯塔检查灯。\n"
+              "段落 2：凌晨两点，接收器醒了。那是旧地球频段上一个缓慢而耐心的脉冲，"
+              "殖民地十一年前就不再收听那个频段了。\n"
+              "梗概 2：接收器在地球频段收到一个脉冲。\n"
+              "短期记忆：玛拉守着火星上的灯塔。风暴中，接收器在地球频段听到了一个脉冲，"
+              "那个频段已经沉默了十一年。\n"
+              "计划 1：玛拉录下脉冲，发现其中藏着坐标。\n计划 2：玛拉立刻打电话给殖民地的行政官。\n"
+              "计划 3：就在一艘着陆器开始下降时，灯熄灭了。")
+
+
 # -- the two-phase step (issue 13) ---------------------------------------------------------
 
 def test_a_two_phase_step_stores_exactly_what_the_one_call_step_would(tmp_path):
